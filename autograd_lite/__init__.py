@@ -1,0 +1,52 @@
+"""autograd-lite: a scalar reverse-mode automatic differentiation engine you can watch work.
+
+    from autograd_lite import Value
+    x = Value(2.0, label="x"); y = (x * x + 1).tanh(); y.backward(); x.grad
+
+Rendering (`draw_graph`) and the testing helpers (`autograd_lite.testing`) import lazily.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .backward import Contribution, Step, backward_steps, grad, topo_order
+from .core import AnomalyError, AutogradError, Primitive, UnusedInputError, Value, primitive
+from .functional import hessian, hvp, value_and_grad
+from .ops import (
+    PRIMITIVES,
+    abs,  # noqa: A004, F401 - autograd_lite.abs, kept out of __all__
+    cos,
+    exp,
+    leaky_relu,
+    log,
+    log1p,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    sin,
+    softplus,
+    sqrt,
+    tanh,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Value", "Primitive", "primitive", "PRIMITIVES", "grad", "backward_steps", "Step",
+    "Contribution", "topo_order", "value_and_grad", "hessian", "hvp", "no_grad", "enable_grad",
+    "is_grad_enabled", "detect_anomaly", "AutogradError", "AnomalyError", "UnusedInputError",
+    "exp", "log", "log1p", "tanh", "sigmoid", "softplus", "relu", "leaky_relu", "sin", "cos",
+    "sqrt", "maximum", "minimum",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Rendering pulls in graphviz; import it only when asked for.
+    if name == "draw_graph":
+        from .render import draw_graph
+
+        return draw_graph
+    raise AttributeError(f"module 'autograd_lite' has no attribute {name!r}")

@@ -1,0 +1,303 @@
+"""Testing helpers for users' own derivatives: `gradcheck`, `gradgradcheck`, hypothesis strategies.
+
+    from autograd_lite.testing import gradcheck, expressions
+    gradcheck(lambda x, y: (x * y).tanh(), [0.3, -1.2])
+
+Not imported by `autograd_lite` itself (it needs hypothesis): `import autograd_lite.testing`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from ._mode import no_grad
+from .backward import grad
+from .core import Primitive, Value, describe, to_float
+from .ops import PRIMITIVES
+
+
+class GradcheckError(AssertionError):
+    """A gradient check failed: the message names the input, analytic vs numeric, the gap."""
+
+
+def _lift(inputs: Sequence[Any]) -> list[float]:
+    if isinstance(inputs, Value | int | float):
+        inputs = [inputs]
+    return [x.data if isinstance(x, Value) else to_float(x, f"gradcheck input {i}")
+            for i, x in enumerate(inputs)]
+
+
+def _call(f: Callable[..., Any], xs: Sequence[float], where: str) -> Value:
+    out = f(*[Value(x) for x in xs])
+    if not isinstance(out, Value):
+        raise TypeError(f"{where}: the function must return a Value, got {describe(out)}")
+    return out
+
+
+def numerical_grad(f: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6) -> list[float]:
+    """Central differences (f(x + eps) - f(x - eps)) / 2 eps for each input, evaluated untraced."""
+    xs = _lift(inputs)
+    out = []
+    with no_grad():
+        for i in range(len(xs)):
+            hi = list(xs)
+            lo = list(xs)
+            hi[i] += eps
+            lo[i] -= eps
+            fp = float(_call(f, hi, "numerical_grad"))
+            fm = float(_call(f, lo, "numerical_grad"))
+            out.append((fp - fm) / (2.0 * eps))
+    return out
+
+
+def _compare(name: str, xs: Sequence[float], analytic: Sequence[float], numeric: Sequence[float],
+             atol: float, rtol: float, raise_exception: bool) -> bool:
+    for i, (a, n) in enumerate(zip(analytic, numeric)):
+        gap = abs(a - n)
+        if not (gap <= atol + rtol * abs(n)) or math.isnan(a) != math.isnan(n):
+            if not raise_exception:
+                return False
+            raise GradcheckError(
+                f"{name}: gradient of input {i} (x = {xs[i]!r}) is wrong: analytic {a!r}, "
+                f"numeric {n!r}, difference {gap:.3g} > atol {atol:g} + rtol {rtol:g} * |numeric|"
+            )
+    return True
+
+
+def gradcheck(
+    f: Callable[..., Any],
+    inputs: Sequence[Any],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
+    """Check the engine's gradient of scalar `f` at `inputs` against central differences.
+
+    `f` takes one Value per input and returns a Value. Returns True, or raises GradcheckError
+    (an AssertionError) naming the input, the analytic and numeric values and their difference;
+    with `raise_exception=False` returns False instead.
+    """
+    xs = _lift(inputs)
+    values = [Value(x) for x in xs]
+    out = f(*values)
+    if not isinstance(out, Value):
+        raise TypeError(f"gradcheck: the function must return a Value, got {describe(out)}")
+    analytic = grad(out, values, materialize_grads=True)
+    numeric = numerical_grad(f, xs, eps)
+    return _compare("gradcheck", xs, analytic, numeric, atol, rtol, raise_exception)
+
+
+def gradgradcheck(
+    f: Callable[..., Any],
+    inputs: Sequence[Any],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
+    """Second-order check: each first derivative built with `create_graph=True` is itself
+    differentiated by the engine and compared with central differences of that derivative."""
+    xs = _lift(inputs)
+    n = len(xs)
+    for i in range(n):
+
+        def partial_i(*vs: Value, i: int = i) -> Value:
+            out = f(*vs)
+            if not isinstance(out, Value):
+                raise TypeError(
+                    f"gradgradcheck: the function must return a Value, got {describe(out)}"
+                )
+            g = grad(out, list(vs), create_graph=True, materialize_grads=True)[i]
+            return g
+
+        values = [Value(x) for x in xs]
+        analytic = grad(partial_i(*values), values, materialize_grads=True)
+        numeric = []
+        for j in range(n):
+            hi = list(xs)
+            lo = list(xs)
+            hi[j] += eps
+            lo[j] -= eps
+            numeric.append((float(partial_i(*[Value(x) for x in hi]))
+                            - float(partial_i(*[Value(x) for x in lo]))) / (2.0 * eps))
+        if not _compare(f"gradgradcheck (d/dx_j of d f/d x_{i})", xs, analytic, numeric, atol, rtol,
+                        raise_exception):
+            return False
+    return True
+
+
+# ---- hypothesis strategies ---------------------------------------------------------------------
+
+def finite_floats(min_value: float = -3.0, max_value: float = 3.0) -> st.SearchStrategy[float]:
+    """Finite floats in [min_value, max_value]: no NaN, no infinity."""
+    return st.floats(min_value=min_value, max_value=max_value, allow_nan=False,
+                     allow_infinity=False)
+
+
+def values(min_value: float = -3.0, max_value: float = 3.0) -> st.SearchStrategy[Value]:
+    """Leaf Values with finite data in [min_value, max_value]."""
+    return finite_floats(min_value, max_value).map(Value)
+
+
+_KINK = 1e-3  # distance kept from a kink or a tie, so central differences see a smooth function
+_LIMIT = 1e4  # largest |value| allowed inside a generated expression
+
+
+def _valid(name: str, args: Sequence[float], params: Sequence[float]) -> bool:
+    """True when the built-in `name` is defined, smooth and moderate at these inputs."""
+    if name in ("relu", "abs", "leaky_relu") and abs(args[0]) < _KINK:
+        return False
+    if name in ("maximum", "minimum") and abs(args[0] - args[1]) < _KINK:
+        return False
+    if name in ("log", "sqrt") and args[0] < 1e-2:
+        return False
+    if name == "log1p" and args[0] < -1.0 + 1e-2:
+        return False
+    if name == "pow" and (args[0] < 5e-2 or abs(args[1]) > 4.0):
+        return False
+    if name == "powc":
+        x, p = args[0], params[0]
+        if (x < 5e-2 and not p.is_integer()) or (abs(x) < 5e-2 and p < 1.0):
+            return False
+    if name in ("exp", "rpow", "sigmoid", "softplus", "tanh") and abs(args[0]) > 30.0:
+        return False
+    return True
+
+
+def _evaluate(prim: Primitive, args: Sequence[float], params: Sequence[float]) -> float | None:
+    if not _valid(prim.name, args, params):
+        return None
+    try:
+        out = prim(*args, *params)
+        for d in prim.partials:
+            local = d(out, *args, *params)
+            if not math.isfinite(local) or abs(local) > _LIMIT:
+                return None
+    except (ArithmeticError, ValueError):
+        return None
+    if not math.isfinite(out) or abs(out) > _LIMIT:
+        return None
+    return out
+
+
+#: Safe, differentiable draws for the static parameters of the built-ins.
+PARAMETERS: dict[str, st.SearchStrategy[float]] = {
+    "powc": st.sampled_from([-2.0, -1.0, 0.5, 1.5, 2.0, 3.0]),
+    "rpow": st.floats(min_value=0.25, max_value=4.0),
+    "leaky_relu": st.floats(min_value=0.0, max_value=0.5),
+}
+
+#: Input ranges per built-in, chosen so most draws are valid.
+DOMAINS: dict[str, tuple[float, float]] = {
+    "log": (0.05, 10.0), "sqrt": (0.05, 10.0), "log1p": (-0.9, 10.0), "pow": (0.1, 4.0),
+}
+
+
+@st.composite
+def primitive_inputs(draw: Any, prim: Primitive) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(inputs, params) at which `prim` is defined, smooth and moderate (a safe domain)."""
+    lo, hi = DOMAINS.get(prim.name, (-3.0, 3.0))
+    params = tuple(draw(PARAMETERS.get(prim.name, finite_floats(-2.0, 2.0)))
+                   for _ in range(prim.nparams))
+    args = tuple(draw(finite_floats(lo, hi)) for _ in range(prim.nargs))
+    if prim.name == "pow":
+        args = (args[0], draw(finite_floats(-3.0, 3.0)))
+    if prim.name == "powc" and not params[0].is_integer():
+        args = (draw(finite_floats(0.1, 3.0)),)
+    assume(_evaluate(prim, args, params) is not None)
+    return args, params
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A random expression graph: primitives applied to inputs and earlier nodes (reuse allowed).
+
+    `nodes[k] = (primitive name, argument indices, params)`; indices below `len(inputs)` are
+    inputs, the others are earlier nodes. The last node is the output. Call it with Values (or
+    floats) like a function; `evaluate` runs it with any table of operations (sympy, torch).
+    """
+
+    inputs: tuple[float, ...]
+    nodes: tuple[tuple[str, tuple[int, ...], tuple[float, ...]], ...]
+    table: Mapping[str, Primitive]
+
+    def evaluate(self, xs: Sequence[Any], ops: Mapping[str, Callable[..., Any]]) -> Any:
+        """Run the graph with `ops[name](*args, *params)` for each node; return the output."""
+        vals = list(xs)
+        for name, idx, params in self.nodes:
+            vals.append(ops[name](*[vals[i] for i in idx], *params))
+        return vals[-1]
+
+    def __call__(self, *xs: Any) -> Any:
+        return self.evaluate(xs, self.table)
+
+    def __str__(self) -> str:
+        names = [f"x{i}" for i in range(len(self.inputs))]
+        for name, idx, params in self.nodes:
+            args = [names[i] for i in idx] + [repr(p) for p in params]
+            names.append(f"{name}({', '.join(args)})")
+        return f"{names[-1]} at {self.inputs}"
+
+    __repr__ = __str__
+
+    @property
+    def used(self) -> frozenset[str]:
+        """Names of the primitives that occur in the graph."""
+        return frozenset(name for name, _, _ in self.nodes)
+
+
+@st.composite
+def expressions(
+    draw: Any,
+    n_inputs: int | tuple[int, int] = (1, 3),
+    n_nodes: int | tuple[int, int] = (1, 8),
+    primitives: Mapping[str, Primitive] | Sequence[Primitive] | None = None,
+    min_value: float = -2.0,
+    max_value: float = 2.0,
+) -> Expression:
+    """Random expression graphs over the primitive table, valid at their drawn inputs.
+
+    Each node draws a primitive and arguments among earlier nodes; a choice that would leave
+    the primitive's domain, sit on a kink or tie, or grow past 1e4 is redrawn (falling back to
+    `tanh`, defined everywhere), so gradient checks on the result are meaningful.
+    """
+    if primitives is None:
+        table: dict[str, Primitive] = dict(PRIMITIVES)
+    elif isinstance(primitives, Mapping):
+        table = dict(primitives)
+    else:
+        table = {p.name: p for p in primitives}
+    if not table:
+        raise ValueError("expressions() needs at least one primitive")
+    lo_in, hi_in = (n_inputs, n_inputs) if isinstance(n_inputs, int) else n_inputs
+    lo_n, hi_n = (n_nodes, n_nodes) if isinstance(n_nodes, int) else n_nodes
+    k = draw(st.integers(lo_in, hi_in))
+    inputs = tuple(draw(finite_floats(min_value, max_value)) for _ in range(k))
+    current = list(inputs)
+    nodes: list[tuple[str, tuple[int, ...], tuple[float, ...]]] = []
+    names = sorted(table)
+    for _ in range(draw(st.integers(lo_n, hi_n))):
+        for _attempt in range(8):
+            prim = table[draw(st.sampled_from(names))]
+            # Prefer recent nodes so graphs are deep, but any earlier node may be reused.
+            idx = tuple(draw(st.integers(0, len(current) - 1)) for _ in range(prim.nargs))
+            params = tuple(draw(PARAMETERS.get(prim.name, finite_floats(-2.0, 2.0)))
+                           for _ in range(prim.nparams))
+            out = _evaluate(prim, [current[i] for i in idx], params)
+            if out is not None:
+                break
+        else:
+            prim = table.setdefault("tanh", PRIMITIVES["tanh"])
+            idx = (len(current) - 1,)
+            params = ()
+            out = prim(current[-1])
+        nodes.append((prim.name, idx, params))
+        current.append(out)
+    return Expression(inputs, tuple(nodes), table)
