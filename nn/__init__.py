@@ -1,0 +1,37 @@
+"""nn: a small PyTorch-like neural-network library on autograd_lite's public API.
+
+    from nn import MLP, Adam, fit
+    from nn.data import make_moons
+    X, y = make_moons(200, noise=0.1, seed=0)
+    model = MLP(2, [16, 16, 1], activation="tanh", seed=0)
+    history = fit(model, X, y, optimizer=Adam(model.parameters(), lr=0.05), epochs=50)
+
+Modules: `module` (Module, state, save/load), `layers` (Neuron, Layer, MLP), `rnn` (RNNCell),
+`losses`, `optim` (SGD, Adam), `data` (data sets, split, scaling), `train` (fit, metrics).
+"""
+
+from . import data, losses
+from .layers import MLP, Layer, Neuron
+from .losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    hinge,
+    log_softmax,
+    mse,
+    multi_margin,
+    softmax,
+)
+from .module import Module
+from .optim import SGD, Adam, Optimizer
+from .rnn import RNNCell, unroll
+from .train import History, accuracy, confusion_matrix, evaluate, fit, predict, train_batch
+
+__all__ = [
+    "Module", "Neuron", "Layer", "MLP", "RNNCell", "unroll",
+    "Optimizer", "SGD", "Adam",
+    "fit", "train_batch", "History", "predict", "accuracy", "confusion_matrix", "evaluate",
+    "mse", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+    "hinge", "multi_margin", "softmax", "log_softmax",
+    "losses", "data",
+]

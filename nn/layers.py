@@ -1,0 +1,162 @@
+"""`Neuron`, `Layer` and `MLP`: fully connected layers built from scalar Values.
+
+Parameter order (fixed, documented, relied on by rendering and saved files): layer by layer,
+neuron by neuron, each neuron's weights in input order then its bias. Names are dotted paths:
+`layers.0.neurons.3.w.1` is the weight of input 1 in neuron 3 of the first layer, and
+`layers.0.neurons.3.b` its bias. After construction each parameter's `.label` is its name.
+
+Initialisation draws from `random.Random(seed)` only (never the global random state) in that
+same order, uniformly in [-limit, limit]: Glorot/Xavier `sqrt(6 / (fan_in + fan_out))` for
+tanh, sigmoid and linear units, He/Kaiming `sqrt(6 / fan_in)` for relu. Biases start at 0.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from autograd_lite import Value
+
+from .module import Module
+
+#: Activation name -> function on a Value. "linear" is the identity.
+ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
+    "tanh": Value.tanh,
+    "relu": Value.relu,
+    "sigmoid": Value.sigmoid,
+    "linear": lambda v: v,
+}
+
+_mul = operator.mul
+
+
+def check_activation(name: object) -> str:
+    """Return `name` if it is a known activation, else raise ValueError listing the choices."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return name
+
+
+def init_limit(activation: str, fan_in: int, fan_out: int) -> float:
+    """Half-width of the uniform initialisation: He for relu, Glorot for the others."""
+    if activation == "relu":
+        return math.sqrt(6.0 / fan_in)
+    return math.sqrt(6.0 / (fan_in + fan_out))
+
+
+def _check_size(n: object, what: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{what} must be a positive int, got {n!r}")
+    return n
+
+
+def _rng(seed: object, rng: random.Random | None) -> random.Random:
+    if rng is not None:
+        if not isinstance(rng, random.Random):
+            raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
+        return rng
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    return random.Random(seed)
+
+
+def as_values(x: Sequence[Any], n: int, where: str) -> list[Value]:
+    """Check that `x` has `n` entries and lift plain numbers to Values once (shared by all
+    neurons of a layer, so no neuron makes its own constant nodes)."""
+    if isinstance(x, Value | int | float | str) or not hasattr(x, "__len__"):
+        raise TypeError(f"{where} expects a sequence of {n} numbers or Values, got "
+                        f"{type(x).__name__}")
+    if len(x) != n:
+        raise ValueError(f"{where} expects {n} inputs, got {len(x)}")
+    return [v if type(v) is Value else Value(v) for v in x]
+
+
+class Neuron(Module):
+    """One unit: `activation(b + sum_i w[i] * x[i])`. Parameters: `w.0 .. w.{nin-1}`, then `b`."""
+
+    def __init__(self, nin: int, activation: str = "tanh", *, seed: int = 0,
+                 rng: random.Random | None = None, fan_out: int = 1) -> None:
+        self.nin = _check_size(nin, "Neuron nin")
+        self.activation = check_activation(activation)
+        r = _rng(seed, rng)
+        limit = init_limit(activation, nin, _check_size(fan_out, "Neuron fan_out"))
+        self.w = [Value(r.uniform(-limit, limit)) for _ in range(nin)]
+        self.b = Value(0.0)
+        self._act = ACTIVATIONS[activation]
+        if rng is None:
+            self.label_parameters()
+
+    def forward(self, x: Sequence[Any]) -> Value:
+        """The neuron's output for `nin` inputs (numbers or Values)."""
+        return self._forward(as_values(x, self.nin, "Neuron"))
+
+    def _forward(self, xs: list[Value]) -> Value:
+        # Starting the sum from the bias: nin products and nin additions, no extra nodes.
+        return self._act(sum(map(_mul, self.w, xs), self.b))
+
+    def __repr__(self) -> str:
+        return f"Neuron({self.nin}, activation={self.activation!r})"
+
+
+class Layer(Module):
+    """`nout` neurons over the same `nin` inputs; `layer(x)` returns a list of `nout` Values."""
+
+    def __init__(self, nin: int, nout: int, activation: str = "tanh", *, seed: int = 0,
+                 rng: random.Random | None = None) -> None:
+        self.nin = _check_size(nin, "Layer nin")
+        self.nout = _check_size(nout, "Layer nout")
+        self.activation = check_activation(activation)
+        r = _rng(seed, rng)
+        self.neurons = [Neuron(nin, activation, rng=r, fan_out=nout) for _ in range(nout)]
+        if rng is None:
+            self.label_parameters()
+
+    def forward(self, x: Sequence[Any]) -> list[Value]:
+        """Each neuron's output, in neuron order."""
+        xs = as_values(x, self.nin, "Layer")
+        return [n._forward(xs) for n in self.neurons]
+
+    def __repr__(self) -> str:
+        return f"Layer({self.nin}, {self.nout}, activation={self.activation!r})"
+
+
+class MLP(Module):
+    """A multi-layer perceptron: `MLP(2, [16, 16, 1])` has two tanh hidden layers of 16 and a
+    linear output; `model(x)` returns a Value when the last size is 1, else a list of Values.
+
+    Hidden layers use `activation`; the output layer uses `output_activation` ("linear" when
+    None). Same `seed`, same weights, on any machine.
+    """
+
+    def __init__(self, nin: int, sizes: Sequence[int], activation: str = "tanh",
+                 output_activation: str | None = None, seed: int = 0) -> None:
+        self.nin = _check_size(nin, "MLP nin")
+        if isinstance(sizes, int | str) or not isinstance(sizes, Sequence) or not sizes:
+            raise ValueError(f"MLP sizes must be a non-empty list of layer sizes, got {sizes!r}")
+        self.sizes = [_check_size(s, f"MLP sizes[{i}]") for i, s in enumerate(sizes)]
+        self.activation = check_activation(activation)
+        self.output_activation = check_activation(output_activation or "linear")
+        r = _rng(seed, None)
+        dims = [nin, *self.sizes]
+        last = len(self.sizes) - 1
+        self.layers = [
+            Layer(dims[i], dims[i + 1], self.output_activation if i == last else activation,
+                  rng=r)
+            for i in range(len(self.sizes))
+        ]
+        self.label_parameters()
+
+    def forward(self, x: Sequence[Any]) -> Value | list[Value]:
+        """The output for one input vector of length `nin`."""
+        out: Any = x
+        for layer in self.layers:
+            out = layer(out)
+        return out[0] if len(out) == 1 else out
+
+    def __repr__(self) -> str:
+        extra = ("" if self.output_activation == "linear"
+                 else f", output_activation={self.output_activation!r}")
+        return f"MLP({self.nin}, {self.sizes}, activation={self.activation!r}{extra})"

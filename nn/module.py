@@ -1,0 +1,167 @@
+"""`Module`: the base of every model, with named parameters and a JSON state (never pickle).
+
+A module's parameters are found by walking its attributes in the order they were assigned:
+a `Value` is a parameter, a `Module` is a child, and a list or tuple is walked item by item
+(names get the index: `layers.0.neurons.3.w.1`). Anything else (strings, numbers) is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from autograd_lite import Value
+
+#: Written into saved files, checked when loading, so a foreign JSON file fails clearly.
+FORMAT = "autograd-lite.nn.state"
+VERSION = 1
+
+
+def _walk(prefix: str, obj: Any) -> Iterator[tuple[str, Value]]:
+    if isinstance(obj, Value):
+        yield prefix, obj
+    elif isinstance(obj, Module):
+        yield from obj.named_parameters(prefix)
+    elif isinstance(obj, list | tuple):
+        for i, item in enumerate(obj):
+            yield from _walk(f"{prefix}.{i}" if prefix else str(i), item)
+
+
+def _describe(x: object) -> str:
+    text = repr(x)
+    return f"{type(x).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _preview(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+class Module:
+    """Base class: subclasses assign parameters (Values) and children (Modules) as attributes.
+
+    `named_parameters()` yields `(dotted_name, Value)` in attribute-assignment order, which
+    for the built-in models is layer by layer, neuron by neuron, weights then bias.
+    """
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Value]]:
+        """Yield `(dotted_name, parameter)` pairs, e.g. `("layers.0.neurons.3.w.1", Value)`."""
+        for name, obj in vars(self).items():
+            if name.startswith("_"):
+                continue
+            yield from _walk(f"{prefix}.{name}" if prefix else name, obj)
+
+    def parameters(self) -> list[Value]:
+        """Every parameter, in the same fixed order as `named_parameters()`."""
+        return [p for _, p in self.named_parameters()]
+
+    def label_parameters(self) -> None:
+        """Set each parameter's `.label` to its dotted name (done by the built-in models)."""
+        for name, p in self.named_parameters():
+            p.label = name
+
+    def zero_grad(self) -> None:
+        """Reset every parameter's `.grad` to 0.0 (call before each backward)."""
+        for p in self.parameters():
+            p.zero_grad()
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation; subclasses override it. `module(x)` calls it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # ---- state: plain JSON-able data --------------------------------------------------------
+    def state_dict(self) -> dict[str, float]:
+        """`{dotted_name: float}` for every parameter, in parameter order (JSON-able)."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Copy `state` into the parameters; everything is checked first, so a bad state
+        raises (KeyError for missing or extra names, TypeError/ValueError for bad numbers)
+        and leaves the model unchanged."""
+        named = list(self.named_parameters())
+        new = _check_state(state, [name for name, _ in named], type(self).__name__)
+        for (_, p), value in zip(named, new):
+            p.data = value
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the parameters to `path` as JSON (floats written exactly, by repr)."""
+        state = self.state_dict()
+        bad = [n for n, v in state.items() if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"cannot save {type(self).__name__}: non-finite parameters "
+                             f"{_preview(bad)}")
+        doc = {"format": FORMAT, "version": VERSION, "model": type(self).__name__,
+               "parameters": state}
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1, allow_nan=False)
+            f.write("\n")
+
+    def load(self, path: str | os.PathLike[str]) -> Module:
+        """Read parameters saved by `save(path)` into this model and return it; a bad or
+        mismatched file raises and leaves the model unchanged."""
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        try:
+            doc = json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{os.fspath(path)!r} is not valid JSON: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"{os.fspath(path)!r}: {e}") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise ValueError(f"{os.fspath(path)!r} is not an autograd-lite model file "
+                             f"(expected a JSON object with \"format\": {FORMAT!r})")
+        if doc.get("version") != VERSION:
+            raise ValueError(f"{os.fspath(path)!r}: unsupported format version "
+                             f"{doc.get('version')!r} (this version reads {VERSION})")
+        if "parameters" not in doc:
+            raise KeyError(f"{os.fspath(path)!r} has no \"parameters\" entry")
+        try:
+            self.load_state_dict(doc["parameters"])
+        except (KeyError, TypeError, ValueError) as e:
+            msg = e.args[0] if e.args else str(e)
+            raise type(e)(f"{os.fspath(path)!r}: {msg}") from None
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self.parameters())} parameters)"
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} in a model file")
+
+
+def _check_state(state: object, names: list[str], model: str) -> list[float]:
+    """The state's values as floats, in `names` order; raise before anything is assigned."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{model} state must be a mapping of parameter names to numbers, "
+                        f"got {_describe(state)}")
+    wanted = set(names)
+    missing = [n for n in names if n not in state]
+    extra = [str(k) for k in state if k not in wanted]
+    if missing or extra:
+        parts = [f"state does not fit this {model} ({len(names)} parameters; "
+                 f"the state has {len(state)})"]
+        if missing:
+            parts.append(f"missing {_preview(missing)}")
+        if extra:
+            parts.append(f"unexpected {_preview(extra)}")
+        raise KeyError("; ".join(parts))
+    out = []
+    for n in names:
+        v = state[n]
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise TypeError(f"state entry {n!r} must be a number, got {_describe(v)}")
+        try:
+            f = float(v)
+        except OverflowError:
+            f = math.inf
+        if not math.isfinite(f):
+            raise ValueError(f"state entry {n!r} is not finite: {v!r}")
+        out.append(f)
+    return out

@@ -1,0 +1,249 @@
+"""`fit`: mini-batch training with a progress bar and a returned `History`; and evaluation
+helpers `predict`, `accuracy`, `confusion_matrix`, `evaluate`.
+
+The work on one mini-batch lives in one function, `train_batch` (forward, loss, backward,
+optimizer step); `fit(step=...)` accepts a replacement with the same signature, such as a
+compiled fast path.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from autograd_lite import Value, no_grad
+
+from . import losses as _losses
+from .module import Module
+from .optim import Adam, Optimizer
+
+LossFn = Callable[[list[Any], list[Any]], Value]
+#: `step(model, xb, yb, loss_fn, optimizer) -> (mean batch loss, output data per sample)`.
+StepFn = Callable[[Module, list[Any], list[Any], LossFn, Optimizer], tuple[float, list[Any]]]
+
+
+@dataclass
+class History:
+    """Per-epoch records of a `fit` run; `accuracy` entries are None for non-class targets."""
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float | None] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float | None] = field(default_factory=list)
+    epoch_time: list[float] = field(default_factory=list)  #: seconds per epoch (training only)
+
+    @property
+    def epochs(self) -> int:
+        """Number of epochs run."""
+        return len(self.loss)
+
+    @property
+    def wall_time(self) -> float:
+        """Total training seconds over all epochs."""
+        return sum(self.epoch_time)
+
+
+def _data(out: Any) -> Any:
+    """Output data: a float for a Value, a list of floats for a vector of Values."""
+    if isinstance(out, Value):
+        return out.data
+    return [v.data if isinstance(v, Value) else float(v) for v in out]
+
+
+def train_batch(model: Module, xb: list[Any], yb: list[Any], loss_fn: LossFn,
+                optimizer: Optimizer) -> tuple[float, list[Any]]:
+    """One optimisation step on a mini-batch: zero grads, forward, mean loss, backward, step.
+
+    Returns the batch loss and each sample's output data (used for training accuracy).
+    """
+    optimizer.zero_grad()
+    outs = [model(x) for x in xb]
+    loss = loss_fn(outs, yb)
+    loss.backward()
+    optimizer.step()
+    return loss.data, [_data(o) for o in outs]
+
+
+def _argmax(xs: Sequence[float]) -> int:
+    best = 0
+    for i in range(1, len(xs)):
+        if xs[i] > xs[best]:
+            best = i
+    return best
+
+
+def classes_from_outputs(outputs: Sequence[Any], threshold: float = 0.0,
+                         negative: int = 0) -> list[int]:
+    """Predicted classes from output data: argmax of a vector; for a scalar, 1 above
+    `threshold`, else `negative` (0, or -1 for hinge-style labels)."""
+    return [(_argmax(o) if isinstance(o, list) else (1 if o > threshold else negative))
+            for o in outputs]
+
+
+def predict(model: Module, X: Sequence[Any], threshold: float = 0.0,
+            negative: int = 0) -> list[int]:
+    """Class predictions for each row of X, evaluated without recording a graph."""
+    with no_grad():
+        outs = [_data(model(x)) for x in X]
+    return classes_from_outputs(outs, threshold, negative)
+
+
+def accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+    """Fraction of positions where the prediction equals the label."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"accuracy: {len(y_true)} labels but {len(y_pred)} predictions")
+    if not y_true:
+        raise ValueError("accuracy: no labels")
+    return sum(1 for t, p in zip(y_true, y_pred) if t == p) / len(y_true)
+
+
+def confusion_matrix(y_true: Sequence[Any], y_pred: Sequence[Any],
+                     labels: Sequence[Any] | None = None) -> list[list[int]]:
+    """Counts `m[i][j]` of samples with true label `labels[i]` predicted as `labels[j]`
+    (scikit-learn's convention; labels default to the sorted labels that occur)."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"confusion_matrix: {len(y_true)} labels but {len(y_pred)} predictions")
+    labels = sorted(set(y_true) | set(y_pred)) if labels is None else list(labels)
+    index = {c: i for i, c in enumerate(labels)}
+    m = [[0] * len(labels) for _ in labels]
+    for t, p in zip(y_true, y_pred):
+        if t in index and p in index:
+            m[index[t]][index[p]] += 1
+    return m
+
+
+def _is_class_labels(y: Sequence[Any]) -> bool:
+    return all(isinstance(c, int) and not isinstance(c, bool) for c in y)
+
+
+def resolve_loss(loss: str | LossFn, sample_output: Any, y: Sequence[Any]) -> LossFn:
+    """The loss function for `fit(loss=...)`: a callable, a name from `losses.LOSSES`, or
+    "auto": cross-entropy for vector outputs, BCE on logits for a scalar output with 0/1
+    labels, hinge for -1/+1 labels, else mean squared error."""
+    if callable(loss):
+        return loss
+    if loss == "auto":
+        if isinstance(sample_output, list):
+            return _losses.cross_entropy
+        labels = set(y)
+        if _is_class_labels(y) and labels <= {0, 1}:
+            return _losses.binary_cross_entropy_with_logits
+        if _is_class_labels(y) and labels <= {-1, 1}:
+            return _losses.hinge
+        return _losses.mse
+    if isinstance(loss, str) and loss in _losses.LOSSES:
+        return _losses.LOSSES[loss]
+    raise ValueError(f"unknown loss {loss!r}; use a callable, 'auto' or one of "
+                     f"{sorted(_losses.LOSSES)}")
+
+
+def _decision(loss_fn: LossFn, y: Sequence[Any]) -> tuple[float, int]:
+    """(threshold, negative label) that turn a scalar output into a class for this loss."""
+    threshold = 0.5 if loss_fn is _losses.binary_cross_entropy else 0.0
+    negative = -1 if -1 in set(y) else 0
+    return threshold, negative
+
+
+def evaluate(model: Module, X: Sequence[Any], y: Sequence[Any],
+             loss: str | LossFn = "auto") -> tuple[float, float | None]:
+    """(mean loss, accuracy or None) of the model on (X, y), without recording a graph."""
+    if len(X) != len(y) or not X:
+        raise ValueError(f"evaluate: {len(X)} inputs and {len(y)} labels (need equal, > 0)")
+    with no_grad():
+        outs = [model(x) for x in X]
+        loss_fn = resolve_loss(loss, outs[0], y)
+        value = loss_fn(outs, list(y)).data
+    if not _is_class_labels(y):
+        return value, None
+    threshold, negative = _decision(loss_fn, y)
+    return value, accuracy(y, classes_from_outputs([_data(o) for o in outs], threshold, negative))
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is the optional "train" extra: train without a bar
+        return None
+    return tqdm(total=total, unit="batch", file=sys.stderr, dynamic_ncols=True)
+
+
+def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn = "auto",
+        optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32,
+        seed: int = 0, shuffle: bool = True, progress: bool = True,
+        validation: tuple[Sequence[Any], Sequence[Any]] | None = None,
+        step: StepFn = train_batch) -> History:
+    """Train `model` on (X, y) with mini-batches for `epochs` epochs; return a `History`.
+
+    `loss`: a function `(outputs, targets) -> Value` or a name (see `resolve_loss`).
+    `optimizer` defaults to `Adam(model.parameters(), lr=0.01)`. Batches are reshuffled each
+    epoch with `random.Random(seed)`. `progress` shows a tqdm bar with the running loss and
+    accuracy (no bar when tqdm is not installed). `validation=(X_val, y_val)` is evaluated
+    after each epoch. Training accuracy is measured on the outputs seen during the epoch.
+    """
+    if len(X) != len(y):
+        raise ValueError(f"fit: {len(X)} inputs but {len(y)} labels")
+    if not X:
+        raise ValueError("fit: no training data")
+    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"fit: {name} must be a positive int, got {v!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"fit: seed must be an int, got {seed!r}")
+    X = list(X)
+    y = list(y)
+    with no_grad():
+        loss_fn = resolve_loss(loss, model(X[0]), y)
+    if optimizer is None:
+        optimizer = Adam(model.parameters(), lr=0.01)
+    classify = _is_class_labels(y)
+    threshold, negative = _decision(loss_fn, y)
+    rng = random.Random(seed)
+    order = list(range(len(X)))
+    n_batches = -(-len(X) // batch_size)
+    history = History()
+    bar = _progress_bar(epochs * n_batches, progress)
+    try:
+        for epoch in range(epochs):
+            if bar is not None:
+                bar.set_description(f"epoch {epoch + 1}/{epochs}")
+            if shuffle:
+                rng.shuffle(order)
+            start = time.perf_counter()
+            total_loss = 0.0
+            correct = 0
+            seen = 0
+            for b in range(n_batches):
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                yb = [y[i] for i in idx]
+                batch_loss, outs = step(model, [X[i] for i in idx], yb, loss_fn, optimizer)
+                total_loss += batch_loss * len(idx)
+                seen += len(idx)
+                if classify:
+                    pred = classes_from_outputs(outs, threshold, negative)
+                    correct += sum(1 for t, p in zip(yb, pred) if t == p)
+                if bar is not None:
+                    post = {"loss": f"{total_loss / seen:.4f}"}
+                    if classify:
+                        post["acc"] = f"{correct / seen:.3f}"
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+            history.epoch_time.append(time.perf_counter() - start)
+            history.loss.append(total_loss / seen)
+            history.accuracy.append(correct / seen if classify else None)
+            if validation is not None:
+                vl, va = evaluate(model, validation[0], validation[1], loss_fn)
+                history.val_loss.append(vl)
+                history.val_accuracy.append(va)
+                if bar is not None:
+                    bar.set_postfix({**post, "val_loss": f"{vl:.4f}",
+                                     **({"val_acc": f"{va:.3f}"} if va is not None else {})})
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
