@@ -1,0 +1,362 @@
+"""Watch backprop happen: forward steps, the tape (chain rule written out), graph frames, a widget.
+
+Built on `backward_steps` and `draw_graph`; the engine knows nothing of this module. Walks made
+here from a root (`tape(root)`, `frames`, `step_widget`, and the HTML export) show one backward
+pass starting from zero gradients, then put every `.grad` back: they leave the graph untouched.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .backward import Step, backward_steps, topo_order
+from .core import Value, describe
+
+__all__ = [
+    "ForwardStep", "TapeRow", "Tape", "Frame", "forward_steps", "node_ids", "node_names", "tape",
+    "walk", "frames", "step_widget",
+]
+
+DEFAULT_MAX_STEPS = 400  # frames render the whole graph once per node: quadratic in its size
+
+
+# ---- names -------------------------------------------------------------------------------------
+def node_ids(root: Value) -> dict[Value, str]:
+    """`n{i}` for each node, i its index in `topo_order([root])`: the ids `draw_graph` uses."""
+    return {v: f"n{i}" for i, v in enumerate(topo_order([_check(root, "node_ids()")]))}
+
+
+def node_names(root: Value) -> dict[Value, str]:
+    """A readable, unique name per node: its label, `label@n7` if shared, else its id `n7`."""
+    order = topo_order([_check(root, "node_names()")])
+    counts = Counter(v.label for v in order if v.label)
+    names: dict[Value, str] = {}
+    for i, v in enumerate(order):
+        if not v.label:
+            names[v] = f"n{i}"
+        elif counts[v.label] == 1:
+            names[v] = v.label
+        else:
+            names[v] = f"{v.label}@n{i}"
+    return names
+
+
+def _check(root: object, where: str) -> Value:
+    if not isinstance(root, Value):
+        raise TypeError(f"{where} needs a Value, got {describe(root)}")
+    return root
+
+
+# ---- forward -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ForwardStep:
+    """One node of the forward pass, in the order values were computed (`topo_order`)."""
+
+    index: int  #: topological index: the node's id is f"n{index}"
+    node: Value
+    op: str | None  #: primitive name, None for a leaf
+    inputs: tuple[Value, ...]  #: the op's arguments, in order (`a + a` lists `a` twice)
+    params: tuple[Any, ...]  #: static parameters (the exponent of `x ** 3`)
+    value: float  #: the node's data
+
+
+def forward_steps(root: Value) -> Iterator[ForwardStep]:
+    """Yield one `ForwardStep` per node of root's graph, each after its inputs (`topo_order`)."""
+    for i, v in enumerate(topo_order([_check(root, "forward_steps()")])):
+        op = v.op
+        yield ForwardStep(i, v, op.name if op is not None else None, v.parents, v.params, v.data)
+
+
+# ---- walking -----------------------------------------------------------------------------------
+def walk(root: Value, gradient: float = 1.0) -> Iterator[Step]:
+    """`backward_steps(root)` from zero gradients; when it ends (or is closed) every `.grad` is
+    restored. While it runs, `.grad` values are live: the state after the step just yielded."""
+    root = _check(root, "walk()")
+    order = topo_order([root])
+    saved = [v.grad for v in order]
+    try:
+        for v in order:
+            if v.is_leaf:
+                v.grad = 0.0  # interior nodes are reset by backward_steps itself
+        yield from backward_steps(root, gradient)
+    finally:
+        for v, g in zip(order, saved):
+            v.grad = g
+
+
+# ---- the tape ----------------------------------------------------------------------------------
+def _num(x: float, fmt: str) -> str:
+    return format(x, fmt) if math.isfinite(x) else repr(x)
+
+
+def _factor(x: float, fmt: str) -> str:
+    s = _num(x, fmt)
+    return f"({s})" if s.startswith("-") else s
+
+
+def _describe_node(node: Value, names: dict[Value, str], fmt: str) -> str:
+    op = node.op
+    if op is None:
+        return f"{names[node]} = {_num(node.data, fmt)} (leaf)"
+    args = [names[p] for p in node.parents] + [_num(float(p), fmt) if isinstance(p, int | float)
+                                                else str(p) for p in node.params]
+    return f"{names[node]} = {op.name}({', '.join(args)})"
+
+
+@dataclass(frozen=True)
+class TapeRow:
+    """One line of the tape: a contribution (or, for a leaf, its final gradient)."""
+
+    step: int  #: Step.index
+    node: Value
+    upstream: float  #: Step.upstream
+    index: int | None  #: argument position of the parent, None on a leaf's row
+    parent: Value | None
+    local: float | None
+    contribution: float | None
+    parent_grad: float | None
+    node_text: str  #: "z = mul(w1, x)"
+    received: str  #: "dL/dz = 0.42"
+    chain: str  #: "dL/dw1 += dL/dz · dz/dw1 = 0.42 · 1.5 = 0.63"
+    running: str  #: "dL/dw1 = 0.63" (the parent's .grad after the addition)
+
+
+class Tape:
+    """The backward pass as a table, one row per contribution, chain rule written with numbers.
+
+    `str(tape)` is plain text for a terminal, `tape._repr_html_()` an HTML table for Jupyter.
+    """
+
+    def __init__(self, steps: Sequence[Step], fmt: str = ".4g") -> None:
+        self.steps: tuple[Step, ...] = tuple(steps)
+        self.fmt = fmt
+        if not self.steps:
+            self.names: dict[Value, str] = {}
+            self.ids: dict[Value, str] = {}
+            self.rows: tuple[TapeRow, ...] = ()
+            return
+        root = self.steps[0].node
+        self.names = node_names(root)
+        self.ids = node_ids(root)
+        self.rows = tuple(self._rows())
+
+    def _rows(self) -> Iterator[TapeRow]:
+        fmt, names = self.fmt, self.names
+        top = names[self.steps[0].node]
+        for s in self.steps:
+            node = s.node
+            name = names.get(node)
+            if name is None:
+                raise ValueError(f"tape(): step {s.index}'s node {node!r} is not in the graph of "
+                                 f"step 0's node: pass the steps of one backward pass")
+            received = f"d{top}/d{name} = {_num(s.upstream, fmt)}"
+            if s.index == 0:
+                received += " (seed)"
+            text = _describe_node(node, names, fmt)
+            if not s.contributions:
+                yield TapeRow(s.index, node, s.upstream, None, None, None, None, None, text,
+                              received, "leaf: gradient complete", "")
+            for c in s.contributions:
+                p = names[c.parent]
+                chain = (f"d{top}/d{p} += d{top}/d{name} · d{name}/d{p} = "
+                         f"{_factor(s.upstream, fmt)} · {_factor(c.local, fmt)} = "
+                         f"{_num(c.contribution, fmt)}")
+                yield TapeRow(s.index, node, s.upstream, c.index, c.parent, c.local,
+                              c.contribution, c.parent_grad, text, received, chain,
+                              f"d{top}/d{p} = {_num(c.parent_grad, fmt)}")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[TapeRow]:
+        return iter(self.rows)
+
+    def __repr__(self) -> str:
+        return f"<Tape: {len(self.steps)} steps, {len(self.rows)} rows>"
+
+    HEADERS = ("step", "node", "received", "chain rule", "parent .grad now")
+
+    def __str__(self) -> str:
+        table = [self.HEADERS]
+        last = None
+        for r in self.rows:
+            first = r.step != last
+            last = r.step
+            table.append((str(r.step) if first else "", r.node_text if first else "",
+                          r.received if first else "", r.chain, r.running))
+        widths = [max(len(row[k]) for row in table) for k in range(len(self.HEADERS))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                 for row in table]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def to_html(self, style: bool = True, step: int | None = None) -> str:
+        """The tape as an HTML table (only one step's rows if `step` is given); rows carry
+        data-step and data-node (the node's id, `n7`)."""
+        esc = html.escape
+        out = []
+        if style:
+            out.append(f"<style>{TAPE_CSS}</style>")
+        out.append('<table class="al-tape"><thead><tr>')
+        out.extend(f"<th>{esc(h)}</th>" for h in self.HEADERS)
+        out.append("</tr></thead><tbody>")
+        last = None
+        for r in self.rows:
+            if step is not None and r.step != step:
+                continue
+            first = r.step != last
+            last = r.step
+            cls = ' class="al-first"' if first else ""
+            out.append(
+                f'<tr{cls} data-step="{r.step}" data-node="{self.ids[r.node]}">'
+                f"<td>{r.step if first else ''}</td>"
+                f"<td><code>{esc(r.node_text) if first else ''}</code></td>"
+                f"<td>{esc(r.received) if first else ''}</td>"
+                f"<td><code>{esc(r.chain)}</code></td><td>{esc(r.running)}</td></tr>"
+            )
+        out.append("</tbody></table>")
+        return "".join(out)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+TAPE_CSS = (
+    ".al-tape{border-collapse:collapse;font:13px/1.4 system-ui,sans-serif}"
+    ".al-tape th,.al-tape td{padding:2px 10px;text-align:left;white-space:nowrap}"
+    ".al-tape th{border-bottom:2px solid #888}"
+    ".al-tape tr.al-first td{border-top:1px solid #ccc}"
+    ".al-tape code{font-size:12px}"
+)
+
+
+def tape(root_or_steps: Value | Iterable[Step], gradient: float = 1.0, fmt: str = ".4g") -> Tape:
+    """The steps of a backward pass as a `Tape` table.
+
+    Given a Value, walks it with `walk()` (from zero gradients, `.grad`s restored afterwards);
+    given Step records (e.g. `list(y.backward_steps())`), shows exactly those numbers.
+    """
+    if isinstance(root_or_steps, Value):
+        return Tape(list(walk(root_or_steps, gradient)), fmt)
+    if isinstance(root_or_steps, str | bytes) or not isinstance(root_or_steps, Iterable):
+        raise TypeError(f"tape() needs a Value or Step records, got {describe(root_or_steps)}")
+    steps = list(root_or_steps)
+    for i, s in enumerate(steps):
+        if not isinstance(s, Step):
+            raise TypeError(f"tape(): item {i} is not a Step, got {describe(s)}")
+    return Tape(steps, fmt)
+
+
+# ---- frames ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Frame:
+    """The graph after one step: active node and just-used edges highlighted, grads so far."""
+
+    step: Step
+    active: str  #: id of the active node, "n7"
+    name: str  #: its readable name (label, or the id)
+    edges: tuple[tuple[str, str], ...]  #: (parent id, node id) for each edge just used
+    dot: str  #: Graphviz DOT source of the frame
+    svg: str | None  #: rendered SVG, when asked for
+
+
+def frames(
+    root: Value,
+    gradient: float = 1.0,
+    *,
+    svg: bool = True,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    **draw_options: Any,
+) -> list[Frame]:
+    """One `Frame` per backward step of root's graph, drawn with `draw_graph(**draw_options)`.
+
+    The frames are captured on the live graph while `walk()` runs, so each shows the gradients
+    filled in so far; afterwards every `.grad` is restored (no side effect).
+    """
+    from .render import draw_graph, render_svg
+
+    root = _check(root, "frames()")
+    ids = node_ids(root)
+    names = node_names(root)
+    if len(ids) > max_steps:
+        raise ValueError(f"frames(): the graph has {len(ids)} nodes, more than max_steps="
+                         f"{max_steps}; each frame draws the whole graph, so pass a larger "
+                         "max_steps if you mean it")
+    out: list[Frame] = []
+    for step in walk(root, gradient):
+        node = step.node
+        edges = tuple(dict.fromkeys((c.parent, node) for c in step.contributions))
+        graph = draw_graph(root, highlight=(node,), highlight_edges=edges, **draw_options)
+        out.append(Frame(step, ids[node], names[node],
+                         tuple((ids[p], ids[c]) for p, c in edges), graph.source,
+                         render_svg(graph) if svg else None))
+    return out
+
+
+# ---- Jupyter -----------------------------------------------------------------------------------
+def step_widget(root: Value, gradient: float = 1.0, **draw_options: Any) -> Any:
+    """An ipywidgets box to step through root's backward pass: slider, prev/next, frame, tape.
+
+    All frames are rendered up front (see `frames`), so the graph's `.grad`s are untouched.
+    """
+    try:
+        import ipywidgets as widgets
+    except ImportError as e:
+        raise ImportError("step_widget() needs ipywidgets: pip install 'autograd-lite[notebooks]'"
+                          ) from e
+    root = _check(root, "step_widget()")
+    fs = frames(root, gradient, **draw_options)
+    tp = Tape([f.step for f in fs])
+    n = len(fs)
+    slider = widgets.IntSlider(value=0, min=0, max=n - 1, description="step",
+                               continuous_update=True)
+    prev = widgets.Button(description="◀ prev", tooltip="previous step")
+    nxt = widgets.Button(description="next ▶", tooltip="next step")
+    caption = widgets.HTML()
+    picture = widgets.HTML()
+    rows = widgets.HTML()
+
+    def show(k: int) -> None:
+        f = fs[k]
+        caption.value = (f'<b data-active="{f.active}">step {k} / {n - 1}: '
+                         f"{html.escape(f.name)}</b> ({f.active})")
+        picture.value = f'<div class="al-frame" data-active="{f.active}">{_inline_svg(f)}</div>'
+        rows.value = tp.to_html(step=k)
+        prev.disabled = k == 0
+        nxt.disabled = k == n - 1
+
+    def on_slide(change: dict[str, Any]) -> None:
+        show(change["new"])
+
+    slider.observe(on_slide, names="value")
+    prev.on_click(lambda _b: setattr(slider, "value", max(0, slider.value - 1)))
+    nxt.on_click(lambda _b: setattr(slider, "value", min(n - 1, slider.value + 1)))
+    show(0)
+    box = widgets.VBox([widgets.HBox([prev, slider, nxt]), caption, picture, rows])
+    box.frames = fs  # for tests and for users who want the raw frames
+    box.slider, box.prev, box.next = slider, prev, nxt
+    return box
+
+
+def _inline_svg(frame: Frame) -> str:
+    """The frame's SVG ready to inline in HTML: prolog, comments and namespace URLs removed."""
+    if frame.svg is None:
+        raise ValueError("this frame has no SVG: build frames with svg=True")
+    return clean_svg(frame.svg)
+
+
+def clean_svg(svg: str) -> str:
+    """Strip the XML prolog, DOCTYPE, comments and xmlns attributes: inline SVG needs none,
+    and they are the only URLs Graphviz writes."""
+    import re
+
+    start = svg.find("<svg")
+    if start < 0:
+        raise ValueError("not an SVG document: no <svg element")
+    body = re.sub(r"<!--.*?-->", "", svg[start:], flags=re.S)
+    return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", body).strip()
