@@ -60,7 +60,10 @@ class RNNCell(Module):
 
     def unroll(self, xs: Sequence[Sequence[Any]],
                h0: Sequence[Any] | None = None) -> list[list[Value]]:
-        """Run the cell over a sequence of inputs; returns the hidden states h_1 .. h_T."""
+        """Run the cell over a sequence of inputs; returns the hidden states h_1 .. h_T.
+
+        Each state's Values are labelled `h{t}.{i}` (t from 1) so the unrolled graph reads well.
+        """
         if isinstance(xs, str) or not isinstance(xs, Sequence):
             raise TypeError(f"unroll() expects a sequence of input vectors, got "
                             f"{type(xs).__name__}")
@@ -68,6 +71,8 @@ class RNNCell(Module):
         h = h0
         for x in xs:
             h = self.forward(x, h)
+            for i, v in enumerate(h):
+                v.label = f"h{len(states) + 1}.{i}"
             states.append(h)
         return states
 

@@ -55,6 +55,9 @@ def test_rnn_cell_names() -> None:
                      + [f"U.{i}.{k}" for i in range(3) for k in range(3)]
                      + [f"b.{i}" for i in range(3)])
     assert all(p.label == n for n, p in cell.named_parameters())
+    states = cell.unroll([[1.0, 0.0], [0.0, 1.0]])
+    assert [[v.label for v in h] for h in states] == [["h1.0", "h1.1", "h1.2"],
+                                                      ["h2.0", "h2.1", "h2.2"]]
 
 
 def test_neuron_and_layer_names() -> None:
