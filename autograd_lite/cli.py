@@ -1,13 +1,22 @@
-"""Command line: `autograd-lite demo` (also `python -m autograd_lite demo`)."""
+"""Command line: `autograd-lite demo` and `autograd-lite graph EXPR NAME=VALUE ...`
+(also `python -m autograd_lite ...`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from .backward import topo_order
+from .expression import ExpressionError, build, parse_assignments
+
+FORMATS = ("svg", "png", "dot")
+_SUFFIXES = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
 
 
 def _tour() -> None:
+    """A neuron by hand: forward, each backward step, the gradients with their formulas."""
     from . import Value
 
     x = Value(2.0, label="x")
@@ -27,15 +36,90 @@ def _tour() -> None:
     print(f"b.grad = {b.grad:+.6f}  (= 1 - y^2)")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `autograd-lite` command; returns the exit status."""
+def _output(path: str | None, fmt: str | None) -> tuple[Path, str]:
+    """The output path and format: --format wins, else the suffix of -o, else svg."""
+    if fmt is None:
+        fmt = _SUFFIXES.get(Path(path).suffix.lower(), "svg") if path else "svg"
+    return Path(path) if path else Path(f"graph.{fmt}"), fmt
+
+
+def graph_command(args: argparse.Namespace) -> int:
+    """Build the expression's graph, back-propagate, print value and gradients, draw it."""
+    from . import Value
+
+    try:
+        variables = parse_assignments(args.assignments)
+        leaves = {name: Value(x, label=name) for name, x in variables.items()}
+        root = build(args.expression, leaves)
+    except ExpressionError as e:
+        print(f"autograd-lite graph: error: {e}", file=sys.stderr)
+        return 2
+    used = {id(v) for v in topo_order([root])}
+    if not root.label:
+        root.label = "f"
+    root.backward()
+    given = ", ".join(f"{k}={v:g}" for k, v in variables.items())
+    print(f"{args.expression.strip()} = {root.data:.10g}" + (f"  at {given}" if given else ""))
+    for name, v in leaves.items():
+        note = "" if id(v) in used else "  (not used in the expression)"
+        print(f"  d/d{name} = {v.grad:.10g}{note}")
+
+    path, fmt = _output(args.output, args.format)
+    from . import draw_graph
+
+    try:
+        g = draw_graph(root, rankdir=args.rankdir)
+    except ValueError as e:  # too many nodes to draw
+        print(f"autograd-lite graph: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        if fmt == "dot":
+            path.write_text(g.source, encoding="utf-8")
+        else:
+            from .render import render_to
+
+            render_to(g, path, fmt)
+    except (RuntimeError, OSError) as e:  # RendererNotFound is a RuntimeError
+        print(f"autograd-lite graph: error: cannot write {path}: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograd-lite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="build a small graph, back-propagate, print the gradients")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        _tour()
-    return 0
+    demo = sub.add_parser("demo", help="build a small graph, back-propagate, print the gradients")
+    demo.set_defaults(run=lambda _a: (_tour(), 0)[1])
+    g = sub.add_parser(
+        "graph", help="draw the graph of an expression and print its gradients",
+        description="Draw the graph of an expression and print its gradients, e.g. "
+        "autograd-lite graph \"tanh(w*x + b)\" x=1 w=-2 b=0.5 -o neuron.svg. Allowed: numbers, "
+        "the variables given as NAME=VALUE, + - * / **, unary -, and the functions "
+        + ", ".join(sorted(_functions())) + ". An expression starting with '-' goes after "
+        "'--'. Exit status 2 for a bad expression or assignment.")
+    g.add_argument("expression", help='e.g. "tanh(w*x + b)"')
+    g.add_argument("assignments", nargs="*", metavar="NAME=VALUE",
+                   help="a value for each variable, e.g. x=1 w=-2")
+    g.add_argument("-o", "--output", help="output file (default graph.FORMAT)")
+    g.add_argument("--format", choices=FORMATS,
+                   help="svg, png or dot (default: from the -o suffix, else svg)")
+    g.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default="LR",
+                   help="direction of the drawing (default LR: left to right)")
+    g.set_defaults(run=graph_command)
+    return parser
+
+
+def _functions() -> list[str]:
+    from .expression import FUNCTIONS
+
+    return list(FUNCTIONS)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `autograd-lite` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    return int(args.run(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,349 @@
+"""The command line: `graph` (safe expression parser, gradients, drawing) and `demo`.
+
+Oracles: expressions built directly with Python operators on Values (the parser must build the
+same graph: same data bit for bit, same gradients), hand-written derivatives, and random
+expression graphs from `autograd_lite.testing.expressions` printed back to text.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import math
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import autograd_lite as al
+from autograd_lite import Value, grad, topo_order
+from autograd_lite.cli import main
+from autograd_lite.expression import (
+    FUNCTIONS,
+    MAX_EXPONENT,
+    ExpressionError,
+    build,
+    parse_assignments,
+    parse_expression,
+)
+from autograd_lite.testing import Expression, expressions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---- accepted expressions: same graph as the Python code ------------------------------------
+ACCEPTED = [
+    ("tanh(w*x + b)", lambda x, w, b: al.tanh(w * x + b)),
+    ("x*w + b", lambda x, w, b: x * w + b),
+    ("-x + 2", lambda x, w, b: -x + 2),
+    ("+x - -w", lambda x, w, b: x - -w),
+    ("x / w - b / 3", lambda x, w, b: x / w - b / 3),
+    ("x ** 3 + 2 ** x + x ** w", lambda x, w, b: x**3 + 2**x + x**w),
+    ("x ** -2.5", lambda x, w, b: x**-2.5),
+    ("exp(x) * log(x + 1) + log1p(b)", lambda x, w, b: al.exp(x) * al.log(x + 1) + al.log1p(b)),
+    ("sigmoid(w) + softplus(w) + relu(w) + relu(x)",
+     lambda x, w, b: al.sigmoid(w) + al.softplus(w) + al.relu(w) + al.relu(x)),
+    ("leaky_relu(w) + leaky_relu(w, 0.2) + leaky_relu(x, -0.5)",
+     lambda x, w, b: al.leaky_relu(w) + al.leaky_relu(w, 0.2) + al.leaky_relu(x, -0.5)),
+    ("sin(x) * cos(w) + sqrt(x) + abs(w)",
+     lambda x, w, b: al.sin(x) * al.cos(w) + al.sqrt(x) + al.abs(w)),
+    ("maximum(x, w) + minimum(x, 0.25) + maximum(1, b)",
+     lambda x, w, b: al.maximum(x, w) + al.minimum(x, 0.25) + al.maximum(1, b)),
+    ("(x*x*x)", lambda x, w, b: x * x * x),
+    ("(x +\n   w) * b", lambda x, w, b: (x + w) * b),
+    ("1e-3 * x + 1_000 * w + .5", lambda x, w, b: 1e-3 * x + 1000 * w + 0.5),
+    ("x", lambda x, w, b: x),
+]
+
+
+@pytest.mark.parametrize("text, direct", ACCEPTED, ids=[t for t, _ in ACCEPTED])
+def test_accepted_expression_builds_the_same_graph(text, direct):
+    env = {"x": Value(1.5, label="x"), "w": Value(-2.0, label="w"), "b": Value(0.5, label="b")}
+    out = build(text, env)
+    ref_env = {k: Value(v.data) for k, v in env.items()}
+    ref = direct(**ref_env)
+    assert out.data == ref.data
+    assert [n.op.name if n.op else None for n in topo_order([out])] == \
+        [n.op.name if n.op else None for n in topo_order([ref])]
+    got = grad(out, list(env.values()), allow_unused=True, materialize_grads=True)
+    want = grad(ref, list(ref_env.values()), allow_unused=True, materialize_grads=True)
+    assert got == want
+
+
+def test_neuron_gradients_match_hand_derivatives():
+    x, w, b = Value(1.0), Value(-2.0), Value(0.5)
+    out = build("tanh(w*x + b)", {"x": x, "w": w, "b": b})
+    out.backward()
+    t = math.tanh(-2.0 * 1.0 + 0.5)
+    assert out.data == pytest.approx(t, abs=1e-15)
+    assert x.grad == pytest.approx(-2.0 * (1 - t * t), rel=1e-12)
+    assert w.grad == pytest.approx(1.0 * (1 - t * t), rel=1e-12)
+    assert b.grad == pytest.approx(1 - t * t, rel=1e-12)
+
+
+def test_numbers_alone_are_lifted_to_a_recorded_graph():
+    out = build("2 * 3 + 1", {})
+    assert isinstance(out, Value) and out.data == 7.0
+    assert [n.op.name for n in topo_order([out]) if n.op] == ["mul", "add"]
+
+
+def test_deep_expression_is_evaluated_without_recursion():
+    x = Value(1.0)
+    out = build("x" + " + x" * 400, {"x": x})
+    out.backward()
+    assert out.data == 401.0 and x.grad == 401.0
+
+
+# ---- rejected expressions: ExpressionError naming the piece and its column -------------------
+REJECTED = [
+    ("x.real", "attribute access 'x.real'", 1),
+    ("x + w[0]", "subscript 'w[0]'", 5),
+    ("foo(x)", "unknown function 'foo'", 1),
+    ("x + __import__('os')", "unknown function '__import__'", 5),
+    ("lambda: x", "lambda", 1),
+    ("x < 1", "comparison 'x < 1'", 1),
+    ("x and w", "boolean operator", 1),
+    ("x if w else b", "conditional expression", 1),
+    ("tanh(x, k=1)", "keyword argument 'k='", 9),
+    ("tanh(x, 1)", "tanh() takes 1 argument(s), got 2", 1),
+    ("maximum(x)", "maximum() takes 2 argument(s), got 1", 1),
+    ("tanh(*x)", "starred argument", 6),
+    ("x + y", "unknown name 'y'", 5),
+    ("exp + x", "function 'exp' used without calling it", 1),
+    ("x // 2", "operator '//'", 3),
+    ("x % 2", "operator '%'", 3),
+    ("x @ w", "operator '@'", 3),
+    ("~x", "operator '~'", 1),
+    ("not x", "operator 'not'", 1),
+    ("x ** 10**5", "exponent 100000", 6),
+    ("2 ** 2 ** 2 ** 2 ** 2", "exponent 65536", 6),
+    ("x ** 1e300", "exponent 1e+300", 6),
+    ("x + 1e999", "number 1e999 is too large", 5),
+    ("1j * x", "complex number 1j", 1),
+    ("True + x", "True is not a number", 1),
+    ("x + 'a'", "str 'a' is not a number", 5),
+    ("x + None", "None is not a number", 5),
+    ("[x, w]", "list", 1),
+    ("(x, w)", "tuple", 1),
+    ("{x: 1}", "dict", 1),
+    ("[x for x in w]", "comprehension", 1),
+    ("f'{x}'", "f-string", 1),
+    ("(x := 2)", "assignment expression", 2),
+    ("x.__class__.__bases__", "attribute access", 1),
+    ("(x).__class__", "attribute access", 1),
+    ("leaky_relu(x, w)", "slope must be a number literal", 15),
+    ("(x", "syntax error", 1),
+    ("x +", "syntax error", None),
+    ("log(x - 1.5)", "cannot evaluate 'log(x - 1.5)'", 1),
+    ("w / (x - 1.5)", "division by zero", 1),
+    ("exp(1000 * x)", "overflows", 1),
+    ("sqrt(w)", "square root of a negative", 1),
+]
+
+
+@pytest.mark.parametrize("text, fragment, column", REJECTED, ids=[t for t, _, _ in REJECTED])
+def test_rejected_expression_names_piece_and_position(text, fragment, column):
+    env = {"x": Value(1.5), "w": Value(-2.0), "b": Value(0.5)}
+    with pytest.raises(ExpressionError) as info:
+        build(text, env)
+    err = info.value
+    assert fragment in str(err)
+    if column is not None:
+        assert err.column == column, str(err)
+        assert f"column {column}" in str(err)
+        caret_line = str(err).splitlines()[-1]
+        assert caret_line.index("^") - 2 == column - 1
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 10_001])
+def test_empty_or_huge_text_is_rejected(text):
+    with pytest.raises(ExpressionError):
+        parse_expression(text, ["x"])
+
+
+def test_too_deep_for_the_python_parser_is_a_clear_error():
+    with pytest.raises(ExpressionError, match="nested too deeply|too many nested"):
+        parse_expression("x" + "+x" * 3000, ["x"])
+
+
+def test_position_is_in_characters_and_lines():
+    with pytest.raises(ExpressionError) as info:
+        build("ü + (x +\n  y)", {"ü": 1.0, "x": 2.0})
+    assert (info.value.line, info.value.column) == (2, 3)
+    assert "line 2, column 3" in str(info.value)
+    with pytest.raises(ExpressionError) as info:
+        build("ü + y", {"ü": 1.0})
+    assert info.value.column == 5
+
+
+def test_max_exponent_is_inclusive():
+    x = Value(1.0)
+    assert build(f"x ** {MAX_EXPONENT:g}", {"x": x}).data == 1.0
+    with pytest.raises(ExpressionError, match="exponent"):
+        build("x ** w", {"x": x, "w": MAX_EXPONENT + 1})
+
+
+# ---- assignments --------------------------------------------------------------------------------
+def test_assignments_parse():
+    assert parse_assignments(["x=1", "w=-2", " b = 0.5e1 ", "big_name2=1_000"]) == \
+        {"x": 1.0, "w": -2.0, "b": 5.0, "big_name2": 1000.0}
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ("x", "expected NAME=NUMBER"),
+    ("=1", "is not a variable name"),
+    ("1x=1", "is not a variable name"),
+    ("lambda=1", "is not a variable name"),
+    ("x.y=1", "is not a variable name"),
+    ("tanh=1", "is a function's name"),
+    ("x=abc", "'abc' is not a number"),
+    ("x=", "'' is not a number"),
+    ("x=2*3", "'2*3' is not a number"),
+    ("x=nan", "finite"),
+    ("x=inf", "finite"),
+])
+def test_bad_assignment(item, fragment):
+    with pytest.raises(ExpressionError, match=re.escape(fragment)):
+        parse_assignments([item])
+
+
+def test_repeated_assignment():
+    with pytest.raises(ExpressionError, match="given twice"):
+        parse_assignments(["x=1", "x=2"])
+
+
+# ---- hypothesis: random expression graphs printed as text round-trip ----------------------------
+_INFIX = {"add": "+", "mul": "*"}
+
+
+def _to_text(e: Expression) -> str:
+    """Print a random expression graph as text (reused nodes are repeated: a tree)."""
+    names = [f"x{i}" for i in range(len(e.inputs))]
+    for name, idx, params in e.nodes:
+        args = [names[i] for i in idx]
+        if name in _INFIX:
+            names.append(f"({args[0]} {_INFIX[name]} {args[1]})")
+        elif name == "neg":
+            names.append(f"(-{args[0]})")
+        elif name == "pow":
+            names.append(f"({args[0]} ** {args[1]})")
+        elif name == "powc":
+            names.append(f"({args[0]} ** {params[0]!r})")
+        elif name == "rpow":
+            names.append(f"({params[0]!r} ** {args[0]})")
+        else:
+            names.append(f"{name}({', '.join(args + [repr(p) for p in params])})")
+    return names[-1]
+
+
+@given(expressions(n_nodes=(1, 6)))
+def test_random_expression_text_round_trips(e):
+    text = _to_text(e)
+    xs = [Value(x) for x in e.inputs]
+    direct = e(*xs)
+    ys = [Value(x) for x in e.inputs]
+    parsed = build(text, {f"x{i}": y for i, y in enumerate(ys)})
+    assert parsed.data == direct.data, text
+    g_direct = grad(direct, xs, allow_unused=True, materialize_grads=True)
+    g_parsed = grad(parsed, ys, allow_unused=True, materialize_grads=True)
+    for a, b in zip(g_direct, g_parsed):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-12) or (math.isnan(a) and math.isnan(b))
+
+
+_PIECES = ["x", "w", "1", "2.5", "+", "-", "*", "/", "**", "(", ")", " ", ",", "tanh(",
+           "exp(", "maximum(", ".", "[", "]", "lambda", ":", "=", "<", "'", "__import__",
+           "//", "if", "else", "j", "e9", "not", "y"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))
+def test_any_text_gives_a_value_or_an_expression_error(text):
+    env = {"x": Value(0.7), "w": Value(-1.3)}
+    try:
+        out = build(text, env)
+    except ExpressionError as e:
+        assert str(e)
+    else:
+        assert isinstance(out, Value)
+
+
+def test_no_eval_exec_or_compile(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("eval/exec must not be used")
+
+    real_compile = builtins.compile
+
+    def ast_only(source, filename, mode, flags=0, *args, **kwargs):
+        # ast.parse calls compile(..., PyCF_ONLY_AST): a syntax tree, never code objects.
+        assert flags & ast.PyCF_ONLY_AST, "compile() used to make code"
+        return real_compile(source, filename, mode, flags, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "eval", forbidden)
+    monkeypatch.setattr(builtins, "exec", forbidden)
+    monkeypatch.setattr(builtins, "compile", ast_only)
+    out = build("tanh(w*x + b) ** 2 / 3", {"x": 1.0, "w": 2.0, "b": 0.5})
+    assert out.data == pytest.approx(math.tanh(2.5) ** 2 / 3)
+    for path in ("autograd_lite/expression.py", "autograd_lite/cli.py"):
+        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+        calls = {n.func.id for n in ast.walk(tree)
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        assert not calls & {"eval", "exec", "compile", "__import__"}, path
+
+
+def test_functions_are_the_engines():
+    for name, (fn, _counts) in FUNCTIONS.items():
+        assert fn is getattr(al, name)
+
+
+# ---- the `graph` subcommand -------------------------------------------------------------------
+def _grads(out: str) -> dict[str, float]:
+    return {m[1]: float(m[2]) for m in re.finditer(r"d/d(\w+) = (\S+)", out)}
+
+
+def test_graph_command_writes_svg_and_prints_gradients(tmp_path, capsys):
+    path = tmp_path / "neuron.svg"
+    rc = main(["graph", "tanh(w*x + b)", "x=1", "w=-2", "b=0.5", "-o", str(path)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    t = math.tanh(-1.5)
+    g = _grads(out)
+    assert g["x"] == pytest.approx(-2 * (1 - t * t), rel=1e-9)
+    assert g["w"] == pytest.approx(1 - t * t, rel=1e-9)
+    assert g["b"] == pytest.approx(1 - t * t, rel=1e-9)
+    svg = path.read_text(encoding="utf-8")
+    assert "<svg" in svg
+    for label in ("x", "w", "b", "tanh"):
+        assert f">{label}<" in svg or f"{label} " in svg or label in svg
+    assert f"wrote {path}" in out
+
+
+@pytest.mark.parametrize("fmt, check", [
+    ("png", lambda p: p.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")),
+    ("dot", lambda p: p.read_text().lstrip().startswith(("digraph", "strict digraph"))),
+])
+def test_graph_command_formats(tmp_path, capsys, fmt, check):
+    path = tmp_path / f"g.{fmt}"
+    assert main(["graph", "x * x", "x=3", "-o", str(path), "--rankdir", "TB"]) == 0
+    assert check(path)
+    assert _grads(capsys.readouterr().out)["x"] == 6.0
+
+
+def test_graph_command_reports_unused_variable(tmp_path, capsys):
+    assert main(["graph", "x * 2", "x=3", "z=1", "-o", str(tmp_path / "g.dot")]) == 0
+    out = capsys.readouterr().out
+    assert "d/dz = 0  (not used" in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["graph", "x.real", "x=1"], "attribute access 'x.real' is not allowed at column 1"),
+    (["graph", "x + y", "x=1"], "unknown name 'y'"),
+    (["graph", "x", "x=one"], "'one' is not a number"),
+    (["graph", "log(x)", "x=0"], "cannot evaluate 'log(x)'"),
+])
+def test_graph_command_bad_input_exits_2(tmp_path, capsys, argv, fragment):
+    rc = main([*argv, "-o", str(tmp_path / "g.svg")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert fragment in err
+    assert not (tmp_path / "g.svg").exists()
