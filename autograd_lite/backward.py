@@ -12,6 +12,7 @@ from typing import Any
 
 from ._mode import anomaly_enabled, enable_grad
 from .core import AnomalyError, UnusedInputError, Value, _leaf, describe, to_float
+from .ops import ADD, MUL
 
 _UNARY, _BINARY = 1, 2
 
@@ -22,51 +23,58 @@ def topo_order(roots: Sequence[Value]) -> list[Value]:
     Depth-first, visiting parents in argument order: the same order as micrograd's recursive
     sort, without recursion. `backward()` processes the reverse of this list.
     """
+    return _depth_first(roots, reset=False)
+
+
+def _depth_first(roots: Sequence[Value], reset: bool) -> list[Value]:
+    """`topo_order`; with `reset`, also set every interior node's `.grad` to 0.0 on the way.
+
+    `todo` holds nodes to visit and None markers; a marker means "the parents of the node on
+    top of `waiting` are all done": that node is appended then (post-order).
+    """
     order: list[Value] = []
+    emit = order.append
     seen: set[Value] = set()
     add = seen.add
-    append = order.append
-    stack: list[Any] = []
-    push = stack.append
-    pop = stack.pop
-    for root in reversed(roots):
-        push(root)
-        push(False)
-    while stack:
-        expanded = pop()
+    todo: list[Value | None] = list(reversed(roots))
+    push = todo.append
+    pop = todo.pop
+    waiting: list[Value] = []
+    wait = waiting.append
+    unwait = waiting.pop
+    while todo:
         node = pop()
-        if expanded:
-            append(node)
+        if node is None:
+            node = unwait()
+            if reset:
+                node.grad = 0.0
+            emit(node)
             continue
         if node in seen:
             continue
         add(node)
         op = node._op
         if op is None:
-            append(node)
+            emit(node)
             continue
-        push(node)
-        push(True)
+        wait(node)
+        push(None)
         kind = op._kind
         if kind == _BINARY:
             b = node._b
             if b not in seen:
                 push(b)
-                push(False)
             a = node._a
             if a not in seen:
                 push(a)
-                push(False)
         elif kind == _UNARY:
             a = node._a
             if a not in seen:
                 push(a)
-                push(False)
         else:
             for p in reversed(node._a):
                 if p not in seen:
                     push(p)
-                    push(False)
     return order
 
 
@@ -79,10 +87,7 @@ def _check_root(root: object, where: str) -> Value:
 def _start(root: Value, gradient: object) -> list[Value]:
     """Order the graph, reset interior gradients and seed the root: the state before step 1."""
     seed = to_float(gradient, "backward gradient")
-    order = topo_order((root,))
-    for node in order:
-        if node._op is not None:
-            node.grad = 0.0
+    order = _depth_first((root,), reset=True)
     root.grad += seed
     return order
 
@@ -111,6 +116,17 @@ def backward(root: Value, gradient: object = 1.0) -> None:
             if op is None:
                 continue
             g = node.grad
+            # add and mul inline their table partials (1, 1 and b, a): same numbers, no calls.
+            if op is ADD:
+                node._a.grad += g
+                node._b.grad += g
+                continue
+            if op is MUL:
+                a = node._a
+                b = node._b
+                a.grad += g * b.data
+                b.grad += g * a.data
+                continue
             kind = op._kind
             if kind == _BINARY:
                 a = node._a

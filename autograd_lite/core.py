@@ -166,17 +166,25 @@ class Value:
     __hash__ = object.__hash__
 
     # ---- arithmetic: primitives, and sugar composed from them ------------------------------
+    # add and mul are the hottest ops: their forward (operator.add/mul in the table, which
+    # cannot raise on floats) is inlined here, saving a call per node; the result is the same.
     def __add__(self, other: Value | Number) -> Value:
-        return ADD.apply2(self, other if type(other) is Value else const(other, "add"))
+        if type(other) is not Value:
+            other = const(other, "add")
+        return _node(ADD, self.data + other.data, self, other)
 
     def __radd__(self, other: Number) -> Value:
-        return ADD.apply2(const(other, "add"), self)
+        c = const(other, "add")
+        return _node(ADD, c.data + self.data, c, self)
 
     def __mul__(self, other: Value | Number) -> Value:
-        return MUL.apply2(self, other if type(other) is Value else const(other, "mul"))
+        if type(other) is not Value:
+            other = const(other, "mul")
+        return _node(MUL, self.data * other.data, self, other)
 
     def __rmul__(self, other: Number) -> Value:
-        return MUL.apply2(const(other, "mul"), self)
+        c = const(other, "mul")
+        return _node(MUL, c.data * self.data, c, self)
 
     def __neg__(self) -> Value:
         return NEG.apply1(self)
@@ -298,6 +306,24 @@ def _leaf(data: float, label: str = "") -> Value:
     return v
 
 
+def _node(op: Primitive, data: float, a: Any, b: Any) -> Value:
+    """A node made by `op` (a leaf under no_grad): the one constructor of the hot path.
+
+    Filling the slots here instead of calling `Value(...)` saves the `__init__` frame.
+    """
+    v = _alloc(Value)
+    v.data = data
+    v.grad = 0.0
+    v.label = ""
+    if grad_enabled():
+        v._op = op
+        v._a = a
+        v._b = b
+    else:
+        v._op = v._a = v._b = None
+    return v
+
+
 def const(x: object, op: str) -> Value:
     """Lift a number operand of `op` to a leaf Value, or raise TypeError naming op and x."""
     if type(x) is float and x == x:
@@ -313,6 +339,8 @@ def param(x: object, op: str) -> float:
     """Check a static number parameter (an exponent, a slope) of `op`."""
     if type(x) is float and x == x:
         return x
+    if type(x) is int and -(2**53) <= x <= 2**53:  # exactly representable: `x ** 2`
+        return float(x)
     if isinstance(x, Value):
         raise TypeError(f"{op}: parameter must be a plain number, got {describe(x)}")
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
@@ -400,9 +428,7 @@ class Primitive:
             data = self.forward(a.data) if p is None else self.forward(a.data, p)
         except (ArithmeticError, ValueError):
             data = self._run((a.data,), () if p is None else (p,))
-        if grad_enabled():
-            return Value(data, "", self, a, p)
-        return _leaf(data)
+        return _node(self, data, a, p)
 
     def apply2(self, a: Value, b: Value) -> Value:
         """Fast path for a binary primitive on two Values."""
@@ -410,9 +436,7 @@ class Primitive:
             data = self.forward(a.data, b.data)
         except (ArithmeticError, ValueError):
             data = self._run((a.data, b.data), ())
-        if grad_enabled():
-            return Value(data, "", self, a, b)
-        return _leaf(data)
+        return _node(self, data, a, b)
 
     def __call__(self, *args: Any) -> Any:
         """Apply to Values (records a node) or to plain numbers (returns a float)."""
@@ -429,14 +453,12 @@ class Primitive:
             return self._run(datas, params)
         values = tuple(x if isinstance(x, Value) else const(x, self.name) for x in inputs)
         data = self._run(tuple(v.data for v in values), params)
-        if not grad_enabled():
-            return _leaf(data)
         kind = self._kind
         if kind == _UNARY:
-            return Value(data, "", self, values[0], params[0] if k else None)
+            return _node(self, data, values[0], params[0] if k else None)
         if kind == _BINARY:
-            return Value(data, "", self, values[0], values[1])
-        return Value(data, "", self, values, params)
+            return _node(self, data, values[0], values[1])
+        return _node(self, data, values, params)
 
 
 def primitive(

@@ -98,7 +98,7 @@ ADD = Primitive("add", operator.add, (lambda out, a, b: 1.0, lambda out, a, b: 1
 MUL = Primitive("mul", operator.mul, (lambda out, a, b: b, lambda out, a, b: a), doc="a * b")
 NEG = Primitive("neg", operator.neg, (lambda out, a: -1.0,), doc="-a")
 POW = Primitive("pow", _pow, (_dpow_base, _dpow_exponent), doc="a ** b, both Values")
-POWC = Primitive("powc", _powc, (lambda out, x, p: _dpow_base(out, x, p),), nparams=1,
+POWC = Primitive("powc", _powc, (_dpow_base,), nparams=1,
                  doc="x ** p for a number p")
 RPOW = Primitive("rpow", _rpow, (lambda out, x, c: out * math.log(c) if c > 0.0 else 0.0 * out,),
                  nparams=1, doc="c ** x for a number c >= 0")
