@@ -323,8 +323,10 @@ def step_widget(root: Value, gradient: float = 1.0, **draw_options: Any) -> Any:
 
     def show(k: int) -> None:
         f = fs[k]
-        caption.value = (f'<b data-active="{f.active}">step {k} / {n - 1}: '
-                         f"{html.escape(f.name)}</b> ({f.active})")
+        row = next(r for r in tp.rows if r.step == k)
+        caption.value = (f'<b data-active="{f.active}">step {k} / {n - 1}:</b> '
+                         f"<code>{html.escape(row.node_text)}</code> received "
+                         f"{html.escape(row.received)}")
         picture.value = f'<div class="al-frame" data-active="{f.active}">{_inline_svg(f)}</div>'
         rows.value = tp.to_html(step=k)
         prev.disabled = k == 0

@@ -1,0 +1,172 @@
+"""The exported walk-through in a real headless Chromium (Debian's chromium + chromedriver, driven
+by selenium without selenium-manager): it loads without errors, prev/next, the slider, the
+keyboard and the tape rows move between frames, and the node highlighted in the frame on screen
+is the node of the Step record with that index (found independently on a twin graph)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from autograd_lite import Value, backward_steps, topo_order
+from autograd_lite.export import demo_graph, export_html
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1280,1000")
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    for exe, pkg in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not os.access(exe, os.X_OK):
+            pytest.skip(f"browser test needs {exe} (apt-get install {pkg})")
+    webdriver = pytest.importorskip("selenium.webdriver",
+                                    reason="browser test needs selenium (the dev extra)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path: selenium-manager is never consulted, nothing is downloaded.
+    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield d
+    d.quit()
+
+
+def reuse_graph() -> Value:
+    """Unlabelled nodes (names fall back to ids), a node used twice, a shared label."""
+    a = Value(1.5)
+    b = Value(-0.5, label="w")
+    c = Value(2.0, label="w")
+    y = (a * a + b * c).tanh() * a
+    return y
+
+
+def expected(build) -> list[tuple[str, str]]:
+    """(node id, label) of each Step, from a twin graph: id = index in topo_order([root])."""
+    root = build()
+    order = topo_order([root])
+    return [(f"n{order.index(s.node)}", s.node.label) for s in backward_steps(root)]
+
+
+STATE_JS = """
+const shown = [...document.querySelectorAll('#frames .frame')]
+  .filter(f => f.getClientRects().length > 0 && getComputedStyle(f).display !== 'none');
+const f = shown[0];
+const marked = f ? [...f.querySelectorAll("g.node[data-active='true']")] : [];
+const titleOf = g => g.querySelector('title').textContent;
+// Value nodes (id n<i>) that Graphviz drew with draw_graph's highlight colour.
+const drawn = f ? [...f.querySelectorAll('g.node')]
+  .filter(g => /^n\\d+$/.test(titleOf(g)) && [...g.querySelectorAll('path,polygon,ellipse')]
+    .some(e => (e.getAttribute('stroke') || '').toLowerCase() === arguments[0]))
+  .map(titleOf) : [];
+const box = marked.length ? marked[0].getBoundingClientRect() : null;
+return {
+  shown: shown.length, marked: marked.length, drawn: drawn,
+  step: f && +f.dataset.step, id: f && f.dataset.activeId, label: f && f.dataset.activeLabel,
+  svg_title: marked.length ? marked[0].querySelector('title').textContent : null,
+  box: box && [box.width, box.height],
+  rows: [...document.querySelectorAll('#tape-wrap tbody tr.current')]
+    .map(r => r.dataset.step + '/' + r.dataset.node),
+  slider: +document.getElementById('slider').value,
+  counter: document.getElementById('counter').textContent,
+  body: +document.body.dataset.current,
+};
+"""
+
+
+def on_screen(d) -> dict:
+    """The one displayed frame: its step, declared active node, and the SVG node marked active
+    (one script call: the page's state as the browser lays it out)."""
+    from autograd_lite.render import _HIGHLIGHT
+
+    s = d.execute_script(STATE_JS, _HIGHLIGHT.lower())
+    assert s["shown"] == 1, f"{s['shown']} frames displayed"
+    assert s["marked"] == 1
+    return s
+
+
+def check(d, k: int, want: list[tuple[str, str]]) -> None:
+    s = on_screen(d)
+    node_id, label = want[k]
+    assert s["step"] == k == s["slider"] == s["body"]
+    assert s["counter"] == f"step {k} of {len(want) - 1}"
+    assert s["id"] == node_id == s["svg_title"]  # the node marked active is the Step's node
+    assert s["drawn"] == [node_id]  # and the only value node drawn highlighted
+    assert s["label"] == (label or node_id) or s["label"].startswith(f"{label}@")
+    assert s["box"][0] > 0 and s["box"][1] > 0  # drawn, visible
+    assert set(s["rows"]) == {f"{k}/{node_id}"}
+
+
+@pytest.mark.parametrize("build", [demo_graph, reuse_graph], ids=["neuron", "reuse"])
+def test_exported_page_steps_through_every_frame_in_chromium(driver, tmp_path, build) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    want = expected(build)
+    last = len(want) - 1
+    page = export_html(build(), tmp_path / "steps.html", title="Stepping test")
+    driver.get(page.resolve().as_uri())
+    assert driver.title == "Stepping test"
+    assert int(driver.find_element(By.TAG_NAME, "body").get_attribute("data-steps")) == len(want)
+    prev = driver.find_element(By.ID, "prev")
+    nxt = driver.find_element(By.ID, "next")
+    body = driver.find_element(By.TAG_NAME, "body")
+    slider = driver.find_element(By.ID, "slider")
+
+    frame0 = driver.find_element(By.ID, "frame-0")
+    assert frame0.is_displayed()
+    assert not driver.find_element(By.ID, "frame-1").is_displayed()
+    check(driver, 0, want)
+    assert not prev.is_enabled() and nxt.is_enabled()
+    for k in range(1, last + 1):  # next, through every frame
+        nxt.click()
+        check(driver, k, want)
+    assert not nxt.is_enabled()
+    nxt.click()  # disabled at the end: stays
+    check(driver, last, want)
+    prev.click()
+    check(driver, last - 1, want)
+    body.send_keys(Keys.HOME)
+    check(driver, 0, want)
+    body.send_keys(Keys.ARROW_RIGHT)
+    body.send_keys(Keys.ARROW_RIGHT)
+    check(driver, 2, want)
+    body.send_keys(Keys.ARROW_LEFT)
+    check(driver, 1, want)
+    body.send_keys(Keys.END)
+    check(driver, last, want)
+    # The slider, driven by the keyboard like a user would (the page must not step twice).
+    body.send_keys(Keys.HOME)
+    slider.click()
+    slider.send_keys(Keys.HOME)
+    slider.send_keys(Keys.ARROW_RIGHT)
+    slider.send_keys(Keys.ARROW_RIGHT)
+    slider.send_keys(Keys.ARROW_RIGHT)
+    check(driver, 3, want)
+    slider.send_keys(Keys.END)
+    check(driver, last, want)
+    # A click on a row of the tape jumps to its step.
+    row = driver.find_element(By.CSS_SELECTOR, "#tape-wrap tbody tr[data-step='2']")
+    row.click()
+    check(driver, 2, want)
+
+    shot = tmp_path / "steps.png"
+    assert driver.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    keep = os.environ.get("AUTOGRAD_LITE_SCREENSHOTS")
+    if keep:  # for a human to look at
+        shutil.copy(shot, os.path.join(keep, f"stepping-{build.__name__}.png"))
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []

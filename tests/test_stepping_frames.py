@@ -1,0 +1,176 @@
+"""Frames (one drawing per backward step), the standalone HTML export and the Jupyter widget,
+checked against Step records taken independently on a twin graph."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+from hypothesis import given, settings
+
+from autograd_lite import Value, backward_steps, topo_order
+from autograd_lite.export import demo_graph, export_html, main
+from autograd_lite.render import _HIGHLIGHT  # draw_graph's highlight colour
+from autograd_lite.stepping import Tape, frames, step_widget
+from autograd_lite.testing import expressions
+
+
+@pytest.fixture(autouse=True)
+def _renderer() -> None:
+    from autograd_lite.render import RendererNotFound, find_renderer
+
+    try:
+        find_renderer()
+    except RendererNotFound as e:
+        pytest.skip(f"no Graphviz renderer: {e}")
+
+
+def build(expr) -> Value:
+    return expr(*[Value(x, label=f"x{i}") for i, x in enumerate(expr.inputs)])
+
+
+def twin_records(root: Value) -> list[tuple[int, float, list[tuple[int, float, float, float]]]]:
+    """Each step as (node's topological index, upstream, [(parent index, local, contribution,
+    parent .grad)]): comparable across two separately built copies of a graph."""
+    pos = {v: i for i, v in enumerate(topo_order([root]))}
+    return [(pos[s.node], s.upstream,
+             [(pos[c.parent], c.local, c.contribution, c.parent_grad) for c in s.contributions])
+            for s in backward_steps(root)]
+
+
+def grads_after_each_step(root: Value) -> list[dict[int, float]]:
+    """Every node's .grad (by topological index) after each step, replayed from the records."""
+    order = topo_order([root])
+    pos = {v: i for i, v in enumerate(order)}
+    now = {i: 0.0 for i in range(len(order))}
+    now[pos[root]] = 1.0
+    out = []
+    for s in backward_steps(root):
+        for c in s.contributions:
+            now[pos[c.parent]] = c.parent_grad
+        out.append(dict(now))
+    return out
+
+
+def node_line(dot: str, node_id: str) -> str:
+    m = re.search(rf"^\s*{node_id} \[.*$", dot, flags=re.M)
+    assert m is not None, f"{node_id} not in the DOT source"
+    return m.group(0)
+
+
+# ---- frames ------------------------------------------------------------------------------------
+@given(expr=expressions())
+def test_frames_follow_the_steps_and_show_the_gradients_so_far(expr) -> None:
+    root = build(expr)
+    before = [v.grad for v in topo_order([root])]
+    fs = frames(root, svg=False, show=("grad",), fmt=".6f")
+    assert [v.grad for v in topo_order([root])] == before  # restored
+    twin = build(expr)
+    want = twin_records(twin)
+    order = topo_order([root])
+    assert len(fs) == len(want) == len(order)
+    for f, (node, upstream, contribs), grads in zip(fs, want, grads_after_each_step(build(expr))):
+        assert f.active == f"n{node}" and f.step.node is order[node]
+        assert f.step.upstream == upstream
+        assert {e for e in f.edges} == {(f"n{p}", f"n{node}") for p, *_ in contribs}
+        for i, g in grads.items():  # the gradients filled in so far, not the final ones
+            line = node_line(f.dot, f"n{i}")
+            assert f"{g:.6f}" in line, (f.step.index, i)
+            assert (_HIGHLIGHT in line) == (i == node), (f.step.index, i)  # only the active one
+
+
+def test_frames_refuse_huge_graphs_unless_asked() -> None:
+    x = Value(0.5)
+    y = x
+    for _ in range(30):
+        y = y * 1.01
+    with pytest.raises(ValueError, match="max_steps"):
+        frames(y, svg=False, max_steps=10)
+    assert len(frames(y, svg=False, max_steps=100)) == len(topo_order([y]))
+
+
+# ---- the HTML export ---------------------------------------------------------------------------
+REMOTE = re.compile(r"https?:|ftp:|//cdn|src\s*=|<link|@import|url\(|\bhref\s*=|['\"(]//",
+                    flags=re.I)
+FIGURE = re.compile(r'<figure class="frame" id="frame-(\d+)" data-step="(\d+)" '
+                    r'data-active-id="(n\d+)"(.*?)</figure>', flags=re.S)
+
+
+def check_page(page: str, twin: Value) -> None:
+    assert REMOTE.search(page) is None, REMOTE.search(page)
+    want = twin_records(twin)
+    figures = FIGURE.findall(page)
+    assert len(figures) == len(want) == page.count("<svg")  # one frame per step
+    for k, (fid, step, active, body) in enumerate(figures):
+        assert int(fid) == int(step) == k and active == f"n{want[k][0]}"
+        marked = re.findall(r'<g\b[^>]*data-active="true"><title>([^<]*)</title>', body)
+        assert marked == [active]
+        assert re.search(r"\bhidden\b", body.split(">", 1)[0]) is not None or k == 0
+    assert page.count("<tr class") + page.count("<tr data-step") == len(Tape(
+        list(backward_steps(twin))))
+
+
+def test_export_of_the_demo_is_self_contained_with_one_frame_per_step(tmp_path) -> None:
+    root = demo_graph()
+    root.backward()
+    grads = [v.grad for v in topo_order([root])]
+    path = export_html(root, tmp_path / "demo.html", title="Demo <neuron> & co")
+    assert [v.grad for v in topo_order([root])] == grads  # the export has no side effect
+    page = path.read_text("utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<title>Demo &lt;neuron&gt; &amp; co</title>"
+    assert "<script>" in page and "<style>" in page and "{{" not in page
+    check_page(page, demo_graph())
+    assert "dL/dw1 += dL/dx1w1 · dx1w1/dw1 = 0.5 · 2 = 1" in page
+
+
+@settings(max_examples=6)  # each example renders one SVG per node with Graphviz
+@given(expr=expressions(n_nodes=(1, 6)))
+def test_export_of_random_graphs_marks_each_steps_node(tmp_path_factory, expr) -> None:
+    path = export_html(build(expr), tmp_path_factory.mktemp("x") / "page.html")
+    check_page(path.read_text("utf-8"), build(expr))
+
+
+def test_export_command_writes_the_demo(tmp_path, capsys) -> None:
+    assert main([str(tmp_path / "out.html")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    check_page((tmp_path / "out.html").read_text("utf-8"), demo_graph())
+
+
+def test_export_rejects_bad_input(tmp_path) -> None:
+    with pytest.raises(TypeError, match="export_html"):
+        export_html(3.0, tmp_path / "x.html")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="title"):
+        export_html(Value(1.0), tmp_path / "x.html", title=3)  # type: ignore[arg-type]
+
+
+# ---- the widget --------------------------------------------------------------------------------
+def test_widget_buttons_and_slider_move_between_frames() -> None:
+    pytest.importorskip("ipywidgets")
+    root = demo_graph()
+    w = step_widget(root)
+    want = twin_records(demo_graph())
+    n = len(want)
+    assert w.slider.max == n - 1 and w.prev.disabled and not w.next.disabled
+
+    def active() -> str:
+        return re.search(r'class="al-frame" data-active="(n\d+)"', w.children[2].value).group(1)
+
+    assert active() == f"n{want[0][0]}"
+    w.next.click()
+    w.next.click()
+    assert w.slider.value == 2 and active() == f"n{want[2][0]}"
+    assert 'data-step="2"' in w.children[3].value and 'data-step="1"' not in w.children[3].value
+    w.prev.click()
+    assert w.slider.value == 1 and active() == f"n{want[1][0]}"
+    w.slider.value = n - 1
+    assert w.next.disabled and active() == f"n{want[-1][0]}"
+    w.next.click()
+    assert w.slider.value == n - 1
+    assert all(v.grad == 0.0 for v in topo_order([root]))
+
+
+def test_widget_without_ipywidgets_says_how_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    with pytest.raises(ImportError, match=r"autograd-lite\[notebooks\]"):
+        step_widget(Value(1.0))
