@@ -695,7 +695,9 @@ def draw_graph(
             attrs = {"shape": "point", "width": "0.12", "label": "", "style": "filled",
                      "fillcolor": fill(v)}
         else:
-            attrs = {"label": label, "fillcolor": fill(v)}
+            attrs = {"label": label}
+            if color_by_grad or fill(v) != _FILL_VALUE:
+                attrs["fillcolor"] = fill(v)
         outline(attrs, nid, "2" if v is root else "1")
         place.nodes.append((nid, attrs))
 
