@@ -22,9 +22,9 @@ def _count(n: object, what: str = "n", minimum: int = 1) -> int:
     return n
 
 
-def _noise(noise: object) -> float:
+def _noise(noise: object, what: str = "noise") -> float:
     if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0.0:
-        raise ValueError(f"noise must be a number >= 0, got {noise!r}")
+        raise ValueError(f"{what} must be a number >= 0, got {noise!r}")
     return float(noise)
 
 
@@ -122,7 +122,7 @@ def make_blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 3, std: 
         cs = [[float(c) for c in centre] for centre in centers]
         if not cs or len({len(c) for c in cs}) != 1:
             raise ValueError("centers must be an int or a non-empty list of equal-length points")
-    std = _noise(std)
+    std = _noise(std, "std")
     pts = []
     for k, c in enumerate(cs):
         m = n // len(cs) + (1 if k < n % len(cs) else 0)
