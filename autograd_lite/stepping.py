@@ -271,12 +271,14 @@ def frames(
     *,
     svg: bool = True,
     max_steps: int = DEFAULT_MAX_STEPS,
+    name_nodes: bool = True,
     **draw_options: Any,
 ) -> list[Frame]:
     """One `Frame` per backward step of root's graph, drawn with `draw_graph(**draw_options)`.
 
     The frames are captured on the live graph while `walk()` runs, so each shows the gradients
-    filled in so far; afterwards every `.grad` is restored (no side effect).
+    filled in so far; afterwards every `.grad` is restored (no side effect). With `name_nodes`,
+    unlabelled or same-labelled nodes are drawn with their tape names (labels restored after).
     """
     from .render import draw_graph, render_svg
 
@@ -288,13 +290,20 @@ def frames(
                          f"{max_steps}; each frame draws the whole graph, so pass a larger "
                          "max_steps if you mean it")
     out: list[Frame] = []
-    for step in walk(root, gradient):
-        node = step.node
-        edges = tuple(dict.fromkeys((c.parent, node) for c in step.contributions))
-        graph = draw_graph(root, highlight=(node,), highlight_edges=edges, **draw_options)
-        out.append(Frame(step, ids[node], names[node],
-                         tuple((ids[p], ids[c]) for p, c in edges), graph.source,
-                         render_svg(graph) if svg else None))
+    relabel = {v: v.label for v in names if name_nodes and v.label != names[v]}
+    try:
+        for v in relabel:
+            v.label = names[v]  # drawn as the tape names them: `n5`, `w@n2`
+        for step in walk(root, gradient):
+            node = step.node
+            edges = tuple(dict.fromkeys((c.parent, node) for c in step.contributions))
+            graph = draw_graph(root, highlight=(node,), highlight_edges=edges, **draw_options)
+            out.append(Frame(step, ids[node], names[node],
+                             tuple((ids[p], ids[c]) for p, c in edges), graph.source,
+                             render_svg(graph) if svg else None))
+    finally:
+        for v, label in relabel.items():
+            v.label = label
     return out
 
 

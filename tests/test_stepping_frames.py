@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from autograd_lite import Value, backward_steps, topo_order
 from autograd_lite.export import demo_graph, export_html, main
 from autograd_lite.render import _HIGHLIGHT  # draw_graph's highlight colour
-from autograd_lite.stepping import Tape, frames, step_widget
+from autograd_lite.stepping import Tape, frames, node_ids, step_widget
 from autograd_lite.testing import expressions
 
 
@@ -78,6 +78,20 @@ def test_frames_follow_the_steps_and_show_the_gradients_so_far(expr) -> None:
             line = node_line(f.dot, f"n{i}")
             assert f"{g:.6f}" in line, (f.step.index, i)
             assert (_HIGHLIGHT in line) == (i == node), (f.step.index, i)  # only the active one
+
+
+def test_frames_draw_nodes_with_their_tape_names_and_restore_labels() -> None:
+    a = Value(1.5)
+    b = Value(-0.5, label="w")
+    c = Value(2.0, label="w")
+    y = a * a + b * c
+    fs = frames(y, svg=False)
+    assert [v.label for v in (a, b, c, y)] == ["", "w", "w", ""]  # restored
+    ids = node_ids(y)
+    for node, name in ((a, "n0"), (b, "w@n2"), (c, "w@n3"), (y, "n5")):
+        assert f">{name}<" in node_line(fs[0].dot, ids[node]), name
+    plain = frames(y, svg=False, name_nodes=False)[0].dot
+    assert "w@n2" not in plain and ">n0<" not in plain
 
 
 def test_frames_refuse_huge_graphs_unless_asked() -> None:
