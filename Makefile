@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 --dist loadgroup tests
+	$(PY) -m pytest -n 2 --dist loadgroup tests --nbmake notebooks
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
