@@ -162,6 +162,19 @@ def test_exported_page_steps_through_every_frame_in_chromium(driver, tmp_path, b
     row.click()
     check(driver, 2, want)
 
+    # "fit to width" off: the SVG at its natural size (never smaller), the same frame shown.
+    def svg_width() -> float:
+        return driver.execute_script(
+            "return document.querySelector('#frame-2 svg').getBoundingClientRect().width")
+
+    fitted = svg_width()
+    driver.find_element(By.ID, "fit").click()
+    assert "fit" not in driver.find_element(By.ID, "frames").get_attribute("class")
+    assert svg_width() >= fitted
+    check(driver, 2, want)
+    driver.find_element(By.ID, "fit").click()
+    assert svg_width() == fitted
+
     shot = tmp_path / "steps.png"
     assert driver.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
