@@ -71,6 +71,7 @@ _FILL_VALUE = "#ffffff"
 _FILL_LEAF = "#eaf2fb"  # inputs and constants
 _FILL_PARAM = "#e2f2e5"  # parameters of `modules`
 _FILL_OP = "#f0f0f0"
+_BOX_EDGE = {"color": "#8c8c8c", "penwidth": "0.7"}  # many edges between boxes: keep them light
 _FILL_BOX = "#fbfbfb"
 _FILL_LAYER = "#f5f7fa"
 #: |grad| scale: (lower bound as a fraction of the largest |grad|, colour); 0 and inf/nan apart.
@@ -702,7 +703,7 @@ def draw_graph(
         place.nodes.append((nid, attrs))
 
     attrs = {"rankdir": rankdir, "bgcolor": "white", "fontname": _FONT, "fontsize": "11",
-             "nodesep": "0.15", "ranksep": "0.3" if collapse is None else "0.9"}
+             "nodesep": "0.15", "ranksep": "0.3" if collapse is None else "1.4"}
     if size is not None:
         attrs["size"] = f"{size[0]},{size[1]}" if isinstance(size, tuple) else str(size)
     if graph_attr:
@@ -728,7 +729,7 @@ def draw_graph(
                 src = rep(p)
                 if src != box.id and (src, box.id) not in box_edges:
                     box_edges.add((src, box.id))
-                    g.edge(src, box.id, **_edge_style((src, box.id) in hl_edges))
+                    g.edge(src, box.id, **_edge_style((src, box.id) in hl_edges, _BOX_EDGE))
             continue
         if v.op is None:
             continue
@@ -740,8 +741,8 @@ def draw_graph(
     return g
 
 
-def _edge_style(highlighted: bool) -> dict[str, str]:
-    return {"color": _HIGHLIGHT, "penwidth": "3"} if highlighted else {}
+def _edge_style(highlighted: bool, plain: dict[str, str] | None = None) -> dict[str, str]:
+    return {"color": _HIGHLIGHT, "penwidth": "3"} if highlighted else (plain or {})
 
 
 def _emit(g: graphviz.Digraph, c: _Cluster) -> None:
