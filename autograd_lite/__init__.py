@@ -12,6 +12,7 @@ from typing import Any
 
 from ._mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .backward import Contribution, Step, backward_steps, grad, topo_order
+from .compile import Compiled, GraphChangedError, compile_grad
 from .core import AnomalyError, AutogradError, Primitive, UnusedInputError, Value, primitive
 from .functional import hessian, hvp, value_and_grad
 from .ops import (
@@ -39,7 +40,7 @@ __all__ = [
     "Contribution", "topo_order", "value_and_grad", "hessian", "hvp", "no_grad", "enable_grad",
     "is_grad_enabled", "detect_anomaly", "AutogradError", "AnomalyError", "UnusedInputError",
     "exp", "log", "log1p", "tanh", "sigmoid", "softplus", "relu", "leaky_relu", "sin", "cos",
-    "sqrt", "maximum", "minimum",
+    "sqrt", "maximum", "minimum", "compile_grad", "Compiled", "GraphChangedError",
 ]
 
 

@@ -136,6 +136,7 @@ class Value:
 
     def item(self) -> float:
         """The data as a float (PyTorch's spelling)."""
+        DATA_READS[0] += 1
         return self.data
 
     def zero_grad(self) -> None:
@@ -143,6 +144,7 @@ class Value:
         self.grad = 0.0
 
     def __float__(self) -> float:
+        DATA_READS[0] += 1
         return self.data
 
     def __repr__(self) -> str:
@@ -348,7 +350,13 @@ def param(x: object, op: str) -> float:
     return to_float(x, op)
 
 
+#: How many times a Value's data was read by a comparison or float(): compile_grad counts
+#: them while tracing, to spot Python control flow on data (frozen in a compiled replay).
+DATA_READS = [0]
+
+
 def _data(x: object, op: str) -> float:
+    DATA_READS[0] += 1
     if isinstance(x, Value):
         return x.data
     return to_float(x, op)
