@@ -791,3 +791,83 @@ def _box_label(box: _Box, show: tuple[str, ...], fmt: str) -> str:
             if len(rows) > 2 else
             '<<table border="0" cellborder="0" cellspacing="0" cellpadding="3">'
             + "".join(rows) + "</table>>")
+
+
+# ---- command line: draw the two reference graphs, report sizes and times ----------------------
+def _neuron_graph() -> tuple[Value, Any]:
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    b = Value(6.8813735870195432, label="b")
+    n = x1 * w1 + x2 * w2 + b
+    n.label = "n"
+    o = n.tanh()
+    o.label = "o"
+    o.backward()
+    return o, None
+
+
+def _mlp_graph(sizes: list[int], seed: int) -> tuple[Value, Any]:
+    try:
+        import nn  # the sibling package of this distribution; only this demo needs it
+    except ImportError as e:
+        raise SystemExit(f"the mlp demo needs the nn package of autograd-lite: {e}") from None
+    model = nn.MLP(2, sizes, seed=seed)
+    x = [Value(0.5, label="x0"), Value(-1.0, label="x1")]
+    pred = model(x)
+    pred = pred if isinstance(pred, Value) else pred[0]
+    pred.label = "pred"
+    loss = (pred - 1.0) ** 2
+    loss.label = "loss"
+    loss.backward()
+    return loss, model
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m autograd_lite.render {neuron,mlp} -o FILE [--collapse neuron|layer]`: draw
+    micrograd's neuron or an MLP's squared-error loss graph, print node counts and timings."""
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m autograd_lite.render", description=main.__doc__)
+    ap.add_argument("graph", choices=("neuron", "mlp"))
+    ap.add_argument("-o", "--output", default=None, help="file to write (.svg, .png, .pdf, .dot)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[16, 16, 1],
+                    help="MLP(2, sizes) layer sizes (default 16 16 1)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--collapse", choices=COLLAPSE, default=None)
+    ap.add_argument("--color-by-grad", action="store_true")
+    ap.add_argument("--rankdir", choices=RANKDIRS, default="LR")
+    ap.add_argument("--max-nodes", type=int, default=2000)
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    args = ap.parse_args(argv)
+    root, model = (_neuron_graph() if args.graph == "neuron"
+                   else _mlp_graph(args.sizes, args.seed))
+    out = Path(args.output or f"{args.graph}.svg")
+    t0 = time.perf_counter()
+    try:
+        g = draw_graph(root, modules=model, collapse=args.collapse, rankdir=args.rankdir,
+                       color_by_grad=args.color_by_grad, max_nodes=args.max_nodes)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t1 = time.perf_counter()
+    try:
+        render_to(g, out, timeout=args.timeout)
+        fmt = out.suffix.lstrip(".").lower()
+        cmd = "none (DOT text)" if fmt in ("dot", "gv") else find_renderer(fmt)[0]
+    except (RendererNotFound, RenderTimeout, graphviz.CalledProcessError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    t2 = time.perf_counter()
+    src = g.source
+    drawn = len(re.findall(r"^\t+(?!graph |node |edge |legend )[\w.]+ \[", src, flags=re.M))
+    boxes = len(re.findall(r"^\t+m_\w+ \[", src, flags=re.M))
+    print(f"{args.graph}: {len(topo_order([root]))} values in the graph; drew {drawn} nodes"
+          f" ({boxes} boxes); clusters {src.count('subgraph cluster_') - src.count('legend {')}")
+    print(f"draw_graph {1000 * (t1 - t0):.0f} ms; rendered {out} with {cmd} in "
+          f"{1000 * (t2 - t1):.0f} ms ({out.stat().st_size} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

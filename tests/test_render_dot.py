@@ -385,3 +385,19 @@ def test_missing_graphviz_package_says_how_to_install():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "pip install graphviz" in out
+
+
+# ---- command line -------------------------------------------------------------------------------
+def test_command_line_writes_dot_and_reports_counts(tmp_path, capsys):
+    from autograd_lite.render import main
+
+    assert main(["neuron", "-o", str(tmp_path / "n.dot")]) == 0
+    o, _ = neuron()
+    assert (tmp_path / "n.dot").read_text() == draw_graph(o).source
+    assert "10 values in the graph; drew 15 nodes" in capsys.readouterr().out
+    pytest.importorskip("nn")
+    assert main(["mlp", "--sizes", "3", "1", "--collapse", "neuron", "-o",
+                 str(tmp_path / "m.dot")]) == 0
+    assert "(4 boxes)" in capsys.readouterr().out
+    assert main(["mlp", "--max-nodes", "5", "-o", str(tmp_path / "x.dot")]) == 2
+    assert "max_nodes=5" in capsys.readouterr().err
