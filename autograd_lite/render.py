@@ -283,7 +283,7 @@ class Graph(graphviz.Digraph):
             if directory is None:
                 outfile = Path(self.directory, outfile)
             if filename is None:
-                filename = outfile.with_suffix(".gv").name
+                filename = outfile.with_suffix(".gv")  # the source beside it, as graphviz does
         fmt = _full_format(format or self.format, renderer, formatter)
         filepath = self.save(filename, directory=directory)
         target = Path(outfile) if outfile is not None else Path(f"{filepath}.{fmt.split(':')[0]}")

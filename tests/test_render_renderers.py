@@ -102,6 +102,7 @@ def test_graph_methods_and_jupyter_go_through_the_finder(renderer, tmp_path):
     assert png_size(g.pipe(format="png"))[0] > 100
     out = g.render(outfile=tmp_path / "neuron.png")
     assert out.endswith("neuron.png") and png_size((tmp_path / "neuron.png").read_bytes())
+    assert (tmp_path / "neuron.gv").read_text() == g.source  # source beside it, not in cwd
     out = g.render(filename="graph", directory=tmp_path)
     assert out == str(tmp_path / "graph.svg") and "<svg" in (tmp_path / "graph.svg").read_text()
     assert (tmp_path / "graph").read_text() == g.source
