@@ -280,10 +280,10 @@ class Graph(graphviz.Digraph):
             outfile = Path(outfile)
             if format is None and outfile.suffix:
                 format = outfile.suffix.lstrip(".")  # noqa: A001
-            if directory is None:
-                outfile = Path(self.directory, outfile)
             if filename is None:
                 filename = outfile.with_suffix(".gv")  # the source beside it, as graphviz does
+            if directory is None:
+                outfile = Path(self.directory, outfile)
         fmt = _full_format(format or self.format, renderer, formatter)
         filepath = self.save(filename, directory=directory)
         target = Path(outfile) if outfile is not None else Path(f"{filepath}.{fmt.split(':')[0]}")
