@@ -214,3 +214,14 @@ def test_hanging_renderer_times_out(tmp_path, monkeypatch):
 def test_render_needs_a_graph():
     with pytest.raises(TypeError, match="graphviz graph"):
         R.render_svg(42)
+
+
+def test_ipython_displays_the_graph_as_svg(renderer):
+    pytest.importorskip("IPython")
+    from IPython.core.formatters import DisplayFormatter
+
+    _, mark = renderer
+    o, _ = neuron()
+    data, _ = DisplayFormatter().format(draw_graph(o))  # what a notebook cell shows
+    assert mark in generator(data["image/svg+xml"])
+    assert "data 0.7071" in svg_texts(data["image/svg+xml"])
