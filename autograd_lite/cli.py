@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .backward import topo_order
+from .demo import DATASETS
 from .expression import ExpressionError, build, parse_assignments
 
 FORMATS = ("svg", "png", "dot")
@@ -34,6 +35,45 @@ def _tour() -> None:
     print(f"x.grad = {x.grad:+.6f}  (= w * (1 - y^2))")
     print(f"w.grad = {w.grad:+.6f}  (= x * (1 - y^2))")
     print(f"b.grad = {b.grad:+.6f}  (= 1 - y^2)")
+
+
+def _positive(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _sizes(text: str) -> list[int]:
+    """argparse type: one or more comma-separated layer sizes, each 1..1024."""
+    out = []
+    for part in text.replace(",", " ").split():
+        n = _positive(part)
+        if n > 1024:
+            raise argparse.ArgumentTypeError(f"layer size {n} is too large for a scalar engine "
+                                             "(at most 1024)")
+        out.append(n)
+    if not out:
+        raise argparse.ArgumentTypeError("give at least one layer size")
+    return out
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """The tour of one neuron, then training and the demo's files (see autograd_lite.demo)."""
+    from .demo import run
+
+    if not args.no_tour:
+        print("One neuron, y = tanh(x*w + b), back-propagated step by step:")
+        _tour()
+        print()
+    hidden = [n for group in args.hidden for n in group]
+    run(dataset=args.dataset, hidden=hidden, epochs=args.epochs, seed=args.seed, out=args.out,
+        samples=args.samples, progress=not args.no_progress)
+    return 0
 
 
 def _output(path: str | None, fmt: str | None) -> tuple[Path, str]:
@@ -89,8 +129,28 @@ def graph_command(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograd-lite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="build a small graph, back-propagate, print the gradients")
-    demo.set_defaults(run=lambda _a: (_tour(), 0)[1])
+    demo = sub.add_parser(
+        "demo", help="train an MLP on two moons and write its loss graph, a step-through page, "
+        "the loss curve and the decision boundary into a folder",
+        description="Train an MLP on a 2-D data set (with a progress bar) and write into --out: "
+        "loss_graph.svg (one sample's loss, clustered by layer and neuron), backprop_steps.html "
+        "(a standalone step-through of backward on a small neuron), loss_curve.png and "
+        "decision_boundary.png.")
+    demo.add_argument("--dataset", choices=DATASETS, default="moons",
+                      help="the data set (default moons)")
+    demo.add_argument("--hidden", nargs="+", type=_sizes, default=[[16, 16]],
+                      metavar="SIZE", help="hidden layer sizes, e.g. --hidden 16 16 or 8,8 "
+                      "(default 16 16)")
+    demo.add_argument("--epochs", type=_positive, default=30, help="epochs (default 30)")
+    demo.add_argument("--samples", type=_positive, default=200,
+                      help="points in the data set (default 200)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of data and weights (default 0)")
+    demo.add_argument("--out", default="demo-output",
+                      help="output folder (default demo-output/)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.add_argument("--no-tour", action="store_true",
+                      help="skip the printed walk through one neuron's backward pass")
+    demo.set_defaults(run=demo_command)
     g = sub.add_parser(
         "graph", help="draw the graph of an expression and print its gradients",
         description="Draw the graph of an expression and print its gradients, e.g. "

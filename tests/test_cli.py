@@ -347,3 +347,106 @@ def test_graph_command_bad_input_exits_2(tmp_path, capsys, argv, fragment):
     assert rc == 2
     assert fragment in err
     assert not (tmp_path / "g.svg").exists()
+
+
+# ---- the `demo` subcommand --------------------------------------------------------------------
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _check_demo_files(out: Path, model_labels: list[str]) -> None:
+    svg = (out / "loss_graph.svg").read_text(encoding="utf-8")
+    assert "<svg" in svg and "</svg>" in svg
+    for label in model_labels:
+        assert label in svg, f"{label!r} missing from the loss graph"
+    for name in ("loss_curve.png", "decision_boundary.png"):
+        w, h = _png_size(out / name)
+        assert w > 100 and h > 100
+    page = (out / "backprop_steps.html").read_text(encoding="utf-8")
+    assert page.lstrip().lower().startswith("<!doctype html")
+    assert "<svg" in page and "<script" in page
+    # self-contained: nothing fetched from anywhere
+    assert not re.search(r"<script[^>]*\bsrc=", page)
+    assert not re.search(r"<link[^>]*\bhref=", page)
+    assert not re.search(r"\b(src|href)=[\"']?(https?:)?//", page)
+    assert "url(http" not in page
+
+
+def test_demo_writes_its_files(tmp_path, capsys):
+    out = tmp_path / "demo"
+    rc = main(["demo", "--epochs", "2", "--samples", "40", "--hidden", "3", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0
+    # the tour of one neuron: d tanh(n)/dn = 1 - y^2 with y = tanh(2 * -3 + 6.88...)
+    y = math.tanh(2.0 * -3.0 + 6.8813735870195432)
+    assert f"b.grad = {1 - y * y:+.6f}" in captured.out
+    assert f"wrote into {out.resolve()}/" in captured.out
+    assert "epoch 2/2" in captured.err  # the progress bar
+    # small model: the full graph, clustered, every parameter's label drawn
+    # (inside a neuron's cluster a parameter is drawn by its last name: "w.1", "b")
+    _check_demo_files(out, ["layers.0", "layers.1", "neurons.2", ">w.1<", ">b<"])
+
+
+@pytest.mark.parametrize("dataset", ["circles", "spirals", "xor", "blobs"])
+def test_demo_datasets(tmp_path, capsys, dataset):
+    out = tmp_path / dataset
+    rc = main(["demo", "--dataset", dataset, "--epochs", "1", "--samples", "30", "--hidden",
+               "2,2", "--out", str(out), "--no-progress", "--no-tour", "--seed", "3"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "[2, 2, 3]" in text if dataset == "blobs" else "[2, 2, 1]" in text
+    _check_demo_files(out, ["layers.0", "layers.2"])
+
+
+def test_demo_large_model_draws_one_box_per_neuron(tmp_path, capsys):
+    out = tmp_path / "big"
+    assert main(["demo", "--epochs", "1", "--samples", "20", "--hidden", "16", "16", "--out",
+                 str(out), "--no-progress", "--no-tour"]) == 0
+    assert "one box per neuron" in capsys.readouterr().out
+    _check_demo_files(out, ["layers.0", "layers.1", "layers.2", "neurons.15"])
+
+
+def test_demo_learns_moons(tmp_path):
+    from autograd_lite.demo import run
+
+    result = run(epochs=20, hidden=(8, 8), samples=100, lr=0.05, out=tmp_path, progress=False,
+                 echo=lambda s: None)
+    assert result.loss[-1] < 0.5 * result.loss[0]
+    assert result.accuracy >= 0.9
+    assert set(result.files) == {"loss graph", "step-through page", "loss curve",
+                                 "decision boundary"}
+
+
+@pytest.mark.parametrize("argv", [
+    ["demo", "--epochs", "0"],
+    ["demo", "--epochs", "two"],
+    ["demo", "--hidden", "0"],
+    ["demo", "--hidden", "4,x"],
+    ["demo", "--hidden", "5000"],
+    ["demo", "--dataset", "mnist"],
+    ["graph"],
+    [],
+])
+def test_bad_command_line_exits_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_python_m_autograd_lite_demo(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "m"
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograd_lite", "demo", "--epochs", "1", "--samples", "20",
+         "--hidden", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote into" in proc.stdout
+    _check_demo_files(out, ["layers.0"])

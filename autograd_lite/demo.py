@@ -1,0 +1,183 @@
+"""The demo behind `autograd-lite demo`: train an MLP on a 2-D data set and write pictures.
+
+Files written into the output folder: `loss_graph.svg` (the graph of one sample's loss, nodes
+grouped by layer and neuron), `backprop_steps.html` (a standalone step-through of backward on a
+small neuron), `loss_curve.png` and `decision_boundary.png`. Needs the `train`, `plot` extras
+(tqdm, matplotlib) and a Graphviz renderer (graphviz-pure is a core dependency).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DATASETS = ("moons", "circles", "spirals", "xor", "blobs")
+FULL_GRAPH_LIMIT = 400  #: above this many nodes the loss graph is drawn one box per neuron
+GRID = 60  #: decision-boundary grid resolution per axis
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo produced: the files, the training history and final training accuracy."""
+
+    out: Path
+    files: dict[str, Path]
+    loss: list[float]
+    accuracy: float
+    seconds: float
+
+
+def load_dataset(name: str, n: int, seed: int) -> tuple[list[list[float]], list[int]]:
+    """A 2-D classification data set from `nn.data` by name."""
+    from nn import data
+
+    makers: dict[str, Callable[[], tuple[list[list[float]], list[int]]]] = {
+        "moons": lambda: data.make_moons(n, noise=0.1, seed=seed),
+        "circles": lambda: data.make_circles(n, noise=0.08, factor=0.5, seed=seed),
+        "spirals": lambda: data.make_spirals(n, classes=2, noise=0.15, seed=seed),
+        "xor": lambda: data.make_xor(n, noise=0.05, seed=seed),
+        "blobs": lambda: data.make_blobs(n, centers=3, std=1.5, seed=seed),
+    }
+    if name not in makers:
+        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    X, y = makers[name]()
+    if name == "blobs":  # centres lie in [-10, 10]: scale to about unit size for tanh units
+        X = [[v / 5.0 for v in x] for x in X]
+    return X, y
+
+
+def _scores(model: Any, X: Sequence[Sequence[float]]) -> list[Any]:
+    from autograd_lite import no_grad
+
+    with no_grad():
+        outs = [model(list(x)) for x in X]
+    return [[v.data for v in o] if isinstance(o, list) else o.data for o in outs]
+
+
+def _classes(scores: list[Any]) -> list[int]:
+    return [max(range(len(s)), key=s.__getitem__) if isinstance(s, list) else int(s > 0.0)
+            for s in scores]
+
+
+def _figure(width: float, height: float) -> tuple[Any, Any]:
+    """A matplotlib Figure on the Agg canvas: no pyplot, no GUI, no global state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def plot_loss(loss: Sequence[float], accuracy: Sequence[float | None], path: Path,
+              title: str) -> Path:
+    """The training loss (and accuracy) per epoch as a PNG."""
+    fig, ax = _figure(6.0, 3.6)
+    epochs = range(1, len(loss) + 1)
+    ax.plot(epochs, loss, color="tab:blue", marker=".", label="loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean training loss", color="tab:blue")
+    ax.set_title(title)
+    if all(a is not None for a in accuracy):
+        ax2 = ax.twinx()
+        ax2.plot(epochs, accuracy, color="tab:orange", marker=".", label="accuracy")
+        ax2.set_ylabel("training accuracy", color="tab:orange")
+        ax2.set_ylim(0.0, 1.02)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def plot_boundary(model: Any, X: Sequence[Sequence[float]], y: Sequence[int], path: Path,
+                  title: str, grid: int = GRID) -> Path:
+    """The model's predicted class over a grid (filled) with the data points on top, as PNG."""
+    xs = [p[0] for p in X]
+    ys = [p[1] for p in X]
+    pad = 0.3
+    x0, x1 = min(xs) - pad, max(xs) + pad
+    y0, y1 = min(ys) - pad, max(ys) + pad
+    gx = [x0 + (x1 - x0) * i / (grid - 1) for i in range(grid)]
+    gy = [y0 + (y1 - y0) * j / (grid - 1) for j in range(grid)]
+    scores = _scores(model, [[a, b] for b in gy for a in gx])
+    pred = _classes(scores)
+    k = max(max(y), max(pred)) + 1
+    cmap = "coolwarm" if k == 2 else "viridis"
+    fig, ax = _figure(5.5, 4.6)
+    if k == 2 and not isinstance(scores[0], list):  # one logit: shade by its sign, line at 0
+        zz = [scores[j * grid:(j + 1) * grid] for j in range(grid)]
+        lo, hi = min(scores), max(scores)
+        if lo < 0.0 < hi:
+            ax.contourf(gx, gy, zz, levels=[lo, 0.0, hi], cmap=cmap, alpha=0.35)
+            ax.contour(gx, gy, zz, levels=[0.0], colors="k", linewidths=1.0)
+    else:
+        zz = [pred[j * grid:(j + 1) * grid] for j in range(grid)]
+        ax.contourf(gx, gy, zz, levels=[c - 0.5 for c in range(k + 1)], cmap=cmap, alpha=0.35)
+    ax.scatter(xs, ys, c=list(y), cmap=cmap, s=14,
+               edgecolors="k", linewidths=0.4, vmin=0, vmax=k - 1)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def run(dataset: str = "moons", hidden: Sequence[int] = (16, 16), epochs: int = 30,
+        seed: int = 0, out: str | Path = "demo-output", samples: int = 200,
+        lr: float = 0.01, progress: bool = True,
+        echo: Callable[[str], Any] = print) -> DemoResult:
+    """Train `MLP(2, [*hidden, outputs])` with Adam and write the demo's four files to `out`."""
+    from nn import MLP, Adam, fit, losses
+
+    from . import draw_graph
+    from .export import demo_graph, export_html
+    from .render import render_to
+
+    start = time.perf_counter()
+    X, y = load_dataset(dataset, samples, seed)
+    k = max(y) + 1
+    model = MLP(2, [*hidden, 1 if k == 2 else k], activation="tanh", seed=seed)
+    n_params = len(list(model.parameters()))
+    echo(f"training {model} ({n_params} parameters) on {dataset}: {len(X)} points, "
+         f"{epochs} epochs")
+    history = fit(model, X, y, optimizer=Adam(model.parameters(), lr=lr), epochs=epochs,
+                  batch_size=32, seed=seed, progress=progress)
+    acc = sum(int(p == t) for p, t in zip(_classes(_scores(model, X)), y)) / len(y)
+    echo(f"final loss {history.loss[-1]:.4f}, training accuracy {acc:.1%}")
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+
+    # One sample's loss, its nodes grouped into clusters by layer and neuron.
+    out0 = model(X[0])
+    loss = (losses.binary_cross_entropy_with_logits([out0], [y[0]]) if k == 2
+            else losses.cross_entropy([out0], [y[0]]))
+    loss.label = "loss"
+    loss.backward()
+    from . import topo_order
+
+    size = len(topo_order([loss]))
+    collapse = "neuron" if size > FULL_GRAPH_LIMIT else None
+    graph = draw_graph(loss, modules=model, collapse=collapse, color_by_grad=True)
+    files["loss graph"] = render_to(graph, folder / "loss_graph.svg", "svg")
+    if collapse:
+        echo(f"loss graph: {size} nodes, drawn one box per neuron (--hidden 4 draws every node)")
+
+    files["step-through page"] = export_html(demo_graph(), folder / "backprop_steps.html",
+                                             title="Backpropagation through a neuron, "
+                                                   "step by step")
+    files["loss curve"] = plot_loss(history.loss, history.accuracy, folder / "loss_curve.png",
+                                    f"{dataset}: {model}")
+    files["decision boundary"] = plot_boundary(
+        model, X, y, folder / "decision_boundary.png",
+        f"{dataset}: decision boundary, accuracy {acc:.1%}")
+    seconds = time.perf_counter() - start
+    echo(f"wrote into {folder.resolve()}/ ({seconds:.1f} s):")
+    for what, path in files.items():
+        echo(f"  {Path(path).name:<22} {what}")
+    return DemoResult(folder, {k: Path(v) for k, v in files.items()}, list(history.loss), acc,
+                      seconds)
