@@ -401,3 +401,11 @@ def test_command_line_writes_dot_and_reports_counts(tmp_path, capsys):
     assert "(4 boxes)" in capsys.readouterr().out
     assert main(["mlp", "--max-nodes", "5", "-o", str(tmp_path / "x.dot")]) == 2
     assert "max_nodes=5" in capsys.readouterr().err
+
+
+def test_size_and_graph_attr_reach_the_graph_line():
+    o, _ = neuron()
+    head = draw_graph(o, size=(4, 3), graph_attr={"bgcolor": "lightgrey", "dpi": 150}).source
+    graph_line = next(line for line in head.splitlines() if line.strip().startswith("graph ["))
+    assert 'size="4,3"' in graph_line and "bgcolor=lightgrey" in graph_line
+    assert "dpi=150" in graph_line and "bgcolor=white" not in graph_line
