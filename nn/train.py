@@ -177,6 +177,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
         optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32,
         seed: int = 0, shuffle: bool = True, progress: bool = True,
         validation: tuple[Sequence[Any], Sequence[Any]] | None = None,
+        lr_schedule: Callable[[int], float] | None = None,
         step: StepFn = train_batch) -> History:
     """Train `model` on (X, y) with mini-batches for `epochs` epochs; return a `History`.
 
@@ -184,7 +185,8 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     `optimizer` defaults to `Adam(model.parameters(), lr=0.01)`. Batches are reshuffled each
     epoch with `random.Random(seed)`. `progress` shows a tqdm bar with the running loss and
     accuracy (no bar when tqdm is not installed). `validation=(X_val, y_val)` is evaluated
-    after each epoch. Training accuracy is measured on the outputs seen during the epoch.
+    after each epoch. `lr_schedule(epoch)` (epoch from 0), if given, sets `optimizer.lr` at
+    the start of each epoch. Training accuracy is measured on the outputs seen during the epoch.
     """
     if len(X) != len(y):
         raise ValueError(f"fit: {len(X)} inputs but {len(y)} labels")
@@ -212,6 +214,8 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
         for epoch in range(epochs):
             if bar is not None:
                 bar.set_description(f"epoch {epoch + 1}/{epochs}")
+            if lr_schedule is not None:
+                optimizer.lr = float(lr_schedule(epoch))
             if shuffle:
                 rng.shuffle(order)
             start = time.perf_counter()

@@ -193,3 +193,18 @@ def test_predict_argmax_and_metric_errors() -> None:
         accuracy([0, 1], [0])
     with pytest.raises(ValueError):
         confusion_matrix([0, 1], [0])
+
+
+def test_lr_schedule_sets_the_rate_each_epoch() -> None:
+    X, y = make_moons(8, seed=0)
+    m = MLP(2, [2, 1])
+    opt = SGD(m.parameters(), lr=1.0)
+    seen = []
+
+    def step(model, xb, yb, loss_fn, optimizer):
+        seen.append(optimizer.lr)
+        return train_batch(model, xb, yb, loss_fn, optimizer)
+
+    fit(m, X, y, optimizer=opt, epochs=3, batch_size=4, progress=False, step=step,
+        lr_schedule=lambda epoch: 0.1 / (epoch + 1))
+    assert seen == [0.1, 0.1, 0.05, 0.05, 0.1 / 3, 0.1 / 3]
