@@ -170,12 +170,17 @@ def _generate(g: _Graph, n_inputs: int, n_params: int, with_grad: bool,
             continue
         gv = gname[node]
         args = [name[q] for q in node.parents]
+        shared = False
         for i, q in enumerate(node.parents):
             if q not in needed:
                 continue
             local = emit.partial(op, i, name[node], args, node.params)
             c = gv if local == "1.0" else f"{gv} * ({local})"
-            if q in gname:
+            if c == gv and q not in gname and not shared:
+                # The parent's gradient starts as this node's (final) one: reuse the variable.
+                gname[q] = gv
+                shared = True
+            elif q in gname:
                 lines.append(f"    {gname[q]} += {c}")
             else:
                 gname[q] = "g" + name[q]
@@ -276,12 +281,16 @@ class Compiled:
                 "inputs (use check=True to detect a changed graph)",
                 DataDependenceWarning, stacklevel=3)
         namespace: dict[str, Any] = dict(_NAMESPACE, K=[], P=[])
+        self._graph: _Graph | None = graph  # kept until the forward-only code is made
+        self._namespace = namespace
         self.source = _generate(graph, self.n_inputs, len(self.params), True, namespace)
-        self.forward_source = _generate(graph, self.n_inputs, len(self.params), False, namespace)
-        exec(compile(self.source, "<autograd_lite.compile: value_and_grad>", "exec"), namespace)
-        self._vg = namespace.pop("fn")
-        exec(compile(self.forward_source, "<autograd_lite.compile: forward>", "exec"), namespace)
-        self._fw = namespace.pop("fn")
+        self._vg = self._build(self.source, "value_and_grad")
+        self._fw: Callable[..., float] | None = None
+
+    def _build(self, source: str, what: str) -> Callable[..., Any]:
+        """Compile generated source (never user text) into its function `fn`."""
+        exec(compile(source, f"<autograd_lite.compile: {what}>", "exec"), self._namespace)
+        return self._namespace.pop("fn")  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return (f"<Compiled {self.n_nodes} nodes, {self.n_inputs} input(s), "
@@ -310,8 +319,13 @@ class Compiled:
         fl, pd = self._args(xs)
         if self.check:
             return self._interpret(fl)[0]
+        if self._fw is None:  # compiled on first use: training only needs value_and_grad
+            assert self._graph is not None
+            src = _generate(self._graph, self.n_inputs, len(self.params), False, self._namespace)
+            self._fw = self._build(src, "forward")
+            self._graph = None
         try:
-            return self._fw(fl, pd)  # type: ignore[no-any-return]
+            return self._fw(fl, pd)
         except (ArithmeticError, ValueError):
             self._interpret(fl)  # raises the interpreter's own error
             raise
