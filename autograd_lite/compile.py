@@ -98,17 +98,29 @@ class _Graph:
     """The traced graph: topological order, leaf roles and a structural signature."""
 
     def __init__(self, f: Callable[..., Any], xs: Sequence[float], params: Sequence[Value],
-                 where: str) -> None:
+                 where: str, has_aux: bool = False) -> None:
         inputs = [Value(x) for x in xs]
         before = core.DATA_READS[0]
         with enable_grad():
-            out = f(*inputs)
+            result = f(*inputs)
         self.data_reads = core.DATA_READS[0] - before
-        if not isinstance(out, Value):
-            raise TypeError(f"{where}: f must return a Value (a scalar), got {describe(out)}")
-        self.out = out
+        aux: list[Value] = []
+        if has_aux:
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise TypeError(f"{where}: with has_aux, f must return (Value, aux), got "
+                                f"{describe(result)}")
+            result, extra = result
+            items = [extra] if isinstance(extra, Value) or not isinstance(extra, Sequence) \
+                else list(extra)
+            aux = [v if isinstance(v, Value) else Value(to_float(v, f"{where} aux[{i}]"))
+                   for i, v in enumerate(items)]
+        if not isinstance(result, Value):
+            raise TypeError(f"{where}: f must return a Value (a scalar), got {describe(result)}")
+        self.out = result
+        self.aux = aux
         self.inputs = inputs
-        self.order = topo_order([out])
+        # The output's nodes come first, in topo_order([out])'s order; aux-only nodes after.
+        self.order = topo_order([result, *aux])
         role: dict[Value, tuple[str, int]] = {v: ("x", i) for i, v in enumerate(inputs)}
         for j, p in enumerate(params):
             role.setdefault(p, ("p", j))
@@ -121,6 +133,7 @@ class _Graph:
                 sig.append(role.get(node, ("c", node.data)))
             else:
                 sig.append((op, tuple(index[p] for p in node.parents), node.params))
+        sig.append(tuple(index[v] for v in aux))
         self.signature = sig
 
 
@@ -157,6 +170,8 @@ def _generate(g: _Graph, n_inputs: int, n_params: int, with_grad: bool,
         args = [name[q] for q in node.parents]
         lines.append(f"    v{k} = {emit.forward(op, args, node.params)}")
     root = name[g.out]
+    if g.aux:  # (value, (aux, ...)), as JAX's has_aux
+        root = f"({root}, ({''.join(name[v] + ', ' for v in g.aux)}))"
     if not with_grad:
         lines.append(f"    return {root}")
         return "\n".join(lines) + "\n"
@@ -166,7 +181,7 @@ def _generate(g: _Graph, n_inputs: int, n_params: int, with_grad: bool,
         lines.append(f"    {gname[g.out]} = 1.0")
     for node in reversed(g.order):
         op = node._op
-        if op is None or node not in needed:
+        if op is None or node not in gname:  # a leaf, a constant, or only in aux
             continue
         gv = gname[node]
         args = [name[q] for q in node.parents]
@@ -255,7 +270,8 @@ class Compiled:
     """
 
     def __init__(self, f: Callable[..., Any], example_inputs: Sequence[Any],
-                 params: Sequence[Value] = (), check: bool = False) -> None:
+                 params: Sequence[Value] = (), check: bool = False,
+                 has_aux: bool = False) -> None:
         where = "compile_grad"
         if not callable(f):
             raise TypeError(f"{where}: f must be callable, got {describe(f)}")
@@ -269,8 +285,9 @@ class Compiled:
             raise ValueError(f"{where}: a parameter is listed twice")
         self.f = f
         self.check = bool(check)
+        self.has_aux = bool(has_aux)
         self.n_inputs = len(xs)
-        graph = _Graph(f, xs, self.params, where)
+        graph = _Graph(f, xs, self.params, where, self.has_aux)
         self._signature = graph.signature
         self.n_nodes = len(graph.order)
         self.data_dependent = graph.data_reads > 0
@@ -303,19 +320,22 @@ class Compiled:
               for i, x in enumerate(xs)]
         return fl, [q.data for q in self.params]
 
-    def _interpret(self, xs: list[float]) -> tuple[float, tuple[float, ...]]:
+    def _interpret(self, xs: list[float]) -> tuple[Any, tuple[float, ...]]:
         """The reference: run f with Values and take gradients with the interpreter."""
-        graph = _Graph(self.f, xs, self.params, "compiled function")
+        graph = _Graph(self.f, xs, self.params, "compiled function", self.has_aux)
         if self.check and graph.signature != self._signature:
             raise GraphChangedError(
                 "compiled function: f records a different graph for these inputs than at "
                 "trace time (data-dependent control flow); use the interpreter for this f")
         gs = grad(graph.out, graph.inputs + self.params, allow_unused=True,
                   materialize_grads=True)
-        return graph.out.data, tuple(gs)
+        value: Any = graph.out.data
+        if self.has_aux:
+            value = (value, tuple(v.data for v in graph.aux))
+        return value, tuple(gs)
 
-    def forward(self, xs: Sequence[Any]) -> float:
-        """f(*xs) as a float."""
+    def forward(self, xs: Sequence[Any]) -> Any:
+        """f(*xs) as a float (with has_aux: `(value, aux floats)`)."""
         fl, pd = self._args(xs)
         if self.check:
             return self._interpret(fl)[0]
@@ -327,17 +347,20 @@ class Compiled:
         try:
             return self._fw(fl, pd)
         except (ArithmeticError, ValueError):
-            self._interpret(fl)  # raises the interpreter's own error
-            raise
+            # The interpreter is the reference: it raises its own error, or (when a constant
+            # frozen at trace time, such as a log-sum-exp shift, caused this) gives the value.
+            return self._interpret(fl)[0]
 
-    def value_and_grad(self, xs: Sequence[Any]) -> tuple[float, tuple[float, ...]]:
-        """(f(*xs), gradients): d f / d xs[i] for each input, then d f / d params[j]."""
+    def value_and_grad(self, xs: Sequence[Any]) -> tuple[Any, tuple[float, ...]]:
+        """(f(*xs), gradients): d f / d xs[i] for each input, then d f / d params[j].
+
+        With has_aux, the value is `(f's Value as a float, tuple of aux floats)`, as in JAX.
+        """
         fl, pd = self._args(xs)
         try:
             value, grads = self._vg(fl, pd)
         except (ArithmeticError, ValueError):
-            self._interpret(fl)
-            raise
+            return self._interpret(fl)  # its error, or its result (see `forward`)
         if self.check:
             ref = self._interpret(fl)
             if not _close(ref, (value, grads)):
@@ -346,7 +369,7 @@ class Compiled:
                     f"{(value, grads)} vs {ref}")
         return value, grads
 
-    def backward(self, xs: Sequence[Any]) -> float:
+    def backward(self, xs: Sequence[Any]) -> Any:
         """Like `f(*xs).backward()` for the parameters: add their gradients to `.grad`."""
         value, grads = self.value_and_grad(xs)
         for q, gq in zip(self.params, grads[self.n_inputs:]):
@@ -354,20 +377,27 @@ class Compiled:
         return value
 
 
-def _close(a: tuple[float, tuple[float, ...]], b: tuple[float, tuple[float, ...]]) -> bool:
-    xs = (a[0], *a[1])
-    ys = (b[0], *b[1])
+def _close(a: tuple[Any, tuple[float, ...]], b: tuple[Any, tuple[float, ...]]) -> bool:
+    def flat(r: tuple[Any, tuple[float, ...]]) -> tuple[float, ...]:
+        v = r[0]
+        return (v[0], *v[1], *r[1]) if isinstance(v, tuple) else (v, *r[1])
+
+    xs = flat(a)
+    ys = flat(b)
     return len(xs) == len(ys) and all(
         x == y or (x != x and y != y) or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
         for x, y in zip(xs, ys))
 
 
-def compile_grad(f: Callable[..., Value], example_inputs: Sequence[Any],
-                 params: Sequence[Value] = (), check: bool = False) -> Compiled:
+def compile_grad(f: Callable[..., Any], example_inputs: Sequence[Any],
+                 params: Sequence[Value] = (), check: bool = False,
+                 has_aux: bool = False) -> Compiled:
     """Trace `f(*inputs)` once at `example_inputs` and compile its forward and gradients.
 
     `params`: Values used inside `f` (model weights) whose current data is read at each call
     and whose gradients are returned after the inputs'. Other leaves `f` uses are frozen as
     constants. `check=True` compares every call with the interpreter (slow; for debugging).
+    `has_aux=True`: f returns `(scalar Value, Values)`; the aux Values' data come back with
+    the value (e.g. a model's outputs next to its loss).
     """
-    return Compiled(f, example_inputs, params, check)
+    return Compiled(f, example_inputs, params, check, has_aux)

@@ -178,7 +178,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
         seed: int = 0, shuffle: bool = True, progress: bool = True,
         validation: tuple[Sequence[Any], Sequence[Any]] | None = None,
         lr_schedule: Callable[[int], float] | None = None,
-        step: StepFn = train_batch) -> History:
+        step: StepFn = train_batch, compiled: bool = False) -> History:
     """Train `model` on (X, y) with mini-batches for `epochs` epochs; return a `History`.
 
     `loss`: a function `(outputs, targets) -> Value` or a name (see `resolve_loss`).
@@ -187,6 +187,8 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     accuracy (no bar when tqdm is not installed). `validation=(X_val, y_val)` is evaluated
     after each epoch. `lr_schedule(epoch)` (epoch from 0), if given, sets `optimizer.lr` at
     the start of each epoch. Training accuracy is measured on the outputs seen during the epoch.
+    `compiled=True` replays compiled per-sample gradients (autograd_lite.compile_grad) where the
+    model and loss allow, else uses the interpreter; see nn/compiled.py.
     """
     if len(X) != len(y):
         raise ValueError(f"fit: {len(X)} inputs but {len(y)} labels")
@@ -203,6 +205,10 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
         loss_fn = resolve_loss(loss, model(X[0]), y)
     if optimizer is None:
         optimizer = Adam(model.parameters(), lr=0.01)
+    if compiled and step is train_batch:
+        from .compiled import CompiledStep
+
+        step = CompiledStep(model, loss_fn)
     classify = _is_class_labels(y)
     threshold, negative = _decision(loss_fn, y)
     rng = random.Random(seed)

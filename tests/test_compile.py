@@ -251,3 +251,33 @@ def test_non_finite_constants_and_params():
     c = compile_grad(lambda x: (x + math.inf).tanh() + x ** 3, [0.5])
     assert_same(c.value_and_grad([0.7]), interpret(lambda x: (x + math.inf).tanh() + x ** 3,
                                                    [0.7]))
+
+
+def test_has_aux_returns_extra_values_like_jax():
+    w = Value(0.5)
+
+    def f(x):
+        h = (w * x).tanh()
+        return (h - 1.0) ** 2, [h, x * 3.0, 2.0]
+
+    c = compile_grad(f, [1.0], params=[w], has_aux=True)
+    (value, aux), grads = c.value_and_grad([0.4])
+    x = Value(0.4)
+    loss, (h, x3, two) = f(x)
+    gx, gw = grad(loss, [x, w])
+    assert (value, aux, grads) == (loss.data, (h.data, x3.data, 2.0), (gx, gw))
+    assert c.forward([0.4]) == (value, aux)
+    with pytest.raises(TypeError, match="has_aux"):
+        compile_grad(lambda x: x, [1.0], has_aux=True)
+
+
+def test_frozen_constant_that_overflows_falls_back_to_the_interpreter():
+    # A log-sum-exp shift read from .data is frozen at the trace; when the replay overflows
+    # because of it, the interpreter (which recomputes the shift) gives the answer.
+    def lse(x, y):
+        m = max(x.data, y.data)
+        return ((x - m).exp() + (y - m).exp()).log() + m
+
+    c = compile_grad(lse, [0.0, 1.0])
+    value, grads = c.value_and_grad([800.0, 801.0])
+    assert_same((value, grads), interpret(lse, [800.0, 801.0]))
