@@ -156,8 +156,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Draw the graph of an expression and print its gradients, e.g. "
         "autograd-lite graph \"tanh(w*x + b)\" x=1 w=-2 b=0.5 -o neuron.svg. Allowed: numbers, "
         "the variables given as NAME=VALUE, + - * / **, unary -, and the functions "
-        + ", ".join(sorted(_functions())) + ". An expression starting with '-' goes after "
-        "'--'. Exit status 2 for a bad expression or assignment.")
+        + ", ".join(sorted(_functions())) + ". An expression starting with '-' (and without "
+        "spaces) goes after '--', options before it: graph -o g.svg -- \"-x*2\" x=1. Exit "
+        "status 2 for a bad expression or assignment.")
     g.add_argument("expression", help='e.g. "tanh(w*x + b)"')
     g.add_argument("assignments", nargs="*", metavar="NAME=VALUE",
                    help="a value for each variable, e.g. x=1 w=-2")
