@@ -313,8 +313,9 @@ def test_graph_command_writes_svg_and_prints_gradients(tmp_path, capsys):
     assert g["b"] == pytest.approx(1 - t * t, rel=1e-9)
     svg = path.read_text(encoding="utf-8")
     assert "<svg" in svg
-    for label in ("x", "w", "b", "tanh"):
-        assert f">{label}<" in svg or f"{label} " in svg or label in svg
+    for text in ("x", "w", "b", "f", "tanh", "*", "+", "grad 0.1807"):
+        assert f">{text}</text>" in svg, text
+    assert re.search(r">data (-|&#45;|&#x2d;)0\.9051</text>", svg)  # the output's data
     assert f"wrote {path}" in out
 
 
