@@ -71,8 +71,12 @@ def demo_command(args: argparse.Namespace) -> int:
         _tour()
         print()
     hidden = [n for group in args.hidden for n in group]
-    run(dataset=args.dataset, hidden=hidden, epochs=args.epochs, seed=args.seed, out=args.out,
-        samples=args.samples, progress=not args.no_progress)
+    try:
+        run(dataset=args.dataset, hidden=hidden, epochs=args.epochs, seed=args.seed,
+            out=args.out, samples=args.samples, progress=not args.no_progress)
+    except (OSError, RuntimeError, ImportError) as e:  # unwritable --out, no renderer, extras
+        print(f"autograd-lite demo: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

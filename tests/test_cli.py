@@ -451,3 +451,12 @@ def test_python_m_autograd_lite_demo(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "wrote into" in proc.stdout
     _check_demo_files(out, ["layers.0"])
+
+
+def test_demo_out_is_a_file_is_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    rc = main(["demo", "--epochs", "1", "--samples", "10", "--hidden", "2", "--out",
+               str(blocker), "--no-progress", "--no-tour"])
+    assert rc == 1
+    assert "autograd-lite demo: error:" in capsys.readouterr().err
