@@ -458,7 +458,18 @@ class Primitive:
             data = self.forward(a.data) if p is None else self.forward(a.data, p)
         except (ArithmeticError, ValueError):
             data = self._run((a.data,), () if p is None else (p,))
-        return _node(self, data, a, p)
+        # `_node(self, data, a, p)`, inlined: every unary method comes through here.
+        v = _alloc(Value)
+        v.data = data
+        v.grad = 0.0
+        v.label = ""
+        if grad_enabled():
+            v._op = self
+            v._a = a
+            v._b = p
+        else:
+            v._op = v._a = v._b = None
+        return v
 
     def apply2(self, a: Value, b: Value) -> Value:
         """Fast path for a binary primitive on two Values."""

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import math
 import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -44,15 +46,31 @@ from autograd_lite import Value, compile_grad  # noqa: E402
 Row = list[str]
 
 
+# CPU time of this process: on a shared machine, other processes' load disturbs it far less
+# than wall time (torch is limited to one thread, so it is comparable).
+clock = time.process_time
+
+
 def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    """Median wall seconds of `repeats` calls (a collection before each, untimed)."""
+    """Median CPU seconds of `repeats` calls (a collection before each, untimed)."""
     times = []
     for _ in range(repeats):
         gc.collect()
-        t = time.perf_counter()
+        t = clock()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return statistics.median(times)
+
+
+def in_fresh_process(kind: str, engine: str, size: int, repeats: int) -> float | None:
+    """Run one timing in a new interpreter that imports only that engine, so that another
+    engine's objects (torch has ~150,000) do not slow this one's garbage collector."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, engine, str(size),
+           str(repeats)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {kind} {engine} failed:\n{done.stderr}")
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def machine() -> str:
@@ -73,11 +91,8 @@ def machine() -> str:
 
 
 def have(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+    """Whether `module` can be imported (without importing it here)."""
+    return importlib.util.find_spec(module) is not None
 
 
 def fmt(x: float | None, digits: int = 0) -> str:
@@ -87,52 +102,50 @@ def fmt(x: float | None, digits: int = 0) -> str:
 
 
 # ---- 1. wide random graph ----------------------------------------------------------------
-def wide_runs(n: int, repeats: int) -> dict[str, float]:
-    """ns per node of build + backward + teardown, per engine (median over repeats)."""
+def wide_fn(engine: str, n: int) -> tuple[Callable[[], None], int]:
+    """One build + backward + teardown of the wide graph in `engine`, and its node count."""
     leaves, prog = wide_program(n)
     nodes = len(leaves) + len(prog)
-
-    def ours() -> None:
-        vals = run_program([Value(x) for x in leaves], prog, Value.tanh, Value.exp)
-        vals[-1].backward()
-        del vals
-
-    def floats() -> None:
-        vals = run_program(leaves, prog, math.tanh, math.exp)
-        grads = float_reverse(vals, prog, len(leaves))
-        del vals, grads
-
-    fns: dict[str, Callable[[], None]] = {"autograd-lite": ours, "floats": floats}
-    if have("micrograd"):
+    if engine == "autograd-lite":
+        def run() -> None:
+            vals = run_program([Value(x) for x in leaves], prog, Value.tanh, Value.exp)
+            vals[-1].backward()
+            del vals
+    elif engine == "floats":
+        def run() -> None:
+            vals = run_program(leaves, prog, math.tanh, math.exp)
+            grads = float_reverse(vals, prog, len(leaves))
+            del vals, grads
+    elif engine == "micrograd":
+        sys.setrecursionlimit(100_000)  # its recursive topological sort
         mv, mtanh, mexp = engines.micrograd_ops()
 
-        def micro() -> None:
+        def run() -> None:
             vals = run_program([mv(x) for x in leaves], prog, mtanh, mexp)
             vals[-1].backward()
             del vals
             gc.collect()  # its per-node closures form reference cycles
-
-        fns["micrograd"] = micro
-    if have("torch"):
+    elif engine == "torch":
         leaf, ttanh, texp = engines.torch_ops()
 
-        def torch_run() -> None:
+        def run() -> None:
             vals = run_program([leaf(x) for x in leaves], prog, ttanh, texp)
             vals[-1].backward()
             del vals
+    else:
+        raise ValueError(f"unknown engine {engine!r}")
+    return run, nodes
 
-        fns["torch"] = torch_run
-    # Interleave the engines so that a change of machine load hits all of them alike.
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for r in range(repeats):
-        for name, fn in fns.items():
-            if name in ("micrograd", "torch") and r >= max(3, repeats // 2):
-                continue  # slow references: three runs are enough for a median
-            gc.collect()
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {k: statistics.median(v) / nodes * 1e9 for k, v in times.items()}
+
+def wide_runs(n: int, repeats: int) -> dict[str, float]:
+    """ns per node of build + backward + teardown, per engine (median, each in its process)."""
+    out: dict[str, float] = {}
+    for engine in ("autograd-lite", "floats", "micrograd", "torch"):
+        if engine in ("micrograd", "torch") and not have(engine):
+            continue
+        slow = engine in ("micrograd", "torch")
+        out[engine] = in_fresh_process("wide", engine, n, 3 if slow else repeats)  # type: ignore[assignment]
+    return out
 
 
 def ours_makes_no_cycles(n: int = 20_000) -> bool:
@@ -272,6 +285,32 @@ def compiled_step(X: list[list[float]], y: list[int]) -> tuple[Callable[[], None
             p.data -= 0.5 * (gs * scale + gq)
 
     return step, seconds
+
+
+def step_fn(engine: str) -> Callable[[], None]:
+    X, y = moons(100)
+    if engine == "autograd-lite":
+        return ours_step(X, y)
+    if engine == "compiled":
+        return compiled_step(X, y)[0]
+    if engine == "micrograd":
+        return micrograd_step(X, y)
+    if engine == "torch":
+        return torch_step(X, y)
+    raise ValueError(f"unknown engine {engine!r}")
+
+
+def worker(kind: str, engine: str, size: int, repeats: int) -> None:
+    """`--worker`: print the median seconds (per node for "wide") of one timing."""
+    if kind == "wide":
+        run, nodes = wide_fn(engine, size)
+        print(median_time(run, repeats) / nodes * 1e9)
+    elif kind == "step":
+        run = step_fn(engine)
+        run()  # warm-up (torch's first call initialises its kernels)
+        print(median_time(run, repeats))
+    else:
+        raise ValueError(f"unknown worker kind {kind!r}")
 
 
 def torch_step(X: list[list[float]], y: list[int]) -> Callable[[], None]:
@@ -445,7 +484,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--skip-digits", action="store_true", help="skip the digits training")
     ap.add_argument("--out", default=str(HERE / "results.md"), help="markdown output file")
+    ap.add_argument("--worker", nargs=4, metavar=("KIND", "ENGINE", "SIZE", "REPEATS"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.worker:
+        kind, engine, size, repeats = args.worker
+        worker(kind, engine, int(size), int(repeats))
+        return 0
     q = args.quick
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))  # micrograd's recursive sort
     lines: list[str] = []
@@ -458,26 +503,23 @@ def main(argv: list[str] | None = None) -> int:
     say()
     say(f"Machine: {machine()}.")
     versions = [f"autograd-lite {al.__version__}"]
-    if have("micrograd"):
-        from importlib.metadata import version
-        versions.append(f"micrograd {version('micrograd')}")
-    if have("torch"):
-        import torch
-        versions.append(f"torch {torch.__version__}")
-    say(f"Engines: {', '.join(versions)}. Medians of several runs; 'x' columns are ratios.")
+    from importlib.metadata import version
+    for name in ("micrograd", "torch"):
+        if have(name):
+            versions.append(f"{name} {version(name)}")
+    say(f"Engines: {', '.join(versions)}. Medians of several runs of CPU time, each engine "
+        "timed in a fresh process; 'x' columns are ratios.")
     say()
     n_wide = 20_000 if q else 200_000
     wide = wide_runs(n_wide, 3 if q else 7)
     mg, ours, fl, th = (wide.get(k) for k in ("micrograd", "autograd-lite", "floats", "torch"))
     nocycles = ours_makes_no_cycles()
     X, y = moons(100)
-    steps = {"autograd-lite": median_time(ours_step(X, y), 3 if q else 7)}
-    cstep, cstep_compile = compiled_step(X, y)
-    steps["compiled"] = median_time(cstep, 3 if q else 7)
-    if have("micrograd"):
-        steps["micrograd"] = median_time(micrograd_step(X, y), 1 if q else 3)
-    if have("torch"):
-        steps["torch"] = median_time(torch_step(X, y), 20)
+    steps = {k: in_fresh_process("step", k, 0, r) for k, r in (
+        ("autograd-lite", 3 if q else 7), ("compiled", 3 if q else 7),
+        ("micrograd", 1 if q else 3), ("torch", 20)) if k not in ("micrograd", "torch")
+        or have(k)}
+    cstep_compile = compiled_step(X, y)[1]
     limit = micrograd_chain_limit() if have("micrograd") else None
     chain = {n: ours_chain(n) for n in ((10**3, 10**4) if q else (10**4, 10**5, 10**6))}
     mem = bytes_per_node(50_000 if q else 1_000_000)
