@@ -39,7 +39,8 @@ def test_mlp_reaches_98_percent_on_two_moons(record_property) -> None:
 
 
 @pytest.mark.slow
-def test_mlp_reaches_95_percent_on_held_out_digits(record_property) -> None:
+@pytest.mark.parametrize("compiled", [False, True], ids=["interpreted", "compiled"])
+def test_mlp_reaches_95_percent_on_held_out_digits(record_property, compiled: bool) -> None:
     pytest.importorskip("sklearn")
     X, y = load_digits()
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, seed=0)
@@ -49,14 +50,14 @@ def test_mlp_reaches_95_percent_on_held_out_digits(record_property) -> None:
     history = fit(model, X_train, y_train, loss="cross_entropy",
                   optimizer=Adam(model.parameters()), epochs=DIGITS["epochs"],
                   lr_schedule=lambda epoch: DIGITS["lr"][epoch],
-                  batch_size=DIGITS["batch_size"], seed=0, progress=False)
+                  batch_size=DIGITS["batch_size"], seed=0, progress=False, compiled=compiled)
     wall = time.perf_counter() - start
     acc = accuracy(y_test, predict(model, X_test))
     record_property("digits_test_accuracy", acc)
     record_property("digits_epochs", history.epochs)
     record_property("digits_wall_time_s", round(wall, 1))
-    print(f"digits: test accuracy {acc:.4f} on {len(y_test)} held-out images, "
-          f"{history.epochs} epochs, {wall:.1f} s")
+    print(f"digits ({'compiled' if compiled else 'interpreted'}): test accuracy {acc:.4f} on "
+          f"{len(y_test)} held-out images, {history.epochs} epochs, {wall:.1f} s")
     assert len(X_test) == 450 and not set(map(tuple, X_test)) & set(map(tuple, X_train))
     assert acc >= 0.95
 
