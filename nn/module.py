@@ -24,7 +24,7 @@ def _walk(prefix: str, obj: Any) -> Iterator[tuple[str, Value]]:
     if isinstance(obj, Value):
         yield prefix, obj
     elif isinstance(obj, Module):
-        yield from obj.named_parameters(prefix)
+        yield from obj._named(prefix)
     elif isinstance(obj, list | tuple):
         for i, item in enumerate(obj):
             yield from _walk(f"{prefix}.{i}" if prefix else str(i), item)
@@ -48,7 +48,17 @@ class Module:
     """
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Value]]:
-        """Yield `(dotted_name, parameter)` pairs, e.g. `("layers.0.neurons.3.w.1", Value)`."""
+        """Yield `(dotted_name, parameter)` pairs, e.g. `("layers.0.neurons.3.w.1", Value)`.
+
+        A Value reachable twice (a tied weight) is yielded once, under its first name.
+        """
+        seen: set[Value] = set()
+        for name, p in self._named(prefix):
+            if p not in seen:
+                seen.add(p)
+                yield name, p
+
+    def _named(self, prefix: str) -> Iterator[tuple[str, Value]]:
         for name, obj in vars(self).items():
             if name.startswith("_"):
                 continue

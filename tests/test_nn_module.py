@@ -174,6 +174,17 @@ def test_custom_module_finds_parameters_in_assignment_order() -> None:
     assert isinstance(Net()([1.0, 2.0]), Value)
 
 
+def test_tied_parameter_is_listed_once() -> None:
+    class Tied(Module):
+        def __init__(self) -> None:
+            self.a = Neuron(2)
+            self.b = Neuron(2)
+            self.b.w = self.a.w  # weight tying: b shares a's weights
+
+    names = [n for n, _ in Tied().named_parameters()]
+    assert names == ["a.w.0", "a.w.1", "a.b", "b.b"]
+
+
 # ---- state, save and load ---------------------------------------------------------------------
 
 def test_state_dict_is_plain_json() -> None:
