@@ -298,11 +298,14 @@ class Compiled:
                 "inputs (use check=True to detect a changed graph)",
                 DataDependenceWarning, stacklevel=3)
         namespace: dict[str, Any] = dict(_NAMESPACE, K=[], P=[])
-        self._graph: _Graph | None = graph  # kept until the forward-only code is made
         self._namespace = namespace
         self.source = _generate(graph, self.n_inputs, len(self.params), True, namespace)
+        # The forward-only source is generated now (the graph is not kept) but compiled on
+        # first use: training needs only value_and_grad.
+        self.forward_source = _generate(graph, self.n_inputs, len(self.params), False,
+                                        namespace)
         self._vg = self._build(self.source, "value_and_grad")
-        self._fw: Callable[..., float] | None = None
+        self._fw: Callable[..., Any] | None = None
 
     def _build(self, source: str, what: str) -> Callable[..., Any]:
         """Compile generated source (never user text) into its function `fn`."""
@@ -339,11 +342,8 @@ class Compiled:
         fl, pd = self._args(xs)
         if self.check:
             return self._interpret(fl)[0]
-        if self._fw is None:  # compiled on first use: training only needs value_and_grad
-            assert self._graph is not None
-            src = _generate(self._graph, self.n_inputs, len(self.params), False, self._namespace)
-            self._fw = self._build(src, "forward")
-            self._graph = None
+        if self._fw is None:
+            self._fw = self._build(self.forward_source, "forward")
         try:
             return self._fw(fl, pd)
         except (ArithmeticError, ValueError):
