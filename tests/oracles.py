@@ -1,7 +1,8 @@
 """Independent oracles for the engine's derivatives: exact symbolic derivatives from sympy.
 
-`SYMPY[name]` rebuilds each built-in primitive from sympy's own functions (not from the engine's
-partials), so a wrong entry in the engine's table disagrees with sympy's calculus.
+`SYMPY[name]` rebuilds each smooth built-in primitive from sympy's own functions (not from the
+engine's partials), and `PIECES` picks the active piece of the piecewise ones, so a wrong entry in
+the engine's table disagrees with sympy's calculus.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import sympy as sp
 
+from autograd_lite import PRIMITIVES
 from autograd_lite.testing import Expression
 
 
@@ -33,15 +35,43 @@ SYMPY: dict[str, Any] = {
     "tanh": sp.tanh,
     "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
     "softplus": lambda x: sp.log(1 + sp.exp(x)),
-    "relu": lambda x: sp.Max(x, 0),
-    "leaky_relu": lambda x, s: sp.Piecewise((x, x > 0), (_q(s) * x, True)),
     "sin": sp.sin,
     "cos": sp.cos,
     "sqrt": sp.sqrt,
-    "abs": sp.Abs,
-    "maximum": sp.Max,
-    "minimum": sp.Min,
 }
+
+#: Piecewise primitives: at a point away from kinks and ties (the strategies keep 1e-3 away),
+#: the derivatives are those of the active piece, chosen here from the float inputs alone.
+PIECES: dict[str, Any] = {
+    "relu": lambda a, v, p: a[0] if v[0] > 0 else sp.Integer(0),
+    "abs": lambda a, v, p: a[0] if v[0] >= 0 else -a[0],
+    "leaky_relu": lambda a, v, p: a[0] if v[0] > 0 else _q(p[0]) * a[0],
+    "maximum": lambda a, v, p: a[0] if v[0] >= v[1] else a[1],
+    "minimum": lambda a, v, p: a[0] if v[0] <= v[1] else a[1],
+}
+
+ORACLES = set(SYMPY) | set(PIECES)
+
+
+def symbolic(
+    name: str, args: Sequence[Any], point: Sequence[float], params: Sequence[float]
+) -> Any:
+    """The sympy expression of primitive `name` on symbolic `args` whose floats are `point`."""
+    if name in PIECES:
+        return PIECES[name](args, point, params)
+    return SYMPY[name](*args, *params)
+
+
+def to_sympy(e: Expression) -> tuple[list[sp.Symbol], Any]:
+    """The expression graph rebuilt in sympy over symbols x0.., and those symbols."""
+    syms = symbols(len(e.inputs))
+    exprs: list[Any] = list(syms)
+    point = list(e.inputs)
+    for name, idx, params in e.nodes:
+        args = [point[i] for i in idx]
+        exprs.append(symbolic(name, [exprs[i] for i in idx], args, params))
+        point.append(PRIMITIVES[name](*args, *params))
+    return syms, exprs[-1]
 
 
 def symbols(n: int) -> list[sp.Symbol]:
@@ -57,15 +87,13 @@ def exact(expr: sp.Expr, syms: Sequence[sp.Symbol], point: Sequence[float]) -> f
 
 def sympy_gradient(e: Expression) -> list[float]:
     """Exact first derivatives of the expression's output at its inputs."""
-    syms = symbols(len(e.inputs))
-    out = e.evaluate(syms, SYMPY)
+    syms, out = to_sympy(e)
     return [exact(sp.diff(out, s), syms, e.inputs) for s in syms]
 
 
 def sympy_hessian(e: Expression) -> list[list[float]]:
     """Exact second derivatives of the expression's output at its inputs."""
-    syms = symbols(len(e.inputs))
-    out = e.evaluate(syms, SYMPY)
+    syms, out = to_sympy(e)
     firsts = [sp.diff(out, s) for s in syms]
     return [[exact(sp.diff(f, s), syms, e.inputs) for s in syms] for f in firsts]
 
