@@ -213,13 +213,18 @@ def _walk(order: list[Value], record: bool) -> Iterator[Step | None]:
 def backward_steps(root: Value, gradient: object = 1.0) -> Iterator[Step]:
     """Run backward one node at a time, yielding a `Step` per node in `backward()`'s order.
 
-    Nothing happens until the first `next()`. Then interior gradients are reset and the root
-    seeded, exactly as in `backward()`, and each step's contributions are added to the parents'
-    `.grad` before it is yielded. Stopped half-way, every node already yielded has passed on
-    its full gradient and no later node has passed on anything. Exhausted, the gradients equal
-    those of `backward()`.
+    Bad arguments raise at the call. No gradient changes until the first `next()`; then
+    interior gradients are reset and the root seeded, exactly as in `backward()`, and each
+    step's contributions are added to the parents' `.grad` before it is yielded. Stopped
+    half-way, every node already yielded has passed on its full gradient and no later node has
+    passed on anything. Exhausted, the gradients equal those of `backward()`.
     """
     root = _check_root(root, "backward_steps()")
+    to_float(gradient, "backward gradient")
+    return _steps(root, gradient)
+
+
+def _steps(root: Value, gradient: object) -> Iterator[Step]:
     order = _start(root, gradient)
     yield from _walk(order, record=True)  # type: ignore[misc]
 

@@ -167,3 +167,16 @@ def test_grad_argument_errors() -> None:
         grad([out, out], [x], grad_outputs=[1.0])
     with pytest.raises(TypeError):
         out.backward("1")  # type: ignore[arg-type]
+
+
+def test_backward_steps_checks_arguments_at_the_call() -> None:
+    with pytest.raises(TypeError, match="backward_steps"):
+        al.backward_steps("x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="gradient"):
+        Value(1.0).backward_steps("1")
+    x = Value(2.0)
+    y = x * x
+    steps = y.backward_steps()
+    assert x.grad == 0.0  # nothing happens before the first next()
+    next(steps)
+    assert x.grad == 4.0
