@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import keyword
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -209,7 +210,12 @@ def parse_expression(text: str, names: Iterable[str]) -> ast.Expression:
         raise ExpressionError(f"expression too long: {len(text)} characters (at most "
                               f"{MAX_LENGTH})")
     try:
-        tree = ast.parse(text, mode="eval")
+        with warnings.catch_warnings():
+            # e.g. "1if": Python warns and parses on; for us it is a syntax error.
+            warnings.simplefilter("error", SyntaxWarning)
+            tree = ast.parse(text, mode="eval")
+    except SyntaxWarning as e:
+        raise ExpressionError(f"syntax error: {e}") from None
     except SyntaxError as e:
         line = e.lineno or 1
         col = e.offset or 1

@@ -460,3 +460,13 @@ def test_demo_out_is_a_file_is_a_clear_error(tmp_path, capsys):
                str(blocker), "--no-progress", "--no-tour"])
     assert rc == 1
     assert "autograd-lite demo: error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["1if x else 2", "0x1for"])
+def test_text_python_only_warns_about_is_a_syntax_error(text: str) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no SyntaxWarning may escape to the user's terminal
+        with pytest.raises(ExpressionError, match="syntax error"):
+            build(text, {"x": 1.0})
