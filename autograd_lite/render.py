@@ -362,9 +362,12 @@ def assign_clusters(order: list[Value], params: Mapping[Value, tuple[str, ...]]
 
     A parameter sits in its module; a node fed directly by parameters joins the module they
     share (their neuron); any other node joins a cluster only if all its parents are in that
-    same cluster (so a loss computed from the output neuron and a target stays outside).
+    same cluster (so a loss computed from the output neuron and a target stays outside). A node
+    labelled with its module's name (`nn` labels each neuron's output so) is that module's
+    output: the cluster ends there, so `softplus(-output)` in a loss stays outside too.
     """
     where: dict[Value, tuple[str, ...]] = {}
+    closed: set[Value] = set()
     for v in order:
         if v in params:
             path = params[v]
@@ -375,11 +378,15 @@ def assign_clusters(order: list[Value], params: Mapping[Value, tuple[str, ...]]
             fed = [params[p] for p in parents if p in params]
             if fed:
                 path = _common_prefix(fed)
+            elif any(p in closed for p in parents):
+                path = ()
             else:
                 first = where.get(parents[0], ())
                 path = first if all(where.get(p, ()) == first for p in parents) else ()
         if path:
             where[v] = path
+            if v.label and v.label == path[-1]:
+                closed.add(v)
     return where
 
 

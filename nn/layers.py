@@ -95,7 +95,13 @@ class Neuron(Module):
 
     def _forward(self, xs: list[Value]) -> Value:
         # Starting the sum from the bias: nin products and nin additions, no extra nodes.
-        return self._act(sum(map(_mul, self.w, xs), self.b))
+        out = self._act(sum(map(_mul, self.w, xs), self.b))
+        # The output carries the neuron's dotted name (its bias is `<name>.b`), so tapes and
+        # pictures name it and draw_graph ends the neuron's cluster there.
+        name = self.b.label.rpartition(".")[0]
+        if name:
+            out.label = name
+        return out
 
     def __repr__(self) -> str:
         return f"Neuron({self.nin}, activation={self.activation!r})"

@@ -255,6 +255,32 @@ def test_assign_clusters_rules():
     assert d not in where and f not in where and x not in where and c not in where
 
 
+def test_cluster_ends_at_a_module_output():
+    # nn labels each neuron's output with the neuron's name: nodes after it (a loss's
+    # neg/softplus, even unary) stay outside the neuron, though all their parents are inside.
+    w, x = Value(1.0, label="L0.N0.w"), Value(2.0)
+    params = {w: ("L0", "L0.N0")}
+    out = (w * x).tanh()
+    out.label = "L0.N0"
+    loss = (-out).softplus()
+    where = assign_clusters(topo_order([loss]), params)
+    assert where[out] == ("L0", "L0.N0")
+    assert loss not in where and loss.parents[0] not in where
+
+
+def test_real_mlp_loss_stays_outside_the_output_neuron():
+    nn = pytest.importorskip("nn")
+    model = nn.MLP(2, [3, 1], seed=0)
+    pred = model([0.5, -1.0])
+    assert pred.label == "layers.1.neurons.0"
+    loss = (-pred).softplus()
+    where = assign_clusters(topo_order([loss]), dict(
+        (p, ("layers." + n.split(".")[1], ".".join(n.split(".")[:4])))
+        for n, p in model.named_parameters()))
+    assert where[pred] == ("layers.1", "layers.1.neurons.0")
+    assert loss not in where and loss.parents[0] not in where
+
+
 def test_collapse_neuron_boxes():
     model, loss, made = fake_loss()
     src = draw_graph(loss, modules=model, collapse="neuron", color_by_grad=True).source
