@@ -802,15 +802,11 @@ def _box_label(box: _Box, show: tuple[str, ...], fmt: str) -> str:
 
 # ---- command line: draw the two reference graphs, report sizes and times ----------------------
 def _neuron_graph() -> tuple[Value, Any]:
-    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-    b = Value(6.8813735870195432, label="b")
-    n = x1 * w1 + x2 * w2 + b
-    n.label = "n"
-    o = n.tanh()
-    o.label = "o"
-    o.backward()
-    return o, None
+    from .examples import neuron
+
+    root = neuron()
+    root.backward()
+    return root, None
 
 
 def _mlp_graph(sizes: list[int], seed: int) -> tuple[Value, Any]:

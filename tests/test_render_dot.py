@@ -415,10 +415,12 @@ def test_missing_graphviz_package_says_how_to_install():
 
 # ---- command line -------------------------------------------------------------------------------
 def test_command_line_writes_dot_and_reports_counts(tmp_path, capsys):
+    from autograd_lite.examples import neuron as example
     from autograd_lite.render import main
 
     assert main(["neuron", "-o", str(tmp_path / "n.dot")]) == 0
-    o, _ = neuron()
+    o = example()
+    o.backward()
     assert (tmp_path / "n.dot").read_text() == draw_graph(o).source
     assert "10 values in the graph; drew 15 nodes" in capsys.readouterr().out
     pytest.importorskip("nn")
