@@ -16,5 +16,9 @@ else
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# A failed install is reported, not fatal: the tests that need a missing program skip, and
+# pytest's summary (-ra) lists them with the reason.
+if ! { "${sudo[@]}" apt-get update -qq &&
+       "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
+    echo "warning: apt-get could not install ${need[*]}; tests that need them will be skipped" >&2
+fi
