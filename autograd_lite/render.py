@@ -488,6 +488,14 @@ class _Box:
     nparams: int = 0
 
 
+def _unique(name: str, used: set[str]) -> str:
+    """`name`, with underscores appended until it is not in `used`; recorded as used."""
+    while name in used:
+        name += "_"
+    used.add(name)
+    return name
+
+
 def _safe(name: str) -> str:
     return re.sub(r"\W", "_", name)
 
@@ -508,11 +516,7 @@ def _collapse(order: list[Value], root: Value, where: Mapping[Value, tuple[str, 
         key = path if collapse == "neuron" else path[:1]
         box = boxes.get(key)
         if box is None:
-            bid = "m_" + _safe(key[-1])
-            while bid in used:
-                bid += "_"
-            used.add(bid)
-            box = boxes[key] = _Box(key, bid)
+            box = boxes[key] = _Box(key, _unique("m_" + _safe(key[-1]), used))
         box.members.append(v)
         box_of[v] = box
         if v in params:
@@ -659,11 +663,7 @@ def draw_graph(
         c = clusters.get(path)
         if c is None:
             parent = cluster(path[:-1])
-            name = "cluster_" + _safe(path[-1])
-            while name in used_names:
-                name += "_"
-            used_names.add(name)
-            c = clusters[path] = _Cluster(path, name)
+            c = clusters[path] = _Cluster(path, _unique("cluster_" + _safe(path[-1]), used_names))
             parent.children.append(c)
         return c
 
