@@ -77,24 +77,16 @@ class Value:
     grad: float
     label: str
 
-    def __init__(
-        self,
-        data: Number,
-        label: str = "",
-        _op: Primitive | None = None,
-        _a: Any = None,
-        _b: Any = None,
-    ) -> None:
-        if _op is None:
-            data = to_float(data, "Value")
-            if not isinstance(label, str):
-                raise TypeError(f"Value label must be a str, got {describe(label)}")
-        self.data = data
+    def __init__(self, data: Number, label: str = "") -> None:
+        # A user's leaf, checked; the engine makes its nodes with `_node` and `_leaf` instead.
+        if not isinstance(label, str):
+            raise TypeError(f"Value label must be a str, got {describe(label)}")
+        self.data = to_float(data, "Value")
         self.grad = 0.0
         self.label = label
-        self._op = _op
-        self._a = _a
-        self._b = _b
+        self._op = None
+        self._a = None
+        self._b = None
 
     # ---- structure -------------------------------------------------------------------------
     @property
