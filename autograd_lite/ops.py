@@ -63,10 +63,6 @@ def _powc(x: float, p: float) -> float:
         raise OverflowError(f"{x!r} ** {p!r} overflows a float") from None
 
 
-def _pow(x: float, y: float) -> float:
-    return _powc(x, y)
-
-
 def _rpow(x: float, base: float) -> float:
     if base < 0.0:
         raise ValueError(f"negative base {base!r} with a Value exponent is not differentiable")
@@ -97,7 +93,7 @@ ADD = Primitive("add", operator.add, (lambda out, a, b: 1.0, lambda out, a, b: 1
                 doc="a + b")
 MUL = Primitive("mul", operator.mul, (lambda out, a, b: b, lambda out, a, b: a), doc="a * b")
 NEG = Primitive("neg", operator.neg, (lambda out, a: -1.0,), doc="-a")
-POW = Primitive("pow", _pow, (_dpow_base, _dpow_exponent), doc="a ** b, both Values")
+POW = Primitive("pow", _powc, (_dpow_base, _dpow_exponent), doc="a ** b, both Values")
 POWC = Primitive("powc", _powc, (_dpow_base,), nparams=1,
                  doc="x ** p for a number p")
 RPOW = Primitive("rpow", _rpow, (lambda out, x, c: out * math.log(c) if c > 0.0 else 0.0 * out,),
