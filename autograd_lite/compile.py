@@ -54,7 +54,7 @@ _TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
     "add": ("{a} + {b}", ("1.0", "1.0")),
     "mul": ("{a} * {b}", ("{b}", "{a}")),
     "neg": ("-{a}", ("-1.0",)),
-    "pow": ("_pow({a}, {b})", ("_dpow_base({o}, {a}, {b})", "_dpow_exponent({o}, {a}, {b})")),
+    "pow": ("_powc({a}, {b})", ("_dpow_base({o}, {a}, {b})", "_dpow_exponent({o}, {a}, {b})")),
     "rpow": ("_rpow({a}, {p})", ("({o} * _mlog({p}) if {p} > 0.0 else 0.0 * {o})",)),
     "exp": ("_exp({a})", ("{o}",)),
     "log": ("_log({a})", ("1.0 / {a}",)),
@@ -81,7 +81,7 @@ _NAMESPACE = {
     "_exp": math.exp, "_log": math.log, "_log1p": math.log1p, "_tanh": math.tanh,
     "_sin": math.sin, "_cos": math.cos, "_sqrt": math.sqrt,
     "_sigmoid": ops._sigmoid, "_softplus": ops._softplus, "_powc": ops._powc,
-    "_dpow_base": ops._dpow_base, "_pow": ops._pow, "_rpow": ops._rpow,
+    "_dpow_base": ops._dpow_base, "_rpow": ops._rpow,
     "_dpow_exponent": ops._dpow_exponent, "_mlog": math.log,
 }
 
