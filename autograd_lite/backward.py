@@ -53,7 +53,7 @@ def _depth_first(roots: Sequence[Value], reset: bool) -> list[Value]:
         if node in seen:
             continue
         add(node)
-        op = node._op
+        op = node._prim
         if op is None:
             emit(node)
             continue
@@ -96,7 +96,7 @@ def _anomaly(
     node: Value, i: int, parent: Value, upstream: float, local: Any, c: Any
 ) -> AnomalyError:
     return AnomalyError(
-        f"backward of {node._op.name} produced a non-finite gradient {c!r} for input {i} "  # type: ignore[union-attr]
+        f"backward of {node._prim.name} produced a non-finite gradient {c!r} for input {i} "  # type: ignore[union-attr]
         f"({parent!r}): upstream {upstream!r} x local {local!r}; node {node!r}"
     )
 
@@ -112,7 +112,7 @@ def backward(root: Value, gradient: object = 1.0) -> None:
     node = root
     try:
         for node in reversed(order):
-            op = node._op
+            op = node._prim
             if op is None:
                 continue
             g = node.grad
@@ -156,7 +156,7 @@ def backward(root: Value, gradient: object = 1.0) -> None:
 
 
 def _backward_error(node: Value, e: Exception) -> Exception:
-    op = node._op
+    op = node._prim
     name = op.name if op is not None else "leaf"
     args = ", ".join(repr(p.data) for p in node.parents)
     return type(e)(f"backward of {name}({args}) at {node!r}: {e}")
@@ -187,7 +187,7 @@ def _walk(order: list[Value], record: bool) -> Iterator[Step | None]:
     """The generic backward loop: reverse order, one turn per node, with anomaly checks."""
     check = anomaly_enabled()
     for index, node in enumerate(reversed(order)):
-        op = node._op
+        op = node._prim
         g = node.grad
         contributions: list[Contribution] = []
         if op is not None:
@@ -299,7 +299,7 @@ def _grad(outs: list[Value], ins: list[Value], seeds: list[Any], create_graph: b
     node = outs[0]
     try:
         for node in reversed(order):
-            op = node._op
+            op = node._prim
             if op is None or node not in reach or node not in grads:
                 continue
             g = grads[node]

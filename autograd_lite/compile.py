@@ -128,7 +128,7 @@ class _Graph:
         index = {v: k for k, v in enumerate(self.order)}
         sig: list[Any] = []
         for node in self.order:
-            op = node._op
+            op = node._prim
             if op is None:
                 sig.append(role.get(node, ("c", node.data)))
             else:
@@ -158,7 +158,7 @@ def _generate(g: _Graph, n_inputs: int, n_params: int, with_grad: bool,
         if node in g.role or any(q in needed for q in node.parents):
             needed.add(node)
     for k, node in enumerate(g.order):
-        op = node._op
+        op = node._prim
         if node not in needed:
             name[node] = emit.literal(node.data)
             continue
@@ -180,7 +180,7 @@ def _generate(g: _Graph, n_inputs: int, n_params: int, with_grad: bool,
         gname[g.out] = "g" + name[g.out]
         lines.append(f"    {gname[g.out]} = 1.0")
     for node in reversed(g.order):
-        op = node._op
+        op = node._prim
         if op is None or node not in gname:  # a leaf, a constant, or only in aux
             continue
         gv = gname[node]

@@ -3,7 +3,7 @@
 A node stores its data, its gradient, its label, the primitive that made it and its parents.
 To keep a node small (it is the unit of memory), parents live in two slots instead of a tuple:
 
-* leaf:                    _op is None, _a and _b are None
+* leaf:                    _prim is None, _a and _b are None
 * unary primitive:         _a is the parent, _b holds the static parameters (or None)
 * binary primitive:        _a and _b are the parents
 * primitive of arity >= 3: _a is the tuple of parents, _b holds the static parameters
@@ -71,7 +71,7 @@ class Value:
     Ordering comparisons (`<`, `>`, ...) compare data and are not differentiable.
     """
 
-    __slots__ = ("data", "grad", "label", "_op", "_a", "_b")
+    __slots__ = ("data", "grad", "label", "_prim", "_a", "_b")
 
     data: float
     grad: float
@@ -84,7 +84,7 @@ class Value:
         self.data = to_float(data, "Value")
         self.grad = 0.0
         self.label = label
-        self._op = None
+        self._prim = None
         self._a = None
         self._b = None
 
@@ -92,17 +92,17 @@ class Value:
     @property
     def op(self) -> Primitive | None:
         """The primitive that produced this node, None for a leaf."""
-        return self._op
+        return self._prim
 
     @property
     def is_leaf(self) -> bool:
         """True for nodes made by the user (or under no_grad), not by an op."""
-        return self._op is None
+        return self._prim is None
 
     @property
     def parents(self) -> tuple[Value, ...]:
         """The inputs of the op that made this node, in argument order (`a + a` has two)."""
-        op = self._op
+        op = self._prim
         if op is None:
             return ()
         kind = op._kind
@@ -115,7 +115,7 @@ class Value:
     @property
     def params(self) -> tuple[Any, ...]:
         """The op's static, non-differentiable parameters (the exponent of `x ** 3`, ...)."""
-        op = self._op
+        op = self._prim
         if op is None or op.nparams == 0:
             return ()
         if op.nparams == 1:
@@ -141,7 +141,7 @@ class Value:
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
-        op = f", op={self._op.name!r}" if self._op is not None else ""
+        op = f", op={self._prim.name!r}" if self._prim is not None else ""
         return f"Value(data={self.data!r}, grad={self.grad!r}{label}{op})"
 
     # ---- ordering on data (identity equality is kept from object) -------------------------
@@ -171,11 +171,11 @@ class Value:
         v.grad = 0.0
         v.label = ""
         if grad_enabled():
-            v._op = ADD
+            v._prim = ADD
             v._a = self
             v._b = other
         else:
-            v._op = v._a = v._b = None
+            v._prim = v._a = v._b = None
         return v
 
     def __radd__(self, other: Number) -> Value:
@@ -191,11 +191,11 @@ class Value:
         v.grad = 0.0
         v.label = ""
         if grad_enabled():
-            v._op = MUL
+            v._prim = MUL
             v._a = self
             v._b = other
         else:
-            v._op = v._a = v._b = None
+            v._prim = v._a = v._b = None
         return v
 
     def __rmul__(self, other: Number) -> Value:
@@ -316,7 +316,7 @@ def _leaf(data: float, label: str = "") -> Value:
     v.data = data
     v.grad = 0.0
     v.label = label
-    v._op = None
+    v._prim = None
     v._a = None
     v._b = None
     return v
@@ -332,11 +332,11 @@ def _node(op: Primitive, data: float, a: Any, b: Any) -> Value:
     v.grad = 0.0
     v.label = ""
     if grad_enabled():
-        v._op = op
+        v._prim = op
         v._a = a
         v._b = b
     else:
-        v._op = v._a = v._b = None
+        v._prim = v._a = v._b = None
     return v
 
 
@@ -456,11 +456,11 @@ class Primitive:
         v.grad = 0.0
         v.label = ""
         if grad_enabled():
-            v._op = self
+            v._prim = self
             v._a = a
             v._b = p
         else:
-            v._op = v._a = v._b = None
+            v._prim = v._a = v._b = None
         return v
 
     def apply2(self, a: Value, b: Value) -> Value:
