@@ -18,6 +18,7 @@ from .losses import (
     cross_entropy,
     hinge,
     log_softmax,
+    logsumexp,
     mse,
     multi_margin,
     softmax,
@@ -32,6 +33,6 @@ __all__ = [
     "Optimizer", "SGD", "Adam",
     "fit", "train_batch", "History", "predict", "accuracy", "confusion_matrix", "evaluate",
     "mse", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-    "hinge", "multi_margin", "softmax", "log_softmax",
+    "hinge", "multi_margin", "softmax", "log_softmax", "logsumexp",
     "losses", "data",
 ]
