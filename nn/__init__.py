@@ -11,7 +11,7 @@ Modules: `module` (Module, state, save/load), `layers` (Neuron, Layer, MLP), `rn
 """
 
 from . import data, losses
-from .layers import MLP, Layer, Neuron
+from .layers import MLP, Layer, Neuron, initial_seed, manual_seed
 from .losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -29,7 +29,7 @@ from .rnn import RNNCell, unroll
 from .train import History, accuracy, confusion_matrix, evaluate, fit, predict, train_batch
 
 __all__ = [
-    "Module", "Neuron", "Layer", "MLP", "RNNCell", "unroll",
+    "Module", "Neuron", "Layer", "MLP", "RNNCell", "unroll", "manual_seed", "initial_seed",
     "Optimizer", "SGD", "Adam",
     "fit", "train_batch", "History", "predict", "accuracy", "confusion_matrix", "evaluate",
     "mse", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
