@@ -186,6 +186,14 @@ class MLP(Module):
         ]
         self.label_parameters()
 
+    @classmethod
+    def from_torch(cls, module: Any) -> MLP:
+        """The MLP equal to a `torch.nn.Sequential` of Linear layers each followed by at most
+        one Tanh/ReLU/Sigmoid/Identity (or to a module `to_torch()` made); weights copied."""
+        from .torch_bridge import mlp_from_torch
+
+        return mlp_from_torch(module)
+
     def forward(self, x: Sequence[Any]) -> Value | list[Value]:
         """The output for one input vector of length `nin`."""
         out: Any = x

@@ -140,6 +140,13 @@ class Module:
             raise type(e)(f"{where}: {msg}") from None
         return self
 
+    def to_torch(self) -> Any:
+        """An equivalent float64 `torch.nn.Module` with this model's parameters copied (MLP,
+        Layer, Neuron, RNNCell; see nn/torch_bridge.py). Needs torch installed."""
+        from .torch_bridge import to_torch
+
+        return to_torch(self)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.parameters())} parameters)"
 
