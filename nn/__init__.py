@@ -11,6 +11,7 @@ Modules: `module` (Module, state, save/load), `layers` (Neuron, Layer, MLP), `rn
 """
 
 from . import data, losses
+from .health import NeuronHealth, neuron_health
 from .layers import MLP, Layer, Neuron, initial_seed, manual_seed
 from .losses import (
     binary_cross_entropy,
@@ -34,5 +35,6 @@ __all__ = [
     "fit", "train_batch", "History", "predict", "accuracy", "confusion_matrix", "evaluate",
     "mse", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
     "hinge", "multi_margin", "softmax", "log_softmax", "logsumexp",
+    "neuron_health", "NeuronHealth",
     "losses", "data",
 ]
