@@ -72,8 +72,12 @@ def _sizes(text: str) -> list[int]:
 
 def demo_command(args: argparse.Namespace) -> int:
     """The tour of one neuron, then training and the demo's files (see autograd_lite.demo)."""
-    from .demo import run
+    from .demo import check_extras, run
 
+    try:  # before any work: name what is missing and how to install it
+        extras = check_extras(progress=not args.no_progress)
+    except RuntimeError as e:  # no Graphviz renderer (RendererNotFound)
+        return _fail("demo", e)
     if not args.no_tour:
         print("One neuron, y = tanh(x*w + b), back-propagated step by step:")
         _tour()
@@ -81,7 +85,7 @@ def demo_command(args: argparse.Namespace) -> int:
     hidden = [n for group in args.hidden for n in group]
     try:
         run(dataset=args.dataset, hidden=hidden, epochs=args.epochs, seed=args.seed,
-            out=args.out, samples=args.samples, progress=not args.no_progress)
+            out=args.out, samples=args.samples, progress=not args.no_progress, extras=extras)
     except (OSError, RuntimeError, ImportError) as e:  # unwritable --out, no renderer, extras
         print(f"autograd-lite demo: error: {e}", file=sys.stderr)
         return 1
@@ -234,8 +238,9 @@ def _parser(prog: str = "autograd-lite") -> argparse.ArgumentParser:
         "the loss curve and the decision boundary into a folder",
         description="Train an MLP on a 2-D data set (with a progress bar) and write into --out: "
         "loss_graph.svg (one sample's loss, clustered by layer and neuron), backprop_steps.html "
-        "(a standalone step-through of backward on a small neuron), loss_curve.png and "
-        "decision_boundary.png.")
+        "(a standalone step-through of backward on a small neuron), loss_curve.png, "
+        "decision_boundary.png and training.gif (the boundary over the epochs). The PNGs and "
+        "the GIF need matplotlib: pip install 'autograd-lite[demo]'.")
     demo.add_argument("--dataset", choices=DATASETS, default="moons",
                       help="the data set (default moons)")
     demo.add_argument("--hidden", nargs="+", type=_sizes, default=[[16, 16]],
