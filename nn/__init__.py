@@ -6,8 +6,10 @@
     model = MLP(2, [16, 16, 1], activation="tanh", seed=0)
     history = fit(model, X, y, optimizer=Adam(model.parameters(), lr=0.05), epochs=50)
 
-Modules: `module` (Module, state, save/load), `layers` (Neuron, Layer, MLP), `rnn` (RNNCell),
-`losses`, `optim` (SGD, Adam), `data` (data sets, split, scaling), `train` (fit, metrics).
+Modules: `module` (Module, state, save/load), `layers` (Neuron, Layer, MLP, manual_seed),
+`rnn` (RNNCell), `losses`, `optim` (SGD, Adam), `data` (data sets, split, scaling), `train`
+(fit, metrics), `live` (fit(live=True) in Jupyter), `health` (neuron_health), `torch_bridge`
+(model.to_torch(), MLP.from_torch()).
 """
 
 from . import data, losses
