@@ -1,0 +1,307 @@
+"""micrograd's `Value`, running on autograd-lite's engine.
+
+Change `from micrograd.engine import Value` to `from autograd_lite.micrograd.engine import Value`
+and micrograd code (micrograd 0.1.0 and the lecture's Value) runs unchanged: `Value(data,
+_children=(), _op='', label='')`, `.data`, `.grad`, `._prev`, `._op` ('+', '*', '**2', 'ReLU',
+'tanh', 'exp'), `._backward()`, `relu() tanh() exp()`, `backward()`, the operators, and
+micrograd's repr `Value(data=..., grad=...)`. `a - b`, `-a` and `a / b` build micrograd's own
+graphs (`a + (b * -1)`, `a * b**-1`), so forward values are micrograd's to the last bit.
+
+The class is a thin subclass of `autograd_lite.Value` (no extra slots): `draw_graph`,
+`backward_steps`, `grad`, `autograd_lite.testing.gradcheck` and `compile_grad` take its nodes.
+
+Where micrograd is wrong, this one is right (the engine's behaviour):
+
+* `backward()` is iterative: graphs thousands of nodes deep do not raise RecursionError.
+* `backward()` resets interior gradients first, so calling it twice doubles the leaves'
+  gradients only (micrograd also doubles, wrongly, every interior node's, and feeds those
+  doubled values into the leaves: `a*a + 1` at a=2 gives 12 instead of 8 on the second call).
+* `a + a` and `a * a` keep both edges in the engine (micrograd's `_prev` is a set; it still
+  is here, for micrograd code that reads it).
+* `tanh` is `math.tanh` (the lecture's `(e^2x - 1)/(e^2x + 1)` overflows above x ~ 355).
+* Bad input raises a clear TypeError/ValueError at the operation (`Value('a')`, `v + 'a'`,
+  `log` of a negative number), never a later confusing failure.
+
+Other differences: `data` and `grad` are always floats (`Value(2)` prints `Value(data=2.0,
+grad=0.0)` where micrograd prints `Value(data=2, grad=0)`); `_op` of `x ** 2.0` is `'**2'`
+(micrograd keeps the `.0`); `Value ** Value`, comparisons and the engine's other methods
+(`log`, `sigmoid`, ...) work, where micrograd raises; nodes cannot be built by hand, so
+`Value(x, _children=...)` raises TypeError (use the operators, or declare a primitive with
+`autograd_lite.primitive`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autograd_lite import PRIMITIVES
+from autograd_lite import Value as _Node
+from autograd_lite.core import const as _const
+
+try:  # the bound ContextVar.get the engine itself calls on every op
+    from autograd_lite._mode import grad_enabled as _grad_enabled
+except ImportError:  # pragma: no cover - a future engine without it: the public function
+    from autograd_lite import is_grad_enabled as _grad_enabled
+
+Number = int | float
+
+_ADD = PRIMITIVES["add"]
+_MUL = PRIMITIVES["mul"]
+_POW = PRIMITIVES["pow"]
+_POWC = PRIMITIVES["powc"]
+
+#: micrograd's and the lecture's `_op` strings, keyed by the engine's primitive records.
+_SYMBOLS = {
+    _ADD: "+",
+    _MUL: "*",
+    _POW: "**",
+    PRIMITIVES["relu"]: "ReLU",
+    PRIMITIVES["tanh"]: "tanh",
+    PRIMITIVES["exp"]: "exp",
+}
+
+_alloc = object.__new__
+
+
+def _exponent(p: float) -> str:
+    """micrograd writes `x ** 2` as '**2': integral exponents print without '.0'."""
+    return str(int(p)) if p.is_integer() and abs(p) < 2**53 else repr(p)
+
+
+def _engine_layout_ok() -> bool:
+    """True if `autograd_lite.Value` still stores a node as this module's fast path writes it.
+
+    The hot operators (+, *) fill the node's slots directly, as the engine's own `__add__`
+    does, to skip a class change per node. Checked once at import against the engine's nodes;
+    if the engine's layout ever changes, the fast path is not used (see `Value.__add__`).
+    """
+    if set(getattr(_Node, "__slots__", ())) != {"data", "grad", "label", "_prim", "_a", "_b"}:
+        return False
+    a, b = _Node(1.5), _Node(-2.0)
+    s, m = a + b, a * b
+    return (s._prim is _ADD and s._a is a and s._b is b and s.data == -0.5 and s.grad == 0.0
+            and m._prim is _MUL and m._a is a and m._b is b and m.data == -3.0
+            and s.label == "" and s.parents == (a, b) and m.parents == (a, b) and s.params == ())
+
+
+#: Whether `+` and `*` build nodes directly (True on the current engine; see above).
+FAST_PATH = _engine_layout_ok()
+
+
+def _lift(x: object, op: str) -> _Node:
+    """An operand as a node: Values as they are, numbers as new drop-in leaves (engine checks)."""
+    if isinstance(x, _Node):
+        return x
+    c = _const(x, op)
+    c.__class__ = Value
+    return c
+
+
+def _adopt(v: _Node) -> Value:
+    """A plain engine node as a drop-in Value: the same object, its class changed in place.
+
+    Both classes have the same slots, so nothing else changes. Used for parents that engine
+    functions (`autograd_lite.exp(v)`) or plain engine Values brought into a drop-in graph.
+    """
+    if type(v) is _Node:
+        v.__class__ = Value
+    return v  # type: ignore[return-value]
+
+
+class Value(_Node):
+    """A scalar node with micrograd's API: `data`, `grad`, `_prev`, `_op`, `backward()`.
+
+    Results of its operations are drop-in Values too. Compares and hashes by identity, as
+    micrograd's does.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Number, _children: tuple[Any, ...] = (), _op: str = "",
+                 label: str = "") -> None:
+        if _children or _op:
+            raise TypeError(
+                "Value(data, _children, _op): building a node by hand is not supported by the "
+                "autograd-lite engine (its nodes get their derivative from a primitive); use "
+                "the operators, or declare an operation with autograd_lite.primitive"
+            )
+        _Node.__init__(self, data, label)
+
+    # ---- micrograd's structure -------------------------------------------------------------
+    @property
+    def _prev(self) -> set[Value]:
+        """The parents as a set, as micrograd keeps them (`parents` keeps order and repeats)."""
+        return {_adopt(p) for p in self.parents}
+
+    @property
+    def _op(self) -> str:
+        """micrograd's op string: '' for a leaf, '+', '*', '**2', 'ReLU', 'tanh', 'exp', ..."""
+        op = self.op
+        if op is None:
+            return ""
+        if op is _POWC:
+            return "**" + _exponent(self.params[0])
+        symbol = _SYMBOLS.get(op)
+        if symbol is not None:
+            return symbol
+        symbol = getattr(op, "symbol", None)  # the engine's own picture text, when it has one
+        if isinstance(symbol, str) and symbol:
+            try:
+                return symbol.format(*self.params)
+            except (IndexError, KeyError, ValueError):
+                return symbol
+        return op.name
+
+    def _backward(self) -> None:
+        """This node's step of the chain rule, as micrograd's closure: add `grad` times each
+        local derivative into the parents' `grad` (the lecture calls it by hand)."""
+        op = self.op
+        if op is None:
+            return
+        parents = self.parents
+        args = [p.data for p in parents]
+        args.extend(self.params)
+        g = self.grad
+        out = self.data
+        for p, d in zip(parents, op.partials):
+            p.grad += g * d(out, *args)
+
+    def __repr__(self) -> str:
+        return f"Value(data={self.data}, grad={self.grad})"
+
+    # ---- operators: + and * build nodes directly (the hot path), the rest as micrograd does --
+    if FAST_PATH:
+
+        def __add__(self, other: Value | Number) -> Value:
+            if type(other) is not Value:
+                other = _lift(other, "add")
+            v = _alloc(Value)
+            v.data = self.data + other.data
+            v.grad = 0.0
+            v.label = ""
+            if _grad_enabled():
+                v._prim = _ADD
+                v._a = self
+                v._b = other
+            else:
+                v._prim = v._a = v._b = None
+            return v
+
+        def __mul__(self, other: Value | Number) -> Value:
+            if type(other) is not Value:
+                other = _lift(other, "mul")
+            v = _alloc(Value)
+            v.data = self.data * other.data
+            v.grad = 0.0
+            v.label = ""
+            if _grad_enabled():
+                v._prim = _MUL
+                v._a = self
+                v._b = other
+            else:
+                v._prim = v._a = v._b = None
+            return v
+
+    else:  # pragma: no cover - only if the engine's node layout changed
+
+        def __add__(self, other: Value | Number) -> Value:
+            return _adopt(_ADD(self, _lift(other, "add")))
+
+        def __mul__(self, other: Value | Number) -> Value:
+            return _adopt(_MUL(self, _lift(other, "mul")))
+
+    def __radd__(self, other: Number) -> Value:  # other + self
+        return self + other
+
+    def __rmul__(self, other: Number) -> Value:  # other * self
+        return self * other
+
+    def __pow__(self, other: Value | Number) -> Value:
+        if isinstance(other, _Node):
+            return _adopt(_POW(self, other))  # micrograd asserts a number; the engine can do it
+        return _adopt(_POWC(self, other))
+
+    def __rpow__(self, other: Number) -> Value:  # other ** self (micrograd has none)
+        return _adopt(_Node.__rpow__(self, other))
+
+    def __neg__(self) -> Value:  # -self
+        return self * -1
+
+    def __sub__(self, other: Value | Number) -> Value:  # self - other
+        return self + (-other)
+
+    def __rsub__(self, other: Number) -> Value:  # other - self
+        return other + (-self)
+
+    def __truediv__(self, other: Value | Number) -> Value:  # self / other
+        return self * other**-1
+
+    def __rtruediv__(self, other: Number) -> Value:  # other / self
+        return other * self**-1
+
+    def __abs__(self) -> Value:
+        return _adopt(_Node.__abs__(self))
+
+    # ---- methods: the engine's primitives, results kept in this class ----------------------
+    def relu(self) -> Value:
+        """max(x, 0), op 'ReLU'; derivative 0 at 0 (as micrograd and PyTorch)."""
+        return _adopt(_Node.relu(self))
+
+    def tanh(self) -> Value:
+        """Hyperbolic tangent (math.tanh: no overflow for large |x|), op 'tanh'."""
+        return _adopt(_Node.tanh(self))
+
+    def exp(self) -> Value:
+        """e ** x, op 'exp'; OverflowError names the input above ~709.78."""
+        return _adopt(_Node.exp(self))
+
+    def log(self) -> Value:
+        """Natural logarithm; ValueError for data <= 0."""
+        return _adopt(_Node.log(self))
+
+    def log1p(self) -> Value:
+        """log(1 + x), accurate near 0; ValueError for data <= -1."""
+        return _adopt(_Node.log1p(self))
+
+    def sigmoid(self) -> Value:
+        """1 / (1 + e^-x), stable for large |x|."""
+        return _adopt(_Node.sigmoid(self))
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Value:
+        """x for x > 0, negative_slope * x otherwise."""
+        return _adopt(_Node.leaky_relu(self, negative_slope))
+
+    def softplus(self) -> Value:
+        """log(1 + e^x), stable for large |x|."""
+        return _adopt(_Node.softplus(self))
+
+    def sin(self) -> Value:
+        """Sine."""
+        return _adopt(_Node.sin(self))
+
+    def cos(self) -> Value:
+        """Cosine."""
+        return _adopt(_Node.cos(self))
+
+    def sqrt(self) -> Value:
+        """Square root; ValueError for data < 0."""
+        return _adopt(_Node.sqrt(self))
+
+    def abs(self) -> Value:
+        """|x|; derivative 0 at 0."""
+        return _adopt(_Node.abs(self))
+
+    def maximum(self, other: Value | Number) -> Value:
+        """max(self, other); a tie splits the gradient evenly."""
+        return _adopt(_Node.maximum(self, other))
+
+    def minimum(self, other: Value | Number) -> Value:
+        """min(self, other); a tie splits the gradient evenly."""
+        return _adopt(_Node.minimum(self, other))
+
+    def detach(self) -> Value:
+        """A new leaf with the same data and label, cut off from this graph."""
+        return _adopt(_Node.detach(self))
+
+
+__all__ = ["Value"]
