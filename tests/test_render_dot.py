@@ -74,10 +74,28 @@ def test_op_symbols_show_primitive_and_parameters():
     x = Value(1.5)
     assert op_symbol(x**3) == "**3"
     assert op_symbol(2**x) == "2**"
-    assert op_symbol(x / Value(2.0)) == "*"
-    assert op_symbol((x / Value(2.0)).parents[1]) == "**-1"
+    q = x / Value(2.0)
+    if q.op.name == "div":  # division as one primitive (issue 11)
+        assert op_symbol(q) == "/"
+    else:  # a * b ** -1
+        assert op_symbol(q) == "*" and op_symbol(q.parents[1]) == "**-1"
     assert op_symbol(leaky_relu(x, 0.2)) == "leaky_relu(0.2)"
     assert op_symbol(-x) == "neg" and op_symbol(x.sin()) == "sin" and op_symbol(x) == ""
+
+
+def test_op_symbol_asks_the_primitive_record():
+    """A primitive's `symbol` (with `{0}` for its first parameter) is what its node reads."""
+    from types import SimpleNamespace
+
+    def node(symbol, params=(), name="myop"):
+        op = SimpleNamespace(name=name, symbol=symbol)
+        return SimpleNamespace(op=op, params=params)
+
+    assert op_symbol(node("\u2218")) == "\u2218"
+    assert op_symbol(node("**{0}", (3.0,))) == "**3"
+    assert op_symbol(node("{0}**", (2,))) == "2**"
+    assert op_symbol(node("clip", (0.5, 1.0))) == "clip(0.5, 1)"
+    assert op_symbol(node(None, (), name="erf")) == "erf"  # no symbol: the op's name
 
 
 def test_reused_node_keeps_both_edges():
@@ -440,3 +458,90 @@ def test_size_and_graph_attr_reach_the_graph_line():
     graph_line = next(line for line in head.splitlines() if line.strip().startswith("graph ["))
     assert 'size="4,3"' in graph_line and "bgcolor=lightgrey" in graph_line
     assert "dpi=150" in graph_line and "bgcolor=white" not in graph_line
+
+
+# ---- higher-order graphs: the derivative computation is marked ---------------------------------
+@given(expressions(n_nodes=(1, 10)))
+def test_derivative_nodes_are_exactly_those_grad_built(expr):
+    from autograd_lite import grad
+
+    xs = [Value(x, label=f"x{i}") for i, x in enumerate(expr.inputs)]
+    y = expr(*xs)
+    forward = set(topo_order([y]))
+    gs = grad(y, xs, create_graph=True, allow_unused=True, materialize_grads=True)
+    g = gs[0]
+    for other in gs[1:]:
+        g = g + other
+    order = topo_order([g])
+    dot = parse(draw_graph(g, derivative_of=y).source)
+    marked = {nid for nid, a in dot.nodes.items() if "dashed" in a.get("style", "")}
+    want = {f"n{i}" for i, v in enumerate(order) if v not in forward}
+    want |= {f"n{i}op" for i, v in enumerate(order) if v not in forward and v.op is not None}
+    assert marked == want
+    if want:
+        assert "grad(create_graph=True)" in dot.label("legend")
+
+
+def test_second_derivative_graph_marks_and_legend():
+    from autograd_lite import grad
+
+    x = Value(0.7, label="x")
+    y = (x * x).tanh()
+    y.label = "y"
+    gx, = grad(y, [x], create_graph=True)
+    src = draw_graph(gx, derivative_of=y).source
+    dot = parse(src)
+    order = topo_order([gx])
+    ids = {v: f"n{i}" for i, v in enumerate(order)}
+    assert "dashed" not in dot.nodes[ids[x]].get("style", "")  # the input: forward graph
+    assert "dashed" in dot.nodes[ids[gx]]["style"] and "#7b3fa0" in dot.nodes[ids[gx]]["color"]
+    assert "derivative computation" in dot.label("legend")
+    assert "legend" not in draw_graph(gx).source or "derivative" not in draw_graph(gx).source
+    with pytest.raises(TypeError, match="derivative_of"):
+        draw_graph(gx, derivative_of=[1.0])
+
+
+# ---- neuron health ---------------------------------------------------------------------------
+def _health_model():
+    nn = pytest.importorskip("nn")
+    model = nn.MLP(2, [3, 1], seed=0)
+    loss = (model([0.5, -1.0]) - 1.0) ** 2
+    loss.backward()
+    return model, loss
+
+
+def test_health_marks_saturated_and_dead_neurons_with_thresholds():
+    model, loss = _health_model()
+    health = {"layers.0.neurons.0": {"saturated": 0.95, "dead": 0.0,
+                                      "saturation_threshold": 0.97},
+              "layers.0.neurons.1": {"saturated": 0.0, "dead": 1.0},
+              "layers.0.neurons.2": {"saturated": 0.5, "dead": 0.0,
+                                      "saturation_threshold": 0.97}}
+    src = draw_graph(loss, modules=model, health=health).source
+    blocks = dict(re.findall(r"subgraph (cluster_layers_0_neurons_\d) \{\n\t*([^\n]*)", src))
+    assert "#d62728" in blocks["cluster_layers_0_neurons_0"]  # saturated: red outline
+    assert "saturated on 95%" in blocks["cluster_layers_0_neurons_0"]
+    assert "#d9d9d9" in blocks["cluster_layers_0_neurons_1"]  # dead: grey fill
+    assert "#d62728" not in blocks["cluster_layers_0_neurons_2"]  # below the threshold
+    legend = parse(src).label("legend")
+    assert ">= 90% of the batch" in legend and "|out| > 0.97" in legend
+    collapsed = parse(draw_graph(loss, modules=model, collapse="neuron", health=health,
+                                 health_threshold=0.5).source)
+    assert collapsed.nodes["m_layers_0_neurons_2"]["color"] == "#d62728"
+    assert collapsed.nodes["m_layers_0_neurons_1"]["fillcolor"] == "#d9d9d9"
+    layer = parse(draw_graph(loss, modules=model, collapse="layer", health=health).source)
+    assert "1 saturated, 1 dead" in layer.label("m_layers_0")
+
+
+@pytest.mark.parametrize("health, kwargs, error, match", [
+    ({"layers.9.neurons.0": {"dead": 1.0}}, {}, ValueError, "layers.9.neurons.0"),
+    ({"layers.0.neurons.0": {"dead": 1.5}}, {}, ValueError, r"fraction in \[0, 1\]"),
+    ([("layers.0.neurons.0", 1.0)], {}, TypeError, "neuron names"),
+    ({"layers.0.neurons.0": {"dead": 1.0}}, {"health_threshold": 0}, ValueError, "threshold"),
+])
+def test_health_bad_input(health, kwargs, error, match):
+    model, loss = _health_model()
+    with pytest.raises(error, match=match):
+        draw_graph(loss, modules=model, health=health, **kwargs)
+    with pytest.raises(ValueError, match="needs modules"):
+        draw_graph(loss, health={"layers.0.neurons.0": {"dead": 1.0}})

@@ -225,3 +225,33 @@ def test_ipython_displays_the_graph_as_svg(renderer):
     data, _ = DisplayFormatter().format(draw_graph(o))  # what a notebook cell shows
     assert mark in generator(data["image/svg+xml"])
     assert "data 0.7071" in svg_texts(data["image/svg+xml"])
+
+
+def _box_order(svg: str, axis: str) -> dict[int, list[int]]:
+    """Per layer, its neuron boxes' indices in drawing order along `axis` (x or y)."""
+    pos: dict[int, list[tuple[float, int]]] = {}
+    for g in re.finditer(r'<g id="\w+" class="node">\s*<title>m_layers_(\d+)_neurons_(\d+)'
+                         r"</title>(.*?)</g>", svg, re.S):
+        coords = [float(v) for v in re.findall(rf'\b{axis}="(-?[\d.]+)"', g.group(3))]
+        pos.setdefault(int(g.group(1)), []).append((min(coords), int(g.group(2))))
+    return {layer: [n for _, n in sorted(items)] for layer, items in pos.items()}
+
+
+@pytest.mark.parametrize("sizes", [[8, 16, 16, 1], [5, 12, 3], [11, 2]])
+@pytest.mark.parametrize("rankdir", ["LR", "TB", "RL", "BT"])
+def test_collapsed_neurons_are_drawn_in_order(renderer, sizes, rankdir):
+    """Neurons 0..n of a layer appear in order along the rank (top to bottom in LR/RL, left to
+    right in TB/BT), not rotated (7..0, 15..8)."""
+    nn = pytest.importorskip("nn")
+    model = nn.MLP(2, sizes, seed=1)
+    out = model([0.5, -1.0])
+    outs = out if isinstance(out, list) else [out]
+    loss = outs[0] ** 2
+    for o in outs[1:]:
+        loss = loss + o ** 2
+    loss.backward()
+    svg = R.render_svg(draw_graph(loss, modules=model, collapse="neuron", rankdir=rankdir))
+    order = _box_order(svg, "y" if rankdir in ("LR", "RL") else "x")
+    assert sorted(order) == list(range(len(sizes)))
+    for layer, seen in order.items():
+        assert seen == list(range(sizes[layer])), (layer, seen)

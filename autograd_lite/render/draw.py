@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -315,30 +316,37 @@ class _Drawing:
     def emit(self, g: graphviz.Digraph, c: _Cluster) -> None:
         for nid, attrs in c.nodes:
             g.node(nid, **attrs)
-        boxes_here = [nid for nid, _ in c.nodes if nid.startswith("m_")]
-        if len(boxes_here) > 1 and c.key:
-            # Keep sibling boxes (a layer's neurons) in their order 0..n across the rank.
+        boxes_here = [b.id for b in sorted(self.boxes.values(), key=lambda b: _natural(b.key))
+                      if b.key[:-1] == c.key and len(b.key) > 1]
+        if len(boxes_here) > 1:
+            # A layer's neurons in their order 0..n along the rank (top to bottom in LR):
+            # one rank, chained by invisible edges (dot lays a flat edge's head first in LR/RL).
+            if self.rankdir in ("LR", "RL"):
+                boxes_here.reverse()
             with g.subgraph() as same:
                 same.attr(rank="same")
                 for a, b in zip(boxes_here, boxes_here[1:]):
                     same.edge(a, b, style="invis")
-        for child in c.children:
+        for child in sorted(c.children, key=lambda ch: _natural(ch.key)):
             with g.subgraph(name=child.name) as sub:
                 short = child.key[-1]
                 if len(child.key) > 1 and short.startswith(child.key[-2] + "."):
                     short = short[len(child.key[-2]) + 1:]
                 mark, note = self.health_of(child.key)
                 if len(child.key) == 1:
-                    sub.attr(label=short, style="rounded,filled", fillcolor=L.FILL_LAYER,
-                             color="#8a9bb0", fontsize="12", labeljust="l", margin="10")
+                    look = {"label": short, "style": "rounded,filled", "fillcolor": L.FILL_LAYER,
+                            "color": "#8a9bb0", "fontsize": "12", "labeljust": "l",
+                            "margin": "10"}
                 else:
-                    sub.attr(label=short + (f" ({note})" if note else ""), style="rounded,dashed",
-                             color="#a0a0a0", fontsize="10", labeljust="l", margin="6")
+                    look = {"label": short + (f" ({note})" if note else ""),
+                            "style": "rounded,dashed", "color": "#a0a0a0", "fontsize": "10",
+                            "labeljust": "l", "margin": "6"}
                 if mark == "saturated":
-                    sub.attr(style="rounded", color=L.SATURATED, penwidth="2.5")
+                    look.update(style="rounded", color=L.SATURATED, penwidth="2.5")
                 elif mark == "dead":
-                    sub.attr(style="rounded,filled", color=L.DEAD, fillcolor=L.FILL_DEAD,
-                             penwidth="2.5")
+                    look.update(style="rounded,filled", color=L.DEAD, fillcolor=L.FILL_DEAD,
+                                penwidth="2.5")
+                sub.attr(**look)
                 self.emit(sub, child)
 
     def edges(self, g: graphviz.Digraph) -> None:
@@ -378,6 +386,7 @@ class _Drawing:
                 leg.node("legend", label=L.legend_label(sections), shape="plain")
 
     def graph(self, attrs: dict[str, str]) -> Graph:
+        self.rankdir = attrs.get("rankdir", "LR")
         self.place_nodes()
         g = Graph(name="autograd", format="svg", graph_attr=attrs,
                   node_attr={"fontname": L.FONT, "fontsize": "11", "shape": "box",
@@ -388,6 +397,11 @@ class _Drawing:
         self.legend(g)
         self.edges(g)
         return g
+
+
+def _natural(key: Path) -> list[Any]:
+    """Sort key that puts `neurons.2` before `neurons.10`."""
+    return [int(t) if t.isdigit() else t for part in key for t in re.split(r"(\d+)", part)]
 
 
 def _edge_style(highlighted: bool, plain: dict[str, str] | None = None) -> dict[str, str]:
@@ -457,6 +471,8 @@ def draw_graph(
 
     attrs = {"rankdir": rankdir, "bgcolor": "white", "fontname": L.FONT, "fontsize": "11",
              "nodesep": "0.15", "ranksep": "0.3" if collapse is None else "1.4"}
+    if collapse == "neuron":  # keep each layer's neurons in order (see _Drawing.emit)
+        attrs["remincross"] = "false"
     if size is not None:
         attrs["size"] = f"{size[0]},{size[1]}" if isinstance(size, tuple) else str(size)
     if graph_attr:
