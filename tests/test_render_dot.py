@@ -545,3 +545,10 @@ def test_health_bad_input(health, kwargs, error, match):
         draw_graph(loss, modules=model, health=health, **kwargs)
     with pytest.raises(ValueError, match="needs modules"):
         draw_graph(loss, health={"layers.0.neurons.0": {"dead": 1.0}})
+
+
+def test_graph_repr_has_no_memory_address():
+    """Stored notebook outputs (text/plain) must not change from run to run."""
+    o, _ = neuron()
+    text = repr(draw_graph(o))
+    assert " at 0x" not in text and text == repr(draw_graph(neuron()[0]))

@@ -76,6 +76,10 @@ class Graph(graphviz.Digraph):
             self._view(str(target), format=fmt.split(":")[0], quiet=quiet_view)
         return str(target)
 
+    def __repr__(self) -> str:
+        # No memory address: stored notebook outputs stay the same from run to run.
+        return f"<autograd_lite.render.Graph {self.name!r}: {len(self.body)} DOT statements>"
+
     def _repr_svg_(self) -> str:
         return self.pipe(format="svg", encoding="utf-8")  # type: ignore[return-value]
 
