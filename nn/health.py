@@ -1,8 +1,9 @@
 """Neuron health: over a batch of inputs, how often each tanh/sigmoid unit is saturated and
 each ReLU unit is dead, the two ways a unit stops passing gradient.
 
-    health = nn.neuron_health(model, X)            # one NeuronHealth per neuron
-    [h.name for h in health if h.dead == 1.0]      # ReLU units dead on the whole batch
+    health = nn.neuron_health(model, X)      # {"layers.0.neurons.0": NeuronHealth, ...}
+    [name for name, h in health.items() if h.dead == 1.0]   # ReLU units dead on the batch
+    draw_graph(loss, modules=model, health=health)          # marks them in the picture
 
 Thresholds (chosen so both kinds mean the same thing: the unit's local derivative is at most
 `1 - saturation**2` of its maximum, 5.9% at the default 0.97, the |tanh| > 0.97 rule of thumb
@@ -44,6 +45,10 @@ class NeuronHealth:
     saturated: float | None  #: fraction of samples with a saturated tanh/sigmoid
     dead: float | None  #: fraction of samples where the ReLU outputs 0 (no gradient)
     samples: int  #: batch size the fractions are over
+    #: the `saturation` argument for tanh/sigmoid units (|tanh| or |2 sigmoid - 1| >= it), else None
+    saturation_threshold: float | None = None
+    #: 0.0 for ReLU units (dead where the pre-activation is <= it), else None
+    dead_threshold: float | None = None
 
     @property
     def stuck(self) -> float:
@@ -94,10 +99,11 @@ def _state(activation: str, z: float, saturation: float) -> tuple[bool, bool, fl
 
 
 def neuron_health(model: Module, X: Sequence[Sequence[Any]], *,
-                  saturation: float = SATURATION) -> list[NeuronHealth]:
-    """Per neuron (layer by layer, neuron by neuron), the fraction of the batch `X` on which
-    it is saturated (tanh, sigmoid: |activation| >= `saturation` on the tanh scale) or dead
-    (ReLU: pre-activation <= 0). Evaluated on floats; no graph is recorded."""
+                  saturation: float = SATURATION) -> dict[str, NeuronHealth]:
+    """Per neuron, by dotted name in parameter order (layer by layer, neuron by neuron), the
+    fraction of the batch `X` on which it is saturated (tanh, sigmoid: |activation| >=
+    `saturation` on the tanh scale) or dead (ReLU: pre-activation <= 0). Evaluated on floats;
+    no graph is recorded. `draw_graph(..., health=...)` takes the result as it is."""
     if isinstance(saturation, bool) or not isinstance(saturation, numbers.Real) or \
             not 0.0 < saturation < 1.0:
         raise ValueError(f"neuron_health: saturation must be a number in (0, 1), got "
@@ -118,14 +124,16 @@ def neuron_health(model: Module, X: Sequence[Sequence[Any]], *,
                 counts[k][j][1] += dead
                 nxt.append(out)
             h = nxt
-    out = []
+    out: dict[str, NeuronHealth] = {}
     for k, (neurons, prefix) in enumerate(layers):
         for j, n in enumerate(neurons):
             sat, dead = counts[k][j]
             name = f"{prefix}.{j}" if prefix else (n.b.label.rpartition(".")[0])
-            out.append(NeuronHealth(
+            squashing, relu = n.activation in ("tanh", "sigmoid"), n.activation == "relu"
+            out[name] = NeuronHealth(
                 name=name, layer=k, index=j, activation=n.activation,
-                saturated=sat / len(rows) if n.activation in ("tanh", "sigmoid") else None,
-                dead=dead / len(rows) if n.activation == "relu" else None,
-                samples=len(rows)))
+                saturated=sat / len(rows) if squashing else None,
+                dead=dead / len(rows) if relu else None, samples=len(rows),
+                saturation_threshold=float(saturation) if squashing else None,
+                dead_threshold=0.0 if relu else None)
     return out

@@ -27,14 +27,14 @@ def test_tanh_saturation_by_hand() -> None:
     X = [[-3.0], [-1.0], [0.0], [0.5], [2.5]]
     # n0: z = -3, -1, 0, 0.5, 2.5 -> saturated at -3 and 2.5: 2/5.
     # n1: z = -10, -4, -1, 0.5, 6.5 -> saturated at -10, -4 and 6.5: 3/5.
-    h = nn.neuron_health(m, X)
+    h = list(nn.neuron_health(m, X).values())
     assert [(x.name, x.saturated, x.dead) for x in h] == [
         ("layers.0.neurons.0", 0.4, None), ("layers.0.neurons.1", 0.6, None),
         ("layers.1.neurons.0", None, None)]
     assert all(x.samples == 5 and x.activation == a for x, a in zip(h, ["tanh", "tanh",
                                                                          "linear"]))
     # A lower threshold, |tanh| >= 0.5 (|z| >= 0.549): n0 also at -1: 3/5; n1 at all but 0.5.
-    h = nn.neuron_health(m, X, saturation=0.5)
+    h = list(nn.neuron_health(m, X, saturation=0.5).values())
     assert [x.saturated for x in h[:2]] == [0.6, 0.8]
 
 
@@ -47,23 +47,38 @@ def test_relu_dead_by_hand_through_two_layers() -> None:
     # b: z = 1, 1, 1, -3       -> outputs 1, 1, 1, 0: dead 1/4
     # out: z = 2a - 3b + .5 = -2.5, 1.5, -2.5, 0.5; sigmoid: .076, .818, .076, .622:
     # |2s - 1| = .848, .635, .848, .245: none >= 0.97; at saturation 0.8: 2/4.
-    h = nn.neuron_health(m, X)
+    h = list(nn.neuron_health(m, X).values())
     assert [(x.dead, x.saturated) for x in h] == [(0.75, None), (0.25, None), (None, 0.0)]
-    assert nn.neuron_health(m, X, saturation=0.8)[2].saturated == 0.5
+    assert nn.neuron_health(m, X, saturation=0.8)["layers.1.neurons.0"].saturated == 0.5
     assert [x.stuck for x in h] == [0.75, 0.25, 0.0]
+    assert [(x.saturation_threshold, x.dead_threshold) for x in h] == [
+        (None, 0.0), (None, 0.0), (0.97, None)]
+
+
+def test_draw_graph_takes_the_result_as_it_is() -> None:
+    pytest.importorskip("graphviz")
+    from autograd_lite import draw_graph
+
+    m = MLP(2, [3, 1], activation="relu", seed=0)
+    set_params(m, [-1.0, -1.0, -5.0] + [1.0] * 6 + [1.0, 1.0, 1.0, 0.0])  # neuron 0 dead
+    X = [[0.5, 0.25], [1.0, 2.0]]
+    health = nn.neuron_health(m, X)
+    assert health["layers.0.neurons.0"].dead == 1.0
+    loss = (m(X[0]) - 1.0) ** 2
+    assert "neurons.0 (dead on 100%)" in draw_graph(loss, modules=m, health=health).source
 
 
 def test_dead_on_the_whole_batch_and_lone_layers_and_neurons() -> None:
     layer = Layer(2, 2, "relu", seed=0)
     set_params(layer, [-1.0, -1.0, -0.5, 1.0, 0.0, 0.0])  # n0 = relu(-0.5 - x0 - x1)
     X = [[0.0, 0.0], [1.0, 2.0], [3.0, 0.5]]
-    h = nn.neuron_health(layer, X)
+    h = list(nn.neuron_health(layer, X).values())
     assert [x.name for x in h] == ["neurons.0", "neurons.1"]
     # n0: z = -0.5, -3.5, -4: dead on the whole batch; n1 = relu(x0): z = 0, 1, 3: 1/3.
     assert h[0].dead == 1.0 and h[1].dead == 1 / 3
     neuron = Neuron(1, "sigmoid", seed=0)
     set_params(neuron, [10.0, 0.0])
-    assert nn.neuron_health(neuron, [[0.1], [1.0], [-1.0]])[0].saturated == 2 / 3
+    assert nn.neuron_health(neuron, [[0.1], [1.0], [-1.0]])[""].saturated == 2 / 3
 
 
 def _fractions_from_the_graph(model, X, saturation):
@@ -99,7 +114,7 @@ def test_matches_the_engine_graph(nin, sizes, activation, out_act, seed, scale, 
     X = data.draw(st.lists(st.lists(st.floats(-scale, scale), min_size=nin, max_size=nin),
                            min_size=1, max_size=6))
     sat, near, dead = _fractions_from_the_graph(m, X, 0.97)
-    for h in nn.neuron_health(m, X):
+    for h in nn.neuron_health(m, X).values():
         if h.activation in ("tanh", "sigmoid"):
             count = round(h.saturated * len(X))
             assert sat[h.name] <= count <= sat[h.name] + near[h.name], (h, sat, near)
@@ -112,7 +127,7 @@ def test_does_not_record_a_graph_or_change_the_model() -> None:
     before = m.state_dict()
     h = nn.neuron_health(m, [[0.1, 0.2]])
     assert m.state_dict() == before and all(p.grad == 0.0 for p in m.parameters())
-    assert all(isinstance(x, NeuronHealth) for x in h)
+    assert all(isinstance(x, NeuronHealth) and x.name == k for k, x in h.items())
 
 
 @pytest.mark.parametrize("call, exc, match", [
