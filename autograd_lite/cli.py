@@ -21,7 +21,9 @@ FORMATS = ("svg", "png", "pdf", "dot")
 #: reported in one line with exit status 1, never as a traceback.
 ENGINE_ERRORS = (AutogradError, ArithmeticError, ValueError)
 #: `python -m MODULE` aliases of this command line: the module, and the arguments it stands for.
-ALIASES = {"autograd_lite": [], "autograd_lite.render": ["render"]}
+#: (`python -m autograd_lite.export` takes the same arguments as `autograd-lite export`.)
+ALIASES = {"autograd_lite": [], "autograd_lite.render": ["render"],
+           "autograd_lite.export": ["export"]}
 
 
 def _tour() -> None:
