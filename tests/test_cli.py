@@ -133,7 +133,7 @@ REJECTED = [
     ("(x := 2)", "assignment expression", 2),
     ("x.__class__.__bases__", "attribute access", 1),
     ("(x).__class__", "attribute access", 1),
-    ("leaky_relu(x, w)", "slope must be a number literal", 15),
+    ("leaky_relu(x, w)", "parameter must be a number literal", 15),
     ("(x", "syntax error", 1),
     ("x +", "syntax error", None),
     ("log(x - 1.5)", "cannot evaluate 'log(x - 1.5)'", 1),
@@ -215,7 +215,7 @@ def test_repeated_assignment():
 
 
 # ---- hypothesis: random expression graphs printed as text round-trip ----------------------------
-_INFIX = {"add": "+", "mul": "*"}
+_INFIX = {"add": "+", "mul": "*", "div": "/"}
 
 
 def _to_text(e: Expression) -> str:
