@@ -1,5 +1,7 @@
-"""Command line: `autograd-lite demo` and `autograd-lite graph EXPR NAME=VALUE ...`
-(also `python -m autograd_lite ...`)."""
+"""Command line: `autograd-lite demo`, `graph EXPR NAME=VALUE ...`, `render {neuron,mlp}` and
+`export [PATH]` (also `python -m autograd_lite ...`). Every entry point of the package lives
+here: `python -m autograd_lite.render` is an alias of `autograd-lite render`. This module and
+the demo are the only parts of `autograd_lite` that may import `nn`."""
 
 from __future__ import annotations
 
@@ -7,13 +9,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .backward import topo_order
+from .core import AutogradError, Value
 from .demo import DATASETS
 from .expression import ExpressionError, build, parse_assignments
 
-FORMATS = ("svg", "png", "dot")
-_SUFFIXES = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
+FORMATS = ("svg", "png", "pdf", "dot")
+#: Errors of a computation on valid input (a non-finite gradient, a domain error in backward):
+#: reported in one line with exit status 1, never as a traceback.
+ENGINE_ERRORS = (AutogradError, ArithmeticError, ValueError)
+#: `python -m MODULE` aliases of this command line: the module, and the arguments it stands for.
+ALIASES = {"autograd_lite": [], "autograd_lite.render": ["render"]}
 
 
 def _tour() -> None:
@@ -64,8 +72,12 @@ def _sizes(text: str) -> list[int]:
 
 def demo_command(args: argparse.Namespace) -> int:
     """The tour of one neuron, then training and the demo's files (see autograd_lite.demo)."""
-    from .demo import run
+    from .demo import check_extras, run
 
+    try:  # before any work: name what is missing and how to install it
+        extras = check_extras(progress=not args.no_progress)
+    except RuntimeError as e:  # no Graphviz renderer (RendererNotFound)
+        return _fail("demo", e)
     if not args.no_tour:
         print("One neuron, y = tanh(x*w + b), back-propagated step by step:")
         _tour()
@@ -73,7 +85,7 @@ def demo_command(args: argparse.Namespace) -> int:
     hidden = [n for group in args.hidden for n in group]
     try:
         run(dataset=args.dataset, hidden=hidden, epochs=args.epochs, seed=args.seed,
-            out=args.out, samples=args.samples, progress=not args.no_progress)
+            out=args.out, samples=args.samples, progress=not args.no_progress, extras=extras)
     except (OSError, RuntimeError, ImportError) as e:  # unwritable --out, no renderer, extras
         print(f"autograd-lite demo: error: {e}", file=sys.stderr)
         return 1
@@ -81,65 +93,154 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def _output(path: str | None, fmt: str | None) -> tuple[Path, str]:
-    """The output path and format: --format wins, else the suffix of -o, else svg."""
-    if fmt is None:
-        fmt = _SUFFIXES.get(Path(path).suffix.lower(), "svg") if path else "svg"
-    return Path(path) if path else Path(f"graph.{fmt}"), fmt
+    """The output path and format: the suffix of -o, or --format (which must agree with the
+    suffix: a file's name never lies about its content); default graph.svg. ValueError if not."""
+    from .render import output_format
+
+    if not path:
+        return Path(f"graph.{fmt or 'svg'}"), fmt or "svg"
+    out = Path(path)
+    return out, output_format(out, fmt if fmt is not None or out.suffix else "svg")
+
+
+def _fail(command: str, message: Any, status: int = 1) -> int:
+    print(f"autograd-lite {command}: error: {message}", file=sys.stderr)
+    return status
+
+
+def _render_errors() -> tuple[type[BaseException], ...]:
+    from .render import RenderError
+
+    return (RenderError, OSError)
 
 
 def graph_command(args: argparse.Namespace) -> int:
     """Build the expression's graph, back-propagate, print value and gradients, draw it."""
-    from . import Value
-
+    try:
+        path, fmt = _output(args.output, args.format)
+    except ValueError as e:  # --format contradicts the -o suffix
+        return _fail("graph", e, 2)
     try:
         variables = parse_assignments(args.assignments)
         leaves = {name: Value(x, label=name) for name, x in variables.items()}
         root = build(args.expression, leaves)
     except ExpressionError as e:
-        print(f"autograd-lite graph: error: {e}", file=sys.stderr)
-        return 2
+        return _fail("graph", e, 2)
     used = {id(v) for v in topo_order([root])}
     if not root.label:
         root.label = "f"
-    root.backward()
+    try:
+        root.backward()
+    except ENGINE_ERRORS as e:  # e.g. a gradient the engine cannot compute at these values
+        return _fail("graph", f"cannot differentiate {args.expression.strip()!r} at these "
+                     f"values: {type(e).__name__}: {e}")
     given = ", ".join(f"{k}={v:g}" for k, v in variables.items())
     print(f"{args.expression.strip()} = {root.data:.10g}" + (f"  at {given}" if given else ""))
     for name, v in leaves.items():
         note = "" if id(v) in used else "  (not used in the expression)"
         print(f"  d/d{name} = {v.grad:.10g}{note}")
 
-    path, fmt = _output(args.output, args.format)
-    from . import draw_graph
+    from .render import draw_graph, render_to
 
     try:
         g = draw_graph(root, rankdir=args.rankdir)
     except ValueError as e:  # too many nodes to draw
-        print(f"autograd-lite graph: error: {e}", file=sys.stderr)
-        return 2
+        return _fail("graph", e, 2)
     try:
-        if fmt == "dot":
-            path.write_text(g.source, encoding="utf-8")
-        else:
-            from .render import render_to
-
-            render_to(g, path, fmt)
-    except (RuntimeError, OSError) as e:  # RendererNotFound is a RuntimeError
-        print(f"autograd-lite graph: error: cannot write {path}: {e}", file=sys.stderr)
-        return 1
+        render_to(g, path, fmt)
+    except _render_errors() as e:  # no renderer (PDF without dot), a failing renderer, disk
+        return _fail("graph", f"cannot write {path}: {e}")
     print(f"wrote {path}")
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autograd-lite", description=__doc__)
+# ---- render: the two reference graphs ----------------------------------------------------------
+def neuron_graph() -> tuple[Value, None]:
+    """micrograd's neuron, back-propagated (no modules)."""
+    from .examples import neuron
+
+    root = neuron()
+    root.backward()
+    return root, None
+
+
+def mlp_graph(sizes: list[int], seed: int) -> tuple[Value, Any]:
+    """An `nn.MLP(2, sizes)`'s squared-error loss on one labelled sample, back-propagated."""
+    import nn  # the sibling package of this distribution
+
+    model = nn.MLP(2, sizes, seed=seed)
+    x = [Value(0.5, label="x0"), Value(-1.0, label="x1")]
+    pred = model(x)
+    pred = pred if isinstance(pred, Value) else pred[0]
+    pred.label = "pred"
+    target = Value(1.0, label="target")
+    loss = (pred - target) ** 2
+    loss.label = "loss"
+    loss.backward()
+    return loss, model
+
+
+def render_command(args: argparse.Namespace) -> int:
+    """Draw micrograd's neuron or an MLP's loss graph; print node counts and timings."""
+    import re
+    import time
+
+    from .render import draw_graph, find_renderer, output_format, render_to
+
+    root, model = (neuron_graph() if args.graph == "neuron"
+                   else mlp_graph(args.sizes, args.seed))
+    out = Path(args.output or f"{args.graph}.svg")
+    try:
+        fmt = output_format(out)
+    except ValueError as e:
+        return _fail("render", e, 2)
+    t0 = time.perf_counter()
+    try:
+        g = draw_graph(root, modules=model, collapse=args.collapse, rankdir=args.rankdir,
+                       color_by_grad=args.color_by_grad, max_nodes=args.max_nodes)
+    except ValueError as e:
+        return _fail("render", e, 2)
+    t1 = time.perf_counter()
+    try:
+        render_to(g, out, timeout=args.timeout)
+        cmd = "none (DOT text)" if fmt == "dot" else find_renderer(fmt)[0]
+    except _render_errors() as e:
+        return _fail("render", f"cannot write {out}: {e}")
+    t2 = time.perf_counter()
+    src = g.source
+    drawn = len(re.findall(r"^\t+(?!graph |node |edge |legend )[\w.]+ \[", src, flags=re.M))
+    boxes = len(re.findall(r"^\t+m_\w+ \[", src, flags=re.M))
+    print(f"{args.graph}: {len(topo_order([root]))} values in the graph; drew {drawn} nodes"
+          f" ({boxes} boxes); clusters {src.count('subgraph cluster_') - src.count('legend {')}")
+    print(f"draw_graph {1000 * (t1 - t0):.0f} ms; rendered {out} with {cmd} in "
+          f"{1000 * (t2 - t1):.0f} ms ({out.stat().st_size} bytes)")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Write the standalone step-through page of micrograd's neuron."""
+    from .examples import neuron
+    from .export import export_html
+
+    try:
+        written = export_html(neuron(), args.path, title=args.title)
+    except (OSError, *_render_errors()) as e:
+        return _fail("export", f"cannot write {args.path}: {e}")
+    print(f"wrote {written} ({written.stat().st_size} bytes): open it in a browser")
+    return 0
+
+
+def _parser(prog: str = "autograd-lite") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo", help="train an MLP on two moons and write its loss graph, a step-through page, "
         "the loss curve and the decision boundary into a folder",
         description="Train an MLP on a 2-D data set (with a progress bar) and write into --out: "
         "loss_graph.svg (one sample's loss, clustered by layer and neuron), backprop_steps.html "
-        "(a standalone step-through of backward on a small neuron), loss_curve.png and "
-        "decision_boundary.png.")
+        "(a standalone step-through of backward on a small neuron), loss_curve.png, "
+        "decision_boundary.png and training.gif (the boundary over the epochs). The PNGs and "
+        "the GIF need matplotlib: pip install 'autograd-lite[demo]'.")
     demo.add_argument("--dataset", choices=DATASETS, default="moons",
                       help="the data set (default moons)")
     demo.add_argument("--hidden", nargs="+", type=_sizes, default=[[16, 16]],
@@ -166,12 +267,43 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("expression", help='e.g. "tanh(w*x + b)"')
     g.add_argument("assignments", nargs="*", metavar="NAME=VALUE",
                    help="a value for each variable, e.g. x=1 w=-2")
-    g.add_argument("-o", "--output", help="output file (default graph.FORMAT)")
+    g.add_argument("-o", "--output", help="output file: .svg, .png, .pdf (needs Graphviz's "
+                   "dot) or .dot (default graph.FORMAT)")
     g.add_argument("--format", choices=FORMATS,
-                   help="svg, png or dot (default: from the -o suffix, else svg)")
+                   help="svg, png, pdf or dot (default: from the -o suffix, else svg); must "
+                   "agree with the -o suffix")
     g.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default="LR",
                    help="direction of the drawing (default LR: left to right)")
     g.set_defaults(run=graph_command)
+
+    from .render import COLLAPSE, DEFAULT_TIMEOUT, RANKDIRS
+
+    r = sub.add_parser(
+        "render", help="draw micrograd's neuron or an MLP's loss graph, with sizes and timings",
+        description="Draw micrograd's neuron or the squared-error loss graph of "
+        "nn.MLP(2, SIZES) into a file (.svg, .png, .pdf, .dot) and print node counts and "
+        "timings. Also: python -m autograd_lite.render.")
+    r.add_argument("graph", choices=("neuron", "mlp"))
+    r.add_argument("-o", "--output", default=None,
+                   help="file to write: .svg, .png, .pdf, .dot (default GRAPH.svg)")
+    r.add_argument("--sizes", type=int, nargs="+", default=[16, 16, 1],
+                   help="MLP(2, sizes) layer sizes (default 16 16 1)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--collapse", choices=COLLAPSE, default=None,
+                   help="draw each neuron or layer as one box")
+    r.add_argument("--color-by-grad", action="store_true")
+    r.add_argument("--rankdir", choices=RANKDIRS, default="LR")
+    r.add_argument("--max-nodes", type=_positive, default=2000)
+    r.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    r.set_defaults(run=render_command)
+
+    e = sub.add_parser(
+        "export", help="write a standalone HTML step-through of backward on a neuron",
+        description="Write a self-contained HTML page that steps through backward on "
+        "micrograd's neuron (open it in any browser).")
+    e.add_argument("path", nargs="?", default="backprop-steps.html")
+    e.add_argument("--title", default="Backpropagation through a neuron, step by step")
+    e.set_defaults(run=export_command)
     return parser
 
 
@@ -181,9 +313,14 @@ def _functions() -> list[str]:
     return list(FUNCTIONS)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser(prog: str = "autograd-lite") -> argparse.ArgumentParser:
+    """The command line's argument parser (tests parse the README's commands with it)."""
+    return _parser(prog)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "autograd-lite") -> int:
     """Entry point of the `autograd-lite` command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     return int(args.run(args))
 
 

@@ -3,39 +3,52 @@
     from autograd_lite import compile_grad
     c = compile_grad(lambda x, y: (x * y).tanh(), [0.5, 2.0])
     value, (dx, dy) = c.value_and_grad([0.3, -1.0])     # no Values, no graph, no dispatch
+    values, input_grads, param_grads = c.value_and_grad_batch([[0.3, -1.0], [1.0, 2.0]])
 
-`compile_grad` calls `f` once with Values, takes the graph it recorded, and generates Python
-source for one function: the forward pass over plain floats, then the reverse sweep unrolled
-(one line per local derivative, in exactly `backward()`'s order, so the numbers are the same).
-The source is built from the graph only - node indices, the names of built-in primitives'
-code templates, and float constants through `repr` - never from user text; it is compiled with
-`compile()` and run with `exec` in a namespace holding only math functions and the primitives'
-own functions. A primitive without a template (a user's) is called through its `forward` and
-`partials`, so every primitive works.
+`compile_grad` calls `f` once with Values, takes the graph it recorded, and generates one
+straight-line program: the forward pass over plain floats, then the reverse sweep unrolled (one
+line per local derivative, in exactly `backward()`'s order, so the numbers are the same). Two
+backends run it: `"c"` compiles it as a C function that loops over a whole batch of rows
+(see `autograd_lite.native`); `"python"` runs it as Python source. `"auto"` (the default) picks
+C when a working compiler exists and every primitive in the graph has a C template.
+
+The program is built from the graph only - node indices, the primitives' code templates and
+float constants written exactly (converted with `float()`, then `float.__repr__` / hex literals)
+- never from user text or a user object's repr. The Python source runs with `exec` in a
+namespace holding only math functions and the primitives' own functions; a primitive without
+a Python template (a user's) is called through its `forward` and `partials`.
 
 The graph's structure is frozen at trace time: Python control flow on data in `f` (`if x > 0`,
-`float(x)`) takes the branch of the example inputs forever. Branches inside primitives (relu,
-abs, maximum) are fine: they are re-evaluated. Comparisons and `float()` on Values seen while
-tracing set `Compiled.data_dependent` (and warn); `check=True` re-traces on every call and
-raises `GraphChangedError` when the structure differs. A domain error at replay re-runs the
-interpreter, which raises exactly the error it would have raised. Only the nodes the output
-depends on are replayed (a dead branch of `f` that would fail is not run), and nodes that
-depend on no input or parameter are folded into constants.
+`float(x)`, `x.data`) takes the branch of the example inputs forever. Branches inside primitives
+(relu, abs, maximum) are fine: they are re-evaluated. Comparisons and `float()` on Values seen
+while tracing set `Compiled.data_dependent` (and warn); `check=True` re-traces on every call
+and raises `GraphChangedError` when the structure differs. A domain error at replay re-runs the
+interpreter on that row, which raises exactly the error it would have raised (or, where the
+replay only saw an IEEE flag, gives its numbers). Under `detect_anomaly()` every row runs in the
+interpreter. Only the nodes the output depends on are replayed, and nodes that depend on no
+input or parameter are folded into constants.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any
 
-from . import core, ops
-from ._mode import enable_grad
+from . import core, native, ops
+from ._mode import anomaly_enabled, enable_grad
 from .backward import grad, topo_order
 from .core import AutogradError, Primitive, Value, describe, to_float
+from .native import NativeUnavailableError, NativeUnavailableWarning
 
-__all__ = ["compile_grad", "Compiled", "GraphChangedError", "DataDependenceWarning"]
+__all__ = ["compile_grad", "Compiled", "GraphChangedError", "DataDependenceWarning",
+           "NativeUnavailableError", "NativeUnavailableWarning"]
+
+BACKENDS = ("auto", "c", "python")
 
 
 class GraphChangedError(AutogradError, RuntimeError):
@@ -47,35 +60,40 @@ class DataDependenceWarning(UserWarning):
 
 
 # Forward expression and local partials of the built-in primitives, over variable names:
-# {a}, {b} the inputs, {o} the output, {p} the parameter. Each is the same arithmetic as the
-# table's Python function, so results match the interpreter; domain errors raise (math.log,
-# math.sqrt, math.exp overflow, ZeroDivisionError) and send the call back to the interpreter.
-_TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "add": ("{a} + {b}", ("1.0", "1.0")),
-    "mul": ("{a} * {b}", ("{b}", "{a}")),
-    "neg": ("-{a}", ("-1.0",)),
-    "pow": ("_powc({a}, {b})", ("_dpow_base({o}, {a}, {b})", "_dpow_exponent({o}, {a}, {b})")),
-    "rpow": ("_rpow({a}, {p})", ("({o} * _mlog({p}) if {p} > 0.0 else 0.0 * {o})",)),
-    "exp": ("_exp({a})", ("{o}",)),
-    "log": ("_log({a})", ("1.0 / {a}",)),
-    "log1p": ("_log1p({a})", ("1.0 / (1.0 + {a})",)),
-    "tanh": ("_tanh({a})", ("1.0 - {o} * {o}",)),
-    "sigmoid": ("_sigmoid({a})", ("{o} * (1.0 - {o})",)),
-    "softplus": ("_softplus({a})", ("_sigmoid({a})",)),
-    "relu": ("({a} if {a} > 0.0 else 0.0)", ("(1.0 if {a} > 0.0 else 0.0)",)),
-    "leaky_relu": ("({a} if {a} > 0.0 else {p} * {a})", ("(1.0 if {a} > 0.0 else {p})",)),
-    "sin": ("_sin({a})", ("_cos({a})",)),
-    "cos": ("_cos({a})", ("-_sin({a})",)),
-    "sqrt": ("_sqrt({a})", ("0.5 / {o}",)),
-    "abs": ("({a} if {a} >= 0.0 else -{a})",
-            ("(1.0 if {a} > 0.0 else (-1.0 if {a} < 0.0 else 0.0))",)),
-    "maximum": ("({a} if {a} >= {b} else {b})",
-                ("(1.0 if {a} > {b} else (0.0 if {a} < {b} else 0.5))",
-                 "(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))")),
-    "minimum": ("({a} if {a} <= {b} else {b})",
-                ("(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))",
-                 "(1.0 if {a} > {b} else (0.0 if {a} < {b} else 0.5))")),
+# {a}, {b} the inputs, {o} the output, {p} the parameter; keyed by the primitive object (a
+# user's primitive named "tanh" has none). Each is the same arithmetic as the table's Python
+# function, so results match the interpreter; domain errors raise (math.log, math.sqrt,
+# math.exp overflow, ZeroDivisionError) and send the row back to the interpreter.
+_PY: dict[Primitive, tuple[str, tuple[str, ...]]] = {
+    ops.ADD: ("{a} + {b}", ("1.0", "1.0")),
+    ops.MUL: ("{a} * {b}", ("{b}", "{a}")),
+    ops.NEG: ("-{a}", ("-1.0",)),
+    ops.POW: ("_powc({a}, {b})", ("_dpow_base({o}, {a}, {b})", "_dpow_exponent({o}, {a}, {b})")),
+    ops.POWC: ("_powc({a}, {p})", ("_dpow_base({o}, {a}, {p})",)),
+    ops.RPOW: ("_rpow({a}, {p})", ("({o} * _mlog({p}) if {p} > 0.0 else 0.0 * {o})",)),
+    ops.EXP: ("_exp({a})", ("{o}",)),
+    ops.LOG: ("_log({a})", ("1.0 / {a}",)),
+    ops.LOG1P: ("_log1p({a})", ("1.0 / (1.0 + {a})",)),
+    ops.TANH: ("_tanh({a})", ("1.0 - {o} * {o}",)),
+    ops.SIGMOID: ("_sigmoid({a})", ("{o} * (1.0 - {o})",)),
+    ops.SOFTPLUS: ("_softplus({a})", ("_sigmoid({a})",)),
+    ops.RELU: ("({a} if {a} > 0.0 else 0.0)", ("(1.0 if {a} > 0.0 else 0.0)",)),
+    ops.LEAKY_RELU: ("({a} if {a} > 0.0 else {p} * {a})", ("(1.0 if {a} > 0.0 else {p})",)),
+    ops.SIN: ("_sin({a})", ("_cos({a})",)),
+    ops.COS: ("_cos({a})", ("-_sin({a})",)),
+    ops.SQRT: ("_sqrt({a})", ("0.5 / {o}",)),
+    ops.ABS: ("({a} if {a} >= 0.0 else -{a})",
+              ("(1.0 if {a} > 0.0 else (-1.0 if {a} < 0.0 else 0.0))",)),
+    ops.MAXIMUM: ("({a} if {a} >= {b} else {b})",
+                  ("(1.0 if {a} > {b} else (0.0 if {a} < {b} else 0.5))",
+                   "(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))")),
+    ops.MINIMUM: ("({a} if {a} <= {b} else {b})",
+                  ("(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))",
+                   "(1.0 if {a} > {b} else (0.0 if {a} < {b} else 0.5))")),
 }
+_DIV = ops.PRIMITIVES.get("div")
+if _DIV is not None:  # a / b: Python's `/` raises ZeroDivisionError as the primitive does
+    _PY[_DIV] = ("{a} / {b}", ("1.0 / {b}", "-{o} / {b}"))
 
 _NAMESPACE = {
     "_exp": math.exp, "_log": math.log, "_log1p": math.log1p, "_tanh": math.tanh,
@@ -86,12 +104,25 @@ _NAMESPACE = {
 }
 
 
-def _literal(x: float, consts: list[float]) -> str:
-    """Source text for a float constant: its repr (parenthesised), or `K[i]` if not finite."""
-    if math.isfinite(x):
-        return f"({x!r})" if x < 0.0 or (x == 0.0 and math.copysign(1.0, x) < 0.0) else repr(x)
-    consts.append(x)
-    return f"K[{len(consts) - 1}]"
+def py_template(op: Primitive) -> tuple[str, tuple[str, ...]] | None:
+    """The Python code template of `op`: the record's `py` field when it has one, else the
+    table above (by identity)."""
+    t = getattr(op, "py", None)
+    if isinstance(t, tuple) and len(t) == 2:
+        return t
+    return _PY.get(op)
+
+
+def exact(x: Any) -> float:
+    """A number as a plain float, without calling a float subclass's overrides."""
+    if isinstance(x, float):
+        return float.__float__(x)
+    return float(x)
+
+
+def _count_reads() -> Any:
+    """The core's per-trace counter of data reads when it has one (else the global count)."""
+    return getattr(core, "count_data_reads", None)
 
 
 class _Graph:
@@ -100,10 +131,16 @@ class _Graph:
     def __init__(self, f: Callable[..., Any], xs: Sequence[float], params: Sequence[Value],
                  where: str, has_aux: bool = False) -> None:
         inputs = [Value(x) for x in xs]
-        before = core.DATA_READS[0]
-        with enable_grad():
-            result = f(*inputs)
-        self.data_reads = core.DATA_READS[0] - before
+        counter = _count_reads()
+        if counter is not None:
+            with counter() as reads, enable_grad():
+                result = f(*inputs)
+            self.data_reads = int(reads.count)
+        else:
+            before = core.DATA_READS[0]
+            with enable_grad():
+                result = f(*inputs)
+            self.data_reads = core.DATA_READS[0] - before
         aux: list[Value] = []
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
@@ -136,80 +173,76 @@ class _Graph:
         sig.append(tuple(index[v] for v in aux))
         self.signature = sig
 
+    def primitives(self) -> list[Primitive]:
+        """The distinct primitives of the graph, in order of first appearance."""
+        seen: dict[Primitive, None] = {}
+        for node in self.order:
+            if node._prim is not None:
+                seen.setdefault(node._prim)
+        return list(seen)
 
-def _generate(g: _Graph, n_inputs: int, n_params: int, with_grad: bool,
-              namespace: dict[str, Any]) -> str:
-    """Python source of `fn(x, p)`: forward over floats, and the reverse sweep if `with_grad`.
 
+class _Program:
+    """The straight-line program of a graph, in one language's expression syntax.
+
+    `forward`: (variable, expression) in topological order; `outputs`: the value, then the aux
+    values; `backward`: (new?, variable, expression), a new variable or `+=`; `grads`: one
+    expression per input, then per parameter ("0.0" where the output does not depend on it).
     The sweep mirrors `grad()`: nodes in reverse topological order, parents in argument order,
     a node's first contribution assigned and later ones added, so the sums are the same.
     """
-    emit = _Emitter(namespace)
-    name: dict[Value, str] = {}
-    lines = ["def fn(x, p):"]
-    if n_inputs:
-        lines.append("    " + "".join(f"x{i}, " for i in range(n_inputs)) + "= x")
-    if n_params:
-        lines.append("    " + "".join(f"p{j}, " for j in range(n_params)) + "= p")
-    # Only nodes that depend on an input or a parameter are computed (and get a gradient);
-    # the others are constants of the trace, written in as their values.
-    needed: set[Value] = set()
-    for node in g.order:
-        if node in g.role or any(q in needed for q in node.parents):
-            needed.add(node)
-    for k, node in enumerate(g.order):
-        op = node._prim
-        if node not in needed:
-            name[node] = emit.literal(node.data)
-            continue
-        if op is None:
-            r = g.role[node]
-            name[node] = f"{r[0]}{r[1]}"
-            continue
-        name[node] = f"v{k}"
-        args = [name[q] for q in node.parents]
-        lines.append(f"    v{k} = {emit.forward(op, args, node.params)}")
-    root = name[g.out]
-    if g.aux:  # (value, (aux, ...)), as JAX's has_aux
-        root = f"({root}, ({''.join(name[v] + ', ' for v in g.aux)}))"
-    if not with_grad:
-        lines.append(f"    return {root}")
-        return "\n".join(lines) + "\n"
-    gname: dict[Value, str] = {}
-    if g.out in needed:
-        gname[g.out] = "g" + name[g.out]
-        lines.append(f"    {gname[g.out]} = 1.0")
-    for node in reversed(g.order):
-        op = node._prim
-        if op is None or node not in gname:  # a leaf, a constant, or only in aux
-            continue
-        gv = gname[node]
-        args = [name[q] for q in node.parents]
-        shared = False
-        for i, q in enumerate(node.parents):
-            if q not in needed:
+
+    def __init__(self, g: _Graph, n_params: int, emit: Any) -> None:
+        name: dict[Value, str] = {}
+        # Only nodes that depend on an input or a parameter are computed (and get a gradient);
+        # the others are constants of the trace, written in as their values.
+        needed: set[Value] = set()
+        for node in g.order:
+            if node in g.role or any(q in needed for q in node.parents):
+                needed.add(node)
+        self.forward: list[tuple[str, str]] = []
+        for k, node in enumerate(g.order):
+            op = node._prim
+            if node not in needed:
+                name[node] = emit.literal(node.data)
                 continue
-            local = emit.partial(op, i, name[node], args, node.params)
-            c = gv if local == "1.0" else f"{gv} * ({local})"
-            if c == gv and q not in gname and not shared:
-                # The parent's gradient starts as this node's (final) one: reuse the variable.
-                gname[q] = gv
-                shared = True
-            elif q in gname:
-                lines.append(f"    {gname[q]} += {c}")
-            else:
-                gname[q] = "g" + name[q]
-                lines.append(f"    {gname[q]} = {c}")
-    outs = [gname.get(v, "0.0") for v in g.inputs]
-    by_param = {r[1]: v for v, r in g.role.items() if r[0] == "p"}
-    outs += [gname.get(by_param[j], "0.0") if j in by_param else "0.0" for j in range(n_params)]
-    lines.append(f"    return {root}, ({''.join(o + ', ' for o in outs)})")
-    return "\n".join(lines) + "\n"
-
-
-def _template(op: Primitive) -> tuple[str, tuple[str, ...]] | None:
-    """The code template of a built-in primitive (by identity: a user's "tanh" has none)."""
-    return _TEMPLATES.get(op.name) if ops.PRIMITIVES.get(op.name) is op else None
+            if op is None:
+                r = g.role[node]
+                name[node] = f"{r[0]}{r[1]}"
+                continue
+            name[node] = f"v{k}"
+            args = [name[q] for q in node.parents]
+            self.forward.append((f"v{k}", emit.forward(op, args, node.params)))
+        self.outputs = [name[g.out], *(name[v] for v in g.aux)]
+        self.backward: list[tuple[bool, str, str]] = []
+        gname: dict[Value, str] = {}
+        if g.out in needed:
+            gname[g.out] = "g" + name[g.out]
+            self.backward.append((True, gname[g.out], "1.0"))
+        for node in reversed(g.order):
+            op = node._prim
+            if op is None or node not in gname:  # a leaf, a constant, or only in aux
+                continue
+            gv = gname[node]
+            args = [name[q] for q in node.parents]
+            shared = False
+            for i, q in enumerate(node.parents):
+                if q not in needed:
+                    continue
+                local = emit.partial(op, i, name[node], args, node.params)
+                c = gv if local == "1.0" else f"{gv} * ({local})"
+                if c == gv and q not in gname and not shared:
+                    # The parent's gradient starts as this node's (final) one: reuse it.
+                    gname[q] = gv
+                    shared = True
+                elif q in gname:
+                    self.backward.append((False, gname[q], c))
+                else:
+                    gname[q] = "g" + name[q]
+                    self.backward.append((True, gname[q], c))
+        by_param = {r[1]: v for v, r in g.role.items() if r[0] == "p"}
+        self.grads = [gname.get(v, "0.0") for v in g.inputs] + [
+            gname.get(by_param[j], "0.0") if j in by_param else "0.0" for j in range(n_params)]
 
 
 def _fmt(text: str, args: list[str], params: list[str], out: str = "") -> str:
@@ -217,16 +250,22 @@ def _fmt(text: str, args: list[str], params: list[str], out: str = "") -> str:
     return text.format(a=args[0], b=b, p=params[0] if params else "", o=out)
 
 
-class _Emitter:
-    """Source text for one node's forward expression and local partials."""
+class _PyEmitter:
+    """Python source text for one node's forward expression and local partials."""
 
     def __init__(self, namespace: dict[str, Any]) -> None:
         self.consts: list[float] = namespace["K"]
         self.prims: list[Primitive] = namespace["P"]
         self.index: dict[Primitive, int] = {}
 
-    def literal(self, x: float) -> str:
-        return _literal(x, self.consts)
+    def literal(self, x: Any) -> str:
+        """An exact literal: the repr of the plain float (round-trips), or `K[i]` if not finite."""
+        f = exact(x)
+        if math.isfinite(f):
+            text = float.__repr__(f)
+            return f"({text})" if text.startswith("-") else text
+        self.consts.append(f)
+        return f"K[{len(self.consts) - 1}]"
 
     def prim(self, op: Primitive) -> str:
         """`P[j]`: a primitive without a template, called through its own functions."""
@@ -235,47 +274,126 @@ class _Emitter:
             self.prims.append(op)
         return f"P[{self.index[op]}]"
 
-    def forward(self, op: Primitive, args: list[str], pvals: tuple[float, ...]) -> str:
+    def forward(self, op: Primitive, args: list[str], pvals: tuple[Any, ...]) -> str:
         params = [self.literal(q) for q in pvals]
-        t = _template(op)
+        if op is ops.POWC and exact(pvals[0]).is_integer():
+            # An integer exponent cannot give a complex number: plain `**` (0 ** -1 raises).
+            return f"{args[0]} ** {params[0]}"
+        t = py_template(op)
         if t is not None:
             return _fmt(t[0], args, params)
-        if op is ops.POWC:
-            # An integer exponent cannot give a complex number: plain `**` (0 ** -1 raises).
-            if pvals[0].is_integer():
-                return f"{args[0]} ** {params[0]}"
-            return f"_powc({args[0]}, {params[0]})"
         # `_run` converts the result to float and names the op in errors, as the interpreter.
         return f"{self.prim(op)}._run(({', '.join(args)},), ({''.join(q + ',' for q in params)}))"
 
     def partial(self, op: Primitive, i: int, out: str, args: list[str],
-                pvals: tuple[float, ...]) -> str:
+                pvals: tuple[Any, ...]) -> str:
         params = [self.literal(q) for q in pvals]
-        t = _template(op)
-        if t is not None:
-            return _fmt(t[1][i], args, params, out)
-        if op is ops.POWC and pvals[0] != 0.0:  # _dpow_base with the exponent known
-            q = pvals[0] - 1.0
+        if op is ops.POWC and exact(pvals[0]) != 0.0:  # _dpow_base with the exponent known
+            q = exact(pvals[0]) - 1.0
             if q == 1.0:
                 return f"({params[0]} * {args[0]})"
             return f"({params[0]} * {args[0]} ** {self.literal(q)})"
+        t = py_template(op)
+        if t is not None:
+            return _fmt(t[1][i], args, params, out)
         return f"{self.prim(op)}.partials[{i}]({', '.join([out, *args, *params])})"
 
 
+class _CEmitter:
+    """C expression text for one node (every primitive must have a C template)."""
+
+    @staticmethod
+    def literal(x: Any) -> str:
+        return native.literal(exact(x))
+
+    def forward(self, op: Primitive, args: list[str], pvals: tuple[Any, ...]) -> str:
+        t = native.c_template(op)
+        assert t is not None
+        return _fmt(t[0], args, [self.literal(q) for q in pvals])
+
+    def partial(self, op: Primitive, i: int, out: str, args: list[str],
+                pvals: tuple[Any, ...]) -> str:
+        t = native.c_template(op)
+        assert t is not None
+        return _fmt(t[1][i], args, [self.literal(q) for q in pvals], out)
+
+
+def _python_source(prog: _Program, n_inputs: int, n_params: int, with_grad: bool,
+                   has_aux: bool) -> str:
+    """`def fn(x, p)` returning the value (and the gradients tuple if `with_grad`)."""
+    lines = ["def fn(x, p):"]
+    if n_inputs:
+        lines.append("    " + "".join(f"x{i}, " for i in range(n_inputs)) + "= x")
+    if n_params:
+        lines.append("    " + "".join(f"p{j}, " for j in range(n_params)) + "= p")
+    lines += [f"    {v} = {e}" for v, e in prog.forward]
+    root = prog.outputs[0]
+    if has_aux:  # (value, (aux, ...)), as JAX's has_aux
+        root = f"({root}, ({''.join(o + ', ' for o in prog.outputs[1:])}))"
+    if not with_grad:
+        lines.append(f"    return {root}")
+        return "\n".join(lines) + "\n"
+    lines += [f"    {v} {'=' if new else '+='} {e}" for new, v, e in prog.backward]
+    lines.append(f"    return {root}, ({''.join(o + ', ' for o in prog.grads)})")
+    return "\n".join(lines) + "\n"
+
+
+def _c_source(prog: _Program, n_inputs: int, n_params: int) -> str:
+    """Two C functions over a batch of `n` rows (row-major `X`, `n_inputs` per row):
+
+    `al_vg(n, X, P, V, G, PG, S, fail)`: values (and aux) into V, input gradients into G,
+    parameter gradients of each row into S and summed over rows (in row order) into PG;
+    `al_fw(n, X, P, V, fail)`: values only. Both return 0, or 1 with `*fail` = the first row
+    that raised an IEEE invalid / divide-by-zero / overflow flag (rows before it are done).
+    Parameters are loaded inside the row loop, after the flags are cleared, so no computation
+    on them can be hoisted out of the flag window.
+    """
+    nv = len(prog.outputs)
+    head = [f"    const double *x = X + r * {n_inputs};" if n_inputs else "",
+            *(f"    const double x{i} = x[{i}];" for i in range(n_inputs)),
+            "    feclearexcept(AL_BAD);",
+            *(f"    const double p{j} = P[{j}];" for j in range(n_params))]
+    fwd = [f"    const double {v} = {e};" for v, e in prog.forward]
+    store_v = [f"    V[r * {nv} + {i}] = {o};" for i, o in enumerate(prog.outputs)]
+    test = "    if (fetestexcept(AL_BAD)) { *fail = r; return 1; }"
+    out = ["int al_fw(long n, const double *X, const double *P, double *V, long *fail) {",
+           "  for (long r = 0; r < n; r++) {", *head, *fwd, *store_v, test, "  }",
+           "  return 0;", "}", ""]
+    bwd = [f"    {'double ' if new else ''}{v} {'=' if new else '+='} {e};"
+           for new, v, e in prog.backward]
+    store_g = [f"    G[r * {n_inputs} + {i}] = {e};" for i, e in enumerate(prog.grads[:n_inputs])]
+    used = [(j, e) for j, e in enumerate(prog.grads[n_inputs:]) if e != "0.0"]
+    store_s = [f"    S[{j}] = {e};" for j, e in used]
+    add = [f"    PG[{j}] += S[{j}];" for j, _ in used]
+    out += ["int al_vg(long n, const double *X, const double *P, double *V, double *G, "
+            "double *PG, double *S, long *fail) {",
+            "  for (long r = 0; r < n; r++) {", *head, *fwd, *store_v, *bwd, *store_g,
+            *store_s, test, *add, "  }", "  return 0;", "}", ""]
+    return "\n".join(line for line in out if line) + "\n"
+
+
+_warned_no_compiler = [False]
+
+
 class Compiled:
-    """A traced function as straight-line float code: `forward`, `value_and_grad`, `backward`.
+    """A traced function as straight-line float code: `forward`, `value_and_grad`, `backward`,
+    and their batch forms `forward_batch`, `value_and_grad_batch`.
 
     Gradients come in the order: one per input, then one per parameter. Parameters are read
-    from their `.data` at every call, so an optimizer's updates are seen.
+    from their `.data` at every call, so an optimizer's updates are seen. `backend` is "c"
+    (native, a loop over rows in C) or "python" (Python replay).
     """
 
     def __init__(self, f: Callable[..., Any], example_inputs: Sequence[Any],
                  params: Sequence[Value] = (), check: bool = False,
-                 has_aux: bool = False) -> None:
+                 has_aux: bool = False, backend: str = "auto") -> None:
         where = "compile_grad"
         if not callable(f):
             raise TypeError(f"{where}: f must be callable, got {describe(f)}")
-        xs = [float(x.data) if isinstance(x, Value) else to_float(x, f"{where} input {i}")
+        if backend not in BACKENDS:
+            raise ValueError(f"{where}: backend must be one of {BACKENDS}, got "
+                             f"{describe(backend)}")
+        xs = [exact(x.data) if isinstance(x, Value) else to_float(x, f"{where} input {i}")
               for i, x in enumerate(example_inputs)]
         self.params = list(params)
         for j, q in enumerate(self.params):
@@ -290,22 +408,73 @@ class Compiled:
         graph = _Graph(f, xs, self.params, where, self.has_aux)
         self._signature = graph.signature
         self.n_nodes = len(graph.order)
+        self.n_aux = len(graph.aux)
         self.data_dependent = graph.data_reads > 0
         if self.data_dependent:
             warnings.warn(
-                f"{where}: f compared Values or called float() on one {graph.data_reads} "
-                "time(s) while tracing; Python branches on data are frozen at the example "
-                "inputs (use check=True to detect a changed graph)",
+                f"{where}: f compared Values, called float() on one or read .data "
+                f"{graph.data_reads} time(s) while tracing; Python branches on data are frozen "
+                "at the example inputs (use check=True to detect a changed graph)",
                 DataDependenceWarning, stacklevel=3)
+        n_params = len(self.params)
         namespace: dict[str, Any] = dict(_NAMESPACE, K=[], P=[])
         self._namespace = namespace
-        self.source = _generate(graph, self.n_inputs, len(self.params), True, namespace)
+        emit = _PyEmitter(namespace)
+        self.source = _python_source(_Program(graph, n_params, emit), self.n_inputs, n_params,
+                                     True, self.has_aux)
         # The forward-only source is generated now (the graph is not kept) but compiled on
         # first use: training needs only value_and_grad.
-        self.forward_source = _generate(graph, self.n_inputs, len(self.params), False,
-                                        namespace)
-        self._vg = self._build(self.source, "value_and_grad")
+        self.forward_source = _python_source(_Program(graph, n_params, emit), self.n_inputs,
+                                             n_params, False, self.has_aux)
+        self.c_source: str | None = None
+        self._lib: Any = None
+        self.backend = "python"
+        if backend != "python":
+            self._lib = self._native(graph, backend)
+        del graph
+        self._vg: Callable[..., Any] | None = None
+        if self._lib is None:
+            self._vg = self._build(self.source, "value_and_grad")
         self._fw: Callable[..., Any] | None = None
+
+    def _native(self, graph: _Graph, backend: str) -> Any:
+        """The loaded C library, or None (auto: Python replay; warns once if no compiler)."""
+        missing = native.missing_template(graph.primitives())
+        why = None
+        if missing is not None:
+            why = (f"primitive {missing.name!r} has no C template (give its record a `c` "
+                   "template, or use backend='python')")
+        if why is None:
+            found = native.find_compiler()
+            if isinstance(found, str):
+                why = found
+                if backend == "auto" and not _warned_no_compiler[0]:
+                    _warned_no_compiler[0] = True
+                    warnings.warn(f"compile_grad: using Python replay, {why}",
+                                  NativeUnavailableWarning, stacklevel=4)
+        if why is None:
+            prog = _Program(graph, len(self.params), _CEmitter())
+            self.c_source = _c_source(prog, self.n_inputs, len(self.params))
+            n_lines = 2 * len(prog.forward) + len(prog.backward)
+            try:
+                lib = native.load(self.c_source, n_lines)
+            except NativeUnavailableError as e:
+                if backend == "c":
+                    raise
+                warnings.warn(f"compile_grad: using Python replay: {e}",
+                              NativeUnavailableWarning, stacklevel=4)
+                return None
+            self.backend = "c"
+            vg, fw = lib.al_vg, lib.al_fw
+            ptr = ctypes.c_void_p
+            vg.argtypes = [ctypes.c_long, ptr, ptr, ptr, ptr, ptr, ptr,
+                           ctypes.POINTER(ctypes.c_long)]
+            fw.argtypes = [ctypes.c_long, ptr, ptr, ptr, ctypes.POINTER(ctypes.c_long)]
+            vg.restype = fw.restype = ctypes.c_int
+            return lib
+        if backend == "c":
+            raise NativeUnavailableError(f"compile_grad(backend='c'): {why}")
+        return None
 
     def _build(self, source: str, what: str) -> Callable[..., Any]:
         """Compile generated source (never user text) into its function `fn`."""
@@ -314,15 +483,76 @@ class Compiled:
 
     def __repr__(self) -> str:
         return (f"<Compiled {self.n_nodes} nodes, {self.n_inputs} input(s), "
-                f"{len(self.params)} parameter(s)>")
+                f"{len(self.params)} parameter(s), backend {self.backend!r}>")
+
+    # ---- arguments ---------------------------------------------------------------------------
+    def _params(self) -> list[float]:
+        return [q.data if type(q.data) is float else exact(q.data) for q in self.params]
 
     def _args(self, xs: Sequence[Any]) -> tuple[list[float], list[float]]:
         if len(xs) != self.n_inputs:
             raise ValueError(f"compiled function takes {self.n_inputs} inputs, got {len(xs)}")
-        fl = [x if type(x) is float else to_float(x, f"compiled input {i}")
+        fl = [x if type(x) is float and x == x else to_float(x, f"compiled input {i}")
               for i, x in enumerate(xs)]
-        return fl, [q.data for q in self.params]
+        return fl, self._params()
 
+    def _rows(self, rows: Any) -> tuple[array[float], int]:
+        """Rows as one flat array of doubles: lists of lists, or any 2-D buffer (numpy)."""
+        k = self.n_inputs
+        try:
+            mv = memoryview(rows)
+        except TypeError:
+            mv = None
+        if mv is not None:
+            if mv.ndim != 2 or mv.shape is None or mv.shape[1] != k:
+                raise ValueError(f"compiled function: rows must be a 2-D array of shape "
+                                 f"(n, {k}), got shape {mv.shape}")
+            if mv.format == "d" and mv.c_contiguous:
+                flat = array("d")
+                flat.frombytes(mv)
+                n = mv.shape[0]
+                self._check_nan(flat, n)
+                return flat, n
+            try:
+                rows = mv.tolist()
+            except (NotImplementedError, TypeError):
+                rows = [list(r) for r in rows]
+        if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
+            raise TypeError(f"compiled function: rows must be a list of rows of {k} numbers, "
+                            f"got {describe(rows)}")
+        rows = list(rows)
+        n = len(rows)
+        for i, row in enumerate(rows):
+            if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
+                raise TypeError(f"compiled function: row {i} must be a sequence of {k} "
+                                f"numbers, got {describe(row)}")
+            if len(row) != k:
+                raise ValueError(f"compiled function takes {k} inputs, got {len(row)} in "
+                                 f"row {i}")
+        items = list(chain.from_iterable(rows))
+        flat = None
+        if set(map(type, items)) <= {float, int}:
+            try:
+                flat = array("d", items)
+            except OverflowError:
+                flat = None
+        if flat is None:
+            flat = array("d", [to_float(v, f"compiled input {j % k} of row {j // k}")
+                               for j, v in enumerate(items)])
+        self._check_nan(flat, n)
+        return flat, n
+
+    def _check_nan(self, flat: array[float], n: int) -> None:
+        total = sum(flat)
+        if total == total:
+            return
+        for j, v in enumerate(flat):
+            if v != v:
+                k = self.n_inputs
+                raise ValueError(f"compiled input {j % k} of row {j // k}: got NaN, a Value "
+                                 "needs a number (inf is allowed)")
+
+    # ---- the reference -----------------------------------------------------------------------
     def _interpret(self, xs: list[float]) -> tuple[Any, tuple[float, ...]]:
         """The reference: run f with Values and take gradients with the interpreter."""
         graph = _Graph(self.f, xs, self.params, "compiled function", self.has_aux)
@@ -337,18 +567,28 @@ class Compiled:
             value = (value, tuple(v.data for v in graph.aux))
         return value, tuple(gs)
 
+    def _interpret_row(self, xs: list[float], r: int | None) -> tuple[Any, tuple[float, ...]]:
+        try:
+            return self._interpret(xs)
+        except Exception as e:
+            if r is not None and hasattr(e, "add_note"):
+                e.add_note(f"(in row {r} of the batch, replayed by the interpreter)")
+            raise
+
+    # ---- one row -----------------------------------------------------------------------------
     def forward(self, xs: Sequence[Any]) -> Any:
         """f(*xs) as a float (with has_aux: `(value, aux floats)`)."""
         fl, pd = self._args(xs)
-        if self.check:
+        if self.check or anomaly_enabled():
             return self._interpret(fl)[0]
+        if self._lib is not None:
+            return self._c_forward(array("d", fl), 1, pd)[0]
         if self._fw is None:
             self._fw = self._build(self.forward_source, "forward")
         try:
             return self._fw(fl, pd)
         except (ArithmeticError, ValueError):
-            # The interpreter is the reference: it raises its own error, or (when a constant
-            # frozen at trace time, such as a log-sum-exp shift, caused this) gives the value.
+            # The interpreter is the reference: it raises its own error, or gives the value.
             return self._interpret(fl)[0]
 
     def value_and_grad(self, xs: Sequence[Any]) -> tuple[Any, tuple[float, ...]]:
@@ -357,17 +597,24 @@ class Compiled:
         With has_aux, the value is `(f's Value as a float, tuple of aux floats)`, as in JAX.
         """
         fl, pd = self._args(xs)
-        try:
-            value, grads = self._vg(fl, pd)
-        except (ArithmeticError, ValueError):
-            return self._interpret(fl)  # its error, or its result (see `forward`)
+        if anomaly_enabled():
+            return self._interpret(fl)
+        if self._lib is not None:
+            values, grads, _, last = self._c_value_and_grad(array("d", fl), 1, pd)
+            value, result = values[0], grads[0] + last
+        else:
+            assert self._vg is not None
+            try:
+                value, result = self._vg(fl, pd)
+            except (ArithmeticError, ValueError):
+                return self._interpret(fl)  # its error, or its result (see `forward`)
         if self.check:
             ref = self._interpret(fl)
-            if not _close(ref, (value, grads)):
+            if not _close(ref, (value, result)):
                 raise GraphChangedError(
                     f"compiled function disagrees with the interpreter at {fl}: "
-                    f"{(value, grads)} vs {ref}")
-        return value, grads
+                    f"{(value, result)} vs {ref}")
+        return value, result
 
     def backward(self, xs: Sequence[Any]) -> Any:
         """Like `f(*xs).backward()` for the parameters: add their gradients to `.grad`."""
@@ -375,6 +622,114 @@ class Compiled:
         for q, gq in zip(self.params, grads[self.n_inputs:]):
             q.grad += gq
         return value
+
+    # ---- batches -----------------------------------------------------------------------------
+    def forward_batch(self, rows: Any) -> list[Any]:
+        """f at every row of `rows` (a list of input lists, or a 2-D float array): the values
+        (with has_aux, `(value, aux floats)` per row)."""
+        flat, n = self._rows(rows)
+        k = self.n_inputs
+        if self._lib is not None and not (self.check or anomaly_enabled()):
+            return self._c_forward(flat, n, self._params())
+        return [self.forward(flat[r * k:(r + 1) * k].tolist()) for r in range(n)]
+
+    def value_and_grad_batch(self, rows: Any) -> tuple[list[Any], list[tuple[float, ...]],
+                                                         tuple[float, ...]]:
+        """(values, input gradients per row, parameter gradients summed over the rows).
+
+        The parameter gradients are those of the sum of f over the rows (added in row order);
+        divide by the number of rows for a mean. With the C backend the loop over rows runs in
+        C: one native call for the whole batch.
+        """
+        flat, n = self._rows(rows)
+        k = self.n_inputs
+        if self._lib is not None and not (self.check or anomaly_enabled()):
+            values, grads, total, _ = self._c_value_and_grad(flat, n, self._params())
+            return values, grads, total
+        values = []
+        grads = []
+        pg = [0.0] * len(self.params)
+        for r in range(n):
+            try:
+                value, g = self.value_and_grad(flat[r * k:(r + 1) * k].tolist())
+            except Exception as e:
+                if hasattr(e, "add_note"):
+                    e.add_note(f"(in row {r} of the batch)")
+                raise
+            values.append(value)
+            grads.append(g[:k])
+            pg = [a + b for a, b in zip(pg, g[k:])]
+        return values, grads, tuple(pg)
+
+    # ---- the C calls -------------------------------------------------------------------------
+    def _outputs(self, V: array[float], n: int) -> list[Any]:
+        nv = 1 + self.n_aux
+        if not self.has_aux:
+            return V.tolist()
+        out = V.tolist()
+        return [(out[r * nv], tuple(out[r * nv + 1:(r + 1) * nv])) for r in range(n)]
+
+    def _c_forward(self, flat: array[float], n: int, pd: list[float]) -> list[Any]:
+        k, nv = self.n_inputs, 1 + self.n_aux
+        P = array("d", pd)
+        V = array("d", bytes(8 * n * nv))
+        fail = ctypes.c_long(0)
+        x0, p0, v0 = flat.buffer_info()[0], P.buffer_info()[0], V.buffer_info()[0]
+        patched: dict[int, Any] = {}
+        start = 0
+        while start < n:
+            rc = self._lib.al_fw(n - start, x0 + 8 * k * start, p0, v0 + 8 * nv * start,
+                                 ctypes.byref(fail))
+            if rc == 0:
+                break
+            r = start + fail.value
+            value = self._interpret_row(flat[r * k:(r + 1) * k].tolist(), r if n > 1 else None)
+            patched[r] = value[0]
+            start = r + 1
+        out = self._outputs(V, n)
+        for r, value in patched.items():
+            out[r] = value
+        return out
+
+    def _c_value_and_grad(self, flat: array[float], n: int, pd: list[float]
+                          ) -> tuple[list[Any], list[tuple[float, ...]], tuple[float, ...],
+                                     tuple[float, ...]]:
+        """(values, input grads per row, param grads summed, the last row's param grads)."""
+        k, nv, m = self.n_inputs, 1 + self.n_aux, len(self.params)
+        P = array("d", pd)
+        V = array("d", bytes(8 * n * nv))
+        G = array("d", bytes(8 * n * k))
+        PG = array("d", bytes(8 * m))
+        S = array("d", bytes(8 * max(m, 1)))
+        fail = ctypes.c_long(0)
+        x0, p0, v0, g0 = (a.buffer_info()[0] for a in (flat, P, V, G))
+        pg0, s0 = PG.buffer_info()[0], S.buffer_info()[0]
+        patched: dict[int, tuple[Any, tuple[float, ...]]] = {}
+        last: tuple[float, ...] | None = None
+        start = 0
+        while start < n:
+            rc = self._lib.al_vg(n - start, x0 + 8 * k * start, p0, v0 + 8 * nv * start,
+                                 g0 + 8 * k * start, pg0, s0, ctypes.byref(fail))
+            if rc == 0:
+                last = None
+                break
+            r = start + fail.value
+            value, g = self._interpret_row(flat[r * k:(r + 1) * k].tolist(),
+                                           r if n > 1 else None)
+            patched[r] = (value, g)
+            for j in range(m):
+                PG[j] += g[k + j]
+            last = g[k:]
+            start = r + 1
+        values = self._outputs(V, n)
+        gl = G.tolist()
+        grads = [tuple(gl[r * k:(r + 1) * k]) for r in range(n)]
+        for r, (value, g) in patched.items():
+            values[r] = value
+            grads[r] = g[:k]
+        if last is None:
+            last = tuple(S.tolist()[:m])
+        return values, grads, tuple(PG.tolist()), last
 
 
 def _close(a: tuple[Any, tuple[float, ...]], b: tuple[Any, tuple[float, ...]]) -> bool:
@@ -391,13 +746,15 @@ def _close(a: tuple[Any, tuple[float, ...]], b: tuple[Any, tuple[float, ...]]) -
 
 def compile_grad(f: Callable[..., Any], example_inputs: Sequence[Any],
                  params: Sequence[Value] = (), check: bool = False,
-                 has_aux: bool = False) -> Compiled:
+                 has_aux: bool = False, *, backend: str = "auto") -> Compiled:
     """Trace `f(*inputs)` once at `example_inputs` and compile its forward and gradients.
 
     `params`: Values used inside `f` (model weights) whose current data is read at each call
     and whose gradients are returned after the inputs'. Other leaves `f` uses are frozen as
     constants. `check=True` compares every call with the interpreter (slow; for debugging).
     `has_aux=True`: f returns `(scalar Value, Values)`; the aux Values' data come back with
-    the value (e.g. a model's outputs next to its loss).
+    the value (e.g. a model's outputs next to its loss). `backend`: "c" (native code from the
+    system C compiler; raises NativeUnavailableError saying why when it cannot), "python"
+    (Python replay), or "auto" (C when possible, else Python; see `Compiled.backend`).
     """
-    return Compiled(f, example_inputs, params, check, has_aux)
+    return Compiled(f, example_inputs, params, check, has_aux, backend)

@@ -2,8 +2,10 @@
 
 Files written into the output folder: `loss_graph.svg` (the graph of one sample's loss, nodes
 grouped by layer and neuron), `backprop_steps.html` (a standalone step-through of backward on a
-small neuron), `loss_curve.png` and `decision_boundary.png`. Needs the `train`, `plot` extras
-(tqdm, matplotlib) and a Graphviz renderer (graphviz-pure is a core dependency).
+small neuron), `loss_curve.png`, `decision_boundary.png` and `training.gif` (the boundary
+evolving over the epochs). Uses the `demo` extra (tqdm, matplotlib): checked before any work;
+without matplotlib the pictures are skipped with a message, without tqdm there is no progress
+bar. Needs a Graphviz renderer (graphviz-pure is a core dependency).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Any
 DATASETS = ("moons", "circles", "spirals", "xor", "blobs")
 FULL_GRAPH_LIMIT = 400  #: above this many nodes the loss graph is drawn one box per neuron
 GRID = 60  #: decision-boundary grid resolution per axis
+GIF_GRID = 40  #: grid resolution of the training.gif frames
+GIF_FRAMES = 30  #: at most this many frames (epochs sampled evenly, first and last kept)
+EXTRA_HINT = "pip install 'autograd-lite[demo]'"
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,39 @@ class DemoResult:
     loss: list[float]
     accuracy: float
     seconds: float
+
+
+@dataclass(frozen=True)
+class Extras:
+    """Which optional parts the demo can use here (checked before any work)."""
+
+    plots: bool  #: matplotlib (and Pillow, which it brings): PNGs and training.gif
+    progress_bar: bool  #: tqdm
+
+
+def _importable(name: str) -> bool:
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+def check_extras(progress: bool = True, echo: Callable[[str], Any] = print) -> Extras:
+    """Check the demo's optional dependencies and say what is skipped and how to install it.
+
+    Raises `RendererNotFound` (with install hints) if no Graphviz renderer can draw SVG."""
+    from .render import find_renderer
+
+    find_renderer("svg")  # the loss graph and the step-through page need one
+    plots = _importable("matplotlib") and _importable("PIL")
+    bar = _importable("tqdm") if progress else False
+    if not plots:
+        echo("note: matplotlib is not installed, so loss_curve.png, decision_boundary.png and "
+             f"training.gif are skipped; for them: {EXTRA_HINT}")
+    if progress and not bar:
+        echo(f"note: tqdm is not installed, so training shows no progress bar; {EXTRA_HINT}")
+    return Extras(plots, bar)
 
 
 def load_dataset(name: str, n: int, seed: int) -> tuple[list[list[float]], list[int]]:
@@ -91,9 +129,9 @@ def plot_loss(loss: Sequence[float], accuracy: Sequence[float | None], path: Pat
     return path
 
 
-def plot_boundary(model: Any, X: Sequence[Sequence[float]], y: Sequence[int], path: Path,
-                  title: str, grid: int = GRID) -> Path:
-    """The model's predicted class over a grid (filled) with the data points on top, as PNG."""
+def _boundary(ax: Any, model: Any, X: Sequence[Sequence[float]], y: Sequence[int], title: str,
+              grid: int) -> None:
+    """Draw the model's predicted class over a grid (filled) and the data points on `ax`."""
     xs = [p[0] for p in X]
     ys = [p[1] for p in X]
     pad = 0.3
@@ -105,13 +143,15 @@ def plot_boundary(model: Any, X: Sequence[Sequence[float]], y: Sequence[int], pa
     pred = _classes(scores)
     k = max(max(y), max(pred)) + 1
     cmap = "coolwarm" if k == 2 else "viridis"
-    fig, ax = _figure(5.5, 4.6)
     if k == 2 and not isinstance(scores[0], list):  # one logit: shade by its sign, line at 0
         zz = [scores[j * grid:(j + 1) * grid] for j in range(grid)]
         lo, hi = min(scores), max(scores)
         if lo < 0.0 < hi:
             ax.contourf(gx, gy, zz, levels=[lo, 0.0, hi], cmap=cmap, alpha=0.35)
             ax.contour(gx, gy, zz, levels=[0.0], colors="k", linewidths=1.0)
+        else:  # one class everywhere
+            ax.contourf(gx, gy, [[float(lo >= 0.0)] * grid] * grid, levels=[-0.5, 0.5, 1.5],
+                        cmap=cmap, alpha=0.35)
     else:
         zz = [pred[j * grid:(j + 1) * grid] for j in range(grid)]
         ax.contourf(gx, gy, zz, levels=[c - 0.5 for c in range(k + 1)], cmap=cmap, alpha=0.35)
@@ -120,23 +160,71 @@ def plot_boundary(model: Any, X: Sequence[Sequence[float]], y: Sequence[int], pa
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_title(title)
+
+
+def plot_boundary(model: Any, X: Sequence[Sequence[float]], y: Sequence[int], path: Path,
+                  title: str, grid: int = GRID) -> Path:
+    """The model's predicted class over a grid (filled) with the data points on top, as PNG."""
+    fig, ax = _figure(5.5, 4.6)
+    _boundary(ax, model, X, y, title, grid)
     fig.tight_layout()
     fig.savefig(path, format="png")
     return path
 
 
+def training_gif(model: Any, snapshots: Sequence[tuple[int, list[float]]],
+                 X: Sequence[Sequence[float]], y: Sequence[int], path: Path, title: str,
+                 grid: int = GIF_GRID, fps: float = 4.0) -> Path:
+    """An animated GIF of the decision boundary, one frame per (epoch, parameter values)
+    snapshot (matplotlib's PillowWriter). The model's parameters are restored afterwards."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    if not snapshots:
+        raise ValueError("training_gif() needs at least one snapshot")
+    params = list(model.parameters())
+    final = [p.data for p in params]
+    fig, ax = _figure(5.5, 4.6)
+
+    def frame(i: int) -> None:
+        epoch, values = snapshots[i]
+        for p, v in zip(params, values):
+            p.data = v
+        ax.clear()
+        _boundary(ax, model, X, y, f"{title}: epoch {epoch}", grid)
+
+    try:
+        anim = FuncAnimation(fig, frame, frames=len(snapshots), repeat=False)
+        anim.save(str(path), writer=PillowWriter(fps=fps))
+    finally:
+        for p, v in zip(params, final):
+            p.data = v
+    return path
+
+
+def _snapshot_epochs(epochs: int, frames: int = GIF_FRAMES) -> set[int]:
+    """Which epochs (0 = before training .. epochs = after) get a frame: evenly spread."""
+    if epochs + 1 <= frames:
+        return set(range(epochs + 1))
+    return {round(i * epochs / (frames - 1)) for i in range(frames)}
+
+
 def run(dataset: str = "moons", hidden: Sequence[int] = (16, 16), epochs: int = 30,
         seed: int = 0, out: str | Path = "demo-output", samples: int = 200,
         lr: float = 0.01, progress: bool = True,
-        echo: Callable[[str], Any] = print) -> DemoResult:
-    """Train `MLP(2, [*hidden, outputs])` with Adam and write the demo's four files to `out`."""
+        echo: Callable[[str], Any] = print, extras: Extras | None = None) -> DemoResult:
+    """Train `MLP(2, [*hidden, outputs])` with Adam and write the demo's files to `out`.
+
+    Optional dependencies are checked first (`check_extras`): without matplotlib the PNGs and
+    the GIF are skipped with a message."""
     from nn import MLP, Adam, fit, losses
 
-    from . import draw_graph
-    from .export import demo_graph, export_html
+    from . import Value, draw_graph
+    from .examples import neuron
+    from .export import export_html
     from .render import render_to
 
     start = time.perf_counter()
+    extras = extras or check_extras(progress, echo)
     X, y = load_dataset(dataset, samples, seed)
     k = max(y) + 1
     model = MLP(2, [*hidden, 1 if k == 2 else k], activation="tanh", seed=seed)
@@ -145,8 +233,21 @@ def run(dataset: str = "moons", hidden: Sequence[int] = (16, 16), epochs: int = 
          f"{epochs} epochs")
     # compiled=True: each sample's loss graph is traced once and replayed over floats (checked
     # against the interpreter on the first batch; nn falls back to it if they differ).
+    params = list(model.parameters())
+    keep = _snapshot_epochs(epochs) if extras.plots else set()
+    snapshots: list[tuple[int, list[float]]] = []
+
+    def schedule(epoch: int) -> float:
+        # fit calls this at the start of each epoch: the weights after `epoch` epochs.
+        if epoch in keep:
+            snapshots.append((epoch, [p.data for p in params]))
+        return lr
+
     history = fit(model, X, y, optimizer=Adam(model.parameters(), lr=lr), epochs=epochs,
-                  batch_size=32, seed=seed, progress=progress, compiled=True)
+                  batch_size=32, seed=seed, progress=progress, compiled=True,
+                  lr_schedule=schedule)
+    if epochs in keep:
+        snapshots.append((epochs, [p.data for p in params]))
     acc = sum(int(p == t) for p, t in zip(_classes(_scores(model, X)), y)) / len(y)
     echo(f"final loss {history.loss[-1]:.4f}, training accuracy {acc:.1%}")
 
@@ -155,7 +256,8 @@ def run(dataset: str = "moons", hidden: Sequence[int] = (16, 16), epochs: int = 
     files: dict[str, Path] = {}
 
     # One sample's loss, its nodes grouped into clusters by layer and neuron.
-    out0 = model(X[0])
+    inputs = [Value(v, label=f"x{j}") for j, v in enumerate(X[0])]  # labelled inputs
+    out0 = model(inputs)
     loss = (losses.binary_cross_entropy_with_logits([out0], [y[0]]) if k == 2
             else losses.cross_entropy([out0], [y[0]]))
     loss.label = "loss"
@@ -169,14 +271,17 @@ def run(dataset: str = "moons", hidden: Sequence[int] = (16, 16), epochs: int = 
     if collapse:
         echo(f"loss graph: {size} nodes, drawn one box per neuron (--hidden 4 draws every node)")
 
-    files["step-through page"] = export_html(demo_graph(), folder / "backprop_steps.html",
+    files["step-through page"] = export_html(neuron(), folder / "backprop_steps.html",
                                              title="Backpropagation through a neuron, "
                                                    "step by step")
-    files["loss curve"] = plot_loss(history.loss, history.accuracy, folder / "loss_curve.png",
-                                    f"{dataset}: {model}")
-    files["decision boundary"] = plot_boundary(
-        model, X, y, folder / "decision_boundary.png",
-        f"{dataset}: decision boundary, accuracy {acc:.1%}")
+    if extras.plots:
+        files["loss curve"] = plot_loss(history.loss, history.accuracy,
+                                        folder / "loss_curve.png", f"{dataset}: {model}")
+        files["decision boundary"] = plot_boundary(
+            model, X, y, folder / "decision_boundary.png",
+            f"{dataset}: decision boundary, accuracy {acc:.1%}")
+        files["training animation"] = training_gif(model, snapshots, X, y,
+                                                   folder / "training.gif", dataset)
     seconds = time.perf_counter() - start
     echo(f"wrote into {folder.resolve()}/ ({seconds:.1f} s):")
     for what, path in files.items():

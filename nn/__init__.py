@@ -6,18 +6,22 @@
     model = MLP(2, [16, 16, 1], activation="tanh", seed=0)
     history = fit(model, X, y, optimizer=Adam(model.parameters(), lr=0.05), epochs=50)
 
-Modules: `module` (Module, state, save/load), `layers` (Neuron, Layer, MLP), `rnn` (RNNCell),
-`losses`, `optim` (SGD, Adam), `data` (data sets, split, scaling), `train` (fit, metrics).
+Modules: `module` (Module, state, save/load), `layers` (Neuron, Layer, MLP, manual_seed),
+`rnn` (RNNCell), `losses`, `optim` (SGD, Adam), `data` (data sets, split, scaling), `train`
+(fit, metrics), `live` (fit(live=True) in Jupyter), `health` (neuron_health), `torch_bridge`
+(model.to_torch(), MLP.from_torch()).
 """
 
 from . import data, losses
-from .layers import MLP, Layer, Neuron
+from .health import NeuronHealth, neuron_health
+from .layers import MLP, Layer, Neuron, initial_seed, manual_seed
 from .losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
     hinge,
     log_softmax,
+    logsumexp,
     mse,
     multi_margin,
     softmax,
@@ -28,10 +32,11 @@ from .rnn import RNNCell, unroll
 from .train import History, accuracy, confusion_matrix, evaluate, fit, predict, train_batch
 
 __all__ = [
-    "Module", "Neuron", "Layer", "MLP", "RNNCell", "unroll",
+    "Module", "Neuron", "Layer", "MLP", "RNNCell", "unroll", "manual_seed", "initial_seed",
     "Optimizer", "SGD", "Adam",
     "fit", "train_batch", "History", "predict", "accuracy", "confusion_matrix", "evaluate",
     "mse", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-    "hinge", "multi_margin", "softmax", "log_softmax",
+    "hinge", "multi_margin", "softmax", "log_softmax", "logsumexp",
+    "neuron_health", "NeuronHealth",
     "losses", "data",
 ]

@@ -5,9 +5,13 @@ neuron by neuron, each neuron's weights in input order then its bias. Names are 
 `layers.0.neurons.3.w.1` is the weight of input 1 in neuron 3 of the first layer, and
 `layers.0.neurons.3.b` its bias. After construction each parameter's `.label` is its name.
 
-Initialisation draws from `random.Random(seed)` only (never the global random state) in that
-same order, uniformly in [-limit, limit]: Glorot/Xavier `sqrt(6 / (fan_in + fan_out))` for
-tanh, sigmoid and linear units, He/Kaiming `sqrt(6 / fan_in)` for relu. Biases start at 0.
+Initialisation draws uniformly in [-limit, limit], in that same order: Glorot/Xavier
+`sqrt(6 / (fan_in + fan_out))` for tanh, sigmoid and linear units, He/Kaiming
+`sqrt(6 / fan_in)` for relu. Biases start at 0. The draws come from `random.Random(seed)` when
+a module is given `seed=` (exactly reproducible on any machine), else from nn's own generator
+(never Python's global `random`): fresh randomness per process, so `[Neuron(3) for _ in
+range(4)]` are four different neurons, reproducible after `nn.manual_seed(n)` (PyTorch's
+`torch.manual_seed` pattern).
 """
 
 from __future__ import annotations
@@ -53,14 +57,40 @@ def _check_size(n: object, what: str) -> int:
     return n
 
 
+def _check_seed(seed: object, where: str) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"{where} must be an int, got {type(seed).__name__} {seed!r}")
+    return seed
+
+
+_initial_seed = random.SystemRandom().getrandbits(63)
+#: nn's generator: where modules made without `seed=` draw their weights.
+_generator = random.Random(_initial_seed)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed nn's generator, from which modules made without `seed=` draw their weights:
+    `nn.manual_seed(0); a = MLP(2, [3, 1]); nn.manual_seed(0); b = MLP(2, [3, 1])` gives
+    equal models (as `torch.manual_seed`). Python's global `random` is not touched."""
+    global _initial_seed
+    _initial_seed = _check_seed(seed, "manual_seed: seed")
+    _generator.seed(seed)
+
+
+def initial_seed() -> int:
+    """The seed nn's generator was last seeded with (a fresh one per process until
+    `manual_seed` is called): print it to be able to rerun an unseeded run exactly."""
+    return _initial_seed
+
+
 def _rng(seed: object, rng: random.Random | None) -> random.Random:
     if rng is not None:
         if not isinstance(rng, random.Random):
             raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
         return rng
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    return random.Random(seed)
+    if seed is None:
+        return _generator
+    return random.Random(_check_seed(seed, "seed"))
 
 
 def as_values(x: Sequence[Any], n: int, where: str) -> list[Value]:
@@ -77,7 +107,7 @@ def as_values(x: Sequence[Any], n: int, where: str) -> list[Value]:
 class Neuron(Module):
     """One unit: `activation(b + sum_i w[i] * x[i])`. Parameters: `w.0 .. w.{nin-1}`, then `b`."""
 
-    def __init__(self, nin: int, activation: str = "tanh", *, seed: int = 0,
+    def __init__(self, nin: int, activation: str = "tanh", *, seed: int | None = None,
                  rng: random.Random | None = None, fan_out: int = 1) -> None:
         self.nin = _check_size(nin, "Neuron nin")
         self.activation = check_activation(activation)
@@ -110,7 +140,7 @@ class Neuron(Module):
 class Layer(Module):
     """`nout` neurons over the same `nin` inputs; `layer(x)` returns a list of `nout` Values."""
 
-    def __init__(self, nin: int, nout: int, activation: str = "tanh", *, seed: int = 0,
+    def __init__(self, nin: int, nout: int, activation: str = "tanh", *, seed: int | None = None,
                  rng: random.Random | None = None) -> None:
         self.nin = _check_size(nin, "Layer nin")
         self.nout = _check_size(nout, "Layer nout")
@@ -134,11 +164,12 @@ class MLP(Module):
     linear output; `model(x)` returns a Value when the last size is 1, else a list of Values.
 
     Hidden layers use `activation`; the output layer uses `output_activation` ("linear" when
-    None). Same `seed`, same weights, on any machine.
+    None). Same `seed`, same weights, on any machine; without `seed`, weights come from nn's
+    generator (see `manual_seed`).
     """
 
     def __init__(self, nin: int, sizes: Sequence[int], activation: str = "tanh",
-                 output_activation: str | None = None, seed: int = 0) -> None:
+                 output_activation: str | None = None, seed: int | None = None) -> None:
         self.nin = _check_size(nin, "MLP nin")
         if isinstance(sizes, int | str) or not isinstance(sizes, Sequence) or not sizes:
             raise ValueError(f"MLP sizes must be a non-empty list of layer sizes, got {sizes!r}")
@@ -154,6 +185,14 @@ class MLP(Module):
             for i in range(len(self.sizes))
         ]
         self.label_parameters()
+
+    @classmethod
+    def from_torch(cls, module: Any) -> MLP:
+        """The MLP equal to a `torch.nn.Sequential` of Linear layers each followed by at most
+        one Tanh/ReLU/Sigmoid/Identity (or to a module `to_torch()` made); weights copied."""
+        from .torch_bridge import mlp_from_torch
+
+        return mlp_from_torch(module)
 
     def forward(self, x: Sequence[Any]) -> Value | list[Value]:
         """The output for one input vector of length `nin`."""

@@ -17,7 +17,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-from autograd_lite import Value
+from autograd_lite import Value, maximum
 
 _REDUCTIONS = ("mean", "sum")
 
@@ -142,28 +142,53 @@ def _vector(z: Any, name: str, where: str = "") -> list[Value]:
     return [_lift(v, f"{name}: logits{where}[{i}]") for i, v in enumerate(z)]
 
 
+def _shifted_lse(z: list[Value]) -> tuple[list[Value], Value]:
+    """(z_i - m for each i, log sum_i exp(z_i - m)) with m = max z recorded as a node."""
+    m = _shift(z)
+    shifted = [zi - m for zi in z]
+    exps = [s.exp() for s in shifted]
+    return shifted, sum(exps[1:], exps[0]).log()
+
+
 def log_softmax(logits: Sequence[Any]) -> list[Value]:
-    """log(softmax(z))_i = z_i - logsumexp(z), shifted by max(z) so exp never overflows."""
+    """log(softmax(z))_i = (z_i - max z) - log sum_j exp(z_j - max z), as PyTorch computes it
+    (never adding the shift back, so a dominant class keeps its tiny log-probability exact)."""
     z = _vector(logits, "log_softmax")
-    lse = logsumexp(z)
-    return [zi - lse for zi in z]
+    shifted, lse = _shifted_lse(z)
+    return [s - lse for s in shifted]
+
+
+def _shift(z: list[Value]) -> Value:
+    """max(z) as a node of the graph (a chain of `maximum`), so compiled replay recomputes it
+    from the logits instead of freezing the traced maximum as a constant."""
+    m = z[0]
+    for v in z[1:]:
+        m = maximum(m, v)
+    return m
 
 
 def softmax(logits: Sequence[Any]) -> list[Value]:
-    """exp(z_i - max z) / sum_j exp(z_j - max z): probabilities that sum to 1."""
+    """exp(z_i - max z) / sum_j exp(z_j - max z): probabilities that sum to 1.
+
+    The shift is a `maximum` node; its gradient cancels (softmax does not depend on it).
+    """
     z = _vector(logits, "softmax")
-    m = max(v.data for v in z)
-    exps = [(zi + -m).exp() for zi in z]
-    inv = sum(exps[1:], exps[0]) ** -1
-    return [e * inv for e in exps]
+    m = _shift(z)
+    exps = [(zi - m).exp() for zi in z]
+    total = sum(exps[1:], exps[0])
+    return [e / total for e in exps]
 
 
 def logsumexp(logits: Sequence[Any]) -> Value:
-    """log(sum_i exp(z_i)), computed as m + log(sum_i exp(z_i - m)) with m = max z (a constant:
-    the result's gradient does not depend on it)."""
+    """log(sum_i exp(z_i)), computed as m + log(sum_i exp(z_i - m)) with m = max z.
+
+    m is recorded (a chain of `maximum` nodes), so a compiled replay shifts by the replayed
+    logits' maximum and never underflows; the gradient reaching m is 1 - sum softmax(z),
+    zero up to rounding, so d/dz_i is softmax(z)_i as PyTorch's.
+    """
     z = _vector(logits, "logsumexp")
-    m = max(v.data for v in z)
-    exps = [(zi + -m).exp() for zi in z]
+    m = _shift(z)
+    exps = [(zi - m).exp() for zi in z]
     return sum(exps[1:], exps[0]).log() + m
 
 
@@ -197,11 +222,14 @@ def _batch(logits: Any, labels: Any, name: str) -> list[tuple[list[Value], int]]
 
 
 def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
-    """Softmax cross-entropy: logsumexp(z) - z[label], per sample, averaged over the batch.
+    """Softmax cross-entropy: -log_softmax(z)[label], per sample, averaged over the batch.
 
     `logits` is one vector with an int `labels`, or a list of vectors with a list of ints.
     """
-    terms = [logsumexp(z) - z[y] for z, y in _batch(logits, labels, "cross_entropy")]
+    terms = []
+    for z, y in _batch(logits, labels, "cross_entropy"):
+        shifted, lse = _shifted_lse(z)
+        terms.append(lse - shifted[y])
     return _reduce(terms, reduction, "cross_entropy")
 
 

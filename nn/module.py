@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -92,8 +93,12 @@ class Module:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Copy `state` into the parameters; everything is checked first, so a bad state
-        raises (KeyError for missing or extra names, TypeError/ValueError for bad numbers)
-        and leaves the model unchanged."""
+        raises (KeyError for missing or extra names, TypeError for an entry that is not a real
+        number, ValueError for NaN or an infinity) and leaves the model unchanged.
+
+        Entries may be any real number (`int`, `float`, `numpy.float32`, `Fraction`) or a
+        Value, as `Value()` accepts them.
+        """
         named = list(self.named_parameters())
         new = _check_state(state, [name for name, _ in named], type(self).__name__)
         for (_, p), value in zip(named, new):
@@ -114,29 +119,33 @@ class Module:
 
     def load(self, path: str | os.PathLike[str]) -> Module:
         """Read parameters saved by `save(path)` into this model and return it; a bad or
-        mismatched file raises and leaves the model unchanged."""
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        try:
-            doc = json.loads(text, parse_constant=_reject_constant)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{os.fspath(path)!r} is not valid JSON: {e}") from None
-        except ValueError as e:
-            raise ValueError(f"{os.fspath(path)!r}: {e}") from None
+        mismatched file raises (ValueError for anything not a state file: binary, UTF-16,
+        malformed, deeply nested or oversized JSON, duplicate names) naming the file, and
+        leaves the model unchanged."""
+        where = repr(os.fspath(path))
+        named = list(self.named_parameters())
+        doc = _read_json(path, where, _size_limit([name for name, _ in named]))
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not an autograd-lite model file "
+            raise ValueError(f"{where} is not an autograd-lite model file "
                              f"(expected a JSON object with \"format\": {FORMAT!r})")
         if doc.get("version") != VERSION:
-            raise ValueError(f"{os.fspath(path)!r}: unsupported format version "
+            raise ValueError(f"{where}: unsupported format version "
                              f"{doc.get('version')!r} (this version reads {VERSION})")
         if "parameters" not in doc:
-            raise KeyError(f"{os.fspath(path)!r} has no \"parameters\" entry")
+            raise KeyError(f"{where} has no \"parameters\" entry")
         try:
             self.load_state_dict(doc["parameters"])
         except (KeyError, TypeError, ValueError) as e:
             msg = e.args[0] if e.args else str(e)
-            raise type(e)(f"{os.fspath(path)!r}: {msg}") from None
+            raise type(e)(f"{where}: {msg}") from None
         return self
+
+    def to_torch(self) -> Any:
+        """An equivalent float64 `torch.nn.Module` with this model's parameters copied (MLP,
+        Layer, Neuron, RNNCell; see nn/torch_bridge.py). Needs torch installed."""
+        from .torch_bridge import to_torch
+
+        return to_torch(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.parameters())} parameters)"
@@ -144,6 +153,56 @@ class Module:
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} in a model file")
+
+
+#: A state file may hold this many bytes plus PER_PARAMETER_BYTES per parameter; `save`
+#: writes about 40 + len(name) per parameter, so only a file that cannot be this model's
+#: state (or is not a state file at all) is refused, before it is read into memory whole.
+BASE_BYTES = 1 << 20
+PER_PARAMETER_BYTES = 1 << 10
+
+
+def _size_limit(names: list[str]) -> int:
+    return BASE_BYTES + PER_PARAMETER_BYTES * len(names)
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json object hook: a name given twice is an error (json would keep the last silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate name {key!r} in a JSON object")
+        out[key] = value
+    return out
+
+
+def _read_json(path: str | os.PathLike[str], where: str, limit: int) -> Any:
+    """The JSON document in `path`, or ValueError naming the file and what is wrong with it."""
+    with open(path, "rb") as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"{where} is larger than {limit} bytes, more than a state file of this "
+                         "model can be; not loaded")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError(f"{where} is UTF-16 text (it starts with a UTF-16 byte-order mark); "
+                         "a state file is UTF-8 JSON, as save() writes it")
+    if b"\x00" in raw:
+        raise ValueError(f"{where} contains NUL bytes (UTF-16 text or binary data); a state "
+                         "file is UTF-8 JSON, as save() writes it")
+    try:
+        text = raw.decode("utf-8-sig")  # a UTF-8 byte-order mark, as some editors add, is fine
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{where} is not UTF-8 text (a binary file?): byte {e.start} is "
+                         f"{raw[e.start:e.start + 1]!r}") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant,
+                          object_pairs_hook=_unique_object)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ValueError(f"{where}: JSON nested too deeply to be a state file") from None
+    except ValueError as e:  # non-finite constants, duplicate names, ints over 4300 digits
+        raise ValueError(f"{where}: {e}") from None
 
 
 def _check_state(state: object, names: list[str], model: str) -> list[float]:
@@ -164,14 +223,21 @@ def _check_state(state: object, names: list[str], model: str) -> list[float]:
         raise KeyError("; ".join(parts))
     out = []
     for n in names:
-        v = state[n]
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise TypeError(f"state entry {n!r} must be a number, got {_describe(v)}")
-        try:
-            f = float(v)
-        except OverflowError:
-            f = math.inf
-        if not math.isfinite(f):
-            raise ValueError(f"state entry {n!r} is not finite: {v!r}")
-        out.append(f)
+        out.append(_entry(state[n], n))
     return out
+
+
+def _entry(v: object, name: str) -> float:
+    """A state entry as a finite float: any real number (int, float, numpy scalars, Fraction)
+    or a Value (its data), as `Value` accepts them; bool, NaN and infinities are refused."""
+    if isinstance(v, Value):
+        v = v.data
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"state entry {name!r} must be a real number, got {_describe(v)}")
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f):
+        raise ValueError(f"state entry {name!r} is not finite: {_describe(v)}")
+    return f

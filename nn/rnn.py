@@ -27,11 +27,12 @@ _mul = operator.mul
 class RNNCell(Module):
     """An Elman cell with `nin` inputs and `nhidden` hidden units.
 
-    Weights are drawn from `random.Random(seed)` uniformly in [-1/sqrt(nhidden),
-    1/sqrt(nhidden)] (PyTorch's `nn.RNNCell` scale), W first then U; the bias starts at 0.
+    Weights are drawn uniformly in [-1/sqrt(nhidden), 1/sqrt(nhidden)] (PyTorch's
+    `nn.RNNCell` scale), W first then U, from `random.Random(seed)` or, without `seed`, from
+    nn's generator (see `nn.manual_seed`); the bias starts at 0.
     """
 
-    def __init__(self, nin: int, nhidden: int, *, seed: int = 0,
+    def __init__(self, nin: int, nhidden: int, *, seed: int | None = None,
                  rng: random.Random | None = None) -> None:
         self.nin = _check_size(nin, "RNNCell nin")
         self.nhidden = _check_size(nhidden, "RNNCell nhidden")

@@ -178,7 +178,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
         seed: int = 0, shuffle: bool = True, progress: bool = True,
         validation: tuple[Sequence[Any], Sequence[Any]] | None = None,
         lr_schedule: Callable[[int], float] | None = None,
-        step: StepFn = train_batch, compiled: bool = False) -> History:
+        step: StepFn = train_batch, compiled: bool = False, live: bool = False) -> History:
     """Train `model` on (X, y) with mini-batches for `epochs` epochs; return a `History`.
 
     `loss`: a function `(outputs, targets) -> Value` or a name (see `resolve_loss`).
@@ -189,6 +189,9 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     the start of each epoch. Training accuracy is measured on the outputs seen during the epoch.
     `compiled=True` replays compiled per-sample gradients (autograd_lite.compile_grad) where the
     model and loss allow, else uses the interpreter; see nn/compiled.py.
+    `live=True` in Jupyter redraws loss and accuracy curves (and, for 2-D inputs, the decision
+    boundary) in one updating output, a few times per second at most (needs matplotlib: the
+    plot extra); outside Jupyter it shows the progress bar instead. See nn/live.py.
     """
     if len(X) != len(y):
         raise ValueError(f"fit: {len(X)} inputs but {len(y)} labels")
@@ -211,11 +214,19 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
         step = CompiledStep(model, loss_fn)
     classify = _is_class_labels(y)
     threshold, negative = _decision(loss_fn, y)
+    plot = None
+    if live:
+        from . import live as _live
+
+        plot = _live.start(model, X, y, epochs=epochs, classify=classify,
+                           to_classes=lambda outs: classes_from_outputs(outs, threshold,
+                                                                        negative))
+        progress = progress or plot is None  # outside Jupyter: the progress bar instead
     rng = random.Random(seed)
     order = list(range(len(X)))
     n_batches = -(-len(X) // batch_size)
     history = History()
-    bar = _progress_bar(epochs * n_batches, progress)
+    bar = _progress_bar(epochs * n_batches, progress and plot is None)
     try:
         for epoch in range(epochs):
             if bar is not None:
@@ -243,6 +254,11 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
                         post["acc"] = f"{correct / seen:.3f}"
                     bar.set_postfix(post, refresh=False)
                     bar.update(1)
+                if plot is not None:
+                    drawing = time.perf_counter()
+                    plot.update(history, epoch + (b + 1) / n_batches, total_loss / seen,
+                                correct / seen if classify else None)
+                    start += time.perf_counter() - drawing  # epoch_time is training only
             history.epoch_time.append(time.perf_counter() - start)
             history.loss.append(total_loss / seen)
             history.accuracy.append(correct / seen if classify else None)
@@ -253,6 +269,9 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
                 if bar is not None:
                     bar.set_postfix({**post, "val_loss": f"{vl:.4f}",
                                      **({"val_acc": f"{va:.3f}"} if va is not None else {})})
+        if plot is not None and history.loss:
+            plot.update(history, float(history.epochs), history.loss[-1], history.accuracy[-1],
+                        force=True)  # the final state, whatever the throttle says
     finally:
         if bar is not None:
             bar.close()

@@ -418,7 +418,7 @@ def test_demo_learns_moons(tmp_path):
     assert result.loss[-1] < 0.5 * result.loss[0]
     assert result.accuracy >= 0.9
     assert set(result.files) == {"loss graph", "step-through page", "loss curve",
-                                 "decision boundary"}
+                                 "decision boundary", "training animation"}
 
 
 @pytest.mark.parametrize("argv", [
@@ -470,3 +470,219 @@ def test_text_python_only_warns_about_is_a_syntax_error(text: str) -> None:
         warnings.simplefilter("error")  # no SyntaxWarning may escape to the user's terminal
         with pytest.raises(ExpressionError, match="syntax error"):
             build(text, {"x": 1.0})
+
+
+# ---- output formats follow the file name ------------------------------------------------------
+def test_graph_pdf_by_suffix_is_a_pdf(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot not installed")
+    monkeypatch.delenv("AUTOGRAD_LITE_DOT", raising=False)
+    path = tmp_path / "out.pdf"
+    assert main(["graph", "x", "x=1", "-o", str(path)]) == 0
+    assert path.read_bytes()[:5] == b"%PDF-"
+
+
+@pytest.mark.parametrize("fmt, name", [("png", "out.svg"), ("svg", "out.png"), ("dot", "out.pdf"),
+                                       ("pdf", "out.dot"), ("svg", "out.gv")])
+def test_graph_format_contradicting_the_suffix_is_an_error(tmp_path, capsys, fmt, name):
+    path = tmp_path / name
+    assert main(["graph", "x*x", "x=1", "--format", fmt, "-o", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "does not match" in err and name in err
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("fmt, name", [("png", "g.png"), ("dot", "g.gv"), ("svg", "g.svg")])
+def test_graph_format_agreeing_with_the_suffix(tmp_path, capsys, fmt, name):
+    path = tmp_path / name
+    assert main(["graph", "x*x", "x=1", "--format", fmt, "-o", str(path)]) == 0
+    data = path.read_bytes()
+    assert {"png": data.startswith(b"\x89PNG"), "dot": b"digraph" in data,
+            "svg": b"<svg" in data}[fmt]
+
+
+def test_graph_format_without_output_names_the_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["graph", "x*x", "x=1", "--format", "dot"]) == 0
+    assert (tmp_path / "graph.dot").read_text().startswith("digraph")
+
+
+def test_graph_pdf_without_dot_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    from autograd_lite.render import _find_pure
+
+    pure = _find_pure()
+    if pure is None:
+        pytest.skip("graphviz-pure not installed")
+    monkeypatch.setenv("AUTOGRAD_LITE_DOT", pure)  # a renderer that cannot write PDF
+    assert main(["graph", "x", "x=1", "-o", str(tmp_path / "g.pdf")]) == 1
+    err = capsys.readouterr().err
+    assert "apt-get install graphviz" in err and "Traceback" not in err
+    assert not (tmp_path / "g.pdf").exists()
+
+
+# ---- failures are messages, not tracebacks ----------------------------------------------------
+@pytest.mark.parametrize("program", ["/bin/false", "/bin/sh -c 'exit 3'"])
+def test_failing_renderer_is_a_clear_error(tmp_path, capsys, monkeypatch, program):
+    import shutil
+
+    if shutil.which("false") is None:
+        pytest.skip("no /bin/false")
+    if " " in program:  # a renderer script that fails with its own message
+        script = tmp_path / "bad-dot"
+        script.write_text("#!/bin/sh\necho 'Error: bad layout' >&2\nexit 3\n")
+        script.chmod(0o755)
+        program = str(script)
+    monkeypatch.setenv("AUTOGRAD_LITE_DOT", program)
+    path = tmp_path / "g.svg"
+    assert main(["graph", "x*x", "x=2", "-o", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("autograd-lite graph: error: cannot write")
+    assert "failed with exit status" in err and "AUTOGRAD_LITE_DOT" in err
+    assert not path.exists()
+
+
+def test_failing_renderer_in_a_subprocess_prints_no_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "autograd_lite", "graph", "x*x", "x=2", "-o",
+                           str(tmp_path / "g.svg")], capture_output=True, text=True,
+                          env={**os.environ, "AUTOGRAD_LITE_DOT": "/bin/false"}, timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "error:" in proc.stderr
+
+
+@pytest.mark.parametrize("error", [ZeroDivisionError("float division by zero"),
+                                   OverflowError("math range error"),
+                                   al.AutogradError("non-finite gradient"),
+                                   ValueError("math domain error")])
+def test_engine_error_in_backward_is_a_clear_error(tmp_path, capsys, monkeypatch, error):
+    def fail(self, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(Value, "backward", fail)
+    assert main(["graph", "sqrt(x)", "x=1", "-o", str(tmp_path / "g.svg")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot differentiate 'sqrt(x)'" in err and type(error).__name__ in err
+
+
+def test_sqrt_at_zero_prints_no_traceback(tmp_path, capsys):
+    rc = main(["graph", "sqrt(x)", "x=0", "-o", str(tmp_path / "g.dot")])
+    out, err = capsys.readouterr()
+    # The engine's non-finite policy decides which: an inf gradient, or a clear error.
+    assert (rc == 0 and "d/dx = inf" in out) or (rc == 1 and "cannot differentiate" in err)
+
+
+# ---- the render and export commands (python -m autograd_lite.render is an alias) ---------------
+def test_render_alias_is_the_cli_command(tmp_path):
+    import subprocess
+    import sys
+
+    a, b = tmp_path / "a.dot", tmp_path / "b.dot"
+    for argv, path in ((["-m", "autograd_lite.render"], a), (["-m", "autograd_lite", "render"], b)):
+        proc = subprocess.run([sys.executable, *argv, "neuron", "-o", str(path)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "10 values in the graph" in proc.stdout
+    assert a.read_text() == b.read_text()
+
+
+def test_export_command_writes_the_page(tmp_path, capsys):
+    path = tmp_path / "steps.html"
+    assert main(["export", str(path), "--title", "A neuron"]) == 0
+    page = path.read_text(encoding="utf-8")
+    assert page.lstrip().lower().startswith("<!doctype html") and "A neuron" in page
+    assert f"wrote {path}" in capsys.readouterr().out
+
+
+# ---- the demo: optional dependencies checked first, the GIF ------------------------------------
+def test_demo_without_matplotlib_skips_pictures_with_a_message(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as after a plain pip install
+    out = tmp_path / "plain"
+    rc = main(["demo", "--epochs", "1", "--samples", "20", "--hidden", "2", "--out", str(out),
+               "--no-progress"])
+    text = capsys.readouterr().out
+    assert rc == 0
+    note = text.index("matplotlib is not installed")
+    assert note < text.index("One neuron")  # said before any work
+    assert "pip install 'autograd-lite[demo]'" in text
+    assert (out / "loss_graph.svg").exists() and (out / "backprop_steps.html").exists()
+    assert not any((out / n).exists() for n in ("loss_curve.png", "decision_boundary.png",
+                                                 "training.gif"))
+
+
+def test_demo_without_tqdm_says_there_is_no_bar(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    rc = main(["demo", "--epochs", "1", "--samples", "20", "--hidden", "2", "--out",
+               str(tmp_path / "d"), "--no-tour"])
+    assert rc == 0
+    assert "tqdm is not installed" in capsys.readouterr().out
+
+
+def test_demo_without_a_renderer_fails_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AUTOGRAD_LITE_DOT", str(tmp_path / "no-such-dot"))
+    rc = main(["demo", "--epochs", "1", "--samples", "20", "--hidden", "2", "--out",
+               str(tmp_path / "d")])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "AUTOGRAD_LITE_DOT" in err
+    assert "training" not in out and not (tmp_path / "d").exists()
+
+
+def _gif_frames(data: bytes) -> int:
+    """Image descriptors in a GIF, counted by walking its blocks (no imaging library)."""
+    assert data[:6] in (b"GIF87a", b"GIF89a"), "not a GIF"
+    flags = data[10]
+    i = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
+    frames = 0
+    while i < len(data):
+        tag = data[i]
+        if tag == 0x3B:  # trailer
+            return frames
+        if tag == 0x21:  # extension: label, then sub-blocks
+            i += 2
+        elif tag == 0x2C:  # image: descriptor, optional local table, LZW size, sub-blocks
+            frames += 1
+            lflags = data[i + 9]
+            i += 10 + (3 * 2 ** ((lflags & 7) + 1) if lflags & 0x80 else 0) + 1
+        else:
+            raise AssertionError(f"bad GIF block 0x{tag:02x} at {i}")
+        while data[i]:
+            i += data[i] + 1
+        i += 1
+    raise AssertionError("GIF without a trailer")
+
+
+def test_demo_writes_a_multi_frame_training_gif(tmp_path):
+    from autograd_lite.demo import run
+
+    result = run(epochs=4, hidden=(3,), samples=40, out=tmp_path, progress=False,
+                 echo=lambda s: None)
+    data = result.files["training animation"].read_bytes()
+    assert _gif_frames(data) == 5  # before training and after each of the 4 epochs
+    PIL = pytest.importorskip("PIL.Image")
+    with PIL.open(result.files["training animation"]) as im:
+        assert im.n_frames == 5 and im.size[0] > 100
+        im.seek(0)
+        first = im.convert("RGB").tobytes()
+        im.seek(4)
+        assert im.convert("RGB").tobytes() != first  # the boundary moved
+
+
+def test_training_gif_restores_the_weights(tmp_path):
+    import nn
+    from autograd_lite.demo import training_gif
+
+    model = nn.MLP(2, [2, 1], seed=0)
+    before = [p.data for p in model.parameters()]
+    snaps = [(0, [0.1] * len(before)), (1, [-0.2] * len(before))]
+    X, y = [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]], [0, 1, 1]
+    training_gif(model, snaps, X, y, tmp_path / "t.gif", "t", grid=8)
+    assert [p.data for p in model.parameters()] == before
+    assert _gif_frames((tmp_path / "t.gif").read_bytes()) == 2

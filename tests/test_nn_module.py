@@ -7,6 +7,7 @@ import ast
 import json
 import math
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import autograd_lite
+import nn
 from autograd_lite import Value
 from nn import MLP, Layer, Module, Neuron, RNNCell
 
@@ -96,11 +98,90 @@ def test_init_ignores_global_random_state() -> None:
 
 
 def test_relu_scale_is_wider_than_tanh() -> None:
-    w_relu = [p.data for n, p in MLP(50, [50, 1], "relu").named_parameters() if ".w." in n]
-    w_tanh = [p.data for n, p in MLP(50, [50, 1], "tanh").named_parameters() if ".w." in n]
+    w_relu = [p.data for n, p in MLP(50, [50, 1], "relu", seed=0).named_parameters()
+              if ".w." in n]
+    w_tanh = [p.data for n, p in MLP(50, [50, 1], "tanh", seed=0).named_parameters()
+              if ".w." in n]
     assert max(map(abs, w_relu[:2500])) <= math.sqrt(6 / 50)
     assert max(map(abs, w_tanh[:2500])) <= math.sqrt(6 / 100)
     assert max(map(abs, w_relu[:2500])) > math.sqrt(6 / 100)  # He is wider than Glorot
+
+
+# ---- default initialisation: nn's own generator, seedable (issue 13 item 5) ----------------
+
+def _weights(m: Module) -> list[float]:
+    return [p.data for p in m.parameters()]
+
+
+def test_unseeded_neurons_differ() -> None:
+    neurons = [Neuron(3) for _ in range(4)]
+    assert len({tuple(_weights(n)) for n in neurons}) == 4
+    layer = Layer(3, 4)
+    assert len({tuple(_weights(n)) for n in layer.neurons}) == 4
+    assert _weights(MLP(2, [3, 1])) != _weights(MLP(2, [3, 1]))
+    assert _weights(RNNCell(2, 3)) != _weights(RNNCell(2, 3))
+
+
+@pytest.mark.parametrize("make", [lambda: MLP(3, [4, 2], activation="relu"),
+                                  lambda: Layer(2, 3), lambda: Neuron(5, "sigmoid"),
+                                  lambda: RNNCell(2, 3)], ids=["MLP", "Layer", "Neuron", "RNN"])
+def test_manual_seed_makes_unseeded_modules_reproducible(make) -> None:
+    nn.manual_seed(0)
+    a = make()
+    nn.manual_seed(0)
+    b = make()
+    assert a.state_dict() == b.state_dict()
+    assert make().state_dict() != a.state_dict()  # the generator moved on
+    nn.manual_seed(1)
+    assert make().state_dict() != a.state_dict()
+
+
+def test_unseeded_draws_follow_the_documented_rule_from_nn_generator() -> None:
+    # manual_seed(n) then an unseeded MLP draws what random.Random(n) draws, in parameter order.
+    nn.manual_seed(99)
+    m = MLP(2, [3, 1])
+    r = random.Random(99)
+    want = []
+    for fi, fo in ((2, 3), (3, 1)):
+        lim = math.sqrt(6 / (fi + fo))
+        for _ in range(fo):
+            want += [r.uniform(-lim, lim) for _ in range(fi)] + [0.0]
+    assert _weights(m) == want
+    assert nn.initial_seed() == 99
+
+
+def test_default_init_neither_uses_nor_moves_the_global_random_state() -> None:
+    random.seed(5)
+    state = random.getstate()
+    a = MLP(3, [4, 1])
+    assert random.getstate() == state  # untouched
+    random.seed(5)
+    assert _weights(MLP(3, [4, 1])) != _weights(a)  # not drawn from it either
+
+
+def test_explicit_seed_ignores_manual_seed_and_the_generator() -> None:
+    nn.manual_seed(3)
+    a = MLP(4, [3, 2], seed=7)
+    MLP(4, [3, 2])  # moves nn's generator
+    nn.manual_seed(12345)
+    assert MLP(4, [3, 2], seed=7).state_dict() == a.state_dict()
+    assert Neuron(3, seed=1).state_dict() == Neuron(3, seed=1).state_dict()
+
+
+def test_fresh_processes_draw_fresh_weights_and_can_be_replayed() -> None:
+    code = ("import nn; m = nn.MLP(2, [3, 1]); "
+            "print(nn.initial_seed(), *[p.data for p in m.parameters()])")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(2)]
+    assert runs[0][1:] != runs[1][1:]
+    nn.manual_seed(int(runs[0][0]))  # a run's printed seed replays it exactly
+    assert [repr(w) for w in _weights(MLP(2, [3, 1]))] == runs[0][1:]
+
+
+@pytest.mark.parametrize("bad", ["0", 1.5, True, None])
+def test_manual_seed_rejects_non_ints(bad) -> None:
+    with pytest.raises(TypeError, match="manual_seed"):
+        nn.manual_seed(bad)
 
 
 ACTS = {"tanh": math.tanh, "relu": lambda v: max(v, 0.0),

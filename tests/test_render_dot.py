@@ -386,7 +386,7 @@ def test_same_graph_same_source(expr, by_grad):
 
 def test_same_model_same_source_across_processes():
     code = ("import nn; from autograd_lite import draw_graph\n"
-            "m = nn.MLP(2, [4, 1]); L = (m([0.3, -0.7]) - 1.0) ** 2; L.backward()\n"
+            "m = nn.MLP(2, [4, 1], seed=0); L = (m([0.3, -0.7]) - 1.0) ** 2; L.backward()\n"
             "print(draw_graph(L, modules=m, color_by_grad=True).source)\n"
             "print(draw_graph(L, modules=m, collapse='neuron').source)")
     pytest.importorskip("nn")
@@ -415,8 +415,11 @@ def test_missing_graphviz_package_says_how_to_install():
 
 # ---- command line -------------------------------------------------------------------------------
 def test_command_line_writes_dot_and_reports_counts(tmp_path, capsys):
+    from autograd_lite.cli import main as cli
     from autograd_lite.examples import neuron as example
-    from autograd_lite.render import main
+
+    def main(argv: list[str]) -> int:  # `python -m autograd_lite.render` = `autograd-lite render`
+        return cli(["render", *argv])
 
     assert main(["neuron", "-o", str(tmp_path / "n.dot")]) == 0
     o = example()

@@ -176,7 +176,7 @@ def test_graphviz_pure_found_in_the_scripts_folder(tmp_path, monkeypatch):
 def test_no_renderer_error_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.delenv(R.RENDERER_ENV, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(R, "_script_dirs", lambda: [tmp_path])
+    monkeypatch.setattr(R.renderers, "_script_dirs", lambda: [tmp_path])
     o, _ = neuron()
     g = draw_graph(o)  # building DOT needs no program
     for attempt in (R.find_renderer, lambda: g.pipe(format="svg"), g._repr_mimebundle_,

@@ -5,6 +5,7 @@ is the node of the Step record with that index (found independently on a twin gr
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 
@@ -181,5 +182,137 @@ def test_exported_page_steps_through_every_frame_in_chromium(driver, tmp_path, b
     keep = os.environ.get("AUTOGRAD_LITE_SCREENSHOTS")
     if keep:  # for a human to look at
         shutil.copy(shot, os.path.join(keep, f"stepping-{build.__name__}.png"))
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+
+
+# ---- the quiz page -----------------------------------------------------------------------------
+QUIZ_JS = """
+const visible = el => el && el.getClientRects().length > 0 &&
+  getComputedStyle(el).visibility !== 'hidden';
+const shown = [...document.querySelectorAll('#frames .frame')].filter(visible);
+const section = [...document.querySelectorAll('#quiz .q-step')].filter(visible);
+const score = document.getElementById('score');
+const row = document.querySelector(`#tape-wrap tbody tr[data-step='${arguments[0]}'] td.al-chain`);
+return {
+  frames: shown.map(f => f.id), step: +document.body.dataset.current,
+  open: document.body.dataset.open === 'true',
+  sections: section.map(s => +s.dataset.step),
+  correct: +score.dataset.correct, answered: +score.dataset.answered,
+  total: +score.dataset.total, score: score.textContent,
+  next: !document.getElementById('next').disabled,
+  chain_visible: visible(row),
+};
+"""
+
+
+def quiz_state(d, k: int) -> dict:
+    return d.execute_script(QUIZ_JS, k)
+
+
+def questions(d, k: int) -> list:
+    from selenium.webdriver.common.by import By
+
+    return d.find_elements(By.CSS_SELECTOR, f"#quiz .q-step[data-step='{k}'] .q")
+
+
+def answer(q, text: str) -> str:
+    """Type `text` and press Enter; return the feedback line."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = q.find_element(By.CLASS_NAME, "q-input")
+    box.clear()
+    box.send_keys(text + Keys.ENTER)
+    return q.find_element(By.CLASS_NAME, "q-result").text
+
+
+def test_quiz_answered_right_reveals_each_step_and_scores_full_marks(driver, tmp_path) -> None:
+    """Every local derivative typed (to 4 significant digits, as read off the pictures), taken
+    from Step records of a twin graph: each step opens on the graph before it, with `next`
+    locked; the right answers reveal the frame after it and the tape row; full score."""
+    from selenium.webdriver.common.by import By
+
+    twin = list(backward_steps(demo_graph()))
+    total = sum(len(s.contributions) for s in twin)
+    page = export_html(demo_graph(), tmp_path / "quiz.html", quiz=True)
+    driver.get(page.resolve().as_uri())
+    nxt = driver.find_element(By.ID, "next")
+    for k, s in enumerate(twin):
+        st = quiz_state(driver, k)
+        assert st["step"] == k
+        if s.contributions:
+            assert st["open"] and st["frames"] == [f"ask-{k}"] and st["sections"] == [k]
+            assert not st["next"] and not st["chain_visible"]
+            nxt.click()  # locked until answered
+            assert quiz_state(driver, k)["step"] == k
+            qs = questions(driver, k)
+            assert len(qs) == len(s.contributions)
+            for q, c in zip(qs, s.contributions):
+                assert not q.find_element(By.CLASS_NAME, "q-chain").is_displayed()
+                fb = answer(q, f"{c.local:.4g}")
+                assert fb.startswith("✓ right"), fb
+            st = quiz_state(driver, k)
+            assert not st["open"] and st["frames"] == [f"frame-{k}"] and st["chain_visible"]
+        else:
+            assert not st["open"] and st["frames"] == [f"frame-{k}"]
+        if k < len(twin) - 1:
+            assert st["next"]
+            nxt.click()
+    st = quiz_state(driver, len(twin) - 1)
+    assert st["correct"] == st["answered"] == st["total"] == total > 0
+    assert st["score"].startswith(f"score {total} / {total}")
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+
+
+def test_quiz_wrong_answer_shows_the_chain_rule_line_and_counts(driver, tmp_path) -> None:
+    """A wrong local derivative: marked wrong, score 0 / 1, and the chain-rule line with the
+    numbers (upstream · local = contribution) revealed, as the tape writes it. Then the
+    contribution mode: a right contribution at the next step scores; not-a-number is refused
+    without counting."""
+    from selenium.webdriver.common.by import By
+
+    root = demo_graph()
+    twin = list(backward_steps(demo_graph()))
+    s0 = twin[0]  # L = tanh(n): local 1 - tanh(n)^2, by hand
+    n = s0.contributions[0].parent.data
+    local = 1.0 - math.tanh(n) ** 2
+    assert local == pytest.approx(s0.contributions[0].local, rel=1e-12)
+    page = export_html(root, tmp_path / "quiz.html", quiz=True)
+    driver.get(page.resolve().as_uri())
+    q = questions(driver, 0)[0]
+    fb = answer(q, f"{local + 0.25:.4g}")
+    assert fb.startswith("✗ you typed") and f"is {local:.4g}" in fb
+    chain = q.find_element(By.CLASS_NAME, "q-chain")
+    assert chain.is_displayed()
+    assert chain.text == f"dL/dn += dL/dL · dL/dn = 1 · {local:.4g} = {local:.4g}"
+    st = quiz_state(driver, 0)
+    assert (st["correct"], st["answered"]) == (0, 1) and st["score"].startswith("score 0 / 1")
+    assert st["frames"] == ["frame-0"] and st["chain_visible"] and st["next"]
+    assert not q.find_element(By.CLASS_NAME, "q-input").is_enabled()  # one try per question
+
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element(By.ID, "quiz-ask")).select_by_value("contribution")
+    driver.find_element(By.ID, "next").click()
+    k = next(i for i, s in enumerate(twin) if i > 0 and s.contributions)
+    assert k == 1
+    qs = questions(driver, k)
+    assert answer(qs[0], "abc").startswith("“abc” is not a number")
+    assert quiz_state(driver, k)["answered"] == 1  # refused, not counted
+    for q, c in zip(qs, twin[k].contributions):
+        assert c.contribution != pytest.approx(c.local)  # the upstream matters here
+        assert answer(q, f"{c.contribution:.5g}").startswith("✓ right: the contribution")
+    st = quiz_state(driver, k)
+    assert (st["correct"], st["answered"]) == (len(qs), 1 + len(qs))
+    # a wrong contribution, one decimal place off, at the next open step
+    k2 = next(i for i, s in enumerate(twin) if i > k and s.contributions)
+    driver.find_element(By.ID, "next").click()
+    while quiz_state(driver, k2)["step"] < k2:
+        driver.find_element(By.ID, "next").click()
+    c = twin[k2].contributions[0]
+    fb = answer(questions(driver, k2)[0], f"{c.contribution * 10:.4g}")
+    assert fb.startswith("✗") and "upstream · local = contribution" in fb
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []

@@ -188,3 +188,47 @@ def test_widget_without_ipywidgets_says_how_to_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "ipywidgets", None)
     with pytest.raises(ImportError, match=r"autograd-lite\[notebooks\]"):
         step_widget(Value(1.0))
+
+
+# ---- the quiz page (static checks; tests/test_stepping_browser.py answers it in Chromium) -------
+QUESTION = re.compile(r'<div class="q" data-step="(\d+)" data-arg="(\d+)" data-local="([^"]*)" '
+                      r'data-contribution="([^"]*)" data-upstream="([^"]*)">')
+
+
+@settings(max_examples=4)
+@given(expr=expressions(n_nodes=(1, 5)))
+def test_quiz_page_asks_one_question_per_contribution(tmp_path_factory, expr) -> None:
+    page = export_html(build(expr), tmp_path_factory.mktemp("q") / "quiz.html",
+                       quiz=True).read_text("utf-8")
+    twin = build(expr)
+    steps = list(backward_steps(twin))
+    want = [(s.index, c.index, c.local, c.contribution, s.upstream)
+            for s in steps for c in s.contributions]
+    got = [(int(k), int(i), float(lo), float(co), float(up))
+           for k, i, lo, co, up in QUESTION.findall(page)]
+    assert got == want  # exact: the numbers are written with repr
+    asks = re.findall(r'<figure class="frame ask" id="ask-(\d+)"', page)
+    assert [int(k) for k in asks] == [s.index for s in steps if s.contributions]
+    assert page.count("<svg") == len(steps) + len(asks)
+    assert REMOTE.search(page) is None
+    assert re.search(r"\son[a-z]+\s*=", page) is None  # no inline event handlers
+    assert "default-src 'none'" in page  # the CSP stays
+    assert 'class="quiz" data-ask="local" data-rtol="0.01" data-atol="0.001"' in page
+
+
+def test_quiz_options_and_command_line(tmp_path, capsys) -> None:
+    page = export_html(demo_graph(), tmp_path / "c.html", quiz="contribution", rtol=0.05,
+                       atol=0.0).read_text("utf-8")
+    assert 'data-ask="contribution" data-rtol="0.05" data-atol="0.0"' in page
+    assert "within 5 % of the true value" in page
+    plain = export_html(demo_graph(), tmp_path / "p.html").read_text("utf-8")
+    assert 'class="q"' not in plain and "frame ask" not in plain and 'data-rtol=' not in plain
+    with pytest.raises(ValueError, match="quiz must be"):
+        export_html(demo_graph(), tmp_path / "x.html", quiz="hard")
+    with pytest.raises(ValueError, match="rtol"):
+        export_html(demo_graph(), tmp_path / "x.html", quiz=True, rtol=-1)
+    assert main([str(tmp_path / "cli.html"), "--quiz"]) == 0
+    assert 'data-ask="local"' in (tmp_path / "cli.html").read_text("utf-8")
+    assert main([str(tmp_path / "cli2.html"), "--quiz", "contribution"]) == 0
+    assert 'data-ask="contribution"' in (tmp_path / "cli2.html").read_text("utf-8")
+    capsys.readouterr()
