@@ -8,11 +8,9 @@ Rendering (`draw_graph`) and the testing helpers (`autograd_lite.testing`) impor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from typing import TYPE_CHECKING
-
 from .backward import Contribution, Step, backward_steps, grad, node_ids, topo_order
 from .compile import Compiled, GraphChangedError, compile_grad
 from .core import AnomalyError, AutogradError, Primitive, UnusedInputError, Value, primitive

@@ -531,7 +531,8 @@ class Primitive:
         if not name or not isinstance(name, str):
             raise TypeError(f"primitive name must be a non-empty str, got {describe(name)}")
         if not callable(forward):
-            raise TypeError(f"primitive {name!r}: forward must be callable, got {describe(forward)}")
+            raise TypeError(
+                f"primitive {name!r}: forward must be callable, got {describe(forward)}")
         partials = tuple(partials)
         if not partials:
             raise TypeError(f"primitive {name!r} needs one partial derivative per input, got none")

@@ -187,6 +187,7 @@ _TIE_B = "(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))"
 _CTIE_A = "({a} > {b} ? 1.0 : ({a} < {b} ? 0.0 : 0.5))"
 _CTIE_B = "({b} > {a} ? 1.0 : ({b} < {a} ? 0.0 : 0.5))"
 _CDPOW_BASE = "(({b}) == 0.0 ? 0.0 * ({a}) : ({b}) * pow({a}, ({b}) - 1.0))"
+_CDPOW_EXPONENT = "({a} > 0.0 ? {o} * log({a}) : ({a} == 0.0 ? 0.0 * {o} : NAN))"
 _CSIGMOID = "({a} >= 0.0 ? 1.0 / (1.0 + exp(-({a}))) : exp({a}) / (1.0 + exp({a})))"
 _SMOOTH = (-30.0, 30.0)  # beyond, exp overflows or tanh saturates: checks are meaningless
 _POSITIVE = (0.0, _INF)
@@ -208,8 +209,7 @@ POW = Primitive("pow", _powc, (_dpow_base, _dpow_exponent), doc="a ** b, both Va
                 symbol="**", function=False, ieee=_pow_ieee, domain=(_POSITIVE, (-4.0, 4.0)),
                 py=("_powc({a}, {b})", ("_dpow_base({o}, {a}, {b})",
                                         "_dpow_exponent({o}, {a}, {b})")),
-                c=("pow({a}, {b})", (_CDPOW_BASE,
-                                     "({a} > 0.0 ? {o} * log({a}) : ({a} == 0.0 ? 0.0 * {o} : NAN))")))
+                c=("pow({a}, {b})", (_CDPOW_BASE, _CDPOW_EXPONENT)))
 POWC = Primitive("powc", _powc, (_dpow_base,), nparams=1, doc="x ** p for a number p",
                  symbol="**{0}", function=False, ieee=_pow_ieee, param_domain=((-2.0, 3.0),),
                  kink=lambda x, p: abs(x) if p < 1.0 or not p.is_integer() else _INF,
@@ -278,6 +278,7 @@ _ERF_SCALE = 2.0 / math.sqrt(math.pi)
 ERF = Primitive("erf", math.erf, (lambda out, x: _ERF_SCALE * exp(-(x * x)),),
                 doc="the error function, 2/sqrt(pi) * integral of e^(-t^2) from 0 to x",
                 domain=((-6.0, 6.0),),
+                py=("_erf({a})", (f"{_ERF_SCALE!r} * _exp(-({{a}} * {{a}}))",)),
                 c=("erf({a})", (f"{_ERF_SCALE.hex()} * exp(-({{a}} * {{a}}))",)))
 
 #: Every built-in primitive, by name. Tests iterate this, so a new entry cannot ship untested.
@@ -293,6 +294,7 @@ PY_NAMES: dict[str, Any] = {
     "_cos": _cos, "_sqrt": _sqrt, "_sigmoid": _sigmoid, "_softplus": _softplus,
     "_powc": _powc, "_rpow": _rpow, "_div": _div, "_dpow_base": _dpow_base,
     "_dpow_exponent": _dpow_exponent, "_mlog": math.log, "_fabs": math.fabs,
+    "_erf": math.erf,
 }
 
 # Functions: Values in, Value out; numbers in, float out (typed by `Primitive.__call__`).

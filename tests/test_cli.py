@@ -138,7 +138,7 @@ REJECTED = [
     ("x +", "syntax error", None),
     ("log(x - 1.5)", "cannot evaluate 'log(x - 1.5)'", 1),
     ("w / (x - 1.5)", "division by zero", 1),
-    ("exp(1000 * x)", "overflows", 1),
+    ("log(0 * x)", "logarithm needs a positive number", 1),
     ("sqrt(w)", "square root of a negative", 1),
 ]
 
