@@ -8,17 +8,19 @@ Rendering (`draw_graph`) and the testing helpers (`autograd_lite.testing`) impor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from .backward import Contribution, Step, backward_steps, grad, topo_order
+from .backward import Contribution, Step, backward_steps, grad, node_ids, topo_order
 from .compile import Compiled, GraphChangedError, compile_grad
 from .core import AnomalyError, AutogradError, Primitive, UnusedInputError, Value, primitive
-from .functional import hessian, hvp, value_and_grad
+from .functional import hessian, hvp, jacfwd, jacrev, jvp, value_and_grad
 from .ops import (
     PRIMITIVES,
     abs,  # noqa: A004, F401 - autograd_lite.abs, kept out of __all__
     cos,
+    div,
+    erf,
     exp,
     leaky_relu,
     log,
@@ -40,8 +42,16 @@ __all__ = [
     "Contribution", "topo_order", "value_and_grad", "hessian", "hvp", "no_grad", "enable_grad",
     "is_grad_enabled", "detect_anomaly", "AutogradError", "AnomalyError", "UnusedInputError",
     "exp", "log", "log1p", "tanh", "sigmoid", "softplus", "relu", "leaky_relu", "sin", "cos",
-    "sqrt", "maximum", "minimum", "compile_grad", "Compiled", "GraphChangedError",
+    "sqrt", "maximum", "minimum", "erf", "div", "compile_grad", "Compiled", "GraphChangedError",
+    "jvp", "jacfwd", "jacrev", "node_ids", "draw_graph",
 ]
+
+if TYPE_CHECKING:
+    from .render import draw_graph
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"draw_graph"})
 
 
 def __getattr__(name: str) -> Any:

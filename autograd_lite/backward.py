@@ -1,22 +1,43 @@
-"""Reverse mode: topological order, `backward`, the step-by-step generator and functional `grad`.
+"""The traversal: one topological order, one accumulation rule, both directions.
 
-Everything here is iterative: a chain of a million nodes needs no recursion.
+Reverse: nodes in reverse topological order; each node's upstream gradient times each local
+partial (its record's `partials`) is added into the parent. `backward`, `backward_steps` and
+`grad` (floats or, with `create_graph`, Values) are this one walk (`_reverse`) with different
+turns, chosen once per call: add to `.grad` through the record's `accumulate` (the fast path),
+the same with anomaly checks, the same recording a `Step`, or add into a private table.
+Forward (`tangents`, used by `jvp`): nodes in topological order, each node's tangent the sum
+of local partial times parent tangent, with the same partials and the same rule.
+
+The rule (`contribution`): `upstream * local`, except that a masking op's (relu, abs,
+maximum, ...) zero local derivative contributes 0.0 even against an inf or nan upstream; a
+partial that raises on floats (`0.5 / 0.0`) is evaluated again in IEEE mode and gives inf or
+nan, as PyTorch does. Everything is iterative: a chain of a million nodes needs no recursion.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from ._mode import anomaly_enabled, enable_grad
-from .core import AnomalyError, UnusedInputError, Value, _leaf, describe, to_float
-from .ops import ADD, MUL
+from ._mode import anomaly_enabled, enable_grad, ieee_mode, no_grad
+from .core import (
+    AnomalyError,
+    Primitive,
+    UnusedInputError,
+    Value,
+    _leaf,
+    describe,
+    to_float,
+)
 
 _UNARY, _BINARY = 1, 2
+T = TypeVar("T")
 
 
+# ---- the order --------------------------------------------------------------------------------
 def topo_order(roots: Sequence[Value]) -> list[Value]:
     """Every node reachable from `roots`, each after all of its parents (forward order).
 
@@ -24,6 +45,11 @@ def topo_order(roots: Sequence[Value]) -> list[Value]:
     sort, without recursion. `backward()` processes the reverse of this list.
     """
     return _depth_first(roots, reset=False)
+
+
+def node_ids(root: Value) -> dict[Value, str]:
+    """Stable ids for pictures and tapes: `n{i}`, i the node's index in `topo_order([root])`."""
+    return {v: f"n{i}" for i, v in enumerate(topo_order([root]))}
 
 
 def _depth_first(roots: Sequence[Value], reset: bool) -> list[Value]:
@@ -72,10 +98,108 @@ def _depth_first(roots: Sequence[Value], reset: bool) -> list[Value]:
             if a not in seen:
                 push(a)
         else:
-            for p in reversed(node._a):
+            for p in reversed(node._a):  # type: ignore[arg-type]
                 if p not in seen:
                     push(p)
     return order
+
+
+# ---- the rule -----------------------------------------------------------------------------
+def local_partials(node: Value, values: bool = False) -> list[Any]:
+    """d node / d parent for each parent, from the node's record: floats, or Values if `values`.
+
+    On floats, a partial that raises (division by zero, overflow) is evaluated again on leaf
+    Values in IEEE mode, so the result is inf or nan where the true derivative is.
+    """
+    op: Primitive = node._prim  # type: ignore[assignment]
+    parents = node.parents
+    params = node.params
+    if values:
+        return [d(node, *parents, *params) for d in op.partials]
+    out = node.data
+    args = [p.data for p in parents]
+    args.extend(params)
+    try:
+        return [d(out, *args) for d in op.partials]
+    except (ArithmeticError, ValueError):
+        pass
+    with no_grad(), ieee_mode():
+        lifted = [_leaf(out), *(_leaf(p.data) for p in parents), *params]
+        try:
+            results = [d(*lifted) for d in op.partials]
+        except (ArithmeticError, ValueError) as e:
+            raise _backward_error(node, e) from e
+    return [r.data if isinstance(r, Value) else float(r) for r in results]
+
+
+def contribution(upstream: Any, local: Any, mask: bool) -> Any:
+    """What a node passes to a parent: upstream * local (0.0 if a mask op's local is 0)."""
+    if mask and (local.data if isinstance(local, Value) else local) == 0.0:
+        return 0.0
+    return upstream * local
+
+
+def _finite(x: Any) -> bool:
+    return math.isfinite(x.data if isinstance(x, Value) else x)
+
+
+def _anomaly(node: Value, i: int, parent: Value, upstream: Any, local: Any,
+             c: Any) -> AnomalyError:
+    return AnomalyError(
+        f"backward of {node._prim.name} produced a non-finite gradient {_num(c)!r} for input "  # type: ignore[union-attr]
+        f"{i} ({parent!r}): upstream {_num(upstream)!r} x local {_num(local)!r}; node {node!r}"
+    )
+
+
+def _num(x: Any) -> float:
+    return x.data if isinstance(x, Value) else x  # type: ignore[no-any-return]
+
+
+def _backward_error(node: Value, e: Exception) -> Exception:
+    op = node._prim
+    name = op.name if op is not None else "leaf"
+    args = ", ".join(repr(p.data) for p in node.parents)
+    return type(e)(f"backward of {name}({args}) at {node!r}: {e}")
+
+
+# ---- the walk -------------------------------------------------------------------------------
+def _reverse(order: list[Value], turn: Callable[[Value], T]) -> Iterator[T]:
+    """The one reverse traversal: every node's turn, in reverse topological order."""
+    for node in reversed(order):
+        yield turn(node)
+
+
+def _contributions(node: Value, g: Any, values: bool, check: bool) -> list[tuple[Value, Any, Any]]:
+    """(parent, local, contribution) for each parent of `node`, upstream `g`: the rule."""
+    op: Primitive = node._prim  # type: ignore[assignment]
+    mask = op.mask
+    out = []
+    for i, (parent, local) in enumerate(zip(node.parents, local_partials(node, values))):
+        c = contribution(g, local, mask)
+        if check and not _finite(c):
+            raise _anomaly(node, i, parent, g, local, c)
+        out.append((parent, local, c))
+    return out
+
+
+def _add_turn(check: bool) -> Callable[[Value], None]:
+    """A turn that adds into `.grad`: the record's accumulate, or the checked rule."""
+    if check:
+        def checked(node: Value) -> None:
+            if node._prim is not None:
+                for parent, _, c in _contributions(node, node.grad, False, True):
+                    parent.grad += c
+        return checked
+
+    def fast(node: Value) -> None:
+        op = node._prim
+        if op is not None:
+            try:
+                op.accumulate(node, node.grad)
+            except (ArithmeticError, ValueError):  # a partial raised: IEEE values instead
+                for parent, _, c in _contributions(node, node.grad, False, False):
+                    parent.grad += c
+    return fast
 
 
 def _check_root(root: object, where: str) -> Value:
@@ -92,74 +216,11 @@ def _start(root: Value, gradient: object) -> list[Value]:
     return order
 
 
-def _anomaly(
-    node: Value, i: int, parent: Value, upstream: float, local: Any, c: Any
-) -> AnomalyError:
-    return AnomalyError(
-        f"backward of {node._prim.name} produced a non-finite gradient {c!r} for input {i} "  # type: ignore[union-attr]
-        f"({parent!r}): upstream {upstream!r} x local {local!r}; node {node!r}"
-    )
-
-
 def backward(root: Value, gradient: object = 1.0) -> None:
     """Accumulate d(root)/d(leaf) * gradient into every leaf's `.grad` (see `Value.backward`)."""
     root = _check_root(root, "backward()")
     order = _start(root, gradient)
-    if anomaly_enabled():
-        for _ in _walk(order, record=False):
-            pass
-        return
-    node = root
-    try:
-        for node in reversed(order):
-            op = node._prim
-            if op is None:
-                continue
-            g = node.grad
-            # add and mul inline their table partials (1, 1 and b, a): same numbers, no calls.
-            if op is ADD:
-                node._a.grad += g
-                node._b.grad += g
-                continue
-            if op is MUL:
-                a = node._a
-                b = node._b
-                a.grad += g * b.data
-                b.grad += g * a.data
-                continue
-            kind = op._kind
-            if kind == _BINARY:
-                a = node._a
-                b = node._b
-                da, db = op.partials
-                out = node.data
-                x = a.data
-                y = b.data
-                a.grad += g * da(out, x, y)
-                b.grad += g * db(out, x, y)
-            elif kind == _UNARY:
-                a = node._a
-                p = node._b
-                if p is None:
-                    a.grad += g * op.partials[0](node.data, a.data)
-                else:
-                    a.grad += g * op.partials[0](node.data, a.data, p)
-            else:
-                parents = node._a
-                args = [v.data for v in parents]
-                args.extend(node._b)
-                out = node.data
-                for v, d in zip(parents, op.partials):
-                    v.grad += g * d(out, *args)
-    except (ArithmeticError, ValueError) as e:
-        raise _backward_error(node, e) from e
-
-
-def _backward_error(node: Value, e: Exception) -> Exception:
-    op = node._prim
-    name = op.name if op is not None else "leaf"
-    args = ", ".join(repr(p.data) for p in node.parents)
-    return type(e)(f"backward of {name}({args}) at {node!r}: {e}")
+    deque(_reverse(order, _add_turn(anomaly_enabled())), maxlen=0)
 
 
 @dataclass(frozen=True)
@@ -181,33 +242,7 @@ class Step:
     node: Value
     upstream: float  #: d root / d node, complete when its turn comes
     contributions: tuple[Contribution, ...]  #: empty for leaves
-
-
-def _walk(order: list[Value], record: bool) -> Iterator[Step | None]:
-    """The generic backward loop: reverse order, one turn per node, with anomaly checks."""
-    check = anomaly_enabled()
-    for index, node in enumerate(reversed(order)):
-        op = node._prim
-        g = node.grad
-        contributions: list[Contribution] = []
-        if op is not None:
-            parents = node.parents
-            args = [p.data for p in parents]
-            args.extend(node.params)
-            try:
-                for i, (parent, d) in enumerate(zip(parents, op.partials)):
-                    local = d(node.data, *args)
-                    c = g * local
-                    if check and not math.isfinite(c):
-                        raise _anomaly(node, i, parent, g, local, c)
-                    parent.grad += c
-                    if record:
-                        contributions.append(Contribution(i, parent, local, c, parent.grad))
-            except AnomalyError:
-                raise
-            except (ArithmeticError, ValueError) as e:
-                raise _backward_error(node, e) from e
-        yield Step(index, node, g, tuple(contributions)) if record else None
+    carried: float = 0.0  #: a leaf's .grad from before this pass (accumulated, not reset)
 
 
 def backward_steps(root: Value, gradient: object = 1.0) -> Iterator[Step]:
@@ -225,8 +260,23 @@ def backward_steps(root: Value, gradient: object = 1.0) -> Iterator[Step]:
 
 
 def _steps(root: Value, gradient: object) -> Iterator[Step]:
+    carried = {v: v.grad for v in topo_order([root]) if v._prim is None}
+    if root._prim is None:
+        carried[root] = root.grad
     order = _start(root, gradient)
-    yield from _walk(order, record=True)  # type: ignore[misc]
+    check = anomaly_enabled()
+    index = iter(range(len(order)))
+
+    def turn(node: Value) -> Step:
+        g = node.grad
+        recorded = []
+        if node._prim is not None:
+            for i, (parent, local, c) in enumerate(_contributions(node, g, False, check)):
+                parent.grad += c
+                recorded.append(Contribution(i, parent, local, c, parent.grad))
+        return Step(next(index), node, g, tuple(recorded), carried.get(node, 0.0))
+
+    yield from _reverse(order, turn)
 
 
 def _as_list(x: Any, what: str) -> list[Value]:
@@ -250,6 +300,7 @@ def grad(
     With `create_graph=True` the results are Values whose graphs can be differentiated again.
     An input that the outputs do not depend on raises UnusedInputError, unless
     `allow_unused=True` (then None, or 0.0 with `materialize_grads=True`), as in PyTorch.
+    Under `detect_anomaly()` a non-finite gradient raises AnomalyError, as in `backward()`.
     """
     outs = _as_list(outputs, "outputs")
     ins = _as_list(inputs, "inputs")
@@ -265,7 +316,7 @@ def grad(
                  to_float(s.data if isinstance(s, Value) else s, f"grad_outputs[{i}]")
                  for i, s in enumerate(seeds)]
     if create_graph:
-        with enable_grad():
+        with enable_grad(), ieee_mode():
             result = _grad(outs, ins, seeds, True)
     else:
         result = _grad(outs, ins, seeds, False)
@@ -285,7 +336,7 @@ def grad(
     return tuple(final)
 
 
-def _grad(outs: list[Value], ins: list[Value], seeds: list[Any], create_graph: bool) -> list[Any]:
+def _grad(outs: list[Value], ins: list[Value], seeds: list[Any], values: bool) -> list[Any]:
     order = topo_order(outs)
     wanted = set(ins)
     # Only nodes on a path to an input need gradients.
@@ -296,26 +347,43 @@ def _grad(outs: list[Value], ins: list[Value], seeds: list[Any], create_graph: b
     grads: dict[Value, Any] = {}
     for o, s in zip(outs, seeds):
         grads[o] = grads[o] + s if o in grads else s
-    node = outs[0]
-    try:
-        for node in reversed(order):
-            op = node._prim
-            if op is None or node not in reach or node not in grads:
-                continue
-            g = grads[node]
-            parents = node.parents
-            if create_graph:
-                out: Any = node
-                args: list[Any] = list(parents)
-            else:
-                out = node.data
-                args = [p.data for p in parents]
-            args.extend(node.params)
-            for parent, d in zip(parents, op.partials):
-                if parent not in reach:
-                    continue
-                c = g * d(out, *args)
+    check = anomaly_enabled()
+
+    def turn(node: Value) -> None:
+        if node._prim is None or node not in reach or node not in grads:
+            return
+        for parent, _, c in _contributions(node, grads[node], values, check):
+            if parent in reach:
                 grads[parent] = grads[parent] + c if parent in grads else c
-    except (ArithmeticError, ValueError) as e:
-        raise _backward_error(node, e) from e
+
+    deque(_reverse(order, turn), maxlen=0)
     return [grads.get(x) for x in ins]
+
+
+def tangents(order: list[Value], seeds: dict[Value, float]) -> dict[Value, float]:
+    """Forward mode over a recorded graph: d node / d (seeded leaves) along the seed direction.
+
+    Nodes in topological order; a node's tangent is the sum over its parents of local partial
+    times the parent's tangent (the same partials and rule as reverse mode). Nodes that depend
+    on no seeded leaf get no entry (tangent 0).
+    """
+    tan: dict[Value, float] = dict(seeds)
+    check = anomaly_enabled()
+    for node in order:
+        op = node._prim
+        if op is None or node in tan:
+            continue
+        parents = node.parents
+        if not any(p in tan for p in parents):
+            continue
+        total = 0.0
+        for i, (parent, local) in enumerate(zip(parents, local_partials(node))):
+            if parent in tan:
+                c = contribution(tan[parent], local, op.mask)
+                if check and not math.isfinite(c):
+                    raise AnomalyError(
+                        f"forward mode: {op.name} produced a non-finite tangent {c!r} for input "
+                        f"{i} ({parent!r}): tangent {tan[parent]!r} x local {local!r}")
+                total += c
+        tan[node] = total
+    return tan

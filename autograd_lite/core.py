@@ -1,28 +1,41 @@
-"""`Value`, the graph node, and `Primitive`, the one declaration an operation needs.
+"""`Value`, the graph node, and `Primitive`, the one record an operation needs.
 
 A node stores its data, its gradient, its label, the primitive that made it and its parents.
 To keep a node small (it is the unit of memory), parents live in two slots instead of a tuple:
 
-* leaf:                    _prim is None, _a and _b are None
-* unary primitive:         _a is the parent, _b holds the static parameters (or None)
-* binary primitive:        _a and _b are the parents
-* primitive of arity >= 3: _a is the tuple of parents, _b holds the static parameters
+* leaf:                                   _prim is None, _a and _b are None
+* one input, at most one parameter:      _a is the parent, _b the parameter (or None)
+* two inputs, no parameter:               _a and _b are the parents
+* any other arity:                        _a is the tuple of parents, _b the tuple of parameters
 
 `Value.parents` and `Value.params` present this as ordered tuples; nothing outside this module
-and the backward pass reads the slots.
+and the traversal reads the slots.
+
+The built-in records (`autograd_lite.ops`) and `Value`'s operators are one layer: `Value.__add__`
+applies the `add` record and a record makes `Value`s, so the table is bound at the end of this
+module.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import numbers
-from collections.abc import Callable, Sequence
-from typing import Any
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, overload
 
-from ._mode import grad_enabled
+from ._mode import anomaly_enabled, grad_enabled, ieee_enabled
+
+if TYPE_CHECKING:
+    from .backward import Step
 
 Number = int | float
 
 _UNARY, _BINARY, _NARY = 1, 2, 3
+_INF = math.inf
 
 
 class AutogradError(Exception):
@@ -30,7 +43,7 @@ class AutogradError(Exception):
 
 
 class AnomalyError(AutogradError, FloatingPointError):
-    """Raised in `detect_anomaly()` when a backward rule produces a non-finite gradient."""
+    """Raised in `detect_anomaly()` where an op makes a non-finite value or gradient."""
 
 
 class UnusedInputError(AutogradError, ValueError):
@@ -41,7 +54,10 @@ def describe(x: object) -> str:
     """Short text for an offending input in an error message: its type and value."""
     if isinstance(x, Value):
         return repr(x)
-    text = repr(x)
+    try:
+        text = repr(x)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real error
+        text = f"<{type(x).__name__} object>"
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(x).__name__} {text}"
@@ -59,9 +75,73 @@ def to_float(x: object, where: str) -> float:
         f = float(x)
     except OverflowError:
         raise OverflowError(f"{where}: {describe(x)} is too large for a float") from None
+    if type(f) is not float:  # a hostile __float__ returning a float subclass
+        f = float.__float__(f)
     if f != f:
         raise ValueError(f"{where}: got NaN, a Value needs a number (inf is allowed)")
     return f
+
+
+# ---- reads of data while tracing ------------------------------------------------------------
+class DataReads:
+    """How often user code read Values' data (`.data`, comparisons, `float()`) in one trace."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+_READS: ContextVar[DataReads | None] = ContextVar("autograd_lite_data_reads", default=None)
+_reads_get = _READS.get
+_TRACES = [0]
+_TRACES_LOCK = threading.Lock()
+
+
+def _note_read() -> None:
+    """Count a read of data by the caller's caller, if it is user code inside a trace."""
+    counter = _reads_get()
+    if counter is not None:
+        if not sys._getframe(2).f_globals.get("__name__", "").startswith("autograd_lite"):
+            counter.count += 1
+
+
+def _counting_data() -> property:
+    slot = Value.__dict__["_data_slot"]
+    get, put = slot.__get__, slot.__set__
+
+    def read(self: Value) -> float:
+        counter = _reads_get()
+        if counter is not None:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if not caller.startswith("autograd_lite"):
+                counter.count += 1
+        return get(self)  # type: ignore[no-any-return]
+
+    return property(read, put, doc="The node's float.")
+
+
+@contextlib.contextmanager
+def count_data_reads() -> Iterator[DataReads]:
+    """Count, in this context only, user code's reads of any Value's data while inside.
+
+    Used by `compile_grad` to spot Python control flow on data (frozen in a replay). While a
+    count is active anywhere, `.data` is a counting property (slower), then a plain slot again.
+    """
+    counter = DataReads()
+    token = _READS.set(counter)
+    with _TRACES_LOCK:
+        if _TRACES[0] == 0:
+            Value.data = _counting_data()  # type: ignore[assignment]
+        _TRACES[0] += 1
+    try:
+        yield counter
+    finally:
+        with _TRACES_LOCK:
+            _TRACES[0] -= 1
+            if _TRACES[0] == 0:
+                Value.data = _PLAIN_DATA  # type: ignore[assignment]
+        _READS.reset(token)
 
 
 class Value:
@@ -71,7 +151,7 @@ class Value:
     Ordering comparisons (`<`, `>`, ...) compare data and are not differentiable.
     """
 
-    __slots__ = ("data", "grad", "label", "_prim", "_a", "_b")
+    __slots__ = ("_data_slot", "grad", "label", "_prim", "_a", "_b")
 
     data: float
     grad: float
@@ -107,20 +187,20 @@ class Value:
             return ()
         kind = op._kind
         if kind == _BINARY:
-            return (self._a, self._b)
+            return (self._a, self._b)  # type: ignore[return-value]
         if kind == _UNARY:
-            return (self._a,)
-        return self._a
+            return (self._a,)  # type: ignore[return-value]
+        return self._a  # type: ignore[return-value]
 
     @property
-    def params(self) -> tuple[Any, ...]:
+    def params(self) -> tuple[float, ...]:
         """The op's static, non-differentiable parameters (the exponent of `x ** 3`, ...)."""
         op = self._prim
         if op is None or op.nparams == 0:
             return ()
-        if op.nparams == 1:
-            return (self._b,)
-        return self._b
+        if op._kind == _NARY:
+            return self._b  # type: ignore[return-value]
+        return (self._b,)  # type: ignore[return-value]
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from this graph."""
@@ -128,7 +208,7 @@ class Value:
 
     def item(self) -> float:
         """The data as a float (PyTorch's spelling)."""
-        DATA_READS[0] += 1
+        _note_read()
         return self.data
 
     def zero_grad(self) -> None:
@@ -136,8 +216,15 @@ class Value:
         self.grad = 0.0
 
     def __float__(self) -> float:
-        DATA_READS[0] += 1
+        _note_read()
         return self.data
+
+    def __format__(self, spec: str) -> str:
+        """`f"{v:.3f}"` formats the data; an empty spec gives the repr, as `str(v)`."""
+        if not spec:
+            return repr(self)
+        _note_read()
+        return format(self.data, spec)
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
@@ -146,28 +233,34 @@ class Value:
 
     # ---- ordering on data (identity equality is kept from object) -------------------------
     def __lt__(self, other: Value | Number) -> bool:
+        _note_read()
         return self.data < _data(other, "<")
 
     def __le__(self, other: Value | Number) -> bool:
+        _note_read()
         return self.data <= _data(other, "<=")
 
     def __gt__(self, other: Value | Number) -> bool:
+        _note_read()
         return self.data > _data(other, ">")
 
     def __ge__(self, other: Value | Number) -> bool:
+        _note_read()
         return self.data >= _data(other, ">=")
 
     __hash__ = object.__hash__
 
     # ---- arithmetic: primitives, and sugar composed from them ------------------------------
-    # add and mul are the hottest ops: their forward (operator.add/mul in the table, which
+    # add and mul are the hottest ops: their forward (the table's `operator.add`/`mul`, which
     # cannot raise on floats) is inlined here, saving a call per node; the result is the same.
     def __add__(self, other: Value | Number) -> Value:
         if type(other) is not Value:
             other = const(other, "add")
-        # `_node(ADD, self.data + other.data, self, other)`, inlined: the hottest line.
+        d = self.data + other.data
+        if d - d != 0.0:
+            _forward_anomaly(ADD, (self.data, other.data), d)
         v = _alloc(Value)
-        v.data = self.data + other.data
+        v.data = d
         v.grad = 0.0
         v.label = ""
         if grad_enabled():
@@ -179,15 +272,16 @@ class Value:
         return v
 
     def __radd__(self, other: Number) -> Value:
-        c = const(other, "add")
-        return _node(ADD, c.data + self.data, c, self)
+        return ADD.apply2(const(other, "add"), self)
 
     def __mul__(self, other: Value | Number) -> Value:
         if type(other) is not Value:
             other = const(other, "mul")
-        # `_node(MUL, self.data * other.data, self, other)`, inlined: the hottest line.
+        d = self.data * other.data
+        if d - d != 0.0:
+            _forward_anomaly(MUL, (self.data, other.data), d)
         v = _alloc(Value)
-        v.data = self.data * other.data
+        v.data = d
         v.grad = 0.0
         v.label = ""
         if grad_enabled():
@@ -199,8 +293,7 @@ class Value:
         return v
 
     def __rmul__(self, other: Number) -> Value:
-        c = const(other, "mul")
-        return _node(MUL, c.data * self.data, c, self)
+        return MUL.apply2(const(other, "mul"), self)
 
     def __neg__(self) -> Value:
         return NEG.apply1(self)
@@ -223,15 +316,10 @@ class Value:
         return RPOW.apply1(self, param(other, "pow"))
 
     def __truediv__(self, other: Value | Number) -> Value:
-        other = other if type(other) is Value else const(other, "div")
-        if other.data == 0.0:
-            raise ZeroDivisionError(f"div: division by zero, denominator {other!r}")
-        return self * other**-1
+        return DIV.apply2(self, other if type(other) is Value else const(other, "div"))
 
     def __rtruediv__(self, other: Number) -> Value:
-        if self.data == 0.0:
-            raise ZeroDivisionError(f"div: division by zero, denominator {self!r}")
-        return const(other, "div") * self**-1
+        return DIV.apply2(const(other, "div"), self)
 
     def __abs__(self) -> Value:
         return ABS.apply1(self)
@@ -293,20 +381,26 @@ class Value:
         """min(self, other); a tie splits the gradient evenly (as in PyTorch and JAX)."""
         return MINIMUM(self, other)
 
-    # ---- backward (implemented in autograd_lite.backward) ----------------------------------
+    # ---- backward (the traversal lives in autograd_lite.backward, a layer above) ----------
     def backward(self, gradient: Number = 1.0) -> None:
         """Accumulate d(self)/d(leaf) * gradient into every leaf's `.grad`.
 
         Interior nodes' `.grad` are reset first, then filled with this pass's gradients, so
         calling it twice doubles the leaves' gradients and leaves interior ones as after one call.
         """
-        _bw.backward(self, gradient)
+        from .backward import backward
 
-    def backward_steps(self, gradient: Number = 1.0) -> Any:
+        backward(self, gradient)
+
+    def backward_steps(self, gradient: Number = 1.0) -> Iterator[Step]:
         """Generator of `Step` records, one per node, in the order `backward()` processes them."""
-        return _bw.backward_steps(self, gradient)
+        from .backward import backward_steps
+
+        return backward_steps(self, gradient)
 
 
+_PLAIN_DATA = Value.__dict__["_data_slot"]
+Value.data = _PLAIN_DATA  # type: ignore[assignment]  # `.data` is the slot (see count_data_reads)
 _alloc = object.__new__
 
 
@@ -323,10 +417,9 @@ def _leaf(data: float, label: str = "") -> Value:
 
 
 def _node(op: Primitive, data: float, a: Any, b: Any) -> Value:
-    """A node made by `op` (a leaf under no_grad): the one constructor of the hot path.
-
-    Filling the slots here instead of calling `Value(...)` saves the `__init__` frame.
-    """
+    """A node made by `op` (a leaf under no_grad): the one constructor of the hot path."""
+    if data - data != 0.0:
+        _forward_anomaly(op, (), data)
     v = _alloc(Value)
     v.data = data
     v.grad = 0.0
@@ -338,6 +431,13 @@ def _node(op: Primitive, data: float, a: Any, b: Any) -> Value:
     else:
         v._prim = v._a = v._b = None
     return v
+
+
+def _forward_anomaly(op: Primitive, inputs: tuple[float, ...], out: float) -> None:
+    """Under detect_anomaly(), raise where an op makes a non-finite value from finite inputs."""
+    if anomaly_enabled() and all(math.isfinite(x) for x in inputs):
+        raise AnomalyError(f"{op.name} produced the non-finite value {out!r}"
+                           + (f" from {_format_args(inputs)}" if inputs else ""))
 
 
 def const(x: object, op: str) -> Value:
@@ -364,13 +464,7 @@ def param(x: object, op: str) -> float:
     return to_float(x, op)
 
 
-#: How many times a Value's data was read by a comparison or float(): compile_grad counts
-#: them while tracing, to spot Python control flow on data (frozen in a compiled replay).
-DATA_READS = [0]
-
-
 def _data(x: object, op: str) -> float:
-    DATA_READS[0] += 1
     if isinstance(x, Value):
         return x.data
     return to_float(x, op)
@@ -380,17 +474,39 @@ def _format_args(args: Sequence[Any]) -> str:
     return ", ".join(repr(a) for a in args)
 
 
-class Primitive:
-    """One differentiable operation: a forward function on floats and one partial per input.
+Interval = tuple[float, float]
+Template = tuple[str, tuple[str, ...]]
 
-    `partials[i](out, *args, *params)` returns d out / d args[i]. It is written with ordinary
+
+class Primitive:
+    """One differentiable operation and everything the engine knows about it, in one record.
+
+    `partials[i](out, *inputs, *params)` returns d out / d inputs[i]. It is written with
     operators and autograd_lite functions, so called with floats it gives a float (plain
     backward) and called with Values it records a graph (`create_graph=True`, higher order).
     Calling a primitive with any Value argument records a node; with plain numbers only it
     returns a float, so the same function serves floats and Values.
+
+    The other fields serve the rest of the package; a user's primitive gets defaults:
+    `symbol` (pictures and tapes; `{0}` is the first parameter; default the name), `domain`
+    (per input, the open interval where the op is defined and smooth enough for gradient
+    checks: strategies sample there; default all reals), `param_domain` (per parameter, the
+    interval strategies draw from; default [-2, 2]), `defaults` (default values of trailing
+    parameters, e.g. leaky_relu's slope), `kink` (`(*inputs, *params) -> float`, the distance
+    to the nearest kink, tie or singular point; strategies keep away from it), `mask` (a zero
+    local derivative masks the upstream gradient, even inf or nan, as PyTorch's relu and max
+    masks do), `ieee` (the forward with IEEE results, inf or nan, where `forward` raises a
+    domain error: used while differentiating, so backward gives inf where the true
+    derivative is infinite), `py` and `c` (code templates for compiled replay; without one a
+    primitive is called through its functions, or not compiled to C), `accumulate` (a
+    specialised `(node, upstream)` that adds the node's contributions to its parents'
+    `.grad`: the hot ops' fast path; default built from `partials`), `function` (exposed as a
+    function by name, e.g. in the CLI's expression language; False for operators).
     """
 
-    __slots__ = ("name", "forward", "partials", "nargs", "nparams", "_kind", "doc")
+    __slots__ = ("name", "forward", "partials", "nargs", "nparams", "_kind", "doc", "symbol",
+                 "domain", "param_domain", "defaults", "kink", "mask", "ieee", "py", "c",
+                 "accumulate", "function")
 
     def __init__(
         self,
@@ -399,24 +515,39 @@ class Primitive:
         partials: Sequence[Callable[..., Any]],
         nparams: int = 0,
         doc: str = "",
+        *,
+        symbol: str | None = None,
+        domain: Sequence[Interval] | None = None,
+        param_domain: Sequence[Interval] | None = None,
+        defaults: Sequence[float] = (),
+        kink: Callable[..., float] | None = None,
+        mask: bool = False,
+        ieee: Callable[..., float] | None = None,
+        py: Template | None = None,
+        c: Template | None = None,
+        accumulate: Callable[[Value, float], None] | None = None,
+        function: bool = True,
     ) -> None:
         if not name or not isinstance(name, str):
             raise TypeError(f"primitive name must be a non-empty str, got {describe(name)}")
         if not callable(forward):
-            raise TypeError(f"primitive {name!r}: forward must be callable, got {forward!r}")
+            raise TypeError(
+                f"primitive {name!r}: forward must be callable, got {describe(forward)}")
         partials = tuple(partials)
         if not partials:
             raise TypeError(f"primitive {name!r} needs one partial derivative per input, got none")
         for i, d in enumerate(partials):
             if not callable(d):
                 raise TypeError(f"primitive {name!r}: partial {i} is not callable: {describe(d)}")
-        if not isinstance(nparams, int) or nparams < 0:
+        if isinstance(nparams, bool) or not isinstance(nparams, int) or nparams < 0:
             raise TypeError(f"primitive {name!r}: nparams must be an int >= 0, got {nparams!r}")
         nargs = len(partials)
-        if nargs == 2 and nparams:
-            kind = _NARY  # a binary op with parameters needs the general layout
+        if nargs == 1 and nparams <= 1:
+            kind = _UNARY
+        elif nargs == 2 and nparams == 0:
+            kind = _BINARY
         else:
-            kind = {1: _UNARY, 2: _BINARY}.get(nargs, _NARY)
+            kind = _NARY
         self.name = name
         self.forward = forward
         self.partials = partials
@@ -424,16 +555,43 @@ class Primitive:
         self.nparams = nparams
         self._kind = kind
         self.doc = doc or getattr(forward, "__doc__", None) or f"The {name} primitive."
+        self.symbol = name if symbol is None else symbol
+        self.domain = _intervals(domain, nargs, (-_INF, _INF), name, "domain")
+        self.param_domain = _intervals(param_domain, nparams, (-2.0, 2.0), name, "param_domain")
+        self.defaults = tuple(float(d) for d in defaults)
+        if len(self.defaults) > nparams:
+            raise TypeError(f"primitive {name!r}: {len(self.defaults)} defaults for "
+                            f"{nparams} parameter(s)")
+        self.kink = kink
+        self.mask = bool(mask)
+        self.ieee = ieee
+        self.py = py
+        self.c = c
+        self.accumulate = accumulate or _accumulator(self)
+        self.function = bool(function)
 
     def __repr__(self) -> str:
         return f"<primitive {self.name} ({self.nargs} input(s), {self.nparams} parameter(s))>"
 
+    def label(self, params: Sequence[float] = ()) -> str:
+        """How a node of this op reads in pictures and tapes: `+`, `tanh`, `**3`, `2**`."""
+        text = self.symbol
+        shown = [f"{p:g}" for p in params]
+        if "{" in text:
+            return text.format(*shown)
+        return f"{text}({', '.join(shown)})" if shown else text
+
     # ---- forward ---------------------------------------------------------------------------
     def _run(self, datas: tuple[float, ...], params: tuple[Any, ...]) -> float:
-        """Call the forward function, naming this op and its inputs in any arithmetic error."""
+        """Call the forward function, naming this op and its inputs in any arithmetic error.
+
+        While differentiating (IEEE mode), a domain error gives the `ieee` forward's inf/nan.
+        """
         try:
             out = self.forward(*datas, *params)
         except (ArithmeticError, ValueError) as e:
+            if self.ieee is not None and ieee_enabled():
+                return float(self.ieee(*datas, *params))
             raise type(e)(f"{self.name}({_format_args(datas + params)}): {e}") from e
         if type(out) is not float:
             if isinstance(out, bool) or not isinstance(out, numbers.Real):
@@ -445,12 +603,13 @@ class Primitive:
         return out
 
     def apply1(self, a: Value, p: Any = None) -> Value:
-        """Fast path for a unary primitive on a Value (with its one parameter, if any)."""
+        """Fast path for a one-input primitive on a Value (with its one parameter, if any)."""
         try:
             data = self.forward(a.data) if p is None else self.forward(a.data, p)
         except (ArithmeticError, ValueError):
             data = self._run((a.data,), () if p is None else (p,))
-        # `_node(self, data, a, p)`, inlined: every unary method comes through here.
+        if data - data != 0.0:
+            _forward_anomaly(self, (a.data,), data)
         v = _alloc(Value)
         v.data = data
         v.grad = 0.0
@@ -464,28 +623,45 @@ class Primitive:
         return v
 
     def apply2(self, a: Value, b: Value) -> Value:
-        """Fast path for a binary primitive on two Values."""
+        """Fast path for a two-input primitive on two Values."""
         try:
             data = self.forward(a.data, b.data)
         except (ArithmeticError, ValueError):
             data = self._run((a.data, b.data), ())
+        if data - data != 0.0:
+            _forward_anomaly(self, (a.data, b.data), data)
         return _node(self, data, a, b)
 
-    def __call__(self, *args: Any) -> Any:
+    @overload
+    def __call__(self, x: Value, /, *rest: Value | Number) -> Value: ...
+    @overload
+    def __call__(self, x: Number, y: Value, /, *rest: Value | Number) -> Value: ...
+    @overload
+    def __call__(self, x: Number, /, *rest: Number) -> float: ...
+
+    def __call__(self, *args: Any) -> Value | float:
         """Apply to Values (records a node) or to plain numbers (returns a float)."""
         n, k = self.nargs, self.nparams
-        if len(args) != n + k:
-            raise TypeError(
-                f"{self.name}() takes {n} input(s) and {k} parameter(s), "
-                f"got {len(args)} argument(s)"
-            )
-        inputs, params = args[:n], args[n:]
-        params = tuple(param(p, self.name) for p in params) if k else ()
+        given = len(args)
+        if not n + k - len(self.defaults) <= given <= n + k:
+            want = f"{n} input(s) and {k} parameter(s)"
+            if self.defaults:
+                want += f" ({len(self.defaults)} optional)"
+            raise TypeError(f"{self.name}() takes {want}, got {given} argument(s)")
+        inputs = args[:n]
+        params: tuple[float, ...] = ()
+        if k:
+            given_params = args[n:]
+            missing = k - len(given_params)
+            params = tuple(param(p, self.name) for p in given_params)
+            params += self.defaults[len(self.defaults) - missing:] if missing else ()
         if not any(isinstance(x, Value) for x in inputs):
             datas = tuple(to_float(x, self.name) for x in inputs)
             return self._run(datas, params)
         values = tuple(x if isinstance(x, Value) else const(x, self.name) for x in inputs)
         data = self._run(tuple(v.data for v in values), params)
+        if data - data != 0.0:
+            _forward_anomaly(self, tuple(v.data for v in values), data)
         kind = self._kind
         if kind == _UNARY:
             return _node(self, data, values[0], params[0] if k else None)
@@ -494,29 +670,88 @@ class Primitive:
         return _node(self, data, values, params)
 
 
+def _intervals(given: Sequence[Interval] | None, n: int, default: Interval, name: str,
+               what: str) -> tuple[Interval, ...]:
+    if given is None:
+        return (default,) * n
+    out = tuple((float(lo), float(hi)) for lo, hi in given)
+    if len(out) != n or any(not lo < hi for lo, hi in out):
+        raise TypeError(f"primitive {name!r}: {what} needs {n} intervals (lo < hi), got {given!r}")
+    return out
+
+
+def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
+    """The default `accumulate` of `op`: every local partial first, then `parent.grad += g * d`.
+
+    All locals are computed before any gradient changes, so when a partial raises (a float
+    division by zero, an overflow) the traversal can redo the node in IEEE mode without adding
+    anything twice. A masking op adds 0.0 where its local derivative is 0.0.
+    """
+    partials = op.partials
+    mask = op.mask
+    if op._kind == _UNARY:
+        d = partials[0]
+        if op.nparams:
+            def acc1p(node: Value, g: float) -> None:
+                a = node._a
+                local = d(node.data, a.data, node._b)  # type: ignore[union-attr]
+                a.grad += 0.0 if mask and local == 0.0 else g * local  # type: ignore[union-attr]
+            return acc1p
+
+        def acc1(node: Value, g: float) -> None:
+            a = node._a
+            local = d(node.data, a.data)  # type: ignore[union-attr]
+            a.grad += 0.0 if mask and local == 0.0 else g * local  # type: ignore[union-attr]
+        return acc1
+    if op._kind == _BINARY:
+        da, db = partials
+
+        def acc2(node: Value, g: float) -> None:
+            a = node._a
+            b = node._b
+            out, x, y = node.data, a.data, b.data  # type: ignore[union-attr]
+            la = da(out, x, y)
+            lb = db(out, x, y)
+            a.grad += 0.0 if mask and la == 0.0 else g * la  # type: ignore[union-attr]
+            b.grad += 0.0 if mask and lb == 0.0 else g * lb  # type: ignore[union-attr]
+        return acc2
+
+    def accn(node: Value, g: float) -> None:
+        parents = node._a
+        args = [v.data for v in parents]  # type: ignore[union-attr]
+        args.extend(node._b)  # type: ignore[arg-type]
+        out = node.data
+        locals_ = [d(out, *args) for d in partials]
+        for v, local in zip(parents, locals_):  # type: ignore[arg-type]
+            v.grad += 0.0 if mask and local == 0.0 else g * local
+    return accn
+
+
 def primitive(
-    name: str | None = None, *partials: Callable[..., Any], nparams: int = 0
+    name: str | None = None, *partials: Callable[..., Any], nparams: int = 0, **fields: Any
 ) -> Callable[[Callable[..., float]], Primitive]:
     """Declare a user primitive: `@primitive("cube", lambda out, x: 3 * x**2)` over `def cube(x)`.
 
     Give one partial derivative per input, each `(out, *inputs, *params) -> d out / d input`,
-    written with operators or autograd_lite functions so that it also works on Values. The
-    result gets backward, higher-order derivatives, rendering and gradient checks.
+    written with operators or autograd_lite functions so that it also works on Values. Other
+    record fields (`symbol`, `domain`, `kink`, ...; see `Primitive`) are keywords. The result
+    gets backward, higher-order derivatives, forward mode, compiled replay, rendering,
+    stepping and gradient checks.
     """
 
     def wrap(forward: Callable[..., float]) -> Primitive:
         return Primitive(name or forward.__name__, forward, partials, nparams=nparams,
-                         doc=forward.__doc__ or "")
+                         doc=forward.__doc__ or "", **fields)
 
     return wrap
 
 
-# The built-in table and the backward pass import this module; bind their names late.
-from . import backward as _bw  # noqa: E402
+# The built-in table is the other half of this layer: Value's operators apply its records.
 from .ops import (  # noqa: E402
     ABS,
     ADD,
     COS,
+    DIV,
     EXP,
     LEAKY_RELU,
     LOG,
@@ -536,4 +771,5 @@ from .ops import (  # noqa: E402
     TANH,
 )
 
-__all__ = ["Value", "Primitive", "primitive", "AutogradError", "AnomalyError", "UnusedInputError"]
+__all__ = ["Value", "Primitive", "primitive", "AutogradError", "AnomalyError", "UnusedInputError",
+           "count_data_reads", "DataReads"]

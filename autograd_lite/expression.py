@@ -18,25 +18,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from . import ops
-from .core import Value
+from .core import Primitive, Value
 
-#: Functions an expression may call: name -> (function, allowed argument counts).
-#: `leaky_relu(x, slope)` takes its optional slope as a number literal.
-FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[int, ...]]] = {
-    "exp": (ops.exp, (1,)),
-    "log": (ops.log, (1,)),
-    "log1p": (ops.log1p, (1,)),
-    "tanh": (ops.tanh, (1,)),
-    "sigmoid": (ops.sigmoid, (1,)),
-    "softplus": (ops.softplus, (1,)),
-    "relu": (ops.relu, (1,)),
-    "leaky_relu": (ops.leaky_relu, (1, 2)),
-    "sin": (ops.sin, (1,)),
-    "cos": (ops.cos, (1,)),
-    "sqrt": (ops.sqrt, (1,)),
-    "abs": (ops.abs, (1,)),
-    "maximum": (ops.maximum, (2,)),
-    "minimum": (ops.minimum, (2,)),
+#: Functions an expression may call: name -> (function, allowed argument counts), from the
+#: table: every primitive exposed as a function, its trailing parameters optional where the
+#: record gives defaults (`leaky_relu(x)` or `leaky_relu(x, 0.2)`, the slope a number).
+FUNCTIONS: dict[str, tuple[Primitive, tuple[int, ...]]] = {
+    p.name: (p, tuple(range(p.nargs + p.nparams - len(p.defaults), p.nargs + p.nparams + 1)))
+    for p in ops.PRIMITIVES.values() if p.function
 }
 
 MAX_LENGTH = 10_000  #: longest expression text accepted, in characters
@@ -188,8 +177,10 @@ def _problem(text: str, node: ast.AST, names: frozenset[str]) -> ExpressionError
             want = " or ".join(str(c) for c in counts)
             return _error(f"{func.id}() takes {want} argument(s), got {len(node.args)}", text,
                           node)
-        if func.id == "leaky_relu" and len(node.args) == 2 and not _number_literal(node.args[1]):
-            return _error("leaky_relu()'s slope must be a number literal", text, node.args[1])
+        prim = FUNCTIONS[func.id][0]
+        for arg in node.args[prim.nargs:]:  # the op's static parameters (a slope, ...)
+            if not _number_literal(arg):
+                return _error(f"{func.id}()'s parameter must be a number literal", text, arg)
         return None
     if isinstance(node, ast.Name | ast.Attribute | ast.Subscript) and \
             not isinstance(node.ctx, ast.Load):

@@ -1,19 +1,40 @@
-"""The table of primitives: each operation declared once, with its forward and local partials.
+"""The table of primitives: each operation declared once, with everything the package knows of it.
 
-Partials take `(out, *inputs, *params)` and return d out / d input. They are written with
-operators and the functions below, so one definition serves plain backward (floats) and
-`create_graph=True` (Values). Sugar such as `a - b` and `a / b` is composed from these.
+A record holds the forward function and local partials (`(out, *inputs, *params)` ->
+d out / d input), written with operators and the functions of this table so one definition
+serves plain backward (floats), `create_graph=True` and forward mode (Values); and the fields
+the rest of the package asks (see `Primitive`): the symbol for pictures, the domain and kinks
+for hypothesis strategies, the IEEE forward used while differentiating, code templates for
+compiled replay in Python (`py`) and C (`c`), and a specialised accumulate for the hot ops.
+
+Templates are `(forward, (partial, ...))` over `{a}`, `{b}` (inputs), `{o}` (output) and `{p}`
+(the parameter). Python templates may call the functions in `PY_NAMES`; C templates use the C
+library (`<math.h>`) with the same calls the Python forward makes, so results are identical.
 
 Documented subgradients (the PyTorch and JAX conventions): relu'(0) = 0, abs'(0) = 0,
 leaky_relu'(0) = negative_slope, and a tie in maximum/minimum splits the gradient evenly.
+Non-finite values follow one policy (README, "Non-finite values"): a domain error raises at the
+forward op; overflow gives inf as in IEEE arithmetic; backward gives IEEE values (sqrt'(0) =
+inf), except that a kink op's zero local derivative masks the upstream gradient.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+from typing import Any
 
-from .core import Primitive
+from .core import Primitive, Value
+
+_INF = math.inf
+_NAN = math.nan
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return _INF
 
 
 def _log(x: float) -> float:
@@ -22,10 +43,18 @@ def _log(x: float) -> float:
     return math.log(x)
 
 
+def _log_ieee(x: float) -> float:
+    return -_INF if x == 0.0 else _NAN
+
+
 def _log1p(x: float) -> float:
     if x <= -1.0:
         raise ValueError(f"log1p needs a number > -1, got {x!r}")
     return math.log1p(x)
+
+
+def _log1p_ieee(x: float) -> float:
+    return -_INF if x == -1.0 else _NAN
 
 
 def _sqrt(x: float) -> float:
@@ -34,11 +63,16 @@ def _sqrt(x: float) -> float:
     return math.sqrt(x)
 
 
-def _exp(x: float) -> float:
-    try:
-        return math.exp(x)
-    except OverflowError:
-        raise OverflowError(f"exp({x!r}) overflows a float (exp overflows above ~709.78)") from None
+def _nan(*args: float) -> float:
+    return _NAN
+
+
+def _sin(x: float) -> float:
+    return math.sin(x) if x - x == 0.0 else _NAN  # sin(inf) is nan, as in IEEE and PyTorch
+
+
+def _cos(x: float) -> float:
+    return math.cos(x) if x - x == 0.0 else _NAN
 
 
 def _sigmoid(x: float) -> float:
@@ -52,15 +86,28 @@ def _softplus(x: float) -> float:
     return math.log1p(math.exp(-abs(x))) + (x if x > 0.0 else 0.0)
 
 
+def _odd(p: float) -> bool:
+    return p.is_integer() and p % 2.0 == 1.0
+
+
+def _pow_ieee(x: float, p: float) -> float:
+    """x ** p with C `pow` semantics: inf on overflow and at 0 ** negative, nan if not real."""
+    if x < 0.0 and not p.is_integer() and math.isfinite(p) and math.isfinite(x):
+        return _NAN
+    try:
+        return x**p
+    except ZeroDivisionError:  # 0.0 ** negative
+        return math.copysign(_INF, x) if _odd(p) else _INF
+    except OverflowError:
+        return -_INF if x < 0.0 and _odd(p) else _INF
+
+
 def _powc(x: float, p: float) -> float:
     if x == 0.0 and p < 0.0:
         raise ZeroDivisionError(f"0.0 raised to the negative power {p!r}")
     if x < 0.0 and not p.is_integer():
         raise ValueError(f"negative base {x!r} with non-integer exponent {p!r} has no real value")
-    try:
-        return x**p
-    except OverflowError:
-        raise OverflowError(f"{x!r} ** {p!r} overflows a float") from None
+    return _pow_ieee(x, p)
 
 
 def _rpow(x: float, base: float) -> float:
@@ -69,16 +116,37 @@ def _rpow(x: float, base: float) -> float:
     return _powc(base, x)
 
 
-def _dpow_base(out: float, x: float, y: float) -> float:
-    # d/dx x**y = y * x**(y-1); at x == 0, y == 0 that would divide by zero: the limit is 0.
-    return 0.0 * x if float(y) == 0.0 and float(x) == 0.0 else y * x ** (y - 1.0)
+def _rpow_ieee(x: float, base: float) -> float:
+    return _pow_ieee(base, x)
 
 
-def _dpow_exponent(out: float, x: float, y: float) -> float:
+def _div(a: float, b: float) -> float:
+    if b == 0.0:
+        raise ZeroDivisionError(f"division by zero, numerator {a!r}")
+    return a / b
+
+
+def _div_ieee(a: float, b: float) -> float:
+    if b != 0.0:
+        return a / b
+    if a == 0.0 or a != a:
+        return _NAN
+    return math.copysign(_INF, a) * math.copysign(1.0, b)
+
+
+def _dpow_base(out: Any, x: Any, y: Any) -> Any:
+    # d/dx x**y = y * x**(y-1). A constant y == 0 gives 0 everywhere (x**-1 may overflow, and
+    # 0 * inf is nan); a Value y == 0 keeps its graph (d/dy matters) except at x == 0 (limit 0).
+    if float(y) == 0.0 and (not isinstance(y, Value) or float(x) == 0.0):
+        return 0.0 * x
+    return y * x ** (y - 1.0)
+
+
+def _dpow_exponent(out: Any, x: Any, y: Any) -> Any:
     # d/dy x**y = x**y * log x; at x == 0 its limit for y > 0 is 0; for x < 0 it is undefined.
     if x > 0.0:
         return out * log(x)
-    return 0.0 * out if x == 0.0 else math.nan
+    return 0.0 * out if x == 0.0 else _NAN
 
 
 def _sign(x: float) -> float:
@@ -89,48 +157,147 @@ def _tie(mine: float, other: float) -> float:
     return 1.0 if mine > other else (0.0 if mine < other else 0.5)
 
 
+# ---- specialised accumulates of the hot ops (the same numbers as their partials) -----------
+def _acc_add(node: Value, g: float) -> None:
+    node._a.grad += g  # type: ignore[union-attr]
+    node._b.grad += g  # type: ignore[union-attr]
+
+
+def _acc_mul(node: Value, g: float) -> None:
+    a = node._a
+    b = node._b
+    a.grad += g * b.data  # type: ignore[union-attr]
+    b.grad += g * a.data  # type: ignore[union-attr]
+
+
+def _acc_tanh(node: Value, g: float) -> None:
+    o = node.data
+    node._a.grad += g * (1.0 - o * o)  # type: ignore[union-attr]
+
+
+def _acc_relu(node: Value, g: float) -> None:
+    a = node._a
+    a.grad += g if a.data > 0.0 else 0.0  # type: ignore[union-attr]
+
+
+_LINEAR: Any = None  # no template needed: the interpreter's function is called
+
+_TIE_A = "(1.0 if {a} > {b} else (0.0 if {a} < {b} else 0.5))"
+_TIE_B = "(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))"
+_CTIE_A = "({a} > {b} ? 1.0 : ({a} < {b} ? 0.0 : 0.5))"
+_CTIE_B = "({b} > {a} ? 1.0 : ({b} < {a} ? 0.0 : 0.5))"
+_CDPOW_BASE = "(({b}) == 0.0 ? 0.0 * ({a}) : ({b}) * pow({a}, ({b}) - 1.0))"
+_CDPOW_EXPONENT = "({a} > 0.0 ? {o} * log({a}) : ({a} == 0.0 ? 0.0 * {o} : NAN))"
+_CSIGMOID = "({a} >= 0.0 ? 1.0 / (1.0 + exp(-({a}))) : exp({a}) / (1.0 + exp({a})))"
+_SMOOTH = (-30.0, 30.0)  # beyond, exp overflows or tanh saturates: checks are meaningless
+_POSITIVE = (0.0, _INF)
+
 ADD = Primitive("add", operator.add, (lambda out, a, b: 1.0, lambda out, a, b: 1.0),
-                doc="a + b")
-MUL = Primitive("mul", operator.mul, (lambda out, a, b: b, lambda out, a, b: a), doc="a * b")
-NEG = Primitive("neg", operator.neg, (lambda out, a: -1.0,), doc="-a")
-POW = Primitive("pow", _powc, (_dpow_base, _dpow_exponent), doc="a ** b, both Values")
-POWC = Primitive("powc", _powc, (_dpow_base,), nparams=1,
-                 doc="x ** p for a number p")
-RPOW = Primitive("rpow", _rpow, (lambda out, x, c: out * math.log(c) if c > 0.0 else 0.0 * out,),
-                 nparams=1, doc="c ** x for a number c >= 0")
-EXP = Primitive("exp", _exp, (lambda out, x: out,), doc="e ** x")
-LOG = Primitive("log", _log, (lambda out, x: 1.0 / x,), doc="natural logarithm, x > 0")
-LOG1P = Primitive("log1p", _log1p, (lambda out, x: 1.0 / (1.0 + x),), doc="log(1 + x), x > -1")
-TANH = Primitive("tanh", math.tanh, (lambda out, x: 1.0 - out * out,), doc="hyperbolic tangent")
+                doc="a + b", symbol="+", function=False, accumulate=_acc_add,
+                py=("{a} + {b}", ("1.0", "1.0")), c=("{a} + {b}", ("1.0", "1.0")))
+MUL = Primitive("mul", operator.mul, (lambda out, a, b: b, lambda out, a, b: a), doc="a * b",
+                symbol="*", function=False, accumulate=_acc_mul,
+                py=("{a} * {b}", ("{b}", "{a}")), c=("{a} * {b}", ("{b}", "{a}")))
+NEG = Primitive("neg", operator.neg, (lambda out, a: -1.0,), doc="-a", symbol="neg",
+                function=False, py=("-{a}", ("-1.0",)), c=("-{a}", ("-1.0",)))
+DIV = Primitive("div", _div, (lambda out, a, b: 1.0 / b, lambda out, a, b: -out / b),
+                doc="a / b, correctly rounded; b == 0 raises ZeroDivisionError", symbol="/",
+                function=False, ieee=_div_ieee, kink=lambda a, b: abs(b),
+                py=("_div({a}, {b})", ("1.0 / {b}", "-{o} / {b}")),
+                c=("{a} / {b}", ("1.0 / {b}", "-{o} / {b}")))
+POW = Primitive("pow", _powc, (_dpow_base, _dpow_exponent), doc="a ** b, both Values",
+                symbol="**", function=False, ieee=_pow_ieee, domain=(_POSITIVE, (-4.0, 4.0)),
+                py=("_powc({a}, {b})", ("_dpow_base({o}, {a}, {b})",
+                                        "_dpow_exponent({o}, {a}, {b})")),
+                c=("pow({a}, {b})", (_CDPOW_BASE, _CDPOW_EXPONENT)))
+POWC = Primitive("powc", _powc, (_dpow_base,), nparams=1, doc="x ** p for a number p",
+                 symbol="**{0}", function=False, ieee=_pow_ieee, param_domain=((-2.0, 3.0),),
+                 kink=lambda x, p: abs(x) if p < 1.0 or not p.is_integer() else _INF,
+                 py=("_powc({a}, {p})", ("_dpow_base({o}, {a}, {p})",)),
+                 c=("pow({a}, {p})", (_CDPOW_BASE.replace("{b}", "{p}"),)))
+RPOW = Primitive("rpow", _rpow,
+                 (lambda out, x, c: out * math.log(c) if c > 0.0 else 0.0 * out,),
+                 nparams=1, doc="c ** x for a number c >= 0", symbol="{0}**", function=False,
+                 ieee=_rpow_ieee, domain=(_SMOOTH,), param_domain=((0.25, 4.0),),
+                 py=("_rpow({a}, {p})", ("({o} * _mlog({p}) if {p} > 0.0 else 0.0 * {o})",)),
+                 c=("pow({p}, {a})", ("({p} > 0.0 ? {o} * log({p}) : 0.0 * {o})",)))
+EXP = Primitive("exp", _exp, (lambda out, x: out,), doc="e ** x (inf above ~709.78)",
+                domain=(_SMOOTH,), py=("_exp({a})", ("{o}",)), c=("exp({a})", ("{o}",)))
+LOG = Primitive("log", _log, (lambda out, x: 1.0 / x,), doc="natural logarithm, x > 0",
+                ieee=_log_ieee, domain=(_POSITIVE,),
+                py=("_log({a})", ("1.0 / {a}",)), c=("log({a})", ("1.0 / {a}",)))
+LOG1P = Primitive("log1p", _log1p, (lambda out, x: 1.0 / (1.0 + x),), doc="log(1 + x), x > -1",
+                  ieee=_log1p_ieee, domain=((-1.0, _INF),),
+                  py=("_log1p({a})", ("1.0 / (1.0 + {a})",)),
+                  c=("log1p({a})", ("1.0 / (1.0 + {a})",)))
+TANH = Primitive("tanh", math.tanh, (lambda out, x: 1.0 - out * out,), doc="hyperbolic tangent",
+                 domain=(_SMOOTH,), accumulate=_acc_tanh,
+                 py=("_tanh({a})", ("1.0 - {o} * {o}",)), c=("tanh({a})", ("1.0 - {o} * {o}",)))
 SIGMOID = Primitive("sigmoid", _sigmoid, (lambda out, x: out * (1.0 - out),),
-                    doc="1 / (1 + e^-x), stable for large |x|")
+                    doc="1 / (1 + e^-x), stable for large |x|", domain=(_SMOOTH,),
+                    py=("_sigmoid({a})", ("{o} * (1.0 - {o})",)),
+                    c=(_CSIGMOID, ("{o} * (1.0 - {o})",)))
 SOFTPLUS = Primitive("softplus", _softplus, (lambda out, x: sigmoid(x),),
-                     doc="log(1 + e^x), stable for large |x|")
+                     doc="log(1 + e^x), stable for large |x|", domain=(_SMOOTH,),
+                     py=("_softplus({a})", ("_sigmoid({a})",)),
+                     c=("(log1p(exp(-fabs({a}))) + ({a} > 0.0 ? {a} : 0.0))", (_CSIGMOID,)))
 RELU = Primitive("relu", lambda x: x if x > 0.0 else 0.0, (lambda out, x: 1.0 if x > 0.0 else 0.0,),
-                 doc="max(x, 0); relu'(0) = 0")
+                 doc="max(x, 0); relu'(0) = 0", kink=lambda x: abs(x), mask=True,
+                 accumulate=_acc_relu,
+                 py=("({a} if {a} > 0.0 else 0.0)", ("(1.0 if {a} > 0.0 else 0.0)",)),
+                 c=("({a} > 0.0 ? {a} : 0.0)", ("({a} > 0.0 ? 1.0 : 0.0)",)))
 LEAKY_RELU = Primitive("leaky_relu", lambda x, s: x if x > 0.0 else s * x,
                        (lambda out, x, s: 1.0 if x > 0.0 else s,), nparams=1,
-                       doc="x if x > 0 else negative_slope * x")
-SIN = Primitive("sin", math.sin, (lambda out, x: cos(x),), doc="sine")
-COS = Primitive("cos", math.cos, (lambda out, x: -sin(x),), doc="cosine")
-SQRT = Primitive("sqrt", _sqrt, (lambda out, x: 0.5 / out,), doc="square root, x >= 0")
-ABS = Primitive("abs", lambda x: x if x >= 0.0 else -x, (lambda out, x: _sign(x),),
-                doc="|x|; abs'(0) = 0")
+                       doc="x if x > 0 else negative_slope * x", defaults=(0.01,),
+                       param_domain=((0.0, 0.5),), kink=lambda x, s: abs(x), mask=True,
+                       py=("({a} if {a} > 0.0 else {p} * {a})", ("(1.0 if {a} > 0.0 else {p})",)),
+                       c=("({a} > 0.0 ? {a} : {p} * {a})", ("({a} > 0.0 ? 1.0 : {p})",)))
+SIN = Primitive("sin", _sin, (lambda out, x: cos(x),), doc="sine",
+                py=("_sin({a})", ("_cos({a})",)), c=("sin({a})", ("cos({a})",)))
+COS = Primitive("cos", _cos, (lambda out, x: -sin(x),), doc="cosine",
+                py=("_cos({a})", ("-_sin({a})",)), c=("cos({a})", ("-sin({a})",)))
+SQRT = Primitive("sqrt", _sqrt, (lambda out, x: 0.5 / out,), doc="square root, x >= 0",
+                 ieee=_nan, domain=(_POSITIVE,),
+                 py=("_sqrt({a})", ("0.5 / {o}",)), c=("sqrt({a})", ("0.5 / {o}",)))
+ABS = Primitive("abs", math.fabs, (lambda out, x: _sign(x),),
+                doc="|x|; abs'(0) = 0", kink=lambda x: abs(x), mask=True,
+                py=("_fabs({a})",
+                    ("(1.0 if {a} > 0.0 else (-1.0 if {a} < 0.0 else 0.0))",)),
+                c=("fabs({a})", ("({a} > 0.0 ? 1.0 : ({a} < 0.0 ? -1.0 : 0.0))",)))
 MAXIMUM = Primitive("maximum", lambda a, b: a if a >= b else b,
                     (lambda out, a, b: _tie(a, b), lambda out, a, b: _tie(b, a)),
-                    doc="max(a, b); a tie splits the gradient evenly")
+                    doc="max(a, b); a tie splits the gradient evenly", kink=lambda a, b: abs(a - b),
+                    mask=True, py=("({a} if {a} >= {b} else {b})", (_TIE_A, _TIE_B)),
+                    c=("({a} >= {b} ? {a} : {b})", (_CTIE_A, _CTIE_B)))
 MINIMUM = Primitive("minimum", lambda a, b: a if a <= b else b,
                     (lambda out, a, b: _tie(b, a), lambda out, a, b: _tie(a, b)),
-                    doc="min(a, b); a tie splits the gradient evenly")
+                    doc="min(a, b); a tie splits the gradient evenly", kink=lambda a, b: abs(a - b),
+                    mask=True, py=("({a} if {a} <= {b} else {b})", (_TIE_B, _TIE_A)),
+                    c=("({a} <= {b} ? {a} : {b})", (_CTIE_B, _CTIE_A)))
+_ERF_SCALE = 2.0 / math.sqrt(math.pi)
+ERF = Primitive("erf", math.erf, (lambda out, x: _ERF_SCALE * exp(-(x * x)),),
+                doc="the error function, 2/sqrt(pi) * integral of e^(-t^2) from 0 to x",
+                domain=((-6.0, 6.0),),
+                py=("_erf({a})", (f"{_ERF_SCALE!r} * _exp(-({{a}} * {{a}}))",)),
+                c=("erf({a})", (f"{_ERF_SCALE.hex()} * exp(-({{a}} * {{a}}))",)))
 
 #: Every built-in primitive, by name. Tests iterate this, so a new entry cannot ship untested.
 PRIMITIVES: dict[str, Primitive] = {
     p.name: p
-    for p in (ADD, MUL, NEG, POW, POWC, RPOW, EXP, LOG, LOG1P, TANH, SIGMOID, SOFTPLUS, RELU,
-              LEAKY_RELU, SIN, COS, SQRT, ABS, MAXIMUM, MINIMUM)
+    for p in (ADD, MUL, NEG, DIV, POW, POWC, RPOW, EXP, LOG, LOG1P, TANH, SIGMOID, SOFTPLUS,
+              RELU, LEAKY_RELU, SIN, COS, SQRT, ABS, MAXIMUM, MINIMUM, ERF)
 }
 
-# Functions: Values in, Value out; numbers in, float out.
+#: Names the Python templates may call (compiled replay puts them in its namespace).
+PY_NAMES: dict[str, Any] = {
+    "_exp": _exp, "_log": _log, "_log1p": _log1p, "_tanh": math.tanh, "_sin": _sin,
+    "_cos": _cos, "_sqrt": _sqrt, "_sigmoid": _sigmoid, "_softplus": _softplus,
+    "_powc": _powc, "_rpow": _rpow, "_div": _div, "_dpow_base": _dpow_base,
+    "_dpow_exponent": _dpow_exponent, "_mlog": math.log, "_fabs": math.fabs,
+    "_erf": math.erf,
+}
+
+# Functions: Values in, Value out; numbers in, float out (typed by `Primitive.__call__`).
 exp = EXP
 log = LOG
 log1p = LOG1P
@@ -138,14 +305,12 @@ tanh = TANH
 sigmoid = SIGMOID
 softplus = SOFTPLUS
 relu = RELU
+leaky_relu = LEAKY_RELU
 sin = SIN
 cos = COS
 sqrt = SQRT
 abs = ABS  # noqa: A001 - mirrors math/numpy naming; not exported by `import *`
 maximum = MAXIMUM
 minimum = MINIMUM
-
-
-def leaky_relu(x: object, negative_slope: float = 0.01) -> object:
-    """x if x > 0 else negative_slope * x, on a Value (records a node) or a number (a float)."""
-    return LEAKY_RELU(x, negative_slope)
+erf = ERF
+div = DIV

@@ -9,7 +9,7 @@ Not imported by `autograd_lite` itself (it needs hypothesis): `import autograd_l
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,71 +146,87 @@ def values(min_value: float = -3.0, max_value: float = 3.0) -> st.SearchStrategy
     return finite_floats(min_value, max_value).map(Value)
 
 
-_KINK = 1e-3  # distance kept from a kink or a tie, so central differences see a smooth function
-_LIMIT = 1e4  # largest |value| allowed inside a generated expression
+_MARGIN = 1e-2  # distance kept from a kink, tie, singular point or domain end
+_LIMIT = 1e4  # largest |value| (and |local derivative|) allowed inside a generated expression
 
 
-def _valid(name: str, args: Sequence[float], params: Sequence[float]) -> bool:
-    """True when the built-in `name` is defined, smooth and moderate at these inputs."""
-    if name in ("relu", "abs", "leaky_relu") and abs(args[0]) < _KINK:
-        return False
-    if name in ("maximum", "minimum") and abs(args[0] - args[1]) < _KINK:
-        return False
-    if name in ("log", "sqrt") and args[0] < 1e-2:
-        return False
-    if name == "log1p" and args[0] < -1.0 + 1e-2:
-        return False
-    if name == "pow" and (args[0] < 5e-2 or abs(args[1]) > 4.0):
-        return False
-    if name == "powc":
-        x, p = args[0], params[0]
-        if (x < 5e-2 and not p.is_integer()) or (abs(x) < 5e-2 and p < 1.0):
+def _valid(prim: Primitive, args: Sequence[float], params: Sequence[float]) -> bool:
+    """True when `prim` is defined, smooth and moderate at these inputs, as its record says:
+    inside its domain (a margin away from finite ends) and a margin away from its kinks."""
+    for x, (lo, hi) in zip(args, prim.domain):
+        if not lo + _MARGIN <= x <= hi - _MARGIN:
             return False
-    if name in ("exp", "rpow", "sigmoid", "softplus", "tanh") and abs(args[0]) > 30.0:
-        return False
+    if prim.kink is not None:
+        try:
+            if not prim.kink(*args, *params) > _MARGIN:
+                return False
+        except (ArithmeticError, ValueError):
+            return False
     return True
 
 
 def _evaluate(prim: Primitive, args: Sequence[float], params: Sequence[float]) -> float | None:
-    if not _valid(prim.name, args, params):
+    if not _valid(prim, args, params):
         return None
     try:
         out = prim(*args, *params)
         for d in prim.partials:
-            local = d(out, *args, *params)
+            local = float(d(out, *args, *params))
             if not math.isfinite(local) or abs(local) > _LIMIT:
                 return None
-    except (ArithmeticError, ValueError):
+    except (ArithmeticError, ValueError, TypeError):
         return None
     if not math.isfinite(out) or abs(out) > _LIMIT:
         return None
     return out
 
 
-#: Safe, differentiable draws for the static parameters of the built-ins.
-PARAMETERS: dict[str, st.SearchStrategy[float]] = {
-    "powc": st.sampled_from([-2.0, -1.0, 0.5, 1.5, 2.0, 3.0]),
-    "rpow": st.floats(min_value=0.25, max_value=4.0),
-    "leaky_relu": st.floats(min_value=0.0, max_value=0.5),
-}
+def parameters(prim: Primitive) -> st.SearchStrategy[tuple[float, ...]]:
+    """Draws of `prim`'s static parameters from its record's `param_domain`: whole numbers
+    (exponents 2, -1, ...) half the time, any float in the interval otherwise."""
+    def one(lo: float, hi: float) -> st.SearchStrategy[float]:
+        whole = [float(k) for k in range(math.ceil(lo), math.floor(hi) + 1)]
+        floats = finite_floats(lo, hi)
+        return st.one_of(st.sampled_from(whole), floats) if whole else floats
 
-#: Input ranges per built-in, chosen so most draws are valid.
-DOMAINS: dict[str, tuple[float, float]] = {
-    "log": (0.05, 10.0), "sqrt": (0.05, 10.0), "log1p": (-0.9, 10.0), "pow": (0.1, 4.0),
-}
+    return st.tuples(*(one(lo, hi) for lo, hi in prim.param_domain))
+
+
+class _Parameters(Mapping[str, st.SearchStrategy[float]]):
+    """`PARAMETERS[name]`: a strategy for the first parameter of the built-in `name`."""
+
+    def __getitem__(self, name: str) -> st.SearchStrategy[float]:
+        prim = PRIMITIVES[name]
+        if not prim.nparams:
+            raise KeyError(name)
+        return parameters(prim).map(lambda ps: ps[0])
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, p in PRIMITIVES.items() if p.nparams)
+
+    def __len__(self) -> int:
+        return sum(1 for p in PRIMITIVES.values() if p.nparams)
+
+
+#: Safe draws for the static parameters of the built-ins (from each record's param_domain).
+PARAMETERS: Mapping[str, st.SearchStrategy[float]] = _Parameters()
+
+
+def sample_range(prim: Primitive, i: int, lo: float = -3.0, hi: float = 3.0) -> tuple[float, float]:
+    """Where strategies draw input `i` of `prim`: its domain within [lo, hi], a margin inside."""
+    dlo, dhi = prim.domain[i]
+    a, b = max(lo, dlo + 2 * _MARGIN), min(hi, dhi - 2 * _MARGIN)
+    if a >= b:  # a domain outside [lo, hi]: take a slice of the domain itself
+        a = dlo + 2 * _MARGIN if math.isfinite(dlo) else dhi - 2 * _MARGIN - (hi - lo)
+        b = a + (hi - lo)
+    return a, b
 
 
 @st.composite
 def primitive_inputs(draw: Any, prim: Primitive) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(inputs, params) at which `prim` is defined, smooth and moderate (a safe domain)."""
-    lo, hi = DOMAINS.get(prim.name, (-3.0, 3.0))
-    params = tuple(draw(PARAMETERS.get(prim.name, finite_floats(-2.0, 2.0)))
-                   for _ in range(prim.nparams))
-    args = tuple(draw(finite_floats(lo, hi)) for _ in range(prim.nargs))
-    if prim.name == "pow":
-        args = (args[0], draw(finite_floats(-3.0, 3.0)))
-    if prim.name == "powc" and not params[0].is_integer():
-        args = (draw(finite_floats(0.1, 3.0)),)
+    params = draw(parameters(prim))
+    args = tuple(draw(finite_floats(*sample_range(prim, i))) for i in range(prim.nargs))
     assume(_evaluate(prim, args, params) is not None)
     return args, params
 
@@ -288,8 +304,7 @@ def expressions(
             prim = table[draw(st.sampled_from(names))]
             # Prefer recent nodes so graphs are deep, but any earlier node may be reused.
             idx = tuple(draw(st.integers(0, len(current) - 1)) for _ in range(prim.nargs))
-            params = tuple(draw(PARAMETERS.get(prim.name, finite_floats(-2.0, 2.0)))
-                           for _ in range(prim.nparams))
+            params = draw(parameters(prim))
             out = _evaluate(prim, [current[i] for i in idx], params)
             if out is not None:
                 break

@@ -38,6 +38,8 @@ SYMPY: dict[str, Any] = {
     "sin": sp.sin,
     "cos": sp.cos,
     "sqrt": sp.sqrt,
+    "div": lambda a, b: a / b,
+    "erf": sp.erf,
 }
 
 #: Piecewise primitives: at a point away from kinks and ties (the strategies keep 1e-3 away),
