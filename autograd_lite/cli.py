@@ -225,7 +225,7 @@ def export_command(args: argparse.Namespace) -> int:
     from .export import export_html
 
     try:
-        written = export_html(neuron(), args.path, title=args.title)
+        written = export_html(neuron(), args.path, title=args.title, quiz=args.quiz or False)
     except (OSError, *_render_errors()) as e:
         return _fail("export", f"cannot write {args.path}: {e}")
     print(f"wrote {written} ({written.stat().st_size} bytes): open it in a browser")
@@ -305,6 +305,9 @@ def _parser(prog: str = "autograd-lite") -> argparse.ArgumentParser:
         "micrograd's neuron (open it in any browser).")
     e.add_argument("path", nargs="?", default="backprop-steps.html")
     e.add_argument("--title", default="Backpropagation through a neuron, step by step")
+    e.add_argument("--quiz", nargs="?", const="local", choices=("local", "contribution"),
+                   default=None, help="a quiz page: type each local derivative (or "
+                   "contribution) before it is shown; the page keeps a score")
     e.set_defaults(run=export_command)
     return parser
 

@@ -18,6 +18,14 @@ from hypothesis import strategies as st
 
 from ._mode import no_grad
 from .backward import grad
+from .checker import (  # noqa: F401 - re-exported: test your own engine
+    EngineCheckError,
+    EngineMismatchError,
+    EngineRecursionError,
+    EngineReport,
+    check_deep_graph,
+    check_engine,
+)
 from .core import Primitive, Value, describe, to_float
 from .ops import PRIMITIVES
 
