@@ -51,7 +51,7 @@ class _GradMode(contextlib.ContextDecorator):
         _GRAD_ENABLED.set(saved[-1])
         _SAVED.set(saved[:-1])
 
-    def __call__(self, func: F) -> F:  # type: ignore[override]
+    def __call__(self, func: F) -> F:
         mode = _GradMode(self.enabled)
         if inspect.isasyncgenfunction(func):
             return _async_gen_wrapper(func, mode)  # type: ignore[return-value]

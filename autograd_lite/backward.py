@@ -98,7 +98,7 @@ def _depth_first(roots: Sequence[Value], reset: bool) -> list[Value]:
             if a not in seen:
                 push(a)
         else:
-            for p in reversed(node._a):  # type: ignore[arg-type]
+            for p in reversed(node._a):
                 if p not in seen:
                     push(p)
     return order
@@ -145,14 +145,15 @@ def _finite(x: Any) -> bool:
 
 def _anomaly(node: Value, i: int, parent: Value, upstream: Any, local: Any,
              c: Any) -> AnomalyError:
+    name = node._prim.name if node._prim is not None else "leaf"
     return AnomalyError(
-        f"backward of {node._prim.name} produced a non-finite gradient {_num(c)!r} for input "  # type: ignore[union-attr]
+        f"backward of {name} produced a non-finite gradient {_num(c)!r} for input "
         f"{i} ({parent!r}): upstream {_num(upstream)!r} x local {_num(local)!r}; node {node!r}"
     )
 
 
 def _num(x: Any) -> float:
-    return x.data if isinstance(x, Value) else x  # type: ignore[no-any-return]
+    return x.data if isinstance(x, Value) else float(x)
 
 
 def _backward_error(node: Value, e: Exception) -> Exception:

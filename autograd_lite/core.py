@@ -25,7 +25,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from ._mode import anomaly_enabled, grad_enabled, ieee_enabled
 
@@ -107,8 +107,7 @@ def _note_read() -> None:
 
 
 def _counting_data() -> property:
-    slot = Value.__dict__["_data_slot"]
-    get, put = slot.__get__, slot.__set__
+    get, put = _PLAIN_DATA.__get__, _PLAIN_DATA.__set__
 
     def read(self: Value) -> float:
         counter = _reads_get()
@@ -132,7 +131,7 @@ def count_data_reads() -> Iterator[DataReads]:
     token = _READS.set(counter)
     with _TRACES_LOCK:
         if _TRACES[0] == 0:
-            Value.data = _counting_data()  # type: ignore[assignment]
+            setattr(Value, "data", _counting_data())  # noqa: B010 - swaps the slot descriptor
         _TRACES[0] += 1
     try:
         yield counter
@@ -140,7 +139,7 @@ def count_data_reads() -> Iterator[DataReads]:
         with _TRACES_LOCK:
             _TRACES[0] -= 1
             if _TRACES[0] == 0:
-                Value.data = _PLAIN_DATA  # type: ignore[assignment]
+                setattr(Value, "data", _PLAIN_DATA)  # noqa: B010
         _READS.reset(token)
 
 
@@ -151,11 +150,14 @@ class Value:
     Ordering comparisons (`<`, `>`, ...) compare data and are not differentiable.
     """
 
-    __slots__ = ("_data_slot", "grad", "label", "_prim", "_a", "_b")
+    __slots__ = ("data", "grad", "label", "_prim", "_a", "_b")
 
     data: float
     grad: float
     label: str
+    _prim: Primitive | None
+    _a: Any  # see the module docstring: a parent, or the tuple of parents
+    _b: Any  # the second parent, the parameter, or the tuple of parameters
 
     def __init__(self, data: Number, label: str = "") -> None:
         # A user's leaf, checked; the engine makes its nodes with `_node` and `_leaf` instead.
@@ -187,10 +189,10 @@ class Value:
             return ()
         kind = op._kind
         if kind == _BINARY:
-            return (self._a, self._b)  # type: ignore[return-value]
+            return (self._a, self._b)
         if kind == _UNARY:
-            return (self._a,)  # type: ignore[return-value]
-        return self._a  # type: ignore[return-value]
+            return (self._a,)
+        return cast("tuple[Value, ...]", self._a)
 
     @property
     def params(self) -> tuple[float, ...]:
@@ -199,8 +201,8 @@ class Value:
         if op is None or op.nparams == 0:
             return ()
         if op._kind == _NARY:
-            return self._b  # type: ignore[return-value]
-        return (self._b,)  # type: ignore[return-value]
+            return cast("tuple[float, ...]", self._b)
+        return (self._b,)
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from this graph."""
@@ -399,8 +401,7 @@ class Value:
         return backward_steps(self, gradient)
 
 
-_PLAIN_DATA = Value.__dict__["_data_slot"]
-Value.data = _PLAIN_DATA  # type: ignore[assignment]  # `.data` is the slot (see count_data_reads)
+_PLAIN_DATA = Value.__dict__["data"]  # the slot's descriptor (count_data_reads swaps it)
 _alloc = object.__new__
 
 
@@ -507,6 +508,25 @@ class Primitive:
     __slots__ = ("name", "forward", "partials", "nargs", "nparams", "_kind", "doc", "symbol",
                  "domain", "param_domain", "defaults", "kink", "mask", "ieee", "py", "c",
                  "accumulate", "function")
+
+    name: str
+    forward: Callable[..., float]
+    partials: tuple[Callable[..., Any], ...]
+    nargs: int
+    nparams: int
+    _kind: int
+    doc: str
+    symbol: str
+    domain: tuple[Interval, ...]
+    param_domain: tuple[Interval, ...]
+    defaults: tuple[float, ...]
+    kink: Callable[..., float] | None
+    mask: bool
+    ieee: Callable[..., float] | None
+    py: Template | None
+    c: Template | None
+    accumulate: Callable[[Value, float], None]
+    function: bool
 
     def __init__(
         self,
@@ -694,14 +714,14 @@ def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
         if op.nparams:
             def acc1p(node: Value, g: float) -> None:
                 a = node._a
-                local = d(node.data, a.data, node._b)  # type: ignore[union-attr]
-                a.grad += 0.0 if mask and local == 0.0 else g * local  # type: ignore[union-attr]
+                local = d(node.data, a.data, node._b)
+                a.grad += 0.0 if mask and local == 0.0 else g * local
             return acc1p
 
         def acc1(node: Value, g: float) -> None:
             a = node._a
-            local = d(node.data, a.data)  # type: ignore[union-attr]
-            a.grad += 0.0 if mask and local == 0.0 else g * local  # type: ignore[union-attr]
+            local = d(node.data, a.data)
+            a.grad += 0.0 if mask and local == 0.0 else g * local
         return acc1
     if op._kind == _BINARY:
         da, db = partials
@@ -709,20 +729,20 @@ def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
         def acc2(node: Value, g: float) -> None:
             a = node._a
             b = node._b
-            out, x, y = node.data, a.data, b.data  # type: ignore[union-attr]
+            out, x, y = node.data, a.data, b.data
             la = da(out, x, y)
             lb = db(out, x, y)
-            a.grad += 0.0 if mask and la == 0.0 else g * la  # type: ignore[union-attr]
-            b.grad += 0.0 if mask and lb == 0.0 else g * lb  # type: ignore[union-attr]
+            a.grad += 0.0 if mask and la == 0.0 else g * la
+            b.grad += 0.0 if mask and lb == 0.0 else g * lb
         return acc2
 
     def accn(node: Value, g: float) -> None:
         parents = node._a
-        args = [v.data for v in parents]  # type: ignore[union-attr]
-        args.extend(node._b)  # type: ignore[arg-type]
+        args = [v.data for v in parents]
+        args.extend(node._b)
         out = node.data
         locals_ = [d(out, *args) for d in partials]
-        for v, local in zip(parents, locals_):  # type: ignore[arg-type]
+        for v, local in zip(parents, locals_):
             v.grad += 0.0 if mask and local == 0.0 else g * local
     return accn
 

@@ -95,7 +95,8 @@ def _pow_ieee(x: float, p: float) -> float:
     if x < 0.0 and not p.is_integer() and math.isfinite(p) and math.isfinite(x):
         return _NAN
     try:
-        return x**p
+        result: float = x**p
+        return result
     except ZeroDivisionError:  # 0.0 ** negative
         return math.copysign(_INF, x) if _odd(p) else _INF
     except OverflowError:
@@ -159,25 +160,25 @@ def _tie(mine: float, other: float) -> float:
 
 # ---- specialised accumulates of the hot ops (the same numbers as their partials) -----------
 def _acc_add(node: Value, g: float) -> None:
-    node._a.grad += g  # type: ignore[union-attr]
-    node._b.grad += g  # type: ignore[union-attr]
+    node._a.grad += g
+    node._b.grad += g
 
 
 def _acc_mul(node: Value, g: float) -> None:
     a = node._a
     b = node._b
-    a.grad += g * b.data  # type: ignore[union-attr]
-    b.grad += g * a.data  # type: ignore[union-attr]
+    a.grad += g * b.data
+    b.grad += g * a.data
 
 
 def _acc_tanh(node: Value, g: float) -> None:
     o = node.data
-    node._a.grad += g * (1.0 - o * o)  # type: ignore[union-attr]
+    node._a.grad += g * (1.0 - o * o)
 
 
 def _acc_relu(node: Value, g: float) -> None:
     a = node._a
-    a.grad += g if a.data > 0.0 else 0.0  # type: ignore[union-attr]
+    a.grad += g if a.data > 0.0 else 0.0
 
 
 _LINEAR: Any = None  # no template needed: the interpreter's function is called
@@ -202,7 +203,7 @@ NEG = Primitive("neg", operator.neg, (lambda out, a: -1.0,), doc="-a", symbol="n
                 function=False, py=("-{a}", ("-1.0",)), c=("-{a}", ("-1.0",)))
 DIV = Primitive("div", _div, (lambda out, a, b: 1.0 / b, lambda out, a, b: -out / b),
                 doc="a / b, correctly rounded; b == 0 raises ZeroDivisionError", symbol="/",
-                function=False, ieee=_div_ieee, kink=lambda a, b: abs(b),
+                function=False, ieee=_div_ieee, kink=lambda a, b: math.fabs(b),
                 py=("_div({a}, {b})", ("1.0 / {b}", "-{o} / {b}")),
                 c=("{a} / {b}", ("1.0 / {b}", "-{o} / {b}")))
 POW = Primitive("pow", _powc, (_dpow_base, _dpow_exponent), doc="a ** b, both Values",
@@ -212,7 +213,7 @@ POW = Primitive("pow", _powc, (_dpow_base, _dpow_exponent), doc="a ** b, both Va
                 c=("pow({a}, {b})", (_CDPOW_BASE, _CDPOW_EXPONENT)))
 POWC = Primitive("powc", _powc, (_dpow_base,), nparams=1, doc="x ** p for a number p",
                  symbol="**{0}", function=False, ieee=_pow_ieee, param_domain=((-2.0, 3.0),),
-                 kink=lambda x, p: abs(x) if p < 1.0 or not p.is_integer() else _INF,
+                 kink=lambda x, p: math.fabs(x) if p < 1.0 or not p.is_integer() else _INF,
                  py=("_powc({a}, {p})", ("_dpow_base({o}, {a}, {p})",)),
                  c=("pow({a}, {p})", (_CDPOW_BASE.replace("{b}", "{p}"),)))
 RPOW = Primitive("rpow", _rpow,
@@ -242,14 +243,14 @@ SOFTPLUS = Primitive("softplus", _softplus, (lambda out, x: sigmoid(x),),
                      py=("_softplus({a})", ("_sigmoid({a})",)),
                      c=("(log1p(exp(-fabs({a}))) + ({a} > 0.0 ? {a} : 0.0))", (_CSIGMOID,)))
 RELU = Primitive("relu", lambda x: x if x > 0.0 else 0.0, (lambda out, x: 1.0 if x > 0.0 else 0.0,),
-                 doc="max(x, 0); relu'(0) = 0", kink=lambda x: abs(x), mask=True,
+                 doc="max(x, 0); relu'(0) = 0", kink=lambda x: math.fabs(x), mask=True,
                  accumulate=_acc_relu,
                  py=("({a} if {a} > 0.0 else 0.0)", ("(1.0 if {a} > 0.0 else 0.0)",)),
                  c=("({a} > 0.0 ? {a} : 0.0)", ("({a} > 0.0 ? 1.0 : 0.0)",)))
 LEAKY_RELU = Primitive("leaky_relu", lambda x, s: x if x > 0.0 else s * x,
                        (lambda out, x, s: 1.0 if x > 0.0 else s,), nparams=1,
                        doc="x if x > 0 else negative_slope * x", defaults=(0.01,),
-                       param_domain=((0.0, 0.5),), kink=lambda x, s: abs(x), mask=True,
+                       param_domain=((0.0, 0.5),), kink=lambda x, s: math.fabs(x), mask=True,
                        py=("({a} if {a} > 0.0 else {p} * {a})", ("(1.0 if {a} > 0.0 else {p})",)),
                        c=("({a} > 0.0 ? {a} : {p} * {a})", ("({a} > 0.0 ? 1.0 : {p})",)))
 SIN = Primitive("sin", _sin, (lambda out, x: cos(x),), doc="sine",
@@ -260,18 +261,18 @@ SQRT = Primitive("sqrt", _sqrt, (lambda out, x: 0.5 / out,), doc="square root, x
                  ieee=_nan, domain=(_POSITIVE,),
                  py=("_sqrt({a})", ("0.5 / {o}",)), c=("sqrt({a})", ("0.5 / {o}",)))
 ABS = Primitive("abs", math.fabs, (lambda out, x: _sign(x),),
-                doc="|x|; abs'(0) = 0", kink=lambda x: abs(x), mask=True,
+                doc="|x|; abs'(0) = 0", kink=lambda x: math.fabs(x), mask=True,
                 py=("_fabs({a})",
                     ("(1.0 if {a} > 0.0 else (-1.0 if {a} < 0.0 else 0.0))",)),
                 c=("fabs({a})", ("({a} > 0.0 ? 1.0 : ({a} < 0.0 ? -1.0 : 0.0))",)))
 MAXIMUM = Primitive("maximum", lambda a, b: a if a >= b else b,
                     (lambda out, a, b: _tie(a, b), lambda out, a, b: _tie(b, a)),
-                    doc="max(a, b); a tie splits the gradient evenly", kink=lambda a, b: abs(a - b),
+                    doc="max(a, b); a tie splits the gradient evenly", kink=lambda a, b: math.fabs(a - b),
                     mask=True, py=("({a} if {a} >= {b} else {b})", (_TIE_A, _TIE_B)),
                     c=("({a} >= {b} ? {a} : {b})", (_CTIE_A, _CTIE_B)))
 MINIMUM = Primitive("minimum", lambda a, b: a if a <= b else b,
                     (lambda out, a, b: _tie(b, a), lambda out, a, b: _tie(a, b)),
-                    doc="min(a, b); a tie splits the gradient evenly", kink=lambda a, b: abs(a - b),
+                    doc="min(a, b); a tie splits the gradient evenly", kink=lambda a, b: math.fabs(a - b),
                     mask=True, py=("({a} if {a} <= {b} else {b})", (_TIE_B, _TIE_A)),
                     c=("({a} <= {b} ? {a} : {b})", (_CTIE_B, _CTIE_A)))
 _ERF_SCALE = 2.0 / math.sqrt(math.pi)
@@ -298,19 +299,19 @@ PY_NAMES: dict[str, Any] = {
 }
 
 # Functions: Values in, Value out; numbers in, float out (typed by `Primitive.__call__`).
-exp = EXP
-log = LOG
-log1p = LOG1P
-tanh = TANH
-sigmoid = SIGMOID
-softplus = SOFTPLUS
-relu = RELU
-leaky_relu = LEAKY_RELU
-sin = SIN
-cos = COS
-sqrt = SQRT
-abs = ABS  # noqa: A001 - mirrors math/numpy naming; not exported by `import *`
-maximum = MAXIMUM
-minimum = MINIMUM
-erf = ERF
-div = DIV
+exp: Primitive = EXP
+log: Primitive = LOG
+log1p: Primitive = LOG1P
+tanh: Primitive = TANH
+sigmoid: Primitive = SIGMOID
+softplus: Primitive = SOFTPLUS
+relu: Primitive = RELU
+leaky_relu: Primitive = LEAKY_RELU
+sin: Primitive = SIN
+cos: Primitive = COS
+sqrt: Primitive = SQRT
+abs: Primitive = ABS  # noqa: A001 - mirrors math/numpy naming; not exported by `import *`
+maximum: Primitive = MAXIMUM
+minimum: Primitive = MINIMUM
+erf: Primitive = ERF
+div: Primitive = DIV
