@@ -117,6 +117,7 @@ class EngineExpression:
     nodes: tuple[Node, ...]
 
     def names(self) -> list[str]:
+        """Variable names in the report: x0.. for inputs, v1.. for nodes, `out` for the last."""
         k = len(self.inputs)
         return ([f"x{i}" for i in range(k)] + [f"v{j + 1}" for j in range(len(self.nodes) - 1)]
                 + ["out"])

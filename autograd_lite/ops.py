@@ -300,18 +300,34 @@ PY_NAMES: dict[str, Any] = {
 
 # Functions: Values in, Value out; numbers in, float out (typed by `Primitive.__call__`).
 exp: Primitive = EXP
+"""`exp` on Values (records a node) or numbers (a float): the `exp` record."""
 log: Primitive = LOG
+"""`log` on Values (records a node) or numbers (a float): the `log` record."""
 log1p: Primitive = LOG1P
+"""`log1p` on Values (records a node) or numbers (a float): the `log` record."""
 tanh: Primitive = TANH
+"""`tanh` on Values (records a node) or numbers (a float): the `tanh` record."""
 sigmoid: Primitive = SIGMOID
+"""`sigmoid` on Values (records a node) or numbers (a float): the `sigmoid` record."""
 softplus: Primitive = SOFTPLUS
+"""`softplus` on Values (records a node) or numbers (a float): the `softplus` record."""
 relu: Primitive = RELU
+"""`relu` on Values (records a node) or numbers (a float): the `relu` record."""
 leaky_relu: Primitive = LEAKY_RELU
+"""`leaky_relu` on Values (records a node) or numbers (a float): the `leaky_relu` record."""
 sin: Primitive = SIN
+"""`sin` on Values (records a node) or numbers (a float): the `sin` record."""
 cos: Primitive = COS
+"""`cos` on Values (records a node) or numbers (a float): the `cos` record."""
 sqrt: Primitive = SQRT
-abs: Primitive = ABS  # noqa: A001 - mirrors math/numpy naming; not exported by `import *`
+"""`sqrt` on Values (records a node) or numbers (a float): the `sqrt` record."""
+abs: Primitive = ABS  # noqa: A001 - mirrors math/numpy naming
+"""`abs` on Values (records a node) or numbers (a float): the `abs` record."""
 maximum: Primitive = MAXIMUM
+"""`maximum` on Values (records a node) or numbers (a float): the `maximum` record."""
 minimum: Primitive = MINIMUM
+"""`minimum` on Values (records a node) or numbers (a float): the `minimum` record."""
 erf: Primitive = ERF
+"""`erf` on Values (records a node) or numbers (a float): the `erf` record."""
 div: Primitive = DIV
+"""`div` on Values (records a node) or numbers (a float): the `div` record."""
