@@ -154,6 +154,10 @@ def _sign(x: float) -> float:
     return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
 
 
+def _gap(a: float, b: float) -> float:
+    return math.fabs(a - b)  # distance to a tie of maximum/minimum
+
+
 def _tie(mine: float, other: float) -> float:
     return 1.0 if mine > other else (0.0 if mine < other else 0.5)
 
@@ -267,12 +271,12 @@ ABS = Primitive("abs", math.fabs, (lambda out, x: _sign(x),),
                 c=("fabs({a})", ("({a} > 0.0 ? 1.0 : ({a} < 0.0 ? -1.0 : 0.0))",)))
 MAXIMUM = Primitive("maximum", lambda a, b: a if a >= b else b,
                     (lambda out, a, b: _tie(a, b), lambda out, a, b: _tie(b, a)),
-                    doc="max(a, b); a tie splits the gradient evenly", kink=lambda a, b: math.fabs(a - b),
+                    doc="max(a, b); a tie splits the gradient evenly", kink=_gap,
                     mask=True, py=("({a} if {a} >= {b} else {b})", (_TIE_A, _TIE_B)),
                     c=("({a} >= {b} ? {a} : {b})", (_CTIE_A, _CTIE_B)))
 MINIMUM = Primitive("minimum", lambda a, b: a if a <= b else b,
                     (lambda out, a, b: _tie(b, a), lambda out, a, b: _tie(a, b)),
-                    doc="min(a, b); a tie splits the gradient evenly", kink=lambda a, b: math.fabs(a - b),
+                    doc="min(a, b); a tie splits the gradient evenly", kink=_gap,
                     mask=True, py=("({a} if {a} <= {b} else {b})", (_TIE_B, _TIE_A)),
                     c=("({a} <= {b} ? {a} : {b})", (_CTIE_B, _CTIE_A)))
 _ERF_SCALE = 2.0 / math.sqrt(math.pi)
