@@ -34,21 +34,13 @@ SATURATED = "#d62728"
 DEAD = "#555555"
 FILL_DEAD = "#d9d9d9"
 
-#: Until every primitive record carries `symbol` (issue 10), the symbols of the built-in ops
-#: that do not read as their name. Remove once `Primitive.symbol` is on main.
-_LEGACY_SYMBOLS = {"add": "+", "mul": "*", "pow": "**", "powc": "**{0}", "rpow": "{0}**",
-                   "div": "/", "sub": "-"}
-
-
 def op_symbol(v: Value) -> str:
     """How an op node reads, from its primitive's `symbol` (default: its name): `+`, `*`,
     `tanh`, `**3` (powc's `**{0}`), `2**` (rpow's `{0}**`); other params as `name(p, ...)`."""
     op = v.op
     if op is None:
         return ""
-    symbol = getattr(op, "symbol", None)
-    if not isinstance(symbol, str) or not symbol:
-        symbol = _LEGACY_SYMBOLS.get(op.name, op.name)
+    symbol = op.symbol
     nums = [num(p) for p in v.params]
     if "{" in symbol:
         try:
