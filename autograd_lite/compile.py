@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import threading
 import warnings
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -59,58 +60,11 @@ class DataDependenceWarning(UserWarning):
     """`f` compared Values or took `float()` of one while tracing: its branches are frozen."""
 
 
-# Forward expression and local partials of the built-in primitives, over variable names:
-# {a}, {b} the inputs, {o} the output, {p} the parameter; keyed by the primitive object (a
-# user's primitive named "tanh" has none). Each is the same arithmetic as the table's Python
-# function, so results match the interpreter; domain errors raise (math.log, math.sqrt,
-# math.exp overflow, ZeroDivisionError) and send the row back to the interpreter.
-_PY: dict[Primitive, tuple[str, tuple[str, ...]]] = {
-    ops.ADD: ("{a} + {b}", ("1.0", "1.0")),
-    ops.MUL: ("{a} * {b}", ("{b}", "{a}")),
-    ops.NEG: ("-{a}", ("-1.0",)),
-    ops.POW: ("_powc({a}, {b})", ("_dpow_base({o}, {a}, {b})", "_dpow_exponent({o}, {a}, {b})")),
-    ops.POWC: ("_powc({a}, {p})", ("_dpow_base({o}, {a}, {p})",)),
-    ops.RPOW: ("_rpow({a}, {p})", ("({o} * _mlog({p}) if {p} > 0.0 else 0.0 * {o})",)),
-    ops.EXP: ("_exp({a})", ("{o}",)),
-    ops.LOG: ("_log({a})", ("1.0 / {a}",)),
-    ops.LOG1P: ("_log1p({a})", ("1.0 / (1.0 + {a})",)),
-    ops.TANH: ("_tanh({a})", ("1.0 - {o} * {o}",)),
-    ops.SIGMOID: ("_sigmoid({a})", ("{o} * (1.0 - {o})",)),
-    ops.SOFTPLUS: ("_softplus({a})", ("_sigmoid({a})",)),
-    ops.RELU: ("({a} if {a} > 0.0 else 0.0)", ("(1.0 if {a} > 0.0 else 0.0)",)),
-    ops.LEAKY_RELU: ("({a} if {a} > 0.0 else {p} * {a})", ("(1.0 if {a} > 0.0 else {p})",)),
-    ops.SIN: ("_sin({a})", ("_cos({a})",)),
-    ops.COS: ("_cos({a})", ("-_sin({a})",)),
-    ops.SQRT: ("_sqrt({a})", ("0.5 / {o}",)),
-    ops.ABS: ("({a} if {a} >= 0.0 else -{a})",
-              ("(1.0 if {a} > 0.0 else (-1.0 if {a} < 0.0 else 0.0))",)),
-    ops.MAXIMUM: ("({a} if {a} >= {b} else {b})",
-                  ("(1.0 if {a} > {b} else (0.0 if {a} < {b} else 0.5))",
-                   "(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))")),
-    ops.MINIMUM: ("({a} if {a} <= {b} else {b})",
-                  ("(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))",
-                   "(1.0 if {a} > {b} else (0.0 if {a} < {b} else 0.5))")),
-}
-_DIV = ops.PRIMITIVES.get("div")
-if _DIV is not None:  # a / b: Python's `/` raises ZeroDivisionError as the primitive does
-    _PY[_DIV] = ("{a} / {b}", ("1.0 / {b}", "-{o} / {b}"))
-
-_NAMESPACE = {
-    "_exp": math.exp, "_log": math.log, "_log1p": math.log1p, "_tanh": math.tanh,
-    "_sin": math.sin, "_cos": math.cos, "_sqrt": math.sqrt,
-    "_sigmoid": ops._sigmoid, "_softplus": ops._softplus, "_powc": ops._powc,
-    "_dpow_base": ops._dpow_base, "_rpow": ops._rpow,
-    "_dpow_exponent": ops._dpow_exponent, "_mlog": math.log,
-}
-
-
 def py_template(op: Primitive) -> tuple[str, tuple[str, ...]] | None:
-    """The Python code template of `op`: the record's `py` field when it has one, else the
-    table above (by identity)."""
+    """The Python code template of `op`: its record's `py` field (None for a user's primitive
+    that gives none: it is called through its own functions)."""
     t = getattr(op, "py", None)
-    if isinstance(t, tuple) and len(t) == 2:
-        return t
-    return _PY.get(op)
+    return t if isinstance(t, tuple) and len(t) == 2 else None
 
 
 def exact(x: Any) -> float:
@@ -194,6 +148,7 @@ class _Program:
 
     def __init__(self, g: _Graph, n_params: int, emit: Any) -> None:
         name: dict[Value, str] = {}
+        index = {v: k for k, v in enumerate(g.order)}
         # Only nodes that depend on an input or a parameter are computed (and get a gradient);
         # the others are constants of the trace, written in as their values.
         needed: set[Value] = set()
@@ -208,16 +163,16 @@ class _Program:
                 continue
             if op is None:
                 r = g.role[node]
-                name[node] = f"{r[0]}{r[1]}"
+                name[node] = emit.leaf(r[0], r[1])
                 continue
-            name[node] = f"v{k}"
+            name[node] = emit.var(k)
             args = [name[q] for q in node.parents]
-            self.forward.append((f"v{k}", emit.forward(op, args, node.params)))
+            self.forward.append((name[node], emit.forward(op, args, node.params)))
         self.outputs = [name[g.out], *(name[v] for v in g.aux)]
         self.backward: list[tuple[bool, str, str]] = []
         gname: dict[Value, str] = {}
         if g.out in needed:
-            gname[g.out] = "g" + name[g.out]
+            gname[g.out] = emit.grad(index[g.out], name[g.out])
             self.backward.append((True, gname[g.out], "1.0"))
         for node in reversed(g.order):
             op = node._prim
@@ -238,7 +193,7 @@ class _Program:
                 elif q in gname:
                     self.backward.append((False, gname[q], c))
                 else:
-                    gname[q] = "g" + name[q]
+                    gname[q] = emit.grad(index[q], name[q])
                     self.backward.append((True, gname[q], c))
         by_param = {r[1]: v for v, r in g.role.items() if r[0] == "p"}
         self.grads = [gname.get(v, "0.0") for v in g.inputs] + [
@@ -258,6 +213,18 @@ class _PyEmitter:
         self.prims: list[Primitive] = namespace["P"]
         self.index: dict[Primitive, int] = {}
 
+    @staticmethod
+    def leaf(kind: str, i: int) -> str:
+        return f"{kind}{i}"
+
+    @staticmethod
+    def var(k: int) -> str:
+        return f"v{k}"
+
+    @staticmethod
+    def grad(k: int, name: str) -> str:
+        return "g" + name
+
     def literal(self, x: Any) -> str:
         """An exact literal: the repr of the plain float (round-trips), or `K[i]` if not finite."""
         f = exact(x)
@@ -276,9 +243,6 @@ class _PyEmitter:
 
     def forward(self, op: Primitive, args: list[str], pvals: tuple[Any, ...]) -> str:
         params = [self.literal(q) for q in pvals]
-        if op is ops.POWC and exact(pvals[0]).is_integer():
-            # An integer exponent cannot give a complex number: plain `**` (0 ** -1 raises).
-            return f"{args[0]} ** {params[0]}"
         t = py_template(op)
         if t is not None:
             return _fmt(t[0], args, params)
@@ -288,11 +252,6 @@ class _PyEmitter:
     def partial(self, op: Primitive, i: int, out: str, args: list[str],
                 pvals: tuple[Any, ...]) -> str:
         params = [self.literal(q) for q in pvals]
-        if op is ops.POWC and exact(pvals[0]) != 0.0:  # _dpow_base with the exponent known
-            q = exact(pvals[0]) - 1.0
-            if q == 1.0:
-                return f"({params[0]} * {args[0]})"
-            return f"({params[0]} * {args[0]} ** {self.literal(q)})"
         t = py_template(op)
         if t is not None:
             return _fmt(t[1][i], args, params, out)
@@ -300,11 +259,29 @@ class _PyEmitter:
 
 
 class _CEmitter:
-    """C expression text for one node (every primitive must have a C template)."""
+    """C expression text for one node (every primitive must have a C template). Every value
+    lives in the scratch array T: node k's value in T[k], its gradient in T[n + k]."""
+
+    def __init__(self, n_nodes: int) -> None:
+        self.n = n_nodes
+        self.non_finite = False  #: a constant is inf or nan (see `_native`)
 
     @staticmethod
-    def literal(x: Any) -> str:
-        return native.literal(exact(x))
+    def leaf(kind: str, i: int) -> str:
+        return f"x[{i}]" if kind == "x" else f"P[{i}]"
+
+    @staticmethod
+    def var(k: int) -> str:
+        return f"T[{k}]"
+
+    def grad(self, k: int, name: str) -> str:
+        return f"T[{self.n + k}]"
+
+    def literal(self, x: Any) -> str:
+        f = exact(x)
+        if not math.isfinite(f):
+            self.non_finite = True
+        return native.literal(f)
 
     def forward(self, op: Primitive, args: list[str], pvals: tuple[Any, ...]) -> str:
         t = native.c_template(op)
@@ -338,38 +315,78 @@ def _python_source(prog: _Program, n_inputs: int, n_params: int, with_grad: bool
     return "\n".join(lines) + "\n"
 
 
-def _c_source(prog: _Program, n_inputs: int, n_params: int) -> str:
-    """Two C functions over a batch of `n` rows (row-major `X`, `n_inputs` per row):
+#: Statements per C function: GCC's optimiser is superlinear in a function's size, so the
+#: program is cut into functions of this many statements (compile time stays linear).
+CHUNK = 400
 
-    `al_vg(n, X, P, V, G, PG, S, fail)`: values (and aux) into V, input gradients into G,
+
+def _c_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
+              flag_every_row: bool = False) -> tuple[str, int]:
+    """C source of two functions over a batch of `n` rows (row-major `X`, `n_inputs` per row),
+    and the number of doubles of scratch space T they need:
+
+    `al_vg(n, X, P, V, G, PG, S, fail, T)`: values (and aux) into V, input gradients into G,
     parameter gradients of each row into S and summed over rows (in row order) into PG;
-    `al_fw(n, X, P, V, fail)`: values only. Both return 0, or 1 with `*fail` = the first row
-    that raised an IEEE invalid / divide-by-zero / overflow flag (rows before it are done).
-    Parameters are loaded inside the row loop, after the flags are cleared, so no computation
-    on them can be hoisted out of the flag window.
+    `al_fw(n, X, P, V, fail, T)`: values only. Both return 0, or 1 with `*fail` = the first
+    row that raised an IEEE invalid, divide-by-zero or overflow flag (the rows before it are
+    done). The statements live in `noinline` functions of CHUNK statements that read inputs,
+    parameters and T and write T, so no computation can move out of the window between
+    clearing and testing the flags; results are copied out of T by loops over index tables.
     """
-    nv = len(prog.outputs)
-    head = [f"    const double *x = X + r * {n_inputs};" if n_inputs else "",
-            *(f"    const double x{i} = x[{i}];" for i in range(n_inputs)),
-            "    feclearexcept(AL_BAD);",
-            *(f"    const double p{j} = P[{j}];" for j in range(n_params))]
-    fwd = [f"    const double {v} = {e};" for v, e in prog.forward]
-    store_v = [f"    V[r * {nv} + {i}] = {o};" for i, o in enumerate(prog.outputs)]
+    fwd = [f"  {v} = {e};" for v, e in prog.forward]
+    bwd = [f"  {v} {'=' if new else '+='} {e};" for new, v, e in prog.backward]
+    size = 2 * n_nodes
+
+    def slot(expr: str, lines: list[str]) -> int:
+        nonlocal size
+        if expr.startswith("T[") and expr.endswith("]") and expr[2:-1].isdigit():
+            return int(expr[2:-1])
+        lines.append(f"  T[{size}] = {expr};")  # a leaf or a constant: copied into T
+        size += 1
+        return size - 1
+
+    vslots = [slot(o, fwd) for o in prog.outputs]
+    gslots = [slot(e, bwd) for e in prog.grads[:n_inputs]]
+    used = [(j, slot(e, bwd)) for j, e in enumerate(prog.grads[n_inputs:]) if e != "0.0"]
+    out: list[str] = []
+    sig = "(const double *restrict x, const double *restrict P, double *restrict T)"
+
+    def chunks(prefix: str, lines: list[str]) -> list[str]:
+        names = []
+        for c in range(0, len(lines), CHUNK):
+            names.append(f"{prefix}{c // CHUNK}")
+            out.append(f"static __attribute__((noinline)) void {names[-1]}{sig} {{")
+            out.extend(lines[c:c + CHUNK])
+            out.append("}")
+        return [f"    {name}(x, P, T);" for name in names]
+
+    def table(name: str, items: list[int]) -> None:
+        out.append(f"static const long {name}[{max(len(items), 1)}] = "
+                   f"{{{', '.join(map(str, items)) or '0'}}};")
+
+    call_fw = chunks("al_f", fwd)
+    call_bw = chunks("al_b", bwd)
+    table("al_vs", vslots)
+    table("al_gs", gslots)
+    table("al_pj", [j for j, _ in used])
+    table("al_ps", [t for _, t in used])
+    nv, m = len(vslots), len(used)
+    head = [f"    const double *x = X + r * {n_inputs};", "    feclearexcept(AL_BAD);"]
+    if flag_every_row:  # a non-finite constant: every row goes to the interpreter
+        head.append("    feraiseexcept(FE_INVALID);")
+    store_v = f"    for (long i = 0; i < {nv}; i++) V[r * {nv} + i] = T[al_vs[i]];"
     test = "    if (fetestexcept(AL_BAD)) { *fail = r; return 1; }"
-    out = ["int al_fw(long n, const double *X, const double *P, double *V, long *fail) {",
-           "  for (long r = 0; r < n; r++) {", *head, *fwd, *store_v, test, "  }",
-           "  return 0;", "}", ""]
-    bwd = [f"    {'double ' if new else ''}{v} {'=' if new else '+='} {e};"
-           for new, v, e in prog.backward]
-    store_g = [f"    G[r * {n_inputs} + {i}] = {e};" for i, e in enumerate(prog.grads[:n_inputs])]
-    used = [(j, e) for j, e in enumerate(prog.grads[n_inputs:]) if e != "0.0"]
-    store_s = [f"    S[{j}] = {e};" for j, e in used]
-    add = [f"    PG[{j}] += S[{j}];" for j, _ in used]
+    out += ["int al_fw(long n, const double *X, const double *P, double *V, long *fail, "
+            "double *T) {", "  for (long r = 0; r < n; r++) {", *head, *call_fw, store_v,
+            test, "  }", "  return 0;", "}"]
     out += ["int al_vg(long n, const double *X, const double *P, double *V, double *G, "
-            "double *PG, double *S, long *fail) {",
-            "  for (long r = 0; r < n; r++) {", *head, *fwd, *store_v, *bwd, *store_g,
-            *store_s, test, *add, "  }", "  return 0;", "}", ""]
-    return "\n".join(line for line in out if line) + "\n"
+            "double *PG, double *S, long *fail, double *T) {",
+            "  for (long r = 0; r < n; r++) {", *head, *call_fw, store_v, *call_bw,
+            f"    for (long i = 0; i < {n_inputs}; i++) G[r * {n_inputs} + i] = T[al_gs[i]];",
+            f"    for (long j = 0; j < {m}; j++) S[al_pj[j]] = T[al_ps[j]];",
+            test, f"    for (long j = 0; j < {m}; j++) PG[al_pj[j]] += S[al_pj[j]];",
+            "  }", "  return 0;", "}", ""]
+    return "\n".join(out), size
 
 
 _warned_no_compiler = [False]
@@ -417,7 +434,7 @@ class Compiled:
                 "at the example inputs (use check=True to detect a changed graph)",
                 DataDependenceWarning, stacklevel=3)
         n_params = len(self.params)
-        namespace: dict[str, Any] = dict(_NAMESPACE, K=[], P=[])
+        namespace: dict[str, Any] = dict(ops.PY_NAMES, K=[], P=[])
         self._namespace = namespace
         emit = _PyEmitter(namespace)
         self.source = _python_source(_Program(graph, n_params, emit), self.n_inputs, n_params,
@@ -453,9 +470,15 @@ class Compiled:
                     warnings.warn(f"compile_grad: using Python replay, {why}",
                                   NativeUnavailableWarning, stacklevel=4)
         if why is None:
-            prog = _Program(graph, len(self.params), _CEmitter())
-            self.c_source = _c_source(prog, self.n_inputs, len(self.params))
-            n_lines = 2 * len(prog.forward) + len(prog.backward)
+            cemit = _CEmitter(len(graph.order))
+            prog = _Program(graph, len(self.params), cemit)
+            if cemit.non_finite and backend == "auto":
+                # A constant inf/nan could reach inf / 0 without an IEEE flag: Python replay
+                # (with "c", every row is flagged and runs in the interpreter instead).
+                return None
+            self.c_source, scratch = _c_source(prog, self.n_inputs, len(self.params),
+                                               len(graph.order), cemit.non_finite)
+            n_lines = len(prog.forward) + len(prog.backward)
             try:
                 lib = native.load(self.c_source, n_lines)
             except NativeUnavailableError as e:
@@ -468,8 +491,11 @@ class Compiled:
             vg, fw = lib.al_vg, lib.al_fw
             ptr = ctypes.c_void_p
             vg.argtypes = [ctypes.c_long, ptr, ptr, ptr, ptr, ptr, ptr,
-                           ctypes.POINTER(ctypes.c_long)]
-            fw.argtypes = [ctypes.c_long, ptr, ptr, ptr, ctypes.POINTER(ctypes.c_long)]
+                           ctypes.POINTER(ctypes.c_long), ptr]
+            fw.argtypes = [ctypes.c_long, ptr, ptr, ptr, ctypes.POINTER(ctypes.c_long), ptr]
+            self._scratch_bytes = 8 * max(scratch, 1)
+            self._scratch = array("d", bytes(self._scratch_bytes))
+            self._scratch_lock = threading.Lock()
             vg.restype = fw.restype = ctypes.c_int
             return lib
         if backend == "c":
@@ -575,6 +601,18 @@ class Compiled:
                 e.add_note(f"(in row {r} of the batch, replayed by the interpreter)")
             raise
 
+    def _forward_row(self, xs: list[float], r: int | None) -> Any:
+        """The interpreter's forward value (no backward pass: an error in it is not ours)."""
+        try:
+            graph = _Graph(self.f, xs, self.params, "compiled function", self.has_aux)
+        except Exception as e:
+            if r is not None and hasattr(e, "add_note"):
+                e.add_note(f"(in row {r} of the batch, replayed by the interpreter)")
+            raise
+        if self.has_aux:
+            return graph.out.data, tuple(v.data for v in graph.aux)
+        return graph.out.data
+
     # ---- one row -----------------------------------------------------------------------------
     def forward(self, xs: Sequence[Any]) -> Any:
         """f(*xs) as a float (with has_aux: `(value, aux floats)`)."""
@@ -582,7 +620,7 @@ class Compiled:
         if self.check or anomaly_enabled():
             return self._interpret(fl)[0]
         if self._lib is not None:
-            return self._c_forward(array("d", fl), 1, pd)[0]
+            return self._c_run(False, array("d", fl), 1, pd)[0][0]
         if self._fw is None:
             self._fw = self._build(self.forward_source, "forward")
         try:
@@ -600,7 +638,7 @@ class Compiled:
         if anomaly_enabled():
             return self._interpret(fl)
         if self._lib is not None:
-            values, grads, _, last = self._c_value_and_grad(array("d", fl), 1, pd)
+            values, grads, _, last = self._c_run(True, array("d", fl), 1, pd)
             value, result = values[0], grads[0] + last
         else:
             assert self._vg is not None
@@ -630,7 +668,7 @@ class Compiled:
         flat, n = self._rows(rows)
         k = self.n_inputs
         if self._lib is not None and not (self.check or anomaly_enabled()):
-            return self._c_forward(flat, n, self._params())
+            return self._c_run(False, flat, n, self._params())[0]
         return [self.forward(flat[r * k:(r + 1) * k].tolist()) for r in range(n)]
 
     def value_and_grad_batch(self, rows: Any) -> tuple[list[Any], list[tuple[float, ...]],
@@ -644,7 +682,7 @@ class Compiled:
         flat, n = self._rows(rows)
         k = self.n_inputs
         if self._lib is not None and not (self.check or anomaly_enabled()):
-            values, grads, total, _ = self._c_value_and_grad(flat, n, self._params())
+            values, grads, total, _ = self._c_run(True, flat, n, self._params())
             return values, grads, total
         values = []
         grads = []
@@ -669,64 +707,84 @@ class Compiled:
         out = V.tolist()
         return [(out[r * nv], tuple(out[r * nv + 1:(r + 1) * nv])) for r in range(n)]
 
-    def _c_forward(self, flat: array[float], n: int, pd: list[float]) -> list[Any]:
-        k, nv = self.n_inputs, 1 + self.n_aux
-        P = array("d", pd)
-        V = array("d", bytes(8 * n * nv))
-        fail = ctypes.c_long(0)
-        x0, p0, v0 = flat.buffer_info()[0], P.buffer_info()[0], V.buffer_info()[0]
-        patched: dict[int, Any] = {}
-        start = 0
-        while start < n:
-            rc = self._lib.al_fw(n - start, x0 + 8 * k * start, p0, v0 + 8 * nv * start,
-                                 ctypes.byref(fail))
-            if rc == 0:
-                break
-            r = start + fail.value
-            value = self._interpret_row(flat[r * k:(r + 1) * k].tolist(), r if n > 1 else None)
-            patched[r] = value[0]
-            start = r + 1
-        out = self._outputs(V, n)
-        for r, value in patched.items():
-            out[r] = value
-        return out
+    def _call(self, fn: Any, *args: Any) -> int:
+        """Call a C function with scratch space: the shared one, or a fresh one when another
+        thread is using it (ctypes releases the GIL during the call)."""
+        if self._scratch_lock.acquire(blocking=False):
+            try:
+                return fn(*args, self._scratch.buffer_info()[0])  # type: ignore[no-any-return]
+            finally:
+                self._scratch_lock.release()
+        scratch = array("d", bytes(self._scratch_bytes))
+        return fn(*args, scratch.buffer_info()[0])  # type: ignore[no-any-return]
 
-    def _c_value_and_grad(self, flat: array[float], n: int, pd: list[float]
-                          ) -> tuple[list[Any], list[tuple[float, ...]], tuple[float, ...],
-                                     tuple[float, ...]]:
-        """(values, input grads per row, param grads summed, the last row's param grads)."""
+    def _interpreted_rows(self, flat: array[float], n: int, P: array[float]) -> list[int]:
+        """Rows the C code must not run: those with an inf input, or all rows when a parameter
+        is not finite. With finite values in, every Python error and every non-finite result
+        raises an IEEE flag in C; a non-finite value in could reach, e.g., inf / 0 (Python
+        raises, IEEE gives inf silently), so such rows are the interpreter's."""
+        if not math.isfinite(sum(P)) and not all(map(math.isfinite, P)):
+            return list(range(n))
+        if math.isfinite(sum(flat)):
+            return []
+        k = self.n_inputs
+        return [r for r in range(n) if not all(map(math.isfinite, flat[r * k:(r + 1) * k]))]
+
+    def _c_run(self, with_grad: bool, flat: array[float], n: int, pd: list[float]
+               ) -> tuple[list[Any], list[tuple[float, ...]], tuple[float, ...],
+                          tuple[float, ...]]:
+        """(values, input grads per row, param grads summed, the last row's param grads) from
+        the C function; rows that raised a flag, or hold an inf, run in the interpreter."""
         k, nv, m = self.n_inputs, 1 + self.n_aux, len(self.params)
         P = array("d", pd)
         V = array("d", bytes(8 * n * nv))
-        G = array("d", bytes(8 * n * k))
+        G = array("d", bytes(8 * n * k * with_grad))
         PG = array("d", bytes(8 * m))
         S = array("d", bytes(8 * max(m, 1)))
         fail = ctypes.c_long(0)
         x0, p0, v0, g0 = (a.buffer_info()[0] for a in (flat, P, V, G))
         pg0, s0 = PG.buffer_info()[0], S.buffer_info()[0]
+        forced = iter(self._interpreted_rows(flat, n, P))
+        next_forced = next(forced, n)
         patched: dict[int, tuple[Any, tuple[float, ...]]] = {}
         last: tuple[float, ...] | None = None
         start = 0
         while start < n:
-            rc = self._lib.al_vg(n - start, x0 + 8 * k * start, p0, v0 + 8 * nv * start,
-                                 g0 + 8 * k * start, pg0, s0, ctypes.byref(fail))
-            if rc == 0:
-                last = None
-                break
-            r = start + fail.value
-            value, g = self._interpret_row(flat[r * k:(r + 1) * k].tolist(),
-                                           r if n > 1 else None)
+            if start < next_forced:
+                count = next_forced - start
+                if with_grad:
+                    rc = self._call(self._lib.al_vg, count, x0 + 8 * k * start, p0,
+                                    v0 + 8 * nv * start, g0 + 8 * k * start, pg0, s0,
+                                    ctypes.byref(fail))
+                else:
+                    rc = self._call(self._lib.al_fw, count, x0 + 8 * k * start, p0,
+                                    v0 + 8 * nv * start, ctypes.byref(fail))
+                if rc == 0:
+                    last = None
+                    start = next_forced
+                    continue
+                r = start + fail.value
+            else:
+                r = start
+                next_forced = next(forced, n)
+            xs = flat[r * k:(r + 1) * k].tolist()
+            where = r if n > 1 else None
+            if with_grad:
+                value, g = self._interpret_row(xs, where)
+                for j in range(m):
+                    PG[j] += g[k + j]
+                last = g[k:]
+            else:
+                value, g = self._forward_row(xs, where), ()
             patched[r] = (value, g)
-            for j in range(m):
-                PG[j] += g[k + j]
-            last = g[k:]
             start = r + 1
         values = self._outputs(V, n)
         gl = G.tolist()
-        grads = [tuple(gl[r * k:(r + 1) * k]) for r in range(n)]
+        grads = [tuple(gl[r * k:(r + 1) * k]) for r in range(n)] if with_grad else []
         for r, (value, g) in patched.items():
             values[r] = value
-            grads[r] = g[:k]
+            if with_grad:
+                grads[r] = g[:k]
         if last is None:
             last = tuple(S.tolist()[:m])
         return values, grads, tuple(PG.tolist()), last

@@ -38,11 +38,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import ops
 from .core import AutogradError, Primitive
 
 __all__ = ["NativeUnavailableError", "NativeUnavailableWarning", "c_template", "find_compiler",
-           "load", "PRELUDE"]
+           "load", "PRELUDE", "literal", "missing_template"]
 
 
 class NativeUnavailableError(AutogradError, RuntimeError):
@@ -53,83 +52,19 @@ class NativeUnavailableWarning(UserWarning):
     """`backend="auto"` found no working C compiler and uses Python replay instead."""
 
 
-# Forward expression and local partials of each built-in primitive, in C, keyed by the
-# primitive object (a user's primitive named "tanh" is another object and has none). The same
-# format as the Python templates in compile.py: {a}, {b} inputs, {o} output, {p} parameter.
-# Each is the same arithmetic, in the same order, as the primitive's Python function.
-_C: dict[Primitive, tuple[str, tuple[str, ...]]] = {
-    ops.ADD: ("{a} + {b}", ("1.0", "1.0")),
-    ops.MUL: ("{a} * {b}", ("{b}", "{a}")),
-    ops.NEG: ("-{a}", ("-1.0",)),
-    ops.POW: ("al_powc({a}, {b})", ("al_dpow_base({a}, {b})", "al_dpow_exponent({o}, {a})")),
-    ops.POWC: ("al_powc({a}, {p})", ("al_dpow_base({a}, {p})",)),
-    ops.RPOW: ("al_rpow({a}, {p})", ("({p} > 0.0 ? {o} * log({p}) : 0.0 * {o})",)),
-    ops.EXP: ("exp({a})", ("{o}",)),
-    ops.LOG: ("log({a})", ("1.0 / {a}",)),
-    ops.LOG1P: ("log1p({a})", ("1.0 / (1.0 + {a})",)),
-    ops.TANH: ("tanh({a})", ("1.0 - {o} * {o}",)),
-    ops.SIGMOID: ("al_sigmoid({a})", ("{o} * (1.0 - {o})",)),
-    ops.SOFTPLUS: ("al_softplus({a})", ("al_sigmoid({a})",)),
-    ops.RELU: ("({a} > 0.0 ? {a} : 0.0)", ("({a} > 0.0 ? 1.0 : 0.0)",)),
-    ops.LEAKY_RELU: ("({a} > 0.0 ? {a} : {p} * {a})", ("({a} > 0.0 ? 1.0 : {p})",)),
-    ops.SIN: ("sin({a})", ("cos({a})",)),
-    ops.COS: ("cos({a})", ("-sin({a})",)),
-    ops.SQRT: ("__builtin_sqrt({a})", ("0.5 / {o}",)),
-    ops.ABS: ("({a} >= 0.0 ? {a} : -{a})",
-              ("({a} > 0.0 ? 1.0 : ({a} < 0.0 ? -1.0 : 0.0))",)),
-    ops.MAXIMUM: ("({a} >= {b} ? {a} : {b})",
-                  ("({a} > {b} ? 1.0 : ({a} < {b} ? 0.0 : 0.5))",
-                   "({b} > {a} ? 1.0 : ({b} < {a} ? 0.0 : 0.5))")),
-    ops.MINIMUM: ("({a} <= {b} ? {a} : {b})",
-                  ("({b} > {a} ? 1.0 : ({b} < {a} ? 0.0 : 0.5))",
-                   "({a} > {b} ? 1.0 : ({a} < {b} ? 0.0 : 0.5))")),
-}
-_DIV = ops.PRIMITIVES.get("div")
-if _DIV is not None:  # the `div` primitive (a / b): IEEE division, 0 in the denominator raises
-    _C[_DIV] = ("al_div({a}, {b})", ("1.0 / {b}", "-{o} / {b}"))
-
-#: Helpers the templates call. Each mirrors a Python function of ops.py; where Python raises
-#: and IEEE arithmetic would not flag anything, the helper raises a flag itself.
-PRELUDE = r"""#include <math.h>
+#: The head of every generated source. The templates (the primitives' `c` fields) call the C
+#: library's functions, the same ones Python's `math` module calls.
+PRELUDE = """#include <math.h>
 #include <fenv.h>
 #define AL_BAD (FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW)
-static double al_sigmoid(double x) {
-    if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
-}
-static double al_softplus(double x) {
-    return log1p(exp(-__builtin_fabs(x))) + (x > 0.0 ? x : 0.0);
-}
-static double al_powc(double x, double p) {  /* ops._powc */
-    if (x == 0.0 && p < 0.0) feraiseexcept(FE_DIVBYZERO);
-    if (x < 0.0 && !(isfinite(p) && p == floor(p))) feraiseexcept(FE_INVALID);
-    return pow(x, p);
-}
-static double al_rpow(double x, double c) {  /* ops._rpow */
-    if (c < 0.0) feraiseexcept(FE_INVALID);
-    return al_powc(c, x);
-}
-static double al_dpow_base(double x, double y) {  /* ops._dpow_base */
-    return (y == 0.0 && x == 0.0) ? 0.0 * x : y * pow(x, y - 1.0);
-}
-static double al_dpow_exponent(double out, double x) {  /* ops._dpow_exponent */
-    if (x > 0.0) return out * log(x);
-    return x == 0.0 ? 0.0 * out : NAN;
-}
-static double al_div(double a, double b) {  /* Python's a / b: b == 0 raises, even for inf */
-    if (b == 0.0) feraiseexcept(FE_DIVBYZERO);
-    return a / b;
-}
 """
 
 
 def c_template(op: Primitive) -> tuple[str, tuple[str, ...]] | None:
-    """The C code template of `op`: the record's `c` field when it has one, else the table."""
+    """The C code template of `op`: its record's `c` field (None for a user's primitive that
+    gives none)."""
     t = getattr(op, "c", None)
-    if isinstance(t, tuple) and len(t) == 2:
-        return t
-    return _C.get(op)
+    return t if isinstance(t, tuple) and len(t) == 2 else None
 
 
 def literal(x: float) -> str:
@@ -212,6 +147,11 @@ def find_compiler() -> tuple[list[str], str] | str:
 # libm calls stay calls (no compile-time folding with another rounding, no pow(x, 2) -> x*x).
 _FLAGS_BASE = ["-shared", "-fPIC", "-ffp-contract=off", "-fno-builtin", "-fno-fast-math",
                "-w"]
+
+
+# GCC passes that cost a third of -O1's time here and find nothing: every store of the
+# generated code is read later (dead store elimination).
+_GCC_FAST_COMPILE = ["-fno-tree-dse", "-fno-dse"]
 
 
 def opt_level(n_lines: int) -> str:
@@ -329,6 +269,8 @@ def load(source: str, n_lines: int) -> Any:
         raise NativeUnavailableError(found)
     cmd, version = found
     flags = [*_FLAGS_BASE, opt_level(n_lines)]
+    if "Free Software Foundation" in version and flags[-1] != "-O0":
+        flags += _GCC_FAST_COMPILE
     key = _digest_of("\0".join([source, *cmd, version, *flags, sys.platform]).encode())
     with _lock:
         lib = _loaded.get(key)
