@@ -97,6 +97,11 @@ def _lift(x: object, op: str) -> _Node:
     return c
 
 
+def _number(x: object, op: str) -> float:
+    """A number operand of `op` as a float, or the engine's TypeError/ValueError naming op and x."""
+    return x if type(x) is float and x == x else _const(x, op).data
+
+
 def _adopt(v: _Node) -> Value:
     """A plain engine node as a drop-in Value: the same object, its class changed in place.
 
@@ -228,16 +233,20 @@ class Value(_Node):
         return self * -1
 
     def __sub__(self, other: Value | Number) -> Value:  # self - other
-        return self + (-other)
+        return self + (-(other if isinstance(other, _Node) else _number(other, "sub")))
 
     def __rsub__(self, other: Number) -> Value:  # other - self
-        return other + (-self)
+        return _number(other, "sub") + (-self)
 
     def __truediv__(self, other: Value | Number) -> Value:  # self / other
+        if not isinstance(other, _Node):
+            other = _number(other, "div")
+            if other == 0.0:
+                raise ZeroDivisionError(f"div: division by zero, {self!r} / {other!r}")
         return self * other**-1
 
     def __rtruediv__(self, other: Number) -> Value:  # other / self
-        return other * self**-1
+        return _number(other, "div") * self**-1
 
     def __abs__(self) -> Value:
         return _adopt(_Node.__abs__(self))

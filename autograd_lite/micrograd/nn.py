@@ -57,15 +57,18 @@ class Neuron(Module):
         self.nonlin = nonlin
 
     def __call__(self, x: Sequence[Any]) -> Value:
+        """b + sum of w_i * x_i (micrograd's order of additions), through ReLU if nonlin."""
         if len(x) != len(self.w):
             raise ValueError(f"{self!r} takes {len(self.w)} inputs, got {len(x)}")
         act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
         return act.relu() if self.nonlin else act
 
     def parameters(self) -> list[Value]:
+        """The weights, then the bias."""
         return self.w + [self.b]
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Value]]:
+        """`w.0`, `w.1`, ..., `b` (after `prefix.`)."""
         p = f"{prefix}." if prefix else ""
         for i, w in enumerate(self.w):
             yield f"{p}w.{i}", w
@@ -83,13 +86,16 @@ class Layer(Module):
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
 
     def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
+        """Each neuron's output; a single Value for a layer of one neuron."""
         out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
     def parameters(self) -> list[Value]:
+        """Neuron by neuron."""
         return [p for n in self.neurons for p in n.parameters()]
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Value]]:
+        """`neurons.<i>.w.<j>` and `neurons.<i>.b` (after `prefix.`)."""
         p = f"{prefix}." if prefix else ""
         for i, n in enumerate(self.neurons):
             yield from n.named_parameters(f"{p}neurons.{i}")
@@ -112,14 +118,17 @@ class MLP(Module):
                        for i in range(len(nouts))]
 
     def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
+        """The last layer's output: a Value when it has one neuron, else a list."""
         for layer in self.layers:
             x = layer(x)
         return x
 
     def parameters(self) -> list[Value]:
+        """Layer by layer, neuron by neuron, weights then bias (micrograd's order)."""
         return [p for layer in self.layers for p in layer.parameters()]
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Value]]:
+        """`layers.<k>.neurons.<i>.w.<j>` and `...b` (after `prefix.`)."""
         p = f"{prefix}." if prefix else ""
         for i, layer in enumerate(self.layers):
             yield from layer.named_parameters(f"{p}layers.{i}")
