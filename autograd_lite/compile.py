@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import operator
 import threading
 import warnings
 from array import array
@@ -390,6 +391,7 @@ def _c_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
 
 
 _warned_no_compiler = [False]
+_get_data = operator.attrgetter("data")
 
 
 class Compiled:
@@ -513,7 +515,10 @@ class Compiled:
 
     # ---- arguments ---------------------------------------------------------------------------
     def _params(self) -> list[float]:
-        return [q.data if type(q.data) is float else exact(q.data) for q in self.params]
+        datas = list(map(_get_data, self.params))
+        if set(map(type, datas)) <= {float}:
+            return datas
+        return [exact(d) for d in datas]
 
     def _args(self, xs: Sequence[Any]) -> tuple[list[float], list[float]]:
         if len(xs) != self.n_inputs:
@@ -671,25 +676,41 @@ class Compiled:
             return self._c_run(False, flat, n, self._params())[0]
         return [self.forward(flat[r * k:(r + 1) * k].tolist()) for r in range(n)]
 
-    def value_and_grad_batch(self, rows: Any) -> tuple[list[Any], list[tuple[float, ...]],
-                                                         tuple[float, ...]]:
+    def value_and_grad_batch(self, rows: Any, *, param_data: Sequence[float] | None = None,
+                             accumulate: array[float] | None = None
+                             ) -> tuple[list[Any], list[tuple[float, ...]], tuple[float, ...]]:
         """(values, input gradients per row, parameter gradients summed over the rows).
 
         The parameter gradients are those of the sum of f over the rows (added in row order);
         divide by the number of rows for a mean. With the C backend the loop over rows runs in
-        C: one native call for the whole batch.
+        C: one native call for the whole batch. `param_data`: parameter values to use instead
+        of reading the parameters' `.data` (read once for several calls); `accumulate`: an
+        `array("d")` of one float per parameter that this batch's sums are added into, so
+        several calls sum without Python loops (the third result is then `accumulate`).
         """
         flat, n = self._rows(rows)
-        k = self.n_inputs
+        k, m = self.n_inputs, len(self.params)
+        pd: Any = self._params() if param_data is None else param_data
+        if len(pd) != m:
+            raise ValueError(f"compiled function has {m} parameters, param_data has {len(pd)}")
+        if accumulate is not None and (not isinstance(accumulate, array) or
+                                       accumulate.typecode != "d" or len(accumulate) != m):
+            raise TypeError(f"accumulate must be an array('d') of {m} floats, got "
+                            f"{describe(accumulate)}")
         if self._lib is not None and not (self.check or anomaly_enabled()):
-            values, grads, total, _ = self._c_run(True, flat, n, self._params())
+            values, grads, total, _ = self._c_run(True, flat, n, pd, accumulate)
             return values, grads, total
+        pd = list(pd)
         values = []
         grads = []
-        pg = [0.0] * len(self.params)
+        pg = [0.0] * m
         for r in range(n):
             try:
-                value, g = self.value_and_grad(flat[r * k:(r + 1) * k].tolist())
+                xs = flat[r * k:(r + 1) * k].tolist()
+                if param_data is None:
+                    value, g = self.value_and_grad(xs)
+                else:
+                    value, g = self._value_and_grad_with(xs, pd)
             except Exception as e:
                 if hasattr(e, "add_note"):
                     e.add_note(f"(in row {r} of the batch)")
@@ -697,7 +718,23 @@ class Compiled:
             values.append(value)
             grads.append(g[:k])
             pg = [a + b for a, b in zip(pg, g[k:])]
+        if accumulate is not None:
+            for j in range(m):
+                accumulate[j] += pg[j]
+            return values, grads, accumulate  # type: ignore[return-value]
         return values, grads, tuple(pg)
+
+    def _value_and_grad_with(self, fl: list[float], pd: list[float]
+                             ) -> tuple[Any, tuple[float, ...]]:
+        """value_and_grad at given parameter values (Python replay; interpreter fallback)."""
+        saved = [q.data for q in self.params]
+        try:
+            for q, d in zip(self.params, pd):
+                q.data = d
+            return self.value_and_grad(fl)
+        finally:
+            for q, d in zip(self.params, saved):
+                q.data = d
 
     # ---- the C calls -------------------------------------------------------------------------
     def _outputs(self, V: array[float], n: int) -> list[Any]:
@@ -730,16 +767,17 @@ class Compiled:
         k = self.n_inputs
         return [r for r in range(n) if not all(map(math.isfinite, flat[r * k:(r + 1) * k]))]
 
-    def _c_run(self, with_grad: bool, flat: array[float], n: int, pd: list[float]
+    def _c_run(self, with_grad: bool, flat: array[float], n: int, pd: Sequence[float],
+               accumulate: array[float] | None = None
                ) -> tuple[list[Any], list[tuple[float, ...]], tuple[float, ...],
                           tuple[float, ...]]:
         """(values, input grads per row, param grads summed, the last row's param grads) from
         the C function; rows that raised a flag, or hold an inf, run in the interpreter."""
         k, nv, m = self.n_inputs, 1 + self.n_aux, len(self.params)
-        P = array("d", pd)
+        P = pd if isinstance(pd, array) and pd.typecode == "d" else array("d", pd)
         V = array("d", bytes(8 * n * nv))
         G = array("d", bytes(8 * n * k * with_grad))
-        PG = array("d", bytes(8 * m))
+        PG = array("d", bytes(8 * m)) if accumulate is None else accumulate
         S = array("d", bytes(8 * max(m, 1)))
         fail = ctypes.c_long(0)
         x0, p0, v0, g0 = (a.buffer_info()[0] for a in (flat, P, V, G))
@@ -786,8 +824,8 @@ class Compiled:
             if with_grad:
                 grads[r] = g[:k]
         if last is None:
-            last = tuple(S.tolist()[:m])
-        return values, grads, tuple(PG.tolist()), last
+            last = tuple(S.tolist()[:m]) if n == 1 else ()
+        return values, grads, (PG if accumulate is not None else tuple(PG.tolist())), last
 
 
 def _close(a: tuple[Any, tuple[float, ...]], b: tuple[Any, tuple[float, ...]]) -> bool:

@@ -17,8 +17,10 @@ every row in one `forward_batch` call; `predict(..., compiled=True)` and
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 import weakref
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +29,8 @@ from autograd_lite import Compiled, Value, compile_grad
 from .module import Module
 from .optim import Optimizer
 from .train import LossFn, train_batch
+
+_get_data = operator.attrgetter("data")
 
 #: More distinct targets than this (e.g. regression values) are not worth a compile each.
 MAX_TARGETS = 64
@@ -100,16 +104,18 @@ class CompiledStep:
             else:
                 entry[1].append(i)
         total = 0.0
-        grads = [0.0] * len(self.params)
+        # Parameters read once per batch; each group's gradient sums are added in place.
+        pdata = array("d", map(_get_data, self.params))
+        acc = array("d", bytes(8 * len(self.params)))
         outs: list[Any] = [None] * len(xb)
         for c, rows in groups.values():
-            values, _, g = c.value_and_grad_batch([xb[i] for i in rows])
+            values, _, _ = c.value_and_grad_batch([xb[i] for i in rows], param_data=pdata,
+                                                  accumulate=acc)
             for i, (value, aux) in zip(rows, values):
                 total += value
                 outs[i] = aux[0] if len(aux) == 1 else list(aux)
-            grads = [a + b for a, b in zip(grads, g)]
         scale = 1.0 / len(xb)
-        return total * scale, [gi * scale for gi in grads], outs
+        return total * scale, [gi * scale for gi in acc.tolist()], outs
 
     def __call__(self, model: Module, xb: list[Any], yb: list[Any], loss_fn: LossFn,
                  optimizer: Optimizer) -> tuple[float, list[Any]]:
@@ -129,9 +135,14 @@ class CompiledStep:
                 self._give_up("the loss is not a mean over samples (compiled gradients differ "
                               "from the interpreter's)")
             return ref_loss, ref_outs
-        optimizer.zero_grad()
-        for p, g in zip(self.params, grads):
-            p.grad += g
+        if getattr(optimizer, "params", None) == self.params:
+            # zero_grad then backward: each .grad becomes this batch's gradient (0.0 + g).
+            for p, g in zip(self.params, grads):
+                p.grad = 0.0 + g
+        else:
+            optimizer.zero_grad()
+            for p, g in zip(self.params, grads):
+                p.grad += g
         optimizer.step()
         return loss, outs
 
