@@ -110,7 +110,7 @@ def _fail(command: str, message: Any, status: int = 1) -> int:
     return status
 
 
-def _render_errors() -> tuple[type[BaseException], ...]:
+def _render_errors() -> tuple[type[Exception], ...]:
     from .render import RenderError
 
     return (RenderError, OSError)
@@ -224,9 +224,10 @@ def export_command(args: argparse.Namespace) -> int:
     from .examples import neuron
     from .export import export_html
 
+    errors = _render_errors()
     try:
         written = export_html(neuron(), args.path, title=args.title, quiz=args.quiz or False)
-    except (OSError, *_render_errors()) as e:
+    except errors as e:
         return _fail("export", f"cannot write {args.path}: {e}")
     print(f"wrote {written} ({written.stat().st_size} bytes): open it in a browser")
     return 0

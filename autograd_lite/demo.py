@@ -194,7 +194,7 @@ def training_gif(model: Any, snapshots: Sequence[tuple[int, list[float]]],
 
     try:
         anim = FuncAnimation(fig, frame, frames=len(snapshots), repeat=False)
-        anim.save(str(path), writer=PillowWriter(fps=fps))
+        anim.save(str(path), writer=PillowWriter(fps=fps))  # type: ignore[arg-type]
     finally:
         for p, v in zip(params, final):
             p.data = v

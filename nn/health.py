@@ -119,10 +119,10 @@ def neuron_health(model: Module, X: Sequence[Sequence[Any]], *,
                 z = n.b.data  # the same summation order as Neuron._forward
                 for w, v in zip(n.w, h):
                     z = z + w.data * v
-                sat, dead, out = _state(n.activation, z, saturation)
+                sat, dead, y = _state(n.activation, z, saturation)
                 counts[k][j][0] += sat
                 counts[k][j][1] += dead
-                nxt.append(out)
+                nxt.append(y)
             h = nxt
     out: dict[str, NeuronHealth] = {}
     for k, (neurons, prefix) in enumerate(layers):

@@ -27,7 +27,7 @@ def _lift(x: Any, where: str) -> Value:
         return x
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{where} must be a Value or a number, got {type(x).__name__} {x!r}")
-    return Value(x)
+    return Value(float(x))
 
 
 def _is_seq(x: Any) -> bool:
@@ -104,7 +104,7 @@ def binary_cross_entropy(prob: Any, target: Any, reduction: str = "mean") -> Val
             q = (-p).log1p() * -(1.0 - t)  # log(1 - p), accurate for small p
             term = q if term is None else term + q
         terms.append(term)
-    return _reduce(terms, reduction, name)
+    return _reduce(terms, reduction, name)  # type: ignore[arg-type]  # every term was set
 
 
 def binary_cross_entropy_with_logits(logit: Any, target: Any, reduction: str = "mean") -> Value:
@@ -196,7 +196,7 @@ def _label(y: Any, n: int, name: str, where: str) -> int:
     if isinstance(y, bool) or not isinstance(y, numbers.Integral):
         raise TypeError(f"{name}: label{where} must be an int class index, got "
                         f"{type(y).__name__} {y!r}")
-    if not 0 <= y < n:
+    if not 0 <= int(y) < n:
         raise ValueError(f"{name}: label{where} = {y} is out of range for {n} classes "
                          f"(0 .. {n - 1})")
     return int(y)

@@ -68,7 +68,7 @@ class RNNCell(Module):
         if isinstance(xs, str) or not isinstance(xs, Sequence):
             raise TypeError(f"unroll() expects a sequence of input vectors, got "
                             f"{type(xs).__name__}")
-        states = []
+        states: list[list[Value]] = []
         h = h0
         for x in xs:
             h = self.forward(x, h)

@@ -136,7 +136,7 @@ def resolve_loss(loss: str | LossFn, sample_output: Any, y: Sequence[Any]) -> Lo
             return _losses.hinge
         return _losses.mse
     if isinstance(loss, str) and loss in _losses.LOSSES:
-        return _losses.LOSSES[loss]
+        return _losses.LOSSES[loss]  # type: ignore[return-value]  # defaults fill the rest
     raise ValueError(f"unknown loss {loss!r}; use a callable, 'auto' or one of "
                      f"{sorted(_losses.LOSSES)}")
 

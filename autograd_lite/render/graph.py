@@ -13,7 +13,7 @@ class Graph(graphviz.Digraph):
     """A `graphviz.Digraph` whose `pipe`, `render` and Jupyter display use `find_renderer()`
     (so they work with graphviz-pure as well as with Graphviz's dot). Default format: svg."""
 
-    def pipe(  # type: ignore[override]
+    def pipe(
         self,
         format: str | None = None,  # noqa: A002
         renderer: str | None = None,
@@ -31,7 +31,7 @@ class Graph(graphviz.Digraph):
         data = run_renderer(self.source, fmt, engine=engine or self.engine, extra_args=extra)
         return data.decode(encoding) if encoding else data
 
-    def render(  # type: ignore[override]
+    def render(
         self,
         filename: str | os.PathLike[str] | None = None,
         directory: str | os.PathLike[str] | None = None,

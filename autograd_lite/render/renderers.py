@@ -183,7 +183,7 @@ def run_renderer(
     except OSError as e:
         raise RendererNotFound(f"could not run {cmd[0]}: {e}\n{_INSTALL_HINT}") from e
     if proc.returncode != 0:
-        raise RenderFailed(proc.returncode, args, output=proc.stdout,
+        raise RenderFailed(proc.returncode, args, output=proc.stdout,  # type: ignore[call-arg]
                            stderr=proc.stderr.decode("utf-8", "replace"))
     return proc.stdout
 
