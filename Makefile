@@ -38,10 +38,12 @@ demo: $(DEMO_STAMP)
 
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -n 2 --dist loadgroup tests --nbmake notebooks
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
