@@ -540,7 +540,7 @@ class Compiled:
                                  f"(n, {k}), got shape {mv.shape}")
             if mv.format == "d" and mv.c_contiguous:
                 flat = array("d")
-                flat.frombytes(mv)
+                flat.frombytes(mv.cast("B"))
                 n = mv.shape[0]
                 self._check_nan(flat, n)
                 return flat, n
