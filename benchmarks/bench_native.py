@@ -139,7 +139,6 @@ def digits(backend: str, epochs: int) -> dict[str, float]:
 def torch_digits(epochs: int, threads: int | None) -> dict[str, float]:
     import torch
 
-    import nn
     from nn.data import load_digits, standardize, train_test_split
     if threads is not None:
         torch.set_num_threads(threads)
@@ -273,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             f"**{ct['wall']:.2f} s** wall ({ct['cc_cpu']:.2f} s compiler CPU, "
             f"-O{int(ct['level'])}) | — | — | < 3 s | {_yes(ct['wall'] < 3.0)} |")
     say()
-    say(f"Compile (trace + generate + build, warm cache for C if run before): MLP step "
+    say("Compile (trace + generate + build, warm cache for C if run before): MLP step "
         + ", ".join(f"{k} {v:.2f} s" for k, v in compile_s.items())
         + "; digits first epoch (traces 10 labels, compiles, verifies with the interpreter): "
         + ", ".join(f"{k} {v['first']:.1f} s" for k, v in dig.items()) + ".")

@@ -293,6 +293,9 @@ def step_fn(engine: str) -> Callable[[], None]:
         return ours_step(X, y)
     if engine == "compiled":
         return compiled_step(X, y)[0]
+    if engine == "native":  # one batch call in C (bench_native.py's step; Python if no compiler)
+        from bench_native import ours_step as native_step
+        return native_step("auto")[0]
     if engine == "micrograd":
         return micrograd_step(X, y)
     if engine == "torch":
@@ -516,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     nocycles = ours_makes_no_cycles()
     X, y = moons(100)
     steps = {k: in_fresh_process("step", k, 0, r) for k, r in (
-        ("autograd-lite", 3 if q else 7), ("compiled", 3 if q else 7),
+        ("autograd-lite", 3 if q else 7), ("compiled", 3 if q else 7), ("native", 20),
         ("micrograd", 1 if q else 3), ("torch", 20)) if k not in ("micrograd", "torch")
         or have(k)}
     cstep_compile = compiled_step(X, y)[1]
@@ -536,7 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     ms = {k: v * 1e3 for k, v in steps.items()}
     say(f"| ms per training step, MLP(2, [16, 16, 1]), 100 moons, hinge + L2, SGD | "
         f"{fmt(ms.get('micrograd'), 1)} | — | {fmt(ms.get('torch'), 2)} (batched) | "
-        f"**{fmt(ms['autograd-lite'], 1)}** (compiled: {fmt(ms['compiled'], 1)}) | "
+        f"**{fmt(ms['autograd-lite'], 1)}** (compiled: {fmt(ms['compiled'], 1)}; native C, "
+        f"batched: {fmt(ms['native'], 3)}) | "
         f"{ratio(ms.get('micrograd'), ms['autograd-lite'])} faster (compiled: "
         f"{ratio(ms.get('micrograd'), ms['compiled'])}) | — | >= 15x faster |")
     top = max(chain)
@@ -557,6 +561,17 @@ def main(argv: list[str] | None = None) -> int:
         f"compiled replay is {ratio(rep['interpreter'], rep['compiled'])} faster than the "
         f"interpreter). Compiling the MLP step's functions took {cstep_compile:.2f} s.")
     say(f"autograd-lite's freed graphs leave no reference cycles: {nocycles}.")
+    from bench_native import compile_time
+
+    from autograd_lite import native
+    if not isinstance(native.find_compiler(), str):
+        ct = compile_time()
+        say(f"Native replay: MLP step in one C call per batch {fmt(ms['native'], 3)} ms vs "
+            f"PyTorch batched {fmt(ms.get('torch'), 3)} ms (goal: faster: "
+            f"{_yes(ms.get('torch') is not None and ms['native'] < ms['torch'])}); compiling a "
+            f"{ct['nodes']:,}-node graph (cold cache) {ct['wall']:.2f} s wall, compiler CPU "
+            f"{ct['cc_cpu']:.2f} s (goal < 3 s: {_yes(ct['wall'] < 3.0)}). See "
+            "benchmarks/bench_native.py for the full comparison.")
     if digits:
         (ct, ca), (it, ia) = digits["compiled"], digits["interpreter"]
         say(f"Digits (8x8, MLP(64, [32, 10]) tanh, Adam lr 0.01, cross-entropy, batch 32, "
