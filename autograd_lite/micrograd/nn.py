@@ -60,7 +60,9 @@ class Neuron(Module):
         """b + sum of w_i * x_i (micrograd's order of additions), through ReLU if nonlin."""
         if len(x) != len(self.w):
             raise ValueError(f"{self!r} takes {len(self.w)} inputs, got {len(x)}")
-        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        act = self.b  # micrograd: sum((wi*xi for ...), self.b), the same additions in order
+        for wi, xi in zip(self.w, x):
+            act = act + wi * xi
         return act.relu() if self.nonlin else act
 
     def parameters(self) -> list[Value]:
