@@ -144,7 +144,8 @@ class _Program:
     values; `backward`: (new?, variable, expression), a new variable or `+=`; `grads`: one
     expression per input, then per parameter ("0.0" where the output does not depend on it).
     The sweep mirrors `grad()`: nodes in reverse topological order, parents in argument order,
-    a node's first contribution assigned and later ones added, so the sums are the same.
+    a node's first contribution assigned and later ones added, so the sums are the same; a
+    masking op's (relu, abs, max...) zero local derivative contributes 0.0, not g * 0.
     """
 
     def __init__(self, g: _Graph, n_params: int, emit: Any) -> None:
@@ -186,7 +187,12 @@ class _Program:
                 if q not in needed:
                     continue
                 local = emit.partial(op, i, name[node], args, node.params)
-                c = gv if local == "1.0" else f"{gv} * ({local})"
+                if local == "1.0":
+                    c = gv
+                elif getattr(op, "mask", False):  # a kink's zero local derivative masks g
+                    c = emit.mask(gv, local)
+                else:
+                    c = f"{gv} * ({local})"
                 if c == gv and q not in gname and not shared:
                     # The parent's gradient starts as this node's (final) one: reuse it.
                     gname[q] = gv
@@ -225,6 +231,10 @@ class _PyEmitter:
     @staticmethod
     def grad(k: int, name: str) -> str:
         return "g" + name
+
+    @staticmethod
+    def mask(g: str, local: str) -> str:
+        return f"(0.0 if ({local}) == 0.0 else {g} * ({local}))"
 
     def literal(self, x: Any) -> str:
         """An exact literal: the repr of the plain float (round-trips), or `K[i]` if not finite."""
@@ -277,6 +287,10 @@ class _CEmitter:
 
     def grad(self, k: int, name: str) -> str:
         return f"T[{self.n + k}]"
+
+    @staticmethod
+    def mask(g: str, local: str) -> str:
+        return f"(({local}) == 0.0 ? 0.0 : {g} * ({local}))"
 
     def literal(self, x: Any) -> str:
         f = exact(x)
@@ -514,7 +528,13 @@ class Compiled:
                 f"{len(self.params)} parameter(s), backend {self.backend!r}>")
 
     # ---- arguments ---------------------------------------------------------------------------
-    def _params(self) -> list[float]:
+    def _params(self) -> Any:
+        """The parameters' current data: an array("d") for C, floats for Python replay."""
+        if self._lib is not None:
+            try:
+                return array("d", map(_get_data, self.params))
+            except TypeError:
+                pass
         datas = list(map(_get_data, self.params))
         if set(map(type, datas)) <= {float}:
             return datas
@@ -553,13 +573,10 @@ class Compiled:
                             f"got {describe(rows)}")
         rows = list(rows)
         n = len(rows)
-        for i, row in enumerate(rows):
-            if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
-                raise TypeError(f"compiled function: row {i} must be a sequence of {k} "
-                                f"numbers, got {describe(row)}")
-            if len(row) != k:
-                raise ValueError(f"compiled function takes {k} inputs, got {len(row)} in "
-                                 f"row {i}")
+        if set(map(type, rows)) <= {list, tuple} and set(map(len, rows)) <= {k}:
+            pass  # the common case, checked in bulk
+        else:
+            self._check_rows(rows)
         items = list(chain.from_iterable(rows))
         flat = None
         if set(map(type, items)) <= {float, int}:
@@ -572,6 +589,16 @@ class Compiled:
                                for j, v in enumerate(items)])
         self._check_nan(flat, n)
         return flat, n
+
+    def _check_rows(self, rows: list[Any]) -> None:
+        k = self.n_inputs
+        for i, row in enumerate(rows):
+            if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
+                raise TypeError(f"compiled function: row {i} must be a sequence of {k} "
+                                f"numbers, got {describe(row)}")
+            if len(row) != k:
+                raise ValueError(f"compiled function takes {k} inputs, got {len(row)} in "
+                                 f"row {i}")
 
     def _check_nan(self, flat: array[float], n: int) -> None:
         total = sum(flat)

@@ -8,12 +8,14 @@ reprs) reaches it. It is compiled without `-ffast-math`, with FMA contraction an
 folding off, and calls the same libm functions as Python's `math` module, so it computes the
 interpreter's numbers bit for bit.
 
-Errors: the interpreter raises at a forward domain error (log of 0, exp overflow, 0 ** -1, ...).
-Each of these raises an IEEE exception flag in C (invalid, divide-by-zero or overflow; the
-helpers below raise one where IEEE would not, e.g. `(-inf) ** 0.5`). The generated function
-clears the flags before each row and tests them after it; a row that raised one is reported
-(its index) and `Compiled` re-runs that row in the interpreter, which gives its exact exception,
-or its numbers when the flag was harmless (an inf that Python computes without error).
+Errors and non-finite values: rows whose inputs are not finite (and every row, when a
+parameter or a constant of the graph is not) run in the interpreter. With finite values in,
+each forward domain error the interpreter raises (log of 0, sqrt of -1, 0 ** -1, x / 0) and
+each non-finite result (overflow to inf, inf - inf) raises an IEEE exception flag (invalid,
+divide-by-zero or overflow). The generated function clears the flags before each row and
+tests them after it; a row that raised one is reported (its index) and `Compiled` re-runs that
+row in the interpreter, which gives its exact exception, or its numbers (IEEE inf/nan, as the
+engine's policy says) when the flag did not mean an error.
 
 Libraries are cached in `$XDG_CACHE_HOME/autograd-lite` (else `~/.cache/autograd-lite`), a
 directory made with user-only permissions, under the SHA-256 of (source, compiler, its version,
