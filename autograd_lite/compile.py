@@ -75,27 +75,16 @@ def exact(x: Any) -> float:
     return float(x)
 
 
-def _count_reads() -> Any:
-    """The core's per-trace counter of data reads when it has one (else the global count)."""
-    return getattr(core, "count_data_reads", None)
-
-
 class _Graph:
     """The traced graph: topological order, leaf roles and a structural signature."""
 
     def __init__(self, f: Callable[..., Any], xs: Sequence[float], params: Sequence[Value],
                  where: str, has_aux: bool = False) -> None:
         inputs = [Value(x) for x in xs]
-        counter = _count_reads()
-        if counter is not None:
-            with counter() as reads, enable_grad():
-                result = f(*inputs)
-            self.data_reads = int(reads.count)
-        else:
-            before = core.DATA_READS[0]
-            with enable_grad():
-                result = f(*inputs)
-            self.data_reads = core.DATA_READS[0] - before
+        # Reads of .data, comparisons and float() by f itself, in this context only.
+        with core.count_data_reads() as reads, enable_grad():
+            result = f(*inputs)
+        self.data_reads = int(reads.count)
         aux: list[Value] = []
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
@@ -521,7 +510,7 @@ class Compiled:
     def _build(self, source: str, what: str) -> Callable[..., Any]:
         """Compile generated source (never user text) into its function `fn`."""
         exec(compile(source, f"<autograd_lite.compile: {what}>", "exec"), self._namespace)
-        return self._namespace.pop("fn")  # type: ignore[no-any-return]
+        return self._namespace.pop("fn")
 
     def __repr__(self) -> str:
         return (f"<Compiled {self.n_nodes} nodes, {self.n_inputs} input(s), "
@@ -559,11 +548,10 @@ class Compiled:
                 raise ValueError(f"compiled function: rows must be a 2-D array of shape "
                                  f"(n, {k}), got shape {mv.shape}")
             if mv.format == "d" and mv.c_contiguous:
-                flat = array("d")
-                flat.frombytes(mv.cast("B"))
-                n = mv.shape[0]
-                self._check_nan(flat, n)
-                return flat, n
+                buf = array("d")
+                buf.frombytes(mv.cast("B"))
+                self._check_nan(buf, mv.shape[0])
+                return buf, mv.shape[0]
             try:
                 rows = mv.tolist()
             except (NotImplementedError, TypeError):
@@ -578,7 +566,7 @@ class Compiled:
         else:
             self._check_rows(rows)
         items = list(chain.from_iterable(rows))
-        flat = None
+        flat: array[float] | None = None
         if set(map(type, items)) <= {float, int}:
             try:
                 flat = array("d", items)
@@ -776,11 +764,11 @@ class Compiled:
         thread is using it (ctypes releases the GIL during the call)."""
         if self._scratch_lock.acquire(blocking=False):
             try:
-                return fn(*args, self._scratch.buffer_info()[0])  # type: ignore[no-any-return]
+                return fn(*args, self._scratch.buffer_info()[0])
             finally:
                 self._scratch_lock.release()
         scratch = array("d", bytes(self._scratch_bytes))
-        return fn(*args, scratch.buffer_info()[0])  # type: ignore[no-any-return]
+        return fn(*args, scratch.buffer_info()[0])
 
     def _interpreted_rows(self, flat: array[float], n: int, P: array[float]) -> list[int]:
         """Rows the C code must not run: those with an inf input, or all rows when a parameter
@@ -852,7 +840,8 @@ class Compiled:
                 grads[r] = g[:k]
         if last is None:
             last = tuple(S.tolist()[:m]) if n == 1 else ()
-        return values, grads, (PG if accumulate is not None else tuple(PG.tolist())), last
+        total: Any = PG if accumulate is not None else tuple(PG.tolist())
+        return values, grads, total, last
 
 
 def _close(a: tuple[Any, tuple[float, ...]], b: tuple[Any, tuple[float, ...]]) -> bool:

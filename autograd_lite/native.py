@@ -110,7 +110,7 @@ def find_compiler() -> tuple[list[str], str] | str:
     key = (os.environ.get("CC", ""), os.environ.get("PATH", ""))
     with _lock:
         if _compiler.get("key") == key:
-            return _compiler["found"]  # type: ignore[no-any-return]
+            return _compiler["found"]
     tried = []
     found: tuple[list[str], str] | str = ""
     for cmd in _candidates():
