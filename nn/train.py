@@ -84,11 +84,21 @@ def classes_from_outputs(outputs: Sequence[Any], threshold: float = 0.0,
             for o in outputs]
 
 
+def _compiled_outputs(model: Module, X: Sequence[Any]) -> list[Any] | None:
+    """Output data of every row by one compiled forward pass (nn.compiled), or None."""
+    from .compiled import outputs
+
+    return outputs(model, X)
+
+
 def predict(model: Module, X: Sequence[Any], threshold: float = 0.0,
-            negative: int = 0) -> list[int]:
-    """Class predictions for each row of X, evaluated without recording a graph."""
-    with no_grad():
-        outs = [_data(model(x)) for x in X]
+            negative: int = 0, *, compiled: bool = False) -> list[int]:
+    """Class predictions for each row of X, evaluated without recording a graph
+    (`compiled=True`: by one compiled, native when possible, forward pass over all rows)."""
+    outs = _compiled_outputs(model, X) if compiled else None
+    if outs is None:
+        with no_grad():
+            outs = [_data(model(x)) for x in X]
     return classes_from_outputs(outs, threshold, negative)
 
 
@@ -149,12 +159,19 @@ def _decision(loss_fn: LossFn, y: Sequence[Any]) -> tuple[float, int]:
 
 
 def evaluate(model: Module, X: Sequence[Any], y: Sequence[Any],
-             loss: str | LossFn = "auto") -> tuple[float, float | None]:
-    """(mean loss, accuracy or None) of the model on (X, y), without recording a graph."""
+             loss: str | LossFn = "auto", *, compiled: bool = False
+             ) -> tuple[float, float | None]:
+    """(mean loss, accuracy or None) of the model on (X, y), without recording a graph
+    (`compiled=True`: the outputs by one compiled forward pass, the loss on them as usual)."""
     if len(X) != len(y) or not X:
         raise ValueError(f"evaluate: {len(X)} inputs and {len(y)} labels (need equal, > 0)")
+    data = _compiled_outputs(model, X) if compiled else None
     with no_grad():
-        outs = [model(x) for x in X]
+        if data is None:
+            outs = [model(x) for x in X]
+        else:
+            outs = [Value(o) if not isinstance(o, list) else [Value(v) for v in o]
+                    for o in data]
         loss_fn = resolve_loss(loss, outs[0], y)
         value = loss_fn(outs, list(y)).data
     if not _is_class_labels(y):
@@ -263,7 +280,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
             history.loss.append(total_loss / seen)
             history.accuracy.append(correct / seen if classify else None)
             if validation is not None:
-                vl, va = evaluate(model, validation[0], validation[1], loss_fn)
+                vl, va = evaluate(model, validation[0], validation[1], loss_fn, compiled=compiled)
                 history.val_loss.append(vl)
                 history.val_accuracy.append(va)
                 if bar is not None:

@@ -471,3 +471,18 @@ def test_accumulate_and_param_data():
         c.value_and_grad_batch(rows, accumulate=[0.0] * len(params))
     with pytest.raises(ValueError, match="param_data"):
         c.value_and_grad_batch(rows, param_data=[1.0])
+
+
+def test_predict_and_evaluate_compiled_equal_the_interpreters():
+    import nn
+    from nn.data import make_blobs
+    X, y = make_blobs(30, centers=3, seed=1)
+    model = nn.MLP(2, [6, 3], seed=2)
+    assert nn.predict(model, X, compiled=True) == nn.predict(model, X)
+    assert nn.evaluate(model, X, y, compiled=True) == nn.evaluate(model, X, y)
+    h1 = nn.fit(nn.MLP(2, [6, 3], seed=2), X, y, epochs=2, batch_size=8, progress=False,
+                compiled=True, validation=(X, y))
+    h0 = nn.fit(nn.MLP(2, [6, 3], seed=2), X, y, epochs=2, batch_size=8, progress=False,
+                validation=(X, y))
+    assert h1.val_accuracy == h0.val_accuracy
+    assert all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(h1.val_loss, h0.val_loss))
