@@ -158,13 +158,13 @@ _GCC_FAST_COMPILE = ["-fno-tree-dse", "-fno-dse"]
 
 def opt_level(n_lines: int) -> str:
     """The optimisation level for a program of `n_lines` statements: -O1 makes code ~3x faster
-    than -O0 and costs ~1.4x its compile time (measured on the chunked programs, ~100 us per
-    statement on this 2-core machine); above 20,000 statements (a ~7,000-node graph's value and
-    gradients), -O0, so a 10,000-node graph compiles in under 3 s."""
+    than -O0 and costs little more to compile on these chunked programs (~100 us per statement
+    on this 2-core machine). Above 15,000 statements (the digits MLP's graph has 12,000), -O0,
+    so a 10,000-node graph (~20,000 statements) compiles in under 3 s."""
     return "-O1" if n_lines <= _O1_MAX_LINES else "-O0"
 
 
-_O1_MAX_LINES = 20_000
+_O1_MAX_LINES = 15_000
 
 
 def cache_dir() -> Path:
