@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .backward import Contribution, Step, backward_steps, grad, node_ids, topo_order
 from .compile import Compiled, GraphChangedError, compile_grad
+from .native import NativeUnavailableError, NativeUnavailableWarning
 from .core import AnomalyError, AutogradError, Primitive, UnusedInputError, Value, primitive
 from .functional import hessian, hvp, jacfwd, jacrev, jvp, value_and_grad
 from .ops import (
@@ -43,7 +44,8 @@ __all__ = [
     "is_grad_enabled", "detect_anomaly", "AutogradError", "AnomalyError", "UnusedInputError",
     "exp", "log", "log1p", "tanh", "sigmoid", "softplus", "relu", "leaky_relu", "sin", "cos",
     "sqrt", "maximum", "minimum", "erf", "div", "compile_grad", "Compiled", "GraphChangedError",
-    "jvp", "jacfwd", "jacrev", "node_ids", "draw_graph",
+    "jvp", "jacfwd", "jacrev", "node_ids", "draw_graph", "NativeUnavailableError",
+    "NativeUnavailableWarning",
 ]
 
 if TYPE_CHECKING:

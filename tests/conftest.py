@@ -2,6 +2,7 @@
 HYPOTHESIS_PROFILE=name."""
 
 import os
+import tempfile
 
 from hypothesis import HealthCheck, settings
 
@@ -12,3 +13,7 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=10, deadline=None)
 _default = "ci" if os.environ.get("CI", "").lower() == "true" else "quick"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))
+
+# Compiled replay caches native libraries under $XDG_CACHE_HOME/autograd-lite: the tests use a
+# private one, so they neither read nor fill the user's cache.
+os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="autograd-lite-test-cache-"))

@@ -238,8 +238,5 @@ def test_fit_leaves_no_reference_cycle_holding_the_model() -> None:
     assert not _alive_after_fit(validation=make_moons(10, noise=0.1, seed=1))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: nn/compiled.py's CompiledStep caches Compiled "
-                   "objects whose traced function closes over the CompiledStep itself "
-                   "(sample_loss captures self): a cycle")
 def test_compiled_fit_leaves_no_reference_cycle_holding_the_model() -> None:
     assert not _alive_after_fit(compiled=True)
