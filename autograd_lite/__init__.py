@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from ._mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .backward import Contribution, Step, backward_steps, grad, node_ids, topo_order
 from .compile import Compiled, GraphChangedError, compile_grad
-from .native import NativeUnavailableError, NativeUnavailableWarning
 from .core import AnomalyError, AutogradError, Primitive, UnusedInputError, Value, primitive
 from .functional import hessian, hvp, jacfwd, jacrev, jvp, value_and_grad
+from .native import NativeUnavailableError, NativeUnavailableWarning
 from .ops import (
     PRIMITIVES,
     abs,  # noqa: A004, F401 - autograd_lite.abs, kept out of __all__

@@ -36,12 +36,8 @@ from typing import Any
 
 from autograd_lite import PRIMITIVES
 from autograd_lite import Value as _Node
+from autograd_lite._mode import grad_enabled as _grad_enabled  # the engine's own, bound getter
 from autograd_lite.core import const as _const
-
-try:  # the bound ContextVar.get the engine itself calls on every op
-    from autograd_lite._mode import grad_enabled as _grad_enabled
-except ImportError:  # pragma: no cover - a future engine without it: the public function
-    from autograd_lite import is_grad_enabled as _grad_enabled
 
 Number = int | float
 
@@ -177,7 +173,7 @@ class Value(_Node):
     # ---- operators: + and * build nodes directly (the hot path), the rest as micrograd does --
     if FAST_PATH:
 
-        def __add__(self, other: Value | Number) -> Value:
+        def __add__(self, other: Any) -> Value:
             if type(other) is not Value:
                 other = _lift(other, "add")
             v = _alloc(Value)
@@ -192,7 +188,7 @@ class Value(_Node):
                 v._prim = v._a = v._b = None
             return v
 
-        def __mul__(self, other: Value | Number) -> Value:
+        def __mul__(self, other: Any) -> Value:
             if type(other) is not Value:
                 other = _lift(other, "mul")
             v = _alloc(Value)
@@ -209,10 +205,10 @@ class Value(_Node):
 
     else:  # pragma: no cover - only if the engine's node layout changed
 
-        def __add__(self, other: Value | Number) -> Value:
+        def __add__(self, other: Any) -> Value:
             return _adopt(_ADD(self, _lift(other, "add")))
 
-        def __mul__(self, other: Value | Number) -> Value:
+        def __mul__(self, other: Any) -> Value:
             return _adopt(_MUL(self, _lift(other, "mul")))
 
     def __radd__(self, other: Number) -> Value:  # other + self
@@ -221,7 +217,7 @@ class Value(_Node):
     def __rmul__(self, other: Number) -> Value:  # other * self
         return self * other
 
-    def __pow__(self, other: Value | Number) -> Value:
+    def __pow__(self, other: _Node | Number) -> Value:
         if isinstance(other, _Node):
             return _adopt(_POW(self, other))  # micrograd asserts a number; the engine can do it
         return _adopt(_POWC(self, other))
@@ -232,13 +228,13 @@ class Value(_Node):
     def __neg__(self) -> Value:  # -self
         return self * -1
 
-    def __sub__(self, other: Value | Number) -> Value:  # self - other
+    def __sub__(self, other: _Node | Number) -> Value:  # self - other
         return self + (-(other if isinstance(other, _Node) else _number(other, "sub")))
 
     def __rsub__(self, other: Number) -> Value:  # other - self
         return _number(other, "sub") + (-self)
 
-    def __truediv__(self, other: Value | Number) -> Value:  # self / other
+    def __truediv__(self, other: _Node | Number) -> Value:  # self / other
         if not isinstance(other, _Node):
             other = _number(other, "div")
             if other == 0.0:
@@ -300,11 +296,11 @@ class Value(_Node):
         """|x|; derivative 0 at 0."""
         return _adopt(_Node.abs(self))
 
-    def maximum(self, other: Value | Number) -> Value:
+    def maximum(self, other: _Node | Number) -> Value:
         """max(self, other); a tie splits the gradient evenly."""
         return _adopt(_Node.maximum(self, other))
 
-    def minimum(self, other: Value | Number) -> Value:
+    def minimum(self, other: _Node | Number) -> Value:
         """min(self, other); a tie splits the gradient evenly."""
         return _adopt(_Node.minimum(self, other))
 

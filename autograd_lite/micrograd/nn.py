@@ -121,9 +121,10 @@ class MLP(Module):
 
     def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
         """The last layer's output: a Value when it has one neuron, else a list."""
+        out: Any = x
         for layer in self.layers:
-            x = layer(x)
-        return x
+            out = layer(out)
+        return out
 
     def parameters(self) -> list[Value]:
         """Layer by layer, neuron by neuron, weights then bias (micrograd's order)."""
