@@ -418,9 +418,9 @@ def _leaf(data: float, label: str = "") -> Value:
 
 
 def _node(op: Primitive, data: float, a: Any, b: Any) -> Value:
-    """A node made by `op` (a leaf under no_grad): the one constructor of the hot path."""
-    if data - data != 0.0:
-        _forward_anomaly(op, (), data)
+    """A node made by `op` (a leaf under no_grad): the one constructor of the hot path.
+
+    Callers check a non-finite `data` against the inputs (`_forward_anomaly`) first."""
     v = _alloc(Value)
     v.data = data
     v.grad = 0.0

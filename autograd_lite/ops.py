@@ -106,7 +106,7 @@ def _pow_ieee(x: float, p: float) -> float:
 def _powc(x: float, p: float) -> float:
     if x == 0.0 and p < 0.0:
         raise ZeroDivisionError(f"0.0 raised to the negative power {p!r}")
-    if x < 0.0 and not p.is_integer():
+    if x < 0.0 and not p.is_integer() and math.isfinite(p):
         raise ValueError(f"negative base {x!r} with non-integer exponent {p!r} has no real value")
     return _pow_ieee(x, p)
 
@@ -138,16 +138,23 @@ def _div_ieee(a: float, b: float) -> float:
 def _dpow_base(out: Any, x: Any, y: Any) -> Any:
     # d/dx x**y = y * x**(y-1). A constant y == 0 gives 0 everywhere (x**-1 may overflow, and
     # 0 * inf is nan); a Value y == 0 keeps its graph (d/dy matters) except at x == 0 (limit 0).
-    if float(y) == 0.0 and (not isinstance(y, Value) or float(x) == 0.0):
-        return 0.0 * x
+    if float(y) == 0.0:
+        if not isinstance(y, Value):
+            return 0.0  # a constant exponent 0: x**0 is 1 everywhere, x = inf included
+        if float(x) == 0.0:
+            return 0.0 * x
     return y * x ** (y - 1.0)
 
 
 def _dpow_exponent(out: Any, x: Any, y: Any) -> Any:
-    # d/dy x**y = x**y * log x; at x == 0 its limit for y > 0 is 0; for x < 0 it is undefined.
-    if x > 0.0:
+    # d/dy x**y = x**y * log x; at x == 0 its limit for y > 0 is 0; for x < 0 it is undefined
+    # (nan: on Values, log(x) in IEEE mode keeps the nan in the graph for higher orders).
+    xd = float(x)
+    if xd == 0.0:
+        return 0.0 * out
+    if xd > 0.0 or isinstance(x, Value):
         return out * log(x)
-    return 0.0 * out if x == 0.0 else _NAN
+    return _NAN
 
 
 def _sign(x: float) -> float:
@@ -182,7 +189,7 @@ def _acc_tanh(node: Value, g: float) -> None:
 
 def _acc_relu(node: Value, g: float) -> None:
     a = node._a
-    a.grad += g if a.data > 0.0 else 0.0
+    a.grad += 0.0 if a.data <= 0.0 else g
 
 
 _LINEAR: Any = None  # no template needed: the interpreter's function is called
@@ -191,7 +198,7 @@ _TIE_A = "(1.0 if {a} > {b} else (0.0 if {a} < {b} else 0.5))"
 _TIE_B = "(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))"
 _CTIE_A = "({a} > {b} ? 1.0 : ({a} < {b} ? 0.0 : 0.5))"
 _CTIE_B = "({b} > {a} ? 1.0 : ({b} < {a} ? 0.0 : 0.5))"
-_CDPOW_BASE = "(({b}) == 0.0 ? 0.0 * ({a}) : ({b}) * pow({a}, ({b}) - 1.0))"
+_CDPOW_BASE = "(({b}) == 0.0 ? 0.0 : ({b}) * pow({a}, ({b}) - 1.0))"
 _CDPOW_EXPONENT = "({a} > 0.0 ? {o} * log({a}) : ({a} == 0.0 ? 0.0 * {o} : NAN))"
 _CSIGMOID = "({a} >= 0.0 ? 1.0 / (1.0 + exp(-({a}))) : exp({a}) / (1.0 + exp({a})))"
 _SMOOTH = (-30.0, 30.0)  # beyond, exp overflows or tanh saturates: checks are meaningless
@@ -246,11 +253,12 @@ SOFTPLUS = Primitive("softplus", _softplus, (lambda out, x: sigmoid(x),),
                      doc="log(1 + e^x), stable for large |x|", domain=(_SMOOTH,),
                      py=("_softplus({a})", ("_sigmoid({a})",)),
                      c=("(log1p(exp(-fabs({a}))) + ({a} > 0.0 ? {a} : 0.0))", (_CSIGMOID,)))
-RELU = Primitive("relu", lambda x: x if x > 0.0 else 0.0, (lambda out, x: 1.0 if x > 0.0 else 0.0,),
+RELU = Primitive("relu", lambda x: 0.0 if x <= 0.0 else x,
+                 (lambda out, x: 0.0 if x <= 0.0 else 1.0,),
                  doc="max(x, 0); relu'(0) = 0", kink=lambda x: math.fabs(x), mask=True,
                  accumulate=_acc_relu,
-                 py=("({a} if {a} > 0.0 else 0.0)", ("(1.0 if {a} > 0.0 else 0.0)",)),
-                 c=("({a} > 0.0 ? {a} : 0.0)", ("({a} > 0.0 ? 1.0 : 0.0)",)))
+                 py=("(0.0 if {a} <= 0.0 else {a})", ("(0.0 if {a} <= 0.0 else 1.0)",)),
+                 c=("({a} <= 0.0 ? 0.0 : {a})", ("({a} <= 0.0 ? 0.0 : 1.0)",)))
 LEAKY_RELU = Primitive("leaky_relu", lambda x, s: x if x > 0.0 else s * x,
                        (lambda out, x, s: 1.0 if x > 0.0 else s,), nparams=1,
                        doc="x if x > 0 else negative_slope * x", defaults=(0.01,),
@@ -269,16 +277,16 @@ ABS = Primitive("abs", math.fabs, (lambda out, x: _sign(x),),
                 py=("_fabs({a})",
                     ("(1.0 if {a} > 0.0 else (-1.0 if {a} < 0.0 else 0.0))",)),
                 c=("fabs({a})", ("({a} > 0.0 ? 1.0 : ({a} < 0.0 ? -1.0 : 0.0))",)))
-MAXIMUM = Primitive("maximum", lambda a, b: a if a >= b else b,
+MAXIMUM = Primitive("maximum", lambda a, b: a if a >= b or a != a else b,
                     (lambda out, a, b: _tie(a, b), lambda out, a, b: _tie(b, a)),
                     doc="max(a, b); a tie splits the gradient evenly", kink=_gap,
-                    mask=True, py=("({a} if {a} >= {b} else {b})", (_TIE_A, _TIE_B)),
-                    c=("({a} >= {b} ? {a} : {b})", (_CTIE_A, _CTIE_B)))
-MINIMUM = Primitive("minimum", lambda a, b: a if a <= b else b,
+                    mask=True, py=("({a} if {a} >= {b} or {a} != {a} else {b})", (_TIE_A, _TIE_B)),
+                    c=("(({a} >= {b} || {a} != {a}) ? {a} : {b})", (_CTIE_A, _CTIE_B)))
+MINIMUM = Primitive("minimum", lambda a, b: a if a <= b or a != a else b,
                     (lambda out, a, b: _tie(b, a), lambda out, a, b: _tie(a, b)),
                     doc="min(a, b); a tie splits the gradient evenly", kink=_gap,
-                    mask=True, py=("({a} if {a} <= {b} else {b})", (_TIE_B, _TIE_A)),
-                    c=("({a} <= {b} ? {a} : {b})", (_CTIE_B, _CTIE_A)))
+                    mask=True, py=("({a} if {a} <= {b} or {a} != {a} else {b})", (_TIE_B, _TIE_A)),
+                    c=("(({a} <= {b} || {a} != {a}) ? {a} : {b})", (_CTIE_B, _CTIE_A)))
 _ERF_SCALE = 2.0 / math.sqrt(math.pi)
 ERF = Primitive("erf", math.erf, (lambda out, x: _ERF_SCALE * exp(-(x * x)),),
                 doc="the error function, 2/sqrt(pi) * integral of e^(-t^2) from 0 to x",

@@ -399,21 +399,10 @@ def compare_with_torch(g: Graph) -> str:
         if name == LEAF:
             continue
         ref = torch_op(name)(*[_t(vals[i].data) for i in idx], *params).item()
-        if math.isnan(ref) and not math.isnan(v.data) and forward_nan_swallowed(g, vals, k):
-            notes.add("known:nan-through-kink")
-            break  # the rest of the graph follows from a value torch does not have
         agree(f"value of slot {k} ({name})", v.data, ref, False, lambda v=v: _value_scale(v), g)
     else:
         leaves_t, vals_t = torch_values(g, g.leaves, [v.data for v in vals])
-        try:
-            ours_g, ours_h, gv = ours_derivatives(vals[-1], xs)
-        except ValueError as e:
-            if "got NaN" not in str(e):
-                raise
-            # Known (test_create_graph_survives_a_nan_partial): a partial returning a float nan
-            # (pow's d/dy at a negative base) crashes create_graph; compare first order only.
-            notes.add("known:create-graph-nan-partial")
-            ours_g, ours_h, gv = ours_derivatives(vals[-1], xs, second=False)
+        ours_g, ours_h, gv = ours_derivatives(vals[-1], xs)
         ref_g, ref_h = torch_derivatives(vals_t[-1], leaves_t)
         exempt = pow_hessian_exempt(g, vals)
         if ours_h is None or exempt:
@@ -426,14 +415,7 @@ def compare_with_torch(g: Graph) -> str:
                 notes.add(agree(f"d out / d x{i}", ours_g[i], ref_g[i], masked[i],
                                 lambda out=out: edge_scale(out, xs), g))
             except Disagreement:
-                # Known (test_pow_exponent_derivative_at_zero_base): d/dy x**y at x = 0 is
-                # nan (torch 0) when d/dx raises there and the partials are redone.
-                # Known (test_power_zero_derivative_at_infinity): d/dx x**0 at inf is nan.
-                if math.isnan(ours_g[i]) and zero_base_pow(g, vals):
-                    notes.add("known:pow-dy-at-zero-base")
-                elif math.isnan(ours_g[i]) and zero_power_of_inf(g, vals):
-                    notes.add("known:zero-power-of-inf")
-                elif overflow_order(g, [out], ours_g[i], ref_g[i]):
+                if overflow_order(g, [out], ours_g[i], ref_g[i]):
                     # Known (test_div_by_a_subnormal_with_a_zero_upstream): upstream x local
                     # with local 1/b = inf at b = 5e-324 and upstream 0 is nan; torch
                     # computes grad / b = 0.
@@ -458,8 +440,6 @@ def compare_with_torch(g: Graph) -> str:
                         notes.add("overflow-order")
                     elif inf_order([out, gv[i], gv[j]], ours_h[i][j], ref_h[i][j]):
                         notes.add("inf-order")
-                    elif zero_power_of_inf(g, vals):
-                        notes.add("known:zero-power-of-inf")
                     else:
                         raise
         check_backward_matches_grad(g, ours_g)
@@ -468,15 +448,8 @@ def compare_with_torch(g: Graph) -> str:
     return "compared" + "".join(f"|{n}" for n in sorted(notes))
 
 
-def zero_base_pow(g: Graph, vals: list[Value]) -> bool:
-    return any(name == "pow" and vals[idx[0]].data == 0.0 for name, idx, _ in g.slots)
 
 
-def zero_power_of_inf(g: Graph, vals: list[Value]) -> bool:
-    """x ** 0 (or x ** 1, whose derivative graph holds x ** 0) at x = +-inf."""
-    return any((name == "powc" and params[0] in (0.0, 1.0) or name == "pow"
-                and vals[idx[1]].data in (0.0, 1.0)) and math.isinf(vals[idx[0]].data)
-               for name, idx, params in g.slots)
 
 
 def overflow_order(g: Graph, roots: list[Value], ours: float, ref: float) -> bool:
@@ -519,14 +492,13 @@ def has_infinite_node(v: Value) -> bool:
 def pow_hessian_exempt(g: Graph, vals: list[Value]) -> str:
     """Why the Hessian of a graph with `pow` (Value ** Value) is not compared, or "".
 
-    Known engine bug (test_pow_second_derivatives_at_a_nonpositive_base): with
-    create_graph=True, d/dy x**y at x <= 0 is a constant leaf (nan; at x = 0 nan instead of
-    0), so second derivatives through it are 0 where torch has nan. Torch's defect: its pow
-    backward masks d/dx at y == 0 with a `where`, so d2/dxdy there is 0 (true: x**-1).
+    Torch's defects: at x = 0 its d2/dy2 of x**y is 0 * log(0)**2 = nan (ours: the limit 0);
+    its pow backward masks d/dx at y == 0 with a `where`, so d2/dxdy there is 0 (true: x**-1).
     """
     for name, idx, params in g.slots:
-        if name == "pow" and vals[idx[0]].data <= 0.0:
-            return "known:pow-create-graph-nonpositive-base"
+        if name == "pow" and vals[idx[0]].data == 0.0:
+            # torch: d2/dy2 of 0 ** y is 0 * log(0)**2 = nan; ours keeps the limit 0 (y > 0)
+            return "torch:pow-zero-base-second-order"
         if name == "pow" and vals[idx[1]].data == 0.0:
             return "torch:pow-zero-exponent-mask"
         if name == "rpow" and params[0] == 0.0:  # torch: 0 ** x, where()'s nan leaks at order 2
@@ -542,12 +514,6 @@ def _value_scale(v: Value) -> float:
     return s
 
 
-def forward_nan_swallowed(g: Graph, vals: list[Value], k: int) -> bool:
-    """Known engine difference (see test_relu_and_maximum_propagate_nan_like_torch): a kink op
-    whose input is nan gives a number instead of nan (relu(nan) = 0, maximum(nan, 1) = 1)."""
-    name, idx, _ = g.slots[k]
-    return (name != LEAF and PRIMITIVES[name].mask
-            and any(math.isnan(vals[i].data) for i in idx) and not math.isnan(vals[k].data))
 
 
 def check_domain_error(name: str, args: list[float], params: Sequence[float], e: Exception,
@@ -560,10 +526,6 @@ def check_domain_error(name: str, args: list[float], params: Sequence[float], e:
     if not any(repr(x) in text for x in [*args, *params]):
         raise Disagreement(f"domain error at {name} does not name the value: {text!r} ({g})")
     ref = float(torch_op(name)(*[_t(a) for a in args], *params))
-    if name in ("pow", "powc") and math.isinf([*args, *params][1]):
-        # Known (test_negative_base_to_an_infinite_power): (-2) ** inf raises ValueError
-        # ("non-integer exponent"); IEEE pow and torch give inf (0 for |base| < 1).
-        return "known:negative-base-infinite-exponent"
     if math.isfinite(ref) and name not in FINITE_IN_TORCH_BUT_ERROR:
         raise Disagreement(f"ours raised {type(e).__name__} at slot {k} {name}{tuple(args)} "
                            f"but torch gives the finite {ref!r} ({g})")
@@ -598,10 +560,6 @@ def check_anomaly(g: Graph, vals: list[Value], ours_g: list[float]) -> str:
         except AnomalyError as e:
             if first_bad is not None and str(e).startswith(first_bad):
                 return ""
-            if " from " not in str(e):
-                # Known (test_anomaly_ignores_nonfinite_inputs_of_every_op): the records' path
-                # and binary ops raise for a non-finite value made from non-finite inputs.
-                return "known:anomaly-on-nonfinite-input"
             raise Disagreement(f"anomaly names {str(e)!r}, expected {first_bad} ({g})") from e
         if first_bad is not None:
             raise Disagreement(f"detect_anomaly(): no AnomalyError although {first_bad} made a "
