@@ -1,13 +1,30 @@
 """`fit(compiled=True)` and compiled `predict` / `evaluate`: replay traced graphs over floats,
-natively (one C call per group of rows) when a C compiler is available.
+natively (one C call per mini-batch) when a C compiler is available.
 
-A sample's loss `loss_fn([model(x)], [t])` is traced once per distinct target `t` (a class
-label) with `autograd_lite.compile_grad`; a mini-batch's rows with that target are replayed in
-one `value_and_grad_batch` call (a loop in C with the native backend); the batch gradient is
-the mean of the samples'. The interpreter stays the reference: on the first batch the compiled
-gradients are compared with `train_batch`'s, and the step falls back to the interpreter for
-good (with a warning) when they differ (a loss that is not a mean over samples), when the model
-branches on data while tracing, or when targets are not few discrete values.
+A sample's loss is traced ONCE, with its target as extra inputs, so one compiled function serves
+every sample and a mini-batch is one `value_and_grad_batch` call (a loop in C with the native
+backend). Targets become inputs in one of three ways (`_encoding`):
+
+- `cross_entropy` with int labels: a one-hot vector h, and the loss `lse(z) - sum_c h_c (z_c - m)`
+  built from the same nodes as `losses.cross_entropy` (the sum picks `z_y - m` exactly: the other
+  terms are zeros), so values and gradients are the interpreter's bit for bit;
+- real-valued targets (a number or a list of numbers, e.g. for `mse`): the targets themselves, as
+  Values given to the loss (when the loss accepts Value targets without reading their data);
+- any other loss over few discrete targets (hinge, BCE on logits, multi-margin, a user's): a
+  one-hot vector h over the targets and `sum_c h_c * loss_c`, every class's loss computed and all
+  but one multiplied by 0 (adding exact zeros: the same numbers as the interpreter's up to the
+  order of the model's nodes; tests check agreement to 1e-12).
+
+A last input is the batch's 1/n, multiplied into the sample's loss: the reverse sweep starts from
+the same seed as the interpreter's batch mean, and the rows are replayed in reverse order so that
+each parameter's gradient sums the samples in the order the interpreter's `backward()` does. For a
+model that uses each parameter once per sample (an MLP), `fit(compiled=True)` then takes exactly
+the interpreter's steps. The interpreter stays the reference: on the first batch the compiled
+loss and gradients are compared with `train_batch`'s; the step falls back to the interpreter for
+good (with a warning) when they differ (a loss that is not a mean over samples), when the model or
+loss branches on data while tracing, or when targets are neither numbers nor few discrete values.
+A batch with a target the compiled function does not know (a label out of range), or whose replay
+raises or gives a non-finite result, is run by the interpreter (which raises its own error).
 
 `outputs(model, X)` traces the model once (cached per model) and returns its output data for
 every row in one `forward_batch` call; `predict(..., compiled=True)` and
@@ -17,32 +34,139 @@ every row in one `forward_batch` call; `predict(..., compiled=True)` and
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import warnings
 import weakref
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from autograd_lite import Compiled, Value, compile_grad
+from autograd_lite import Compiled, Value, compile_grad, no_grad
 
+from . import losses as _losses
 from .module import Module
 from .optim import Optimizer
 from .train import LossFn, train_batch
 
 _get_data = operator.attrgetter("data")
 
-#: More distinct targets than this (e.g. regression values) are not worth a compile each.
+#: More distinct discrete targets than this are not worth a one-hot input each.
 MAX_TARGETS = 64
 
 
-def _sample_loss(model: Module, loss_fn: LossFn, t: Any) -> Any:
-    """f(*xs) = (loss of one sample with target t, the model's outputs): closes over the model
-    and the loss only (not over a CompiledStep, which would make a reference cycle)."""
+def _is_real(t: Any) -> bool:
+    return isinstance(t, numbers.Real) and not isinstance(t, bool)
 
-    def sample_loss(*xs: Value) -> tuple[Value, Any]:
-        out = model(list(xs))
-        return loss_fn([out], [t]), out
+
+def _is_label(t: Any) -> bool:
+    return isinstance(t, numbers.Integral) and not isinstance(t, bool)
+
+
+def _key(t: Any) -> tuple[str, Any]:
+    """A dict key for a discrete target (1, 1.0 and True stay distinct); TypeError if unhashable."""
+    key = (type(t).__name__, t)
+    hash(key)
+    return key
+
+
+def _one_hot(i: int, n: int) -> list[float]:
+    row = [0.0] * n
+    row[i] = 1.0
+    return row
+
+
+class _Encoding:
+    """How a target becomes `width` extra inputs, and the sample's loss from those inputs."""
+
+    width = 0
+
+    def encode(self, t: Any) -> list[float] | None:
+        """The target's input values, or None when this encoding cannot represent it."""
+        raise NotImplementedError
+
+    def loss(self, out: Any, ts: list[Value]) -> Value:
+        """The loss of one sample with model output `out` and target inputs `ts`."""
+        raise NotImplementedError
+
+
+class _CrossEntropy(_Encoding):
+    """Int labels for `losses.cross_entropy`: one-hot over the output's `n` classes."""
+
+    def __init__(self, n: int) -> None:
+        self.width = n
+        self.rows = [_one_hot(i, n) for i in range(n)]
+
+    def encode(self, t: Any) -> list[float] | None:
+        if (type(t) is int or _is_label(t)) and 0 <= t < self.width:
+            return self.rows[int(t)]
+        return None
+
+    def loss(self, out: Any, ts: list[Value]) -> Value:
+        # losses.cross_entropy's nodes (`lse - shifted[y]`), with shifted[y] picked by the
+        # one-hot inputs: sum_c h_c * shifted_c adds exact zeros to shifted[y].
+        shifted, lse = _losses._shifted_lse(list(out))
+        picked = ts[0] * shifted[0]
+        for h, s in zip(ts[1:], shifted[1:]):
+            picked = picked + h * s
+        return lse - picked
+
+
+class _ValueTargets(_Encoding):
+    """Real targets given to the loss as Values: one number, or a list of `width` numbers."""
+
+    def __init__(self, loss_fn: LossFn, t: Any) -> None:
+        self.loss_fn = loss_fn
+        self.vector = not _is_real(t)
+        self.width = len(t) if self.vector else 1
+
+    def encode(self, t: Any) -> list[float] | None:
+        if not self.vector:
+            return [float(t)] if _is_real(t) else None
+        if isinstance(t, (str, bytes)) or not isinstance(t, Sequence) or len(t) != self.width \
+                or not all(map(_is_real, t)):
+            return None
+        return [float(v) for v in t]
+
+    def loss(self, out: Any, ts: list[Value]) -> Value:
+        return self.loss_fn([out], [list(ts) if self.vector else ts[0]])
+
+
+class _Choice(_Encoding):
+    """Few discrete targets: one-hot over `classes`, the loss `sum_c h_c * loss(out, c)`."""
+
+    def __init__(self, loss_fn: LossFn, classes: list[Any]) -> None:
+        self.loss_fn = loss_fn
+        self.classes = classes
+        self.width = len(classes)
+        self.index = {_key(c): i for i, c in enumerate(classes)}
+        self.rows = [_one_hot(i, self.width) for i in range(self.width)]
+
+    def encode(self, t: Any) -> list[float] | None:
+        try:
+            i = self.index.get(_key(t))
+        except TypeError:
+            return None
+        return None if i is None else self.rows[i]
+
+    def loss(self, out: Any, ts: list[Value]) -> Value:
+        total = None
+        for h, c in zip(ts, self.classes):
+            term = h * self.loss_fn([out], [c])
+            total = term if total is None else total + term
+        assert total is not None
+        return total
+
+
+def _sample_loss(model: Module, enc: _Encoding, n_in: int) -> Callable[..., Any]:
+    """f(*x, *target inputs, 1/n) = (the sample's loss * (1/n), [loss, *model outputs]): closes
+    over the model and the encoding only (not over a CompiledStep: no reference cycle)."""
+
+    def sample_loss(*xs: Value) -> tuple[Value, list[Value]]:
+        out = model(list(xs[:n_in]))
+        loss = enc.loss(out, list(xs[n_in:-1]))
+        outs = [out] if isinstance(out, Value) else list(out)
+        return loss * xs[-1], [loss, *outs]
 
     return sample_loss
 
@@ -51,75 +175,161 @@ class CompiledStep:
     """A `fit` step with train_batch's signature and results, run by compiled replay.
 
     `backend` is passed to `compile_grad` ("auto": native C when a compiler is available).
+    `targets`: the training targets, if known (fit passes them): the classes of a one-hot
+    encoding come from them instead of from the batches seen so far.
     """
 
-    def __init__(self, model: Module, loss_fn: LossFn, backend: str = "auto") -> None:
+    def __init__(self, model: Module, loss_fn: LossFn, backend: str = "auto",
+                 targets: Sequence[Any] | None = None) -> None:
         self.model = model
         self.loss_fn = loss_fn
         self.backend = backend
         self.params = model.parameters()
-        self.cache: dict[Any, Compiled] = {}
+        self.targets = None if targets is None else list(targets)
+        self.compiled: Compiled | None = None  #: the one traced per-sample loss
+        self.encoding: _Encoding | None = None
+        self.n_inputs = 0  #: the model's inputs per sample
+        self.scalar = False  #: the model returns one Value (else a list)
         self.verified = False
         self.fallback: str | None = None  #: why the interpreter is used instead, if it is
+        self._owner: Optimizer | None = None  # an optimizer whose params are exactly ours
 
     def _give_up(self, why: str) -> None:
         self.fallback = why
         warnings.warn(f"fit(compiled=True): using the interpreter: {why}", RuntimeWarning,
                       stacklevel=4)
 
-    def _compiled(self, x: list[Any], t: Any) -> Compiled | None:
-        try:
-            key = (type(t).__name__, t)
-            c = self.cache.get(key)
-        except TypeError:
-            self._give_up(f"target {t!r} is not hashable")
-            return None
-        if c is not None:
-            return c
-        if len(self.cache) >= MAX_TARGETS:
-            self._give_up(f"more than {MAX_TARGETS} distinct targets")
-            return None
+    # ---- tracing -------------------------------------------------------------------------------
+    def _compile(self, enc: _Encoding, x: list[float], t: Any) -> Compiled:
+        code = enc.encode(t)
+        if code is None:
+            raise ValueError(f"target {t!r} cannot be encoded")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            c = compile_grad(_sample_loss(self.model, self.loss_fn, t), x,
-                             params=self.params, has_aux=True, backend=self.backend)
-        if c.data_dependent:
-            self._give_up("the model compares Values or calls float() on them (its branches "
-                          "would be frozen)")
-            return None
-        self.cache[key] = c
-        return c
+            return compile_grad(_sample_loss(self.model, enc, len(x)), [*x, *code, 1.0],
+                                params=self.params, has_aux=True, backend=self.backend)
 
-    def _batch(self, xb: list[Any], yb: list[Any]) -> tuple[float, list[float], list[Any]] | None:
-        """(mean loss, mean parameter gradients, outputs), or None to use the interpreter."""
-        n_in = len(xb[0])
-        groups: dict[Any, tuple[Compiled, list[int]]] = {}
-        for i, (x, t) in enumerate(zip(xb, yb)):
-            c = self._compiled(x, t)
-            if c is None or c.n_inputs != len(x) != n_in:
+    def _candidates(self, out: Any, ys: list[Any]) -> list[Callable[[], _Encoding]]:
+        """Encodings to try for these targets, best first."""
+        found: list[Callable[[], _Encoding]] = []
+        labels = all(map(_is_label, ys))
+        if self.loss_fn is _losses.cross_entropy and labels and isinstance(out, list):
+            found.append(lambda: _CrossEntropy(len(out)))
+        if not labels:
+            t = ys[0]
+            flat = _is_real(t) or (isinstance(t, Sequence) and not isinstance(t, (str, bytes))
+                                   and all(map(_is_real, t)))
+            if flat:
+                found.append(lambda: _ValueTargets(self.loss_fn, t))
+        try:
+            keys: dict[Any, Any] = {}
+            for t in ys:
+                keys.setdefault(_key(t), t)
+        except TypeError:
+            return found
+        if len(keys) <= MAX_TARGETS:
+            classes = list(keys.values())
+            found.append(lambda: _Choice(self.loss_fn, classes))
+        if labels and isinstance(ys[0], numbers.Real):  # many int targets: as numbers
+            found.append(lambda: _ValueTargets(self.loss_fn, ys[0]))
+        return found
+
+    def _setup(self, xb: list[Any], yb: list[Any]) -> bool:
+        """Trace the sample loss with the first encoding that works; False (and the interpreter
+        for good) when none does."""
+        x0 = [float(v) for v in xb[0]]
+        with no_grad():
+            out = self.model(x0)
+        ys = self.targets if self.targets is not None else list(yb)
+        if isinstance(self.encoding, _Choice):  # a new target: every target seen so far
+            ys = [*self.encoding.classes, *yb]
+        why = "targets are neither numbers nor a few discrete values"
+        for make in self._candidates(out, ys):
+            try:
+                enc = make()
+                c = self._compile(enc, x0, yb[0] if enc.encode(yb[0]) is not None else ys[0])
+            except Exception as e:  # the loss rejects this encoding: try the next
+                why = f"the loss cannot be traced with its targets as inputs ({e})"
+                continue
+            if c.data_dependent:
+                why = ("the model or the loss compares Values or calls float() on them (its "
+                       "branches would be frozen)")
+                continue
+            self.compiled, self.encoding, self.n_inputs = c, enc, len(x0)
+            self.scalar = isinstance(out, Value)
+            self.verified = False
+            return True
+        self._give_up(why)
+        return False
+
+    # ---- one batch -----------------------------------------------------------------------------
+    def _rows(self, xb: list[Any], yb: list[Any]) -> memoryview | None:
+        """The batch as an (n, inputs) buffer of doubles, rows in REVERSE order (see the module
+        docstring); None when a row does not fit (the interpreter then handles the batch)."""
+        enc = self.encoding
+        assert enc is not None
+        n, k = len(xb), self.n_inputs
+        width = k + enc.width + 1
+        scale = 1.0 / n
+        encode = enc.encode
+        items: list[Any] = []
+        try:
+            for i in range(n - 1, -1, -1):
+                code = encode(yb[i])
+                if code is None:
+                    return None
+                items += xb[i]
+                items += code
+                items.append(scale)
+            if len(items) != n * width:  # a row of the wrong length
                 return None
-            entry = groups.get(id(c))
-            if entry is None:
-                groups[id(c)] = (c, [i])
-            else:
-                entry[1].append(i)
-        total = 0.0
-        # Parameters read once per batch; each group's gradient sums are added in place.
-        pdata = array("d", map(_get_data, self.params))
+            flat = array("d", items)
+        except (TypeError, ValueError, OverflowError):  # not numbers: the interpreter says so
+            return None
+        return memoryview(flat).cast("B").cast("d", [n, width])
+
+    def _batch(self, xb: list[Any], yb: list[Any]) -> tuple[float, array[float], list[Any]] | None:
+        """(mean loss, mean parameter gradients, outputs), or None to use the interpreter."""
+        c = self.compiled
+        assert c is not None
+        rows = self._rows(xb, yb)
+        if rows is None:
+            if not isinstance(self.encoding, _Choice) or self.targets is not None:
+                return None
+            try:  # a target not seen before: trace again with it
+                known = self.encoding.encode
+                if any(known(t) is None for t in yb) and not self._setup(xb, yb):
+                    return None
+            except TypeError:
+                return None
+            return self._batch(xb, yb) if self.fallback is None else None
+        pdata = array("d", list(map(_get_data, self.params)))
         acc = array("d", bytes(8 * len(self.params)))
-        outs: list[Any] = [None] * len(xb)
-        for c, rows in groups.values():
-            values, _, _ = c.value_and_grad_batch([xb[i] for i in rows], param_data=pdata,
-                                                  accumulate=acc)
-            for i, (value, aux) in zip(rows, values):
-                total += value
-                outs[i] = aux[0] if len(aux) == 1 else list(aux)
-        scale = 1.0 / len(xb)
-        return total * scale, [gi * scale for gi in acc.tolist()], outs
+        try:
+            values, _, _ = c.value_and_grad_batch(rows, param_data=pdata, accumulate=acc)
+        except Exception:  # the interpreter gives its own error (or its numbers)
+            return None
+        n = len(values)
+        losses = [aux[0] for _, aux in reversed(values)]
+        total = losses[0]
+        for v in losses[1:]:  # the order of losses._reduce's sum, never fsum or Neumaier's
+            total += v
+        loss = total * (1.0 / n) if n > 1 else total
+        if self.scalar:
+            outs = [aux[1] for _, aux in reversed(values)]
+        else:
+            outs = [list(aux[1:]) for _, aux in reversed(values)]
+        if isinstance(self.encoding, _Choice) and not (
+                math.isfinite(loss) and math.isfinite(math.fsum(acc))):
+            return None  # 0 * inf in a class not chosen: the interpreter's numbers instead
+        return loss, acc, outs
 
     def __call__(self, model: Module, xb: list[Any], yb: list[Any], loss_fn: LossFn,
                  optimizer: Optimizer) -> tuple[float, list[Any]]:
-        if self.fallback is not None or model is not self.model or loss_fn is not self.loss_fn:
+        if self.fallback is not None or model is not self.model or loss_fn is not self.loss_fn \
+                or not xb:
+            return train_batch(model, xb, yb, loss_fn, optimizer)
+        if self.compiled is None and not self._setup(xb, yb):
             return train_batch(model, xb, yb, loss_fn, optimizer)
         result = self._batch(xb, yb)
         if result is None:
@@ -135,14 +345,16 @@ class CompiledStep:
                 self._give_up("the loss is not a mean over samples (compiled gradients differ "
                               "from the interpreter's)")
             return ref_loss, ref_outs
-        if getattr(optimizer, "params", None) == self.params:
-            # zero_grad then backward: each .grad becomes this batch's gradient (0.0 + g).
-            for p, g in zip(self.params, grads):
-                p.grad = 0.0 + g
-        else:
-            optimizer.zero_grad()
-            for p, g in zip(self.params, grads):
-                p.grad += g
+        if self._owner is not optimizer:
+            self._owner = optimizer if getattr(optimizer, "params", None) == self.params else None
+        if self._owner is optimizer and type(optimizer).step is Optimizer.step:
+            # zero_grad, backward and step in one pass: each .grad becomes this batch's gradient
+            # (the sums in `grads` started from 0.0, as .grad after zero_grad), then the update.
+            optimizer.step_with(grads)
+            return loss, outs
+        optimizer.zero_grad()
+        for p, g in zip(self.params, grads):
+            p.grad += g
         optimizer.step()
         return loss, outs
 

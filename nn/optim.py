@@ -5,15 +5,21 @@ exact update formulas, so a step here matches `torch.optim` on the same numbers.
     opt.zero_grad(); loss.backward(); opt.step()
 
 `step()` reads each parameter's `.grad` and changes its `.data`; the engine alone writes
-`.grad` (`zero_grad()` calls `Value.zero_grad`).
+`.grad` (`zero_grad()` calls `Value.zero_grad`). `step_with(grads)` is the same update from
+gradients given as floats (it stores them in `.grad` first, as a backward pass would): compiled
+training (nn/compiled.py) uses it, so one pass over the parameters does both. Each update is one
+loop over the parameters with the arithmetic of `torch.optim`'s single-tensor code, in its order.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Sequence
 
 from autograd_lite import Value
+
+_get_grad = operator.attrgetter("grad")
 
 
 def _positive(x: object, what: str, strict: bool = False) -> float:
@@ -47,7 +53,17 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter's `.data` from its `.grad`."""
+        self.step_with(list(map(_get_grad, self.params)))
+
+    def step_with(self, grads: Sequence[float]) -> None:
+        """Set each parameter's `.grad` to the given float (one per parameter, in order) and
+        update its `.data` from it, as `step()` would after a backward pass."""
         raise NotImplementedError
+
+    def _check_count(self, grads: Sequence[float]) -> None:
+        if len(grads) != len(self.params):
+            raise ValueError(f"{type(self).__name__}.step_with: got {len(grads)} gradients for "
+                             f"{len(self.params)} parameters")
 
 
 class SGD(Optimizer):
@@ -68,23 +84,27 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
         self.buffers: list[float] | None = None
 
-    def step(self) -> None:
-        """One update of every parameter."""
+    def step_with(self, grads: Sequence[float]) -> None:
+        """One update of every parameter from `grads` (see `Optimizer.step_with`)."""
+        self._check_count(grads)
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
         first = self.buffers is None
         if mu != 0.0 and first:
             self.buffers = [0.0] * len(self.params)
         bufs = self.buffers
         damp = 1.0 - self.dampening
-        for i, p in enumerate(self.params):
-            g = p.grad
+        nesterov = self.nesterov
+        i = 0
+        for p, g in zip(self.params, grads):
+            p.grad = g
             if wd != 0.0:
                 g = g + wd * p.data
             if mu != 0.0:
                 b = g if first else mu * bufs[i] + damp * g  # type: ignore[index]
                 bufs[i] = b  # type: ignore[index]
-                g = g + mu * b if self.nesterov else b
+                g = g + mu * b if nesterov else b
             p.data -= lr * g
+            i += 1
 
 
 class Adam(Optimizer):
@@ -108,8 +128,9 @@ class Adam(Optimizer):
         self.m = [0.0] * len(self.params)
         self.v = [0.0] * len(self.params)
 
-    def step(self) -> None:
-        """One update of every parameter."""
+    def step_with(self, grads: Sequence[float]) -> None:
+        """One update of every parameter from `grads` (see `Optimizer.step_with`)."""
+        self._check_count(grads)
         self.t += 1
         b1, b2 = self.betas
         lr, eps, wd = self.lr, self.eps, self.weight_decay
@@ -117,12 +138,16 @@ class Adam(Optimizer):
         bc2_sqrt = math.sqrt(1.0 - b2**self.t)
         m, v = self.m, self.v
         c1, c2 = 1.0 - b1, 1.0 - b2
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if wd != 0.0:
-                g = g + wd * p.data
-            mi = m[i] + c1 * (g - m[i])  # torch: exp_avg.lerp_(grad, 1 - beta1)
-            vi = v[i] * b2 + c2 * g * g
-            m[i] = mi
-            v[i] = vi
-            p.data -= step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
+        sqrt = math.sqrt
+        params = self.params
+        # L2 weight decay is added to the gradient used, not to the .grad stored.
+        used = grads if wd == 0.0 else [g + wd * p.data for p, g in zip(params, grads)]
+        i = 0
+        # m[i] and v[i] are replaced after zip has read them (the list iterators are ahead).
+        for p, stored, g, mi, vi in zip(params, grads, used, m, v):
+            p.grad = stored
+            m[i] = mi = mi + c1 * (g - mi)  # torch: exp_avg.lerp_(grad, 1 - beta1)
+            v[i] = vi = vi * b2 + c2 * g * g
+            p.data -= step_size * (mi / (sqrt(vi) / bc2_sqrt + eps))
+            i += 1
+

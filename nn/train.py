@@ -228,7 +228,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     if compiled and step is train_batch:
         from .compiled import CompiledStep
 
-        step = CompiledStep(model, loss_fn)
+        step = CompiledStep(model, loss_fn, targets=y)
     classify = _is_class_labels(y)
     threshold, negative = _decision(loss_fn, y)
     plot = None
