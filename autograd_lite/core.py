@@ -25,7 +25,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, Self, cast, overload
 
 from ._mode import anomaly_enabled, grad_enabled, ieee_enabled
 
@@ -255,13 +255,15 @@ class Value:
     # ---- arithmetic: primitives, and sugar composed from them ------------------------------
     # add and mul are the hottest ops: their forward (the table's `operator.add`/`mul`, which
     # cannot raise on floats) is inlined here, saving a call per node; the result is the same.
-    def __add__(self, other: Value | Number) -> Value:
+    # The node is of the left operand's class, so a subclass (the micrograd drop-in) keeps its
+    # kind of node through the hot path without a copy of it.
+    def __add__(self, other: Value | Number) -> Self:
         if type(other) is not Value:
-            other = const(other, "add")
+            other = const(other, "add", self.__class__)
         d = self.data + other.data
         if d - d != 0.0:
             _forward_anomaly(ADD, (self.data, other.data), d)
-        v = _alloc(Value)
+        v = _alloc(self.__class__)
         v.data = d
         v.grad = 0.0
         v.label = ""
@@ -276,13 +278,13 @@ class Value:
     def __radd__(self, other: Number) -> Value:
         return ADD.apply2(const(other, "add"), self)
 
-    def __mul__(self, other: Value | Number) -> Value:
+    def __mul__(self, other: Value | Number) -> Self:
         if type(other) is not Value:
-            other = const(other, "mul")
+            other = const(other, "mul", self.__class__)
         d = self.data * other.data
         if d - d != 0.0:
             _forward_anomaly(MUL, (self.data, other.data), d)
-        v = _alloc(Value)
+        v = _alloc(self.__class__)
         v.data = d
         v.grad = 0.0
         v.label = ""
@@ -405,9 +407,10 @@ _PLAIN_DATA = Value.__dict__["data"]  # the slot's descriptor (count_data_reads 
 _alloc = object.__new__
 
 
-def _leaf(data: float, label: str = "") -> Value:
-    """A leaf Value from data the engine produced itself (no validation: it is a float)."""
-    v = _alloc(Value)
+def _leaf(data: float, label: str = "", cls: type[Value] | None = None) -> Value:
+    """A leaf Value from data the engine produced itself (no validation: it is a float), of
+    class `cls` (a Value subclass such as the micrograd drop-in) or Value."""
+    v = _alloc(cls or Value)
     v.data = data
     v.grad = 0.0
     v.label = label
@@ -441,15 +444,16 @@ def _forward_anomaly(op: Primitive, inputs: tuple[float, ...], out: float) -> No
                            + (f" from {_format_args(inputs)}" if inputs else ""))
 
 
-def const(x: object, op: str) -> Value:
-    """Lift a number operand of `op` to a leaf Value, or raise TypeError naming op and x."""
+def const(x: object, op: str, cls: type[Value] | None = None) -> Value:
+    """Lift a number operand of `op` to a leaf Value (of class `cls`, default Value), or raise
+    TypeError naming op and x."""
     if type(x) is float and x == x:
-        return _leaf(x)
+        return _leaf(x, "", cls)
     if isinstance(x, Value):
         return x
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{op}: operand must be a Value or a real number, got {describe(x)}")
-    return _leaf(to_float(x, op))
+    return _leaf(to_float(x, op), "", cls)
 
 
 def param(x: object, op: str) -> float:

@@ -36,7 +36,7 @@ from typing import Any
 
 from autograd_lite import PRIMITIVES
 from autograd_lite import Value as _Node
-from autograd_lite._mode import grad_enabled as _grad_enabled  # the engine's own, bound getter
+from autograd_lite.backward import contribution, local_partials
 from autograd_lite.core import const as _const
 
 Number = int | float
@@ -56,32 +56,11 @@ _SYMBOLS = {
     PRIMITIVES["exp"]: "exp",
 }
 
-_alloc = object.__new__
 
 
 def _exponent(p: float) -> str:
     """micrograd writes `x ** 2` as '**2': integral exponents print without '.0'."""
     return str(int(p)) if p.is_integer() and abs(p) < 2**53 else repr(p)
-
-
-def _engine_layout_ok() -> bool:
-    """True if `autograd_lite.Value` still stores a node as this module's fast path writes it.
-
-    The hot operators (+, *) fill the node's slots directly, as the engine's own `__add__`
-    does, to skip a class change per node. Checked once at import against the engine's nodes;
-    if the engine's layout ever changes, the fast path is not used (see `Value.__add__`).
-    """
-    if set(getattr(_Node, "__slots__", ())) != {"data", "grad", "label", "_prim", "_a", "_b"}:
-        return False
-    a, b = _Node(1.5), _Node(-2.0)
-    s, m = a + b, a * b
-    return (s._prim is _ADD and s._a is a and s._b is b and s.data == -0.5 and s.grad == 0.0
-            and m._prim is _MUL and m._a is a and m._b is b and m.data == -3.0
-            and s.label == "" and s.parents == (a, b) and m.parents == (a, b) and s.params == ())
-
-
-#: Whether `+` and `*` build nodes directly (True on the current engine; see above).
-FAST_PATH = _engine_layout_ok()
 
 
 def _lift(x: object, op: str) -> _Node:
@@ -155,62 +134,19 @@ class Value(_Node):
 
     def _backward(self) -> None:
         """This node's step of the chain rule, as micrograd's closure: add `grad` times each
-        local derivative into the parents' `grad` (the lecture calls it by hand)."""
+        local derivative into the parents' `grad` (the lecture calls it by hand), with the
+        engine's own rule (masks, IEEE values)."""
         op = self.op
         if op is None:
             return
-        parents = self.parents
-        args = [p.data for p in parents]
-        args.extend(self.params)
-        g = self.grad
-        out = self.data
-        for p, d in zip(parents, op.partials):
-            p.grad += g * d(out, *args)
+        for p, local in zip(self.parents, local_partials(self)):
+            p.grad += contribution(self.grad, local, op.mask)
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
-    # ---- operators: + and * build nodes directly (the hot path), the rest as micrograd does --
-    if FAST_PATH:
-
-        def __add__(self, other: Any) -> Value:
-            if type(other) is not Value:
-                other = _lift(other, "add")
-            v = _alloc(Value)
-            v.data = self.data + other.data
-            v.grad = 0.0
-            v.label = ""
-            if _grad_enabled():
-                v._prim = _ADD
-                v._a = self
-                v._b = other
-            else:
-                v._prim = v._a = v._b = None
-            return v
-
-        def __mul__(self, other: Any) -> Value:
-            if type(other) is not Value:
-                other = _lift(other, "mul")
-            v = _alloc(Value)
-            v.data = self.data * other.data
-            v.grad = 0.0
-            v.label = ""
-            if _grad_enabled():
-                v._prim = _MUL
-                v._a = self
-                v._b = other
-            else:
-                v._prim = v._a = v._b = None
-            return v
-
-    else:  # pragma: no cover - only if the engine's node layout changed
-
-        def __add__(self, other: Any) -> Value:
-            return _adopt(_ADD(self, _lift(other, "add")))
-
-        def __mul__(self, other: Any) -> Value:
-            return _adopt(_MUL(self, _lift(other, "mul")))
-
+    # ---- operators: + and * are the engine's own (a node of the left operand's class; a
+    # number operand becomes an engine leaf, shown as a drop-in Value by `_prev`) ----------
     def __radd__(self, other: Number) -> Value:  # other + self
         return self + other
 
