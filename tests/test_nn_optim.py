@@ -101,3 +101,36 @@ def test_duplicate_parameters_rejected() -> None:
     v = Value(1.0)
     with pytest.raises(ValueError, match="twice"):
         Adam([v, v])
+
+
+@given(x0=params, a=coeffs, weight_decay=st.sampled_from([0.0, 1e-2]),
+       which=st.sampled_from(["sgd", "momentum", "nesterov", "adam"]))
+def test_step_with_is_step_after_backward(x0, a, weight_decay, which) -> None:
+    # step_with(grads) (compiled training's path) stores the gradients in .grad and makes the
+    # same update as backward() then step(), bit for bit, step after step.
+    def make(ps):
+        if which == "adam":
+            return Adam(ps, lr=0.05, weight_decay=weight_decay)
+        return SGD(ps, lr=0.1, momentum=0.0 if which == "sgd" else 0.9,
+                   nesterov=which == "nesterov", weight_decay=weight_decay)
+
+    ps0 = [Value(v) for v in x0]
+    ps1 = [Value(v) for v in x0]
+    opt0, opt1 = make(ps0), make(ps1)
+    for _ in range(STEPS):
+        opt0.zero_grad()
+        our_loss(ps0, a).backward()
+        grads = [p.grad for p in ps0]
+        opt0.step()
+        opt1.step_with(grads)
+        assert [p.grad for p in ps1] == grads  # the raw gradients, not with weight decay
+        assert [p.data for p in ps1] == [p.data for p in ps0]
+
+
+def test_step_with_wrong_count_changes_nothing() -> None:
+    ps = [Value(1.0), Value(2.0)]
+    for opt in (SGD(ps, lr=0.1, momentum=0.9), Adam(ps)):
+        with pytest.raises(ValueError, match="got 1 gradients for 2 parameters"):
+            opt.step_with([0.5])
+        assert [p.data for p in ps] == [1.0, 2.0] and [p.grad for p in ps] == [0.0, 0.0]
+    assert opt.t == 0
