@@ -127,12 +127,20 @@ def digits(backend: str, epochs: int) -> dict[str, float]:
     model = nn.MLP(64, [32, 10], activation="tanh", seed=0)
     opt = nn.Adam(model.parameters(), lr=0.01)
     step = CompiledStep(model, nn.losses.cross_entropy, backend=backend, targets=ytr)
+    starts: list[float] = []
+
+    def mark(epoch: int) -> float:  # called by fit at the start of each epoch: CPU clock
+        starts.append(clock())
+        return 0.01
+
     t = clock()
-    h = nn.fit(model, Xtr, ytr, loss=nn.losses.cross_entropy, optimizer=opt, epochs=epochs,
-               batch_size=32, progress=False, step=step)
+    nn.fit(model, Xtr, ytr, loss=nn.losses.cross_entropy, optimizer=opt, epochs=epochs,
+           batch_size=32, progress=False, step=step, lr_schedule=mark)
     total = clock() - t
+    starts.append(clock())
+    epoch_cpu = [b - a for a, b in zip(starts, starts[1:])]  # History.epoch_time is wall time
     acc = nn.accuracy(yte, nn.predict(model, Xte))
-    return {"epoch": statistics.median(h.epoch_time[1:]), "first": h.epoch_time[0],
+    return {"epoch": statistics.median(epoch_cpu[1:]), "first": epoch_cpu[0],
             "total": total, "acc": acc, "n_train": len(Xtr),
             "native": float(step.compiled is not None and step.compiled.backend == "c")}
 
