@@ -164,8 +164,23 @@ def _backward_error(node: Value, e: Exception) -> Exception:
 
 
 # ---- the walk -------------------------------------------------------------------------------
-def _reverse(order: list[Value], turn: Callable[[Value], T]) -> Iterator[T]:
-    """The one reverse traversal: every node's turn, in reverse topological order."""
+def _reverse(order: list[Value], turn: Callable[[Value], T] | None = None) -> Iterator[T]:
+    """The one reverse traversal: every node's turn, in reverse topological order.
+
+    Without a `turn`, the fast mode: each op node's record adds its contributions to the
+    parents' `.grad` (its `accumulate`, the rule specialised), all in one step of the
+    generator; a partial that raises there is redone by the rule in IEEE mode.
+    """
+    if turn is None:
+        for node in reversed(order):
+            op = node._prim
+            if op is not None:
+                try:
+                    op.accumulate(node, node.grad)
+                except (ArithmeticError, ValueError):
+                    for parent, _, c in _contributions(node, node.grad, False, False):
+                        parent.grad += c
+        return
     for node in reversed(order):
         yield turn(node)
 
@@ -183,24 +198,11 @@ def _contributions(node: Value, g: Any, values: bool, check: bool) -> list[tuple
     return out
 
 
-def _add_turn(check: bool) -> Callable[[Value], None]:
-    """A turn that adds into `.grad`: the record's accumulate, or the checked rule."""
-    if check:
-        def checked(node: Value) -> None:
-            if node._prim is not None:
-                for parent, _, c in _contributions(node, node.grad, False, True):
-                    parent.grad += c
-        return checked
-
-    def fast(node: Value) -> None:
-        op = node._prim
-        if op is not None:
-            try:
-                op.accumulate(node, node.grad)
-            except (ArithmeticError, ValueError):  # a partial raised: IEEE values instead
-                for parent, _, c in _contributions(node, node.grad, False, False):
-                    parent.grad += c
-    return fast
+def _checked_turn(node: Value) -> None:
+    """Under detect_anomaly(): the rule with its checks, added into `.grad`."""
+    if node._prim is not None:
+        for parent, _, c in _contributions(node, node.grad, False, True):
+            parent.grad += c
 
 
 def _check_root(root: object, where: str) -> Value:
@@ -221,7 +223,7 @@ def backward(root: Value, gradient: object = 1.0) -> None:
     """Accumulate d(root)/d(leaf) * gradient into every leaf's `.grad` (see `Value.backward`)."""
     root = _check_root(root, "backward()")
     order = _start(root, gradient)
-    deque(_reverse(order, _add_turn(anomaly_enabled())), maxlen=0)
+    deque(_reverse(order, _checked_turn if anomaly_enabled() else None), maxlen=0)
 
 
 @dataclass(frozen=True)
