@@ -21,7 +21,7 @@ from .core import Value, _leaf, describe, to_float
 Outputs = Value | Sequence[Value]
 
 
-def _lift(args: Sequence[Any], where: str) -> list[Value]:
+def _fresh_leaves(args: Sequence[Any], where: str) -> list[Value]:
     """Fresh leaves for the numbers (or Values' data) a transform is called at."""
     return [_leaf(a.data if isinstance(a, Value) else to_float(a, f"{where} argument {i}"))
             for i, a in enumerate(args)]
@@ -64,7 +64,7 @@ def value_and_grad(f: Callable[..., Value], argnums: int | Sequence[int] = 0) ->
     single = isinstance(argnums, int)
 
     def wrapped(*args: Any) -> tuple[float, Any]:
-        values = _lift(args, "value_and_grad")
+        values = _fresh_leaves(args, "value_and_grad")
         nums = _argnums(argnums, len(values), "value_and_grad")
         with enable_grad():
             out = _scalar(f(*values), "value_and_grad")
@@ -76,7 +76,7 @@ def value_and_grad(f: Callable[..., Value], argnums: int | Sequence[int] = 0) ->
 
 def hessian(f: Callable[..., Value], inputs: Sequence[Any]) -> list[list[float]]:
     """The matrix of second derivatives of scalar `f` at `inputs` (reverse over reverse)."""
-    xs = _lift(inputs, "hessian")
+    xs = _fresh_leaves(inputs, "hessian")
     with enable_grad():
         out = _scalar(f(*xs), "hessian")
     first = grad(out, xs, create_graph=True, materialize_grads=True)
@@ -93,7 +93,7 @@ def hvp(f: Callable[..., Value], inputs: Sequence[Any], vector: Sequence[Any],
     """
     if mode not in ("rev-rev", "fwd-rev"):
         raise ValueError(f"hvp: mode must be 'rev-rev' or 'fwd-rev', got {mode!r}")
-    xs = _lift(inputs, "hvp")
+    xs = _fresh_leaves(inputs, "hvp")
     if len(vector) != len(xs):
         raise ValueError(f"hvp: {len(xs)} inputs but a vector of length {len(vector)}")
     v = [to_float(c, f"hvp vector[{i}]") for i, c in enumerate(vector)]
@@ -120,7 +120,7 @@ def jvp(f: Callable[..., Outputs], primals: Sequence[Any],
     list of Values (then both are lists). The graph `f` records is walked once in topological
     order, each node's tangent the sum of its local partials times its parents' tangents.
     """
-    xs = _lift(primals, "jvp")
+    xs = _fresh_leaves(primals, "jvp")
     if len(tangents_in) != len(xs):
         raise ValueError(f"jvp: {len(xs)} primals but {len(tangents_in)} tangents")
     ts = [to_float(t, f"jvp tangent {i}") for i, t in enumerate(tangents_in)]
@@ -164,7 +164,7 @@ def jacrev(f: Callable[..., Outputs], argnums: int | Sequence[int] | None = None
     The same layout as `jacfwd`. Cheap when outputs are few.
     """
     def jacobian(*args: Any) -> Any:
-        xs = _lift(args, "jacrev")
+        xs = _fresh_leaves(args, "jacrev")
         nums = _argnums(argnums, len(xs), "jacrev")
         with enable_grad():
             outs, single = _outputs(f(*xs), "jacrev")

@@ -34,7 +34,7 @@ class GradcheckError(AssertionError):
     """A gradient check failed: the message names the input, analytic vs numeric, the gap."""
 
 
-def _lift(inputs: Sequence[Any]) -> list[float]:
+def _input_floats(inputs: Sequence[Any]) -> list[float]:
     if isinstance(inputs, Value | int | float):
         inputs = [inputs]
     return [x.data if isinstance(x, Value) else to_float(x, f"gradcheck input {i}")
@@ -50,7 +50,7 @@ def _call(f: Callable[..., Any], xs: Sequence[float], where: str) -> Value:
 
 def numerical_grad(f: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6) -> list[float]:
     """Central differences (f(x + eps) - f(x - eps)) / 2 eps for each input, evaluated untraced."""
-    xs = _lift(inputs)
+    xs = _input_floats(inputs)
     out = []
     with no_grad():
         for i in range(len(xs)):
@@ -92,7 +92,7 @@ def gradcheck(
     (an AssertionError) naming the input, the analytic and numeric values and their difference;
     with `raise_exception=False` returns False instead.
     """
-    xs = _lift(inputs)
+    xs = _input_floats(inputs)
     values = [Value(x) for x in xs]
     out = f(*values)
     if not isinstance(out, Value):
@@ -112,7 +112,7 @@ def gradgradcheck(
 ) -> bool:
     """Second-order check: each first derivative built with `create_graph=True` is itself
     differentiated by the engine and compared with central differences of that derivative."""
-    xs = _lift(inputs)
+    xs = _input_floats(inputs)
     n = len(xs)
     for i in range(n):
 

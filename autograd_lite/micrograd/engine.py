@@ -63,7 +63,7 @@ def _exponent(p: float) -> str:
     return str(int(p)) if p.is_integer() and abs(p) < 2**53 else repr(p)
 
 
-def _lift(x: object, op: str) -> _Node:
+def _operand(x: object, op: str) -> _Node:
     """An operand as a node: Values as they are, numbers as new drop-in leaves (engine checks)."""
     if isinstance(x, _Node):
         return x
