@@ -106,7 +106,8 @@ def test_at_least_nine_notebooks_are_stored() -> None:
 def test_stored_outputs_read_well_on_a_static_page(path: Path) -> None:
     nb = _load(path)
     assert any(c.get("outputs") for c in _code_cells(nb)), f"{path.name} is stored unexecuted"
-    assert problems(nb) == [], f"{path.name}: re-execute it after fixing (see module docstring)"
+    found = problems(nb)
+    assert not found, f"{path.name} (fix, then re-execute it):\n" + "\n".join(found)
 
 
 # ---- the checker itself catches what it is for ---------------------------------------------
