@@ -31,13 +31,14 @@ input or parameter are folded into constants.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import operator
 import threading
 import warnings
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from typing import Any
 
@@ -137,7 +138,7 @@ class _Program:
     masking op's (relu, abs, max...) zero local derivative contributes 0.0, not g * 0.
     """
 
-    def __init__(self, g: _Graph, n_params: int, emit: Any) -> None:
+    def __init__(self, g: _Graph, n_params: int, emit: Any, input_grads: bool = True) -> None:
         name: dict[Value, str] = {}
         index = {v: k for k, v in enumerate(g.order)}
         # Only nodes that depend on an input or a parameter are computed (and get a gradient);
@@ -161,8 +162,17 @@ class _Program:
             self.forward.append((name[node], emit.forward(op, args, node.params)))
         self.outputs = [name[g.out], *(name[v] for v in g.aux)]
         self.backward: list[tuple[bool, str, str]] = []
+        # Without input gradients, the sweep is cut to the nodes that lead to a parameter
+        # (dead-code elimination): a contribution to any other node's gradient could only reach
+        # the inputs'. What remains is the same statements, in the same order.
+        wanted = needed
+        if not input_grads:
+            wanted = set()
+            for node in g.order:
+                if g.role.get(node, ("",))[0] == "p" or any(q in wanted for q in node.parents):
+                    wanted.add(node)
         gname: dict[Value, str] = {}
-        if g.out in needed:
+        if g.out in wanted:
             gname[g.out] = emit.grad(index[g.out], name[g.out])
             self.backward.append((True, gname[g.out], "1.0"))
         for node in reversed(g.order):
@@ -173,7 +183,7 @@ class _Program:
             args = [name[q] for q in node.parents]
             shared = False
             for i, q in enumerate(node.parents):
-                if q not in needed:
+                if q not in wanted:
                     continue
                 local = emit.partial(op, i, name[node], args, node.params)
                 if local == "1.0":
@@ -192,7 +202,7 @@ class _Program:
                     gname[q] = emit.grad(index[q], name[q])
                     self.backward.append((True, gname[q], c))
         by_param = {r[1]: v for v, r in g.role.items() if r[0] == "p"}
-        self.grads = [gname.get(v, "0.0") for v in g.inputs] + [
+        self.grads = [gname.get(v, "0.0") for v in g.inputs if input_grads] + [
             gname.get(by_param[j], "0.0") if j in by_param else "0.0" for j in range(n_params)]
 
 
@@ -325,15 +335,20 @@ CHUNK = 400
 
 
 def _c_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
-              flag_every_row: bool = False) -> tuple[str, int]:
+              flag_every_row: bool = False, input_grads: bool = True
+              ) -> tuple[str, int, list[int]]:
     """C source of two functions over a batch of `n` rows (row-major `X`, `n_inputs` per row),
-    and the number of doubles of scratch space T they need:
+    the number of doubles of scratch space T they need, and the indices of the parameters the
+    output depends on (the others' gradients are 0.0 and never written):
 
-    `al_vg(n, X, P, V, G, PG, S, fail, T)`: values (and aux) into V, input gradients into G,
-    parameter gradients of each row into S and summed over rows (in row order) into PG;
-    `al_fw(n, X, P, V, fail, T)`: values only. Both return 0, or 1 with `*fail` = the first
-    row that raised an IEEE invalid, divide-by-zero or overflow flag (the rows before it are
-    done). The statements live in `noinline` functions of CHUNK statements that read inputs,
+    `al_vg(n, X, P, V, G, PG, fail, T)`: values (and aux) into V, input gradients into G (none
+    when `input_grads` is False: `prog` has none), each row's parameter gradients added into PG
+    (rows in order, straight from T); `al_fw(n, X, P, V, fail, T)`: values only. Both return
+    0 when every row is done; 1 with `*fail` = the first row not done (an input is inf, or the
+    row raised an IEEE invalid, divide-by-zero or overflow flag; the rows before it are done
+    and added, that row's gradients are not); 2 when a parameter is not finite (no row run);
+    3 with `*fail` = the index in X of a NaN (checked over the whole batch before any row).
+    The statements live in `noinline` functions of CHUNK statements that read inputs,
     parameters and T and write T, so no computation can move out of the window between
     clearing and testing the flags; results are copied out of T by loops over index tables.
     """
@@ -349,9 +364,10 @@ def _c_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
         size += 1
         return size - 1
 
+    k_grads = n_inputs if input_grads else 0
     vslots = [slot(o, fwd) for o in prog.outputs]
-    gslots = [slot(e, bwd) for e in prog.grads[:n_inputs]]
-    used = [(j, slot(e, bwd)) for j, e in enumerate(prog.grads[n_inputs:]) if e != "0.0"]
+    gslots = [slot(e, bwd) for e in prog.grads[:k_grads]]
+    used = [(j, slot(e, bwd)) for j, e in enumerate(prog.grads[k_grads:]) if e != "0.0"]
     out: list[str] = []
     sig = "(const double *restrict x, const double *restrict P, double *restrict T)"
 
@@ -375,22 +391,31 @@ def _c_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     table("al_pj", [j for j, _ in used])
     table("al_ps", [t for _, t in used])
     nv, m = len(vslots), len(used)
-    head = [f"    const double *x = X + r * {n_inputs};", "    feclearexcept(AL_BAD);"]
+    # Inputs and parameters are checked here, once: a NaN input is the caller's error, a
+    # non-finite parameter or an inf input sends rows to the interpreter (see `_c_run`).
+    check = [f"  for (long i = 0; i < n * {n_inputs}; i++) "
+             "if (isnan(X[i])) { *fail = i; return 3; }",
+             f"  for (long j = 0; j < {n_params}; j++) "
+             "if (!isfinite(P[j])) { *fail = 0; return 2; }"]
+    head = [f"    const double *x = X + r * {n_inputs};",
+            f"    for (long i = 0; i < {n_inputs}; i++) "
+            "if (!isfinite(x[i])) { *fail = r; return 1; }",
+            "    feclearexcept(AL_BAD);"]
     if flag_every_row:  # a non-finite constant: every row goes to the interpreter
         head.append("    feraiseexcept(FE_INVALID);")
     store_v = f"    for (long i = 0; i < {nv}; i++) V[r * {nv} + i] = T[al_vs[i]];"
     test = "    if (fetestexcept(AL_BAD)) { *fail = r; return 1; }"
+    store_g = [f"    for (long i = 0; i < {n_inputs}; i++) G[r * {n_inputs} + i] = "
+               "T[al_gs[i]];"] if input_grads else []
     out += ["int al_fw(long n, const double *X, const double *P, double *V, long *fail, "
-            "double *T) {", "  for (long r = 0; r < n; r++) {", *head, *call_fw, store_v,
-            test, "  }", "  return 0;", "}"]
+            "double *T) {", *check, "  for (long r = 0; r < n; r++) {", *head, *call_fw,
+            store_v, test, "  }", "  return 0;", "}"]
     out += ["int al_vg(long n, const double *X, const double *P, double *V, double *G, "
-            "double *PG, double *S, long *fail, double *T) {",
-            "  for (long r = 0; r < n; r++) {", *head, *call_fw, store_v, *call_bw,
-            f"    for (long i = 0; i < {n_inputs}; i++) G[r * {n_inputs} + i] = T[al_gs[i]];",
-            f"    for (long j = 0; j < {m}; j++) S[al_pj[j]] = T[al_ps[j]];",
-            test, f"    for (long j = 0; j < {m}; j++) PG[al_pj[j]] += S[al_pj[j]];",
+            "double *PG, long *fail, double *T) {", *check,
+            "  for (long r = 0; r < n; r++) {", *head, *call_fw, store_v, *call_bw, *store_g,
+            test, f"    for (long j = 0; j < {m}; j++) PG[al_pj[j]] += T[al_ps[j]];",
             "  }", "  return 0;", "}", ""]
-    return "\n".join(out), size
+    return "\n".join(out), size, [j for j, _ in used]
 
 
 _warned_no_compiler = [False]
@@ -449,12 +474,20 @@ class Compiled:
         self.forward_source = _python_source(_Program(graph, n_params, emit), self.n_inputs,
                                              n_params, False, self.has_aux)
         self.c_source: str | None = None
+        #: The C source without input gradients (`value_and_grad_batch(input_grads=False)`),
+        #: built into its own library on first use.
+        self.c_source_params: str | None = None
         self._lib: Any = None
+        self._lib_params: Any = None
+        self._lazy_lock = threading.Lock()
         self.backend = "python"
         if backend != "python":
             self._lib = self._native(graph, backend)
+        # Without input gradients: Python replay's source (the C one is made in `_native`).
+        self._graph: _Graph | None = graph if self._lib is None else None
         del graph
         self._vg: Callable[..., Any] | None = None
+        self._vgp: Callable[..., Any] | None = None
         if self._lib is None:
             self._vg = self._build(self.source, "value_and_grad")
         self._fw: Callable[..., Any] | None = None
@@ -481,11 +514,12 @@ class Compiled:
                 # A constant inf/nan could reach inf / 0 without an IEEE flag: Python replay
                 # (with "c", every row is flagged and runs in the interpreter instead).
                 return None
-            self.c_source, scratch = _c_source(prog, self.n_inputs, len(self.params),
-                                               len(graph.order), cemit.non_finite)
-            n_lines = len(prog.forward) + len(prog.backward)
+            m = len(self.params)
+            self.c_source, scratch, used = _c_source(prog, self.n_inputs, m, len(graph.order),
+                                                     cemit.non_finite)
+            self._n_lines = len(prog.forward) + len(prog.backward)
             try:
-                lib = native.load(self.c_source, n_lines)
+                lib = self._load(self.c_source, self._n_lines)
             except NativeUnavailableError as e:
                 if backend == "c":
                     raise
@@ -493,19 +527,56 @@ class Compiled:
                               NativeUnavailableWarning, stacklevel=4)
                 return None
             self.backend = "c"
-            vg, fw = lib.al_vg, lib.al_fw
-            ptr = ctypes.c_void_p
-            vg.argtypes = [ctypes.c_long, ptr, ptr, ptr, ptr, ptr, ptr,
-                           ctypes.POINTER(ctypes.c_long), ptr]
-            fw.argtypes = [ctypes.c_long, ptr, ptr, ptr, ctypes.POINTER(ctypes.c_long), ptr]
-            self._scratch_bytes = 8 * max(scratch, 1)
+            # The sweep without input gradients: its own source (and library, on first use).
+            prog = _Program(graph, m, _CEmitter(len(graph.order)), input_grads=False)
+            self.c_source_params, scratch_p, _ = _c_source(
+                prog, self.n_inputs, m, len(graph.order), cemit.non_finite, input_grads=False)
+            self._n_lines_params = len(prog.forward) + len(prog.backward)
+            self._scratch_bytes = 8 * max(scratch, scratch_p, 1)
             self._scratch = array("d", bytes(self._scratch_bytes))
             self._scratch_lock = threading.Lock()
-            vg.restype = fw.restype = ctypes.c_int
+            # One row's parameter gradients start from -0.0 (x + -0.0 is x, signed zeros
+            # included); a parameter the output does not depend on gets 0.0, as the interpreter.
+            self._pg_single = array("d", [0.0] * m)
+            for j in used:
+                self._pg_single[j] = -0.0
             return lib
         if backend == "c":
             raise NativeUnavailableError(f"compile_grad(backend='c'): {why}")
         return None
+
+    @staticmethod
+    def _load(source: str, n_lines: int) -> Any:
+        """Build (or find in the cache) and load a generated C source; set its signatures."""
+        lib = native.load(source, n_lines)
+        vg, fw = lib.al_vg, lib.al_fw
+        ptr = ctypes.c_void_p
+        vg.argtypes = [ctypes.c_long, ptr, ptr, ptr, ptr, ptr, ctypes.POINTER(ctypes.c_long), ptr]
+        fw.argtypes = [ctypes.c_long, ptr, ptr, ptr, ctypes.POINTER(ctypes.c_long), ptr]
+        vg.restype = fw.restype = ctypes.c_int
+        return lib
+
+    def _params_lib(self) -> Any:
+        """The library without input gradients, built on first use."""
+        with self._lazy_lock:
+            if self._lib_params is None:
+                assert self.c_source_params is not None
+                self._lib_params = self._load(self.c_source_params, self._n_lines_params)
+        return self._lib_params
+
+    def _params_fn(self) -> Callable[..., Any]:
+        """Python replay without input gradients, generated and compiled on first use."""
+        with self._lazy_lock:
+            if self._vgp is None:
+                graph = self._graph
+                assert graph is not None
+                prog = _Program(graph, len(self.params), _PyEmitter(self._namespace),
+                                input_grads=False)
+                self._vgp = self._build(_python_source(prog, self.n_inputs, len(self.params),
+                                                       True, self.has_aux),
+                                        "value_and_param_grads")
+                self._graph = None
+        return self._vgp
 
     def _build(self, source: str, what: str) -> Callable[..., Any]:
         """Compile generated source (never user text) into its function `fn`."""
@@ -536,8 +607,9 @@ class Compiled:
               for i, x in enumerate(xs)]
         return fl, self._params()
 
-    def _rows(self, rows: Any) -> tuple[array[float], int]:
-        """Rows as one flat array of doubles: lists of lists, or any 2-D buffer (numpy)."""
+    def _rows(self, rows: Any, check_nan: bool = True) -> tuple[array[float], int]:
+        """Rows as one flat array of doubles: lists of lists, or any 2-D buffer (numpy).
+        A NaN raises ValueError (`check_nan=False`: the C function checks, see `_c_run`)."""
         k = self.n_inputs
         try:
             mv = memoryview(rows)
@@ -550,7 +622,8 @@ class Compiled:
             if mv.format == "d" and mv.c_contiguous:
                 buf = array("d")
                 buf.frombytes(mv.cast("B"))
-                self._check_nan(buf, mv.shape[0])
+                if check_nan:
+                    self._check_nan(buf)
                 return buf, mv.shape[0]
             try:
                 rows = mv.tolist()
@@ -575,7 +648,8 @@ class Compiled:
         if flat is None:
             flat = array("d", [to_float(v, f"compiled input {j % k} of row {j // k}")
                                for j, v in enumerate(items)])
-        self._check_nan(flat, n)
+        if check_nan:
+            self._check_nan(flat)
         return flat, n
 
     def _check_rows(self, rows: list[Any]) -> None:
@@ -588,15 +662,19 @@ class Compiled:
                 raise ValueError(f"compiled function takes {k} inputs, got {len(row)} in "
                                  f"row {i}")
 
-    def _check_nan(self, flat: array[float], n: int) -> None:
+    def _check_nan(self, flat: array[float]) -> None:
         total = sum(flat)
         if total == total:
             return
         for j, v in enumerate(flat):
             if v != v:
-                k = self.n_inputs
-                raise ValueError(f"compiled input {j % k} of row {j // k}: got NaN, a Value "
-                                 "needs a number (inf is allowed)")
+                self._nan_error(j)
+
+    def _nan_error(self, j: int) -> None:
+        """Raise the error for a NaN at index `j` of the flat rows."""
+        k = self.n_inputs
+        raise ValueError(f"compiled input {j % k} of row {j // k}: got NaN, a Value needs a "
+                         "number (inf is allowed)")
 
     # ---- the reference -----------------------------------------------------------------------
     def _interpret(self, xs: list[float]) -> tuple[Any, tuple[float, ...]]:
@@ -658,8 +736,9 @@ class Compiled:
         if anomaly_enabled():
             return self._interpret(fl)
         if self._lib is not None:
-            values, grads, _, last = self._c_run(True, array("d", fl), 1, pd)
-            value, result = values[0], grads[0] + last
+            values, grads, total = self._c_run(True, array("d", fl), 1, pd, single=True)
+            assert grads is not None
+            value, result = values[0], grads[0] + tuple(total)
         else:
             assert self._vg is not None
             try:
@@ -685,15 +764,17 @@ class Compiled:
     def forward_batch(self, rows: Any) -> list[Any]:
         """f at every row of `rows` (a list of input lists, or a 2-D float array): the values
         (with has_aux, `(value, aux floats)` per row)."""
-        flat, n = self._rows(rows)
+        native_run = self._lib is not None and not (self.check or anomaly_enabled())
+        flat, n = self._rows(rows, check_nan=not native_run)
         k = self.n_inputs
-        if self._lib is not None and not (self.check or anomaly_enabled()):
+        if native_run:
             return self._c_run(False, flat, n, self._params())[0]
         return [self.forward(flat[r * k:(r + 1) * k].tolist()) for r in range(n)]
 
     def value_and_grad_batch(self, rows: Any, *, param_data: Sequence[float] | None = None,
-                             accumulate: array[float] | None = None
-                             ) -> tuple[list[Any], list[tuple[float, ...]], tuple[float, ...]]:
+                             accumulate: array[float] | None = None, input_grads: bool = True
+                             ) -> tuple[list[Any], list[tuple[float, ...]] | None,
+                                        tuple[float, ...]]:
         """(values, input gradients per row, parameter gradients summed over the rows).
 
         The parameter gradients are those of the sum of f over the rows (added in row order);
@@ -702,8 +783,12 @@ class Compiled:
         of reading the parameters' `.data` (read once for several calls); `accumulate`: an
         `array("d")` of one float per parameter that this batch's sums are added into, so
         several calls sum without Python loops (the third result is then `accumulate`).
+        `input_grads=False`: the input gradients are neither computed nor returned (the second
+        result is None), for training, where only the parameters' are used; the values and
+        parameter gradients are the same numbers.
         """
-        flat, n = self._rows(rows)
+        native_run = self._lib is not None and not (self.check or anomaly_enabled())
+        flat, n = self._rows(rows, check_nan=not native_run)
         k, m = self.n_inputs, len(self.params)
         pd: Any = self._params() if param_data is None else param_data
         if len(pd) != m:
@@ -712,27 +797,38 @@ class Compiled:
                                        accumulate.typecode != "d" or len(accumulate) != m):
             raise TypeError(f"accumulate must be an array('d') of {m} floats, got "
                             f"{describe(accumulate)}")
-        if self._lib is not None and not (self.check or anomaly_enabled()):
-            values, grads, total, _ = self._c_run(True, flat, n, pd, accumulate)
-            return values, grads, total
+        if native_run:
+            return self._c_run(True, flat, n, pd, accumulate, bool(input_grads))
         pd = list(pd)
         values = []
-        grads = []
+        grads: list[tuple[float, ...]] | None = [] if input_grads else None
         pg = [0.0] * m
+        # Python replay without input gradients: its own (shorter) program; an error in it
+        # goes to the interpreter, through the full program (which raises it again).
+        fast = None if input_grads or self.check or anomaly_enabled() else self._params_fn()
         for r in range(n):
+            xs = flat[r * k:(r + 1) * k].tolist()
             try:
-                xs = flat[r * k:(r + 1) * k].tolist()
-                if param_data is None:
-                    value, g = self.value_and_grad(xs)
-                else:
-                    value, g = self._value_and_grad_with(xs, pd)
+                g: tuple[float, ...] | None = None
+                if fast is not None:
+                    try:
+                        value, g = fast(xs, pd)
+                    except (ArithmeticError, ValueError):
+                        g = None
+                if g is None:
+                    if param_data is None:
+                        value, g = self.value_and_grad(xs)
+                    else:
+                        value, g = self._value_and_grad_with(xs, pd)
+                    g = g[k:] if fast is not None else g
             except Exception as e:
                 if hasattr(e, "add_note"):
                     e.add_note(f"(in row {r} of the batch)")
                 raise
             values.append(value)
-            grads.append(g[:k])
-            pg = [a + b for a, b in zip(pg, g[k:])]
+            if grads is not None:
+                grads.append(g[:k])
+            pg = [a + b for a, b in zip(pg, g[k:] if fast is None else g)]
         if accumulate is not None:
             for j in range(m):
                 accumulate[j] += pg[j]
@@ -770,78 +866,88 @@ class Compiled:
         scratch = array("d", bytes(self._scratch_bytes))
         return fn(*args, scratch.buffer_info()[0])
 
-    def _interpreted_rows(self, flat: array[float], n: int, P: array[float]) -> list[int]:
-        """Rows the C code must not run: those with an inf input, or all rows when a parameter
-        is not finite. With finite values in, every Python error and every non-finite result
-        raises an IEEE flag in C; a non-finite value in could reach, e.g., inf / 0 (Python
-        raises, IEEE gives inf silently), so such rows are the interpreter's."""
-        if not math.isfinite(sum(P)) and not all(map(math.isfinite, P)):
-            return list(range(n))
-        if math.isfinite(sum(flat)):
-            return []
-        k = self.n_inputs
-        return [r for r in range(n) if not all(map(math.isfinite, flat[r * k:(r + 1) * k]))]
+    @contextlib.contextmanager
+    def _params_set(self, P: array[float]) -> Iterator[None]:
+        """The parameters' data set to `P` (the values C ran with) while the interpreter
+        re-runs a row, when they differ (`param_data`); restored after."""
+        saved = [q.data for q in self.params]
+        differ = [j for j, d in enumerate(saved) if not (d == P[j] or (d != d and P[j] != P[j]))]
+        try:
+            for j in differ:
+                self.params[j].data = P[j]
+            yield
+        finally:
+            for j in differ:
+                self.params[j].data = saved[j]
 
     def _c_run(self, with_grad: bool, flat: array[float], n: int, pd: Sequence[float],
-               accumulate: array[float] | None = None
-               ) -> tuple[list[Any], list[tuple[float, ...]], tuple[float, ...],
-                          tuple[float, ...]]:
-        """(values, input grads per row, param grads summed, the last row's param grads) from
-        the C function; rows that raised a flag, or hold an inf, run in the interpreter."""
+               accumulate: array[float] | None = None, input_grads: bool = True,
+               single: bool = False
+               ) -> tuple[list[Any], list[tuple[float, ...]] | None, Any]:
+        """(values, input grads per row or None, param grads summed: a tuple, or `accumulate`)
+        from the C function, which checks the inputs and parameters itself (see `_c_source`).
+        A NaN input raises ValueError (before any row runs); rows that raised a flag or hold
+        an inf, and every row when a parameter is not finite, run in the interpreter: with
+        finite values in, every Python error and every non-finite result raises an IEEE flag in
+        C, but a non-finite value in could reach, e.g., inf / 0 (Python raises, IEEE gives inf
+        silently). `single`: one row's own gradients (the sum starts from -0.0, not 0.0)."""
         k, nv, m = self.n_inputs, 1 + self.n_aux, len(self.params)
+        lib = self._lib if input_grads or not with_grad else self._params_lib()
         P = pd if isinstance(pd, array) and pd.typecode == "d" else array("d", pd)
         V = array("d", bytes(8 * n * nv))
-        G = array("d", bytes(8 * n * k * with_grad))
-        PG = array("d", bytes(8 * m)) if accumulate is None else accumulate
-        S = array("d", bytes(8 * max(m, 1)))
+        G = array("d", bytes(8 * n * k)) if with_grad and input_grads else None
+        if accumulate is not None:
+            PG = accumulate
+        elif single:
+            PG = array("d", self._pg_single)
+        else:
+            PG = array("d", bytes(8 * m))
         fail = ctypes.c_long(0)
-        x0, p0, v0, g0 = (a.buffer_info()[0] for a in (flat, P, V, G))
-        pg0, s0 = PG.buffer_info()[0], S.buffer_info()[0]
-        forced = iter(self._interpreted_rows(flat, n, P))
-        next_forced = next(forced, n)
+        x0, p0, v0 = flat.buffer_info()[0], P.buffer_info()[0], V.buffer_info()[0]
+        g0 = G.buffer_info()[0] if G is not None else 0
+        pg0 = PG.buffer_info()[0]
         patched: dict[int, tuple[Any, tuple[float, ...]]] = {}
-        last: tuple[float, ...] | None = None
+        interpret_all = False
         start = 0
         while start < n:
-            if start < next_forced:
-                count = next_forced - start
+            if interpret_all:
+                r = start
+            else:
                 if with_grad:
-                    rc = self._call(self._lib.al_vg, count, x0 + 8 * k * start, p0,
-                                    v0 + 8 * nv * start, g0 + 8 * k * start, pg0, s0,
+                    rc = self._call(lib.al_vg, n - start, x0 + 8 * k * start, p0,
+                                    v0 + 8 * nv * start, g0 and g0 + 8 * k * start, pg0,
                                     ctypes.byref(fail))
                 else:
-                    rc = self._call(self._lib.al_fw, count, x0 + 8 * k * start, p0,
+                    rc = self._call(lib.al_fw, n - start, x0 + 8 * k * start, p0,
                                     v0 + 8 * nv * start, ctypes.byref(fail))
                 if rc == 0:
-                    last = None
-                    start = next_forced
-                    continue
-                r = start + fail.value
-            else:
-                r = start
-                next_forced = next(forced, n)
+                    break
+                if rc == 3:
+                    self._nan_error(k * start + fail.value)
+                interpret_all = rc == 2
+                r = start if interpret_all else start + fail.value
             xs = flat[r * k:(r + 1) * k].tolist()
             where = r if n > 1 else None
-            if with_grad:
-                value, g = self._interpret_row(xs, where)
-                for j in range(m):
-                    PG[j] += g[k + j]
-                last = g[k:]
-            else:
-                value, g = self._forward_row(xs, where), ()
+            with self._params_set(P):
+                if with_grad:
+                    value, g = self._interpret_row(xs, where)
+                    for j in range(m):
+                        PG[j] += g[k + j]
+                else:
+                    value, g = self._forward_row(xs, where), ()
             patched[r] = (value, g)
             start = r + 1
         values = self._outputs(V, n)
-        gl = G.tolist()
-        grads = [tuple(gl[r * k:(r + 1) * k]) for r in range(n)] if with_grad else []
+        grads = None
+        if G is not None:
+            gl = G.tolist()
+            grads = [tuple(gl[r * k:(r + 1) * k]) for r in range(n)]
         for r, (value, g) in patched.items():
             values[r] = value
-            if with_grad:
+            if grads is not None:
                 grads[r] = g[:k]
-        if last is None:
-            last = tuple(S.tolist()[:m]) if n == 1 else ()
         total: Any = PG if accumulate is not None else tuple(PG.tolist())
-        return values, grads, total, last
+        return values, grads, total
 
 
 def _close(a: tuple[Any, tuple[float, ...]], b: tuple[Any, tuple[float, ...]]) -> bool:

@@ -263,7 +263,7 @@ class CompiledStep:
         return False
 
     # ---- one batch -----------------------------------------------------------------------------
-    def _rows(self, xb: list[Any], yb: list[Any]) -> memoryview | None:
+    def _rows(self, xb: list[Any], yb: list[Any]) -> memoryview[float] | None:
         """The batch as an (n, inputs) buffer of doubles, rows in REVERSE order (see the module
         docstring); None when a row does not fit (the interpreter then handles the batch)."""
         enc = self.encoding
@@ -306,7 +306,8 @@ class CompiledStep:
         pdata = array("d", list(map(_get_data, self.params)))
         acc = array("d", bytes(8 * len(self.params)))
         try:
-            values, _, _ = c.value_and_grad_batch(rows, param_data=pdata, accumulate=acc)
+            values, _, _ = c.value_and_grad_batch(rows, param_data=pdata, accumulate=acc,
+                                                  input_grads=False)
         except Exception:  # the interpreter gives its own error (or its numbers)
             return None
         n = len(values)
