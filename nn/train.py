@@ -132,17 +132,18 @@ def _is_class_labels(y: Sequence[Any]) -> bool:
 
 def resolve_loss(loss: str | LossFn, sample_output: Any, y: Sequence[Any]) -> LossFn:
     """The loss function for `fit(loss=...)`: a callable, a name from `losses.LOSSES`, or
-    "auto": cross-entropy for vector outputs, BCE on logits for a scalar output with 0/1
-    labels, hinge for -1/+1 labels, else mean squared error."""
+    "auto": cross-entropy for vector outputs with int labels, BCE on logits for a scalar
+    output with 0/1 labels, hinge for -1/+1 labels, else (e.g. vector targets) mean squared
+    error."""
     if callable(loss):
         return loss
     if loss == "auto":
-        if isinstance(sample_output, list):
+        if isinstance(sample_output, list) and _is_class_labels(y):
             return _losses.cross_entropy
-        labels = set(y)
-        if _is_class_labels(y) and labels <= {0, 1}:
+        labels = set(y) if _is_class_labels(y) else None  # targets may be lists (unhashable)
+        if labels is not None and labels <= {0, 1}:
             return _losses.binary_cross_entropy_with_logits
-        if _is_class_labels(y) and labels <= {-1, 1}:
+        if labels is not None and labels <= {-1, 1}:
             return _losses.hinge
         return _losses.mse
     if isinstance(loss, str) and loss in _losses.LOSSES:
@@ -154,7 +155,8 @@ def resolve_loss(loss: str | LossFn, sample_output: Any, y: Sequence[Any]) -> Lo
 def _decision(loss_fn: LossFn, y: Sequence[Any]) -> tuple[float, int]:
     """(threshold, negative label) that turn a scalar output into a class for this loss."""
     threshold = 0.5 if loss_fn is _losses.binary_cross_entropy else 0.0
-    negative = -1 if -1 in set(y) else 0
+    # Targets may be vectors (lists: unhashable); only an int label -1 means hinge-style classes.
+    negative = -1 if any(type(t) is int and t == -1 for t in y) else 0
     return threshold, negative
 
 

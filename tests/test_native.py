@@ -486,3 +486,152 @@ def test_predict_and_evaluate_compiled_equal_the_interpreters():
                 validation=(X, y))
     assert h1.val_accuracy == h0.val_accuracy
     assert all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(h1.val_loss, h0.val_loss))
+
+
+# ---- value_and_grad_batch(input_grads=False) ---------------------------------------------------
+
+def batch_outcome(c, rows, **kw):
+    try:
+        return c.value_and_grad_batch(rows, **kw)
+    except (ArithmeticError, ValueError) as e:
+        return type(e), str(e)
+
+
+def assert_batch_same(got, want):
+    """input_grads=False against input_grads=True: the same values and parameter gradients
+    (bit for bit, signed zeros included), no input gradients."""
+    if isinstance(want[0], type):
+        assert got == want
+        return
+    values, none, pg = got
+    assert none is None
+    assert len(values) == len(want[0])
+    for a, b in zip(values, want[0]):
+        if isinstance(b, tuple):  # has_aux: (value, aux)
+            assert same(a[0], b[0]) and len(a[1]) == len(b[1])
+            assert all(same(x, y) for x, y in zip(a[1], b[1]))
+        else:
+            assert same(a, b), (a, b)
+    assert len(pg) == len(want[2]) and all(same(a, b) for a, b in zip(pg, want[2])), (pg, want)
+
+
+@pytest.mark.parametrize("backend", ["python", pytest.param("c", marks=needs_cc)])
+def test_without_input_grads_values_and_param_grads_are_bit_identical(backend):
+    f, params = mlp_params([3, 5, 4, 1])
+    c = compile_grad(f, [0.1, 0.2, -0.3, 1.0], params=params, backend=backend)
+    rows = [[0.3, -0.5, 0.2, 1.0], [1.5, 0.2, -2.0, -1.0], [-0.7, 0.9, 0.0, 1.0],
+            [0.0, 0.0, 0.0, -1.0]]
+    full = c.value_and_grad_batch(rows)
+    assert full[1] is not None and len(full[1]) == len(rows)
+    assert_batch_same(c.value_and_grad_batch(rows, input_grads=False), full)
+    # The parameter sums are the interpreter's, added in row order.
+    total = [0.0] * len(params)
+    for row in rows:
+        total = [a + b for a, b in zip(total, interpret(f, row, params)[1][4:])]
+    assert list(c.value_and_grad_batch(rows, input_grads=False)[2]) == total
+    # With param_data and accumulate: the same sums, added into the array.
+    data = array("d", [p.data * 0.5 for p in params])
+    acc0, acc1 = array("d", [1.0] * len(params)), array("d", [1.0] * len(params))
+    want = c.value_and_grad_batch(rows, param_data=data, accumulate=acc0)
+    got = c.value_and_grad_batch(rows, param_data=data, accumulate=acc1, input_grads=False)
+    assert got[2] is acc1 and list(acc1) == list(acc0)
+    assert_batch_same(got, want)
+    # Parameter updates are seen; an empty batch has zero gradients.
+    for p in params:
+        p.data += 0.25
+    assert_batch_same(c.value_and_grad_batch(rows, input_grads=False),
+                      c.value_and_grad_batch(rows))
+    assert c.value_and_grad_batch([], input_grads=False) == ([], None, (0.0,) * len(params))
+
+
+@pytest.mark.parametrize("backend", ["python", pytest.param("c", marks=needs_cc)])
+def test_without_input_grads_errors_and_non_finite_rows_are_the_interpreters(backend):
+    w = Value(0.5)
+
+    def f(x, y):
+        return (x - 1.0).log() * w + y / x + (x * w).exp() * y
+
+    c = compile_grad(f, [3.0, 1.0], params=[w], backend=backend)
+    for rows in ([[3.0, 1.0], [2.0, 1.0], [0.5, 1.0], [4.0, 1.0]],     # log domain error, row 2
+                 [[3.0, 1.0], [900.0, 1.0], [2.0, -0.0]],               # overflow: IEEE inf
+                 [[3.0, math.inf], [2.0, 1.0], [math.inf, 1.0]],       # inf inputs
+                 [[2.0, 1.0], [2.0, math.nan]]):                        # NaN: the caller's error
+        assert_batch_same(batch_outcome(c, rows, input_grads=False), batch_outcome(c, rows))
+    with pytest.raises(ValueError, match="input 1 of row 1: got NaN"):
+        c.value_and_grad_batch([[2.0, 1.0], [2.0, math.nan]], input_grads=False)
+    for bad in (math.inf, math.nan):  # a non-finite parameter: every row is the interpreter's
+        w.data = bad
+        rows = [[3.0, 1.0], [2.0, 0.5]]
+        assert_batch_same(batch_outcome(c, rows, input_grads=False), batch_outcome(c, rows))
+
+
+@needs_cc
+def test_nan_input_raises_before_any_row_is_added():
+    f, params = mlp_params([2, 3, 1])
+    c = compile_grad(f, [0.1, 0.2, 1.0], params=params, backend="c")
+    acc = array("d", [2.0] * len(params))
+    for input_grads in (True, False):
+        with pytest.raises(ValueError, match="input 0 of row 3: got NaN"):
+            c.value_and_grad_batch([[0.1, 0.2, 1.0]] * 3 + [[math.nan, 0.0, 1.0]],
+                                   accumulate=acc, input_grads=input_grads)
+        assert list(acc) == [2.0] * len(params)
+
+
+@needs_cc
+@settings(max_examples=EXAMPLES)
+@given(expressions(n_inputs=3, n_nodes=(1, 10), primitives=C_PRIMS), st.integers(0, 3),
+       st.lists(st.lists(finite_floats(-2.0, 2.0), min_size=3, max_size=3), min_size=1,
+                max_size=4))
+def test_without_input_grads_on_random_graphs(e, n_params, rows):
+    # The last n_params inputs of a random graph become parameters; the rest stay inputs.
+    k = 3 - n_params
+    params = [Value(v) for v in e.inputs[k:]]
+
+    def f(*xs):
+        return e(*xs, *params)
+
+    c = compile_grad(f, e.inputs[:k], params=params, backend="c")
+    batch = [e.inputs[:k], *(row[:k] for row in rows)]
+    got, want = batch_outcome(c, batch, input_grads=False), batch_outcome(c, batch)
+    if isinstance(want[0], type) and not isinstance(got[0], type):
+        # The full sweep flagged a row in an input's gradient (e.g. d/dx x ** 0.5 at 0), so
+        # the interpreter re-ran it and raised in a node the output does not depend on (only
+        # live nodes are replayed; the sweep without input gradients raised no flag).
+        n = len(e.inputs)
+        live = {n + len(e.nodes) - 1}
+        for j in range(n + len(e.nodes) - 1, n - 1, -1):
+            if j in live:
+                live.update(i for i in e.nodes[j - n][1] if i >= n)
+        assert len(live) < len(e.nodes)
+        return
+    assert_batch_same(got, want)
+
+
+@needs_cc
+def test_without_input_grads_the_sweep_skips_input_only_statements():
+    # f's gradient w.r.t. its 8 inputs costs statements that feed nothing else: the first
+    # layer's products x_i * w_ij contribute to the inputs' gradients (dropped) and to the
+    # weights' (kept). The C program without them is shorter and is a library of its own.
+    f, params = mlp_params([8, 4, 1])
+    c = compile_grad(f, [0.1] * 8 + [1.0], params=params, backend="c")
+    full, cut = c.c_source, c.c_source_params
+    assert cut is not None and cut != full
+
+    def statements(src):
+        return sum(1 for line in src.splitlines() if line.startswith("  T["))
+
+    # Each of the 8 inputs feeds 4 neurons: 4 contributions to its gradient, at least.
+    assert statements(cut) <= statements(full) - 8 * 4
+    assert "G[r *" in full and "G[r *" not in cut  # no input gradients stored
+    builds = native.BUILDS[0]
+    rows = [[0.2 * i - 0.5 for i in range(8)] + [1.0], [0.1] * 8 + [-1.0]]
+    assert_batch_same(c.value_and_grad_batch(rows, input_grads=False), c.value_and_grad_batch(rows))
+    assert native.BUILDS[0] == builds + 1  # the cut program: built once, on first use
+    c.value_and_grad_batch(rows, input_grads=False)
+    assert native.BUILDS[0] == builds + 1
+    # A second function with the same graph finds both libraries in the cache.
+    f2, params2 = mlp_params([8, 4, 1])
+    c2 = compile_grad(f2, [0.1] * 8 + [1.0], params=params2, backend="c")
+    assert_batch_same(c2.value_and_grad_batch(rows, input_grads=False),
+                      c.value_and_grad_batch(rows))
+    assert native.BUILDS[0] == builds + 1

@@ -240,3 +240,29 @@ def test_fit_leaves_no_reference_cycle_holding_the_model() -> None:
 
 def test_compiled_fit_leaves_no_reference_cycle_holding_the_model() -> None:
     assert not _alive_after_fit(compiled=True)
+
+
+def test_fit_with_vector_targets_interpreted_and_compiled() -> None:
+    # Regression: fit's class-label helpers called set(y), and lists are unhashable; "auto"
+    # picked cross-entropy for any vector output. Vector targets: mean squared error, no
+    # accuracy, and the compiled run follows the interpreter's (per-sample means then a batch
+    # mean: equal to rounding, see tests/test_nn_compiled.py).
+    import math
+
+    X, y = make_moons(24, noise=0.1, seed=1)
+    Y = [[float(t), 1.0 - 0.5 * t] for t in y]
+    runs = []
+    for compiled in (False, True):
+        model = MLP(2, [4, 2], seed=3)
+        h = fit(model, X, Y, epochs=3, batch_size=5, progress=False, compiled=compiled,
+                validation=(X, Y))
+        runs.append((h, [p.data for p in model.parameters()]))
+        assert h.accuracy == [None] * 3 and h.val_accuracy == [None] * 3
+        assert h.loss[-1] < h.loss[0]
+        assert math.isclose(evaluate(model, X, Y)[0], h.val_loss[-1], rel_tol=1e-12)
+    (h0, p0), (h1, p1) = runs
+    for a, b in zip([*h0.loss, *h0.val_loss, *p0], [*h1.loss, *h1.val_loss, *p1]):
+        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+    explicit = MLP(2, [4, 2], seed=3)  # "auto" is mse here
+    fit(explicit, X, Y, loss="mse", epochs=3, batch_size=5, progress=False)
+    assert [p.data for p in explicit.parameters()] == p0
