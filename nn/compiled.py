@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 import warnings
 import weakref
 from array import array
@@ -48,8 +47,6 @@ from . import losses as _losses
 from .module import Module
 from .optim import Optimizer
 from .train import LossFn, train_batch
-
-_get_data = operator.attrgetter("data")
 
 #: More distinct discrete targets than this are not worth a one-hot input each.
 MAX_TARGETS = 64
@@ -303,7 +300,7 @@ class CompiledStep:
             except TypeError:
                 return None
             return self._batch(xb, yb) if self.fallback is None else None
-        pdata = array("d", list(map(_get_data, self.params)))
+        pdata = array("d", [p.data for p in self.params])  # (faster than map(attrgetter))
         acc = array("d", bytes(8 * len(self.params)))
         try:
             values, _, _ = c.value_and_grad_batch(rows, param_data=pdata, accumulate=acc,
