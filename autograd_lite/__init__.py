@@ -3,7 +3,9 @@
     from autograd_lite import Value
     x = Value(2.0, label="x"); y = (x * x + 1).tanh(); y.backward(); x.grad
 
-Rendering (`draw_graph`) and the testing helpers (`autograd_lite.testing`) import lazily.
+Rendering (`draw_graph`), compiled replay (`compile_grad`, with its C backend) and the testing
+helpers (`autograd_lite.testing`) import lazily: `import autograd_lite` and a backward pass load
+only the engine.
 """
 
 from __future__ import annotations
@@ -12,10 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .backward import Contribution, Step, backward_steps, grad, node_ids, topo_order
-from .compile import Compiled, GraphChangedError, compile_grad
 from .core import AnomalyError, AutogradError, Primitive, UnusedInputError, Value, primitive
 from .functional import hessian, hvp, jacfwd, jacrev, jvp, value_and_grad
-from .native import NativeUnavailableError, NativeUnavailableWarning
 from .ops import (
     PRIMITIVES,
     abs,  # noqa: A004, F401 - autograd_lite.abs, kept out of __all__
@@ -49,17 +49,27 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .compile import Compiled, GraphChangedError, compile_grad
+    from .native import NativeUnavailableError, NativeUnavailableWarning
     from .render import draw_graph
+
+#: Public names whose modules import on first use: rendering pulls in graphviz, compiled
+#: replay ctypes and the compiler driver; none of it is needed to build graphs and differentiate.
+_LAZY = {"draw_graph": "render", "compile_grad": "compile", "Compiled": "compile",
+         "GraphChangedError": "compile", "NativeUnavailableError": "native",
+         "NativeUnavailableWarning": "native"}
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"draw_graph"})
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def __getattr__(name: str) -> Any:
-    # Rendering pulls in graphviz; import it only when asked for.
-    if name == "draw_graph":
-        from .render import draw_graph
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'autograd_lite' has no attribute {name!r}")
+    import importlib
 
-        return draw_graph
-    raise AttributeError(f"module 'autograd_lite' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -52,8 +52,9 @@ def node_ids(root: Value) -> dict[Value, str]:
     return {v: f"n{i}" for i, v in enumerate(topo_order([root]))}
 
 
-def _depth_first(roots: Sequence[Value], reset: bool) -> list[Value]:
-    """`topo_order`; with `reset`, also set every interior node's `.grad` to 0.0 on the way.
+def _depth_first(roots: Sequence[Value], reset: bool, leaves: bool = True) -> list[Value]:
+    """`topo_order`; with `reset`, also set every interior node's `.grad` to 0.0 on the way;
+    without `leaves`, only the interior nodes (all that backward's fast mode visits).
 
     `todo` holds nodes to visit and None markers; a marker means "the parents of the node on
     top of `waiting` are all done": that node is appended then (post-order).
@@ -81,7 +82,8 @@ def _depth_first(roots: Sequence[Value], reset: bool) -> list[Value]:
         add(node)
         op = node._prim
         if op is None:
-            emit(node)
+            if leaves:
+                emit(node)
             continue
         wait(node)
         push(None)
@@ -222,8 +224,12 @@ def _start(root: Value, gradient: object) -> list[Value]:
 def backward(root: Value, gradient: object = 1.0) -> None:
     """Accumulate d(root)/d(leaf) * gradient into every leaf's `.grad` (see `Value.backward`)."""
     root = _check_root(root, "backward()")
-    order = _start(root, gradient)
-    deque(_reverse(order, _checked_turn if anomaly_enabled() else None), maxlen=0)
+    seed = to_float(gradient, "backward gradient")
+    check = anomaly_enabled()
+    # The fast mode visits op nodes only: the order without its leaves (the same sequence).
+    order = _depth_first((root,), reset=True, leaves=check)
+    root.grad += seed
+    deque(_reverse(order, _checked_turn if check else None), maxlen=0)
 
 
 @dataclass(frozen=True)
