@@ -16,7 +16,6 @@ its default threads). Workloads (issue 12's goals):
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import sys
@@ -24,31 +23,19 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from engines import run_program, wide_program  # noqa: E402
+from run_all import clock, median_time  # noqa: E402  # the same CPU-time clock and medians
 
 import autograd_lite as al  # noqa: E402
 from autograd_lite import Value, compile_grad  # noqa: E402
 
 ALPHA = 1e-4
 LR = 0.5
-clock = time.process_time
-
-
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        gc.collect()
-        t = clock()
-        fn()
-        times.append(clock() - t)
-    return statistics.median(times)
-
 
 def moons() -> tuple[list[list[float]], list[float]]:
     from nn.data import make_moons

@@ -103,3 +103,14 @@ def sympy_hessian(e: Expression) -> list[list[float]]:
 def close(got: float, want: float, scale: float = 1.0) -> bool:
     """Agreement to float precision, allowing for rounding in long chains of products."""
     return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9 * max(1.0, scale))
+
+
+def interpret(f: Any, xs: Sequence[float], params: Sequence[Any] = ()) -> tuple[float, tuple]:
+    """The reference for compiled replay: value and gradients (inputs, then params) by the
+    interpreter."""
+    from autograd_lite import Value, grad
+
+    vs = [Value(x) for x in xs]
+    out = f(*vs)
+    gs = grad(out, vs + list(params), allow_unused=True, materialize_grads=True)
+    return out.data, tuple(gs)

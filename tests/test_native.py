@@ -23,11 +23,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import autograd_lite as al
-from autograd_lite import PRIMITIVES, Value, compile_grad, detect_anomaly, grad, native, primitive
+from autograd_lite import PRIMITIVES, Value, compile_grad, detect_anomaly, native, primitive
 from autograd_lite import compile as compile_mod
 from autograd_lite.compile import DataDependenceWarning
 from autograd_lite.native import NativeUnavailableError, NativeUnavailableWarning
 from autograd_lite.testing import expressions, finite_floats
+
+from .oracles import interpret
 
 HAVE_CC = not isinstance(native.find_compiler(), str)
 needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no working C compiler (apt-get install gcc)")
@@ -39,13 +41,6 @@ EXAMPLES = min(settings().max_examples, 25)  # each example runs the C compiler
 def private_cache(tmp_path_factory, monkeypatch):
     """Libraries go to a cache directory of this test session, not the user's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg"))
-
-
-def interpret(f, xs, params=()):
-    vs = [Value(x) for x in xs]
-    out = f(*vs)
-    gs = grad(out, vs + list(params), allow_unused=True, materialize_grads=True)
-    return out.data, tuple(gs)
 
 
 def same(a: float, b: float) -> bool:
