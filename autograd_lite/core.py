@@ -19,6 +19,7 @@ module.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import numbers
 import sys
@@ -506,12 +507,14 @@ class Primitive:
     primitive is called through its functions, or not compiled to C), `accumulate` (a
     specialised `(node, upstream)` that adds the node's contributions to its parents'
     `.grad`: the hot ops' fast path; default built from `partials`), `function` (exposed as a
-    function by name, e.g. in the CLI's expression language; False for operators).
+    function by name, e.g. in the CLI's expression language; False for operators),
+    `param_names` (the parameters' keyword names, `leaky_relu(x, negative_slope=0.2)`; default
+    the forward function's own).
     """
 
     __slots__ = ("name", "forward", "partials", "nargs", "nparams", "_kind", "doc", "symbol",
                  "domain", "param_domain", "defaults", "kink", "mask", "ieee", "py", "c",
-                 "accumulate", "function")
+                 "accumulate", "function", "param_names")
 
     name: str
     forward: Callable[..., float]
@@ -531,6 +534,7 @@ class Primitive:
     c: Template | None
     accumulate: Callable[[Value, float], None]
     function: bool
+    param_names: tuple[str, ...]
 
     def __init__(
         self,
@@ -551,6 +555,7 @@ class Primitive:
         c: Template | None = None,
         accumulate: Callable[[Value, float], None] | None = None,
         function: bool = True,
+        param_names: Sequence[str] | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
             raise TypeError(f"primitive name must be a non-empty str, got {describe(name)}")
@@ -593,6 +598,7 @@ class Primitive:
         self.c = c
         self.accumulate = accumulate or _accumulator(self)
         self.function = bool(function)
+        self.param_names = _param_names(param_names, forward, nargs, nparams, name)
 
     def __repr__(self) -> str:
         return f"<primitive {self.name} ({self.nargs} input(s), {self.nparams} parameter(s))>"
@@ -656,15 +662,44 @@ class Primitive:
             _forward_anomaly(self, (a.data, b.data), data)
         return _node(self, data, a, b)
 
-    @overload
-    def __call__(self, x: Value, /, *rest: Value | Number) -> Value: ...
-    @overload
-    def __call__(self, x: Number, y: Value, /, *rest: Value | Number) -> Value: ...
-    @overload
-    def __call__(self, x: Number, /, *rest: Number) -> float: ...
+    def _positional(self, args: tuple[Any, ...], named: dict[str, Any]) -> tuple[Any, ...]:
+        """`args` with the parameters given by name put in their places (defaults between)."""
+        n = self.nargs
+        given = list(args[n:])
+        by_index: dict[int, Any] = {}
+        for name, value in named.items():
+            if name not in self.param_names:
+                raise TypeError(f"{self.name}() got an unexpected keyword argument {name!r} "
+                                f"(parameters: {', '.join(self.param_names) or 'none'})")
+            j = self.param_names.index(name)
+            if j < len(given):
+                raise TypeError(f"{self.name}() got multiple values for {name!r}")
+            by_index[j] = value
+        first_default = self.nparams - len(self.defaults)
+        for j in range(len(given), max(by_index) + 1):
+            if j in by_index:
+                given.append(by_index[j])
+            elif j >= first_default:
+                given.append(self.defaults[j - first_default])
+            else:
+                raise TypeError(f"{self.name}() missing parameter {self.param_names[j]!r}")
+        return (*args[:n], *given)
 
-    def __call__(self, *args: Any) -> Value | float:
-        """Apply to Values (records a node) or to plain numbers (returns a float)."""
+    @overload
+    def __call__(self, x: Value, /, *rest: Value | Number, **named: Number) -> Value: ...
+    @overload
+    def __call__(self, x: Number, y: Value, /, *rest: Value | Number,
+                 **named: Number) -> Value: ...
+    @overload
+    def __call__(self, x: Number, /, *rest: Number, **named: Number) -> float: ...
+
+    def __call__(self, /, *args: Any, **named: Any) -> Value | float:
+        """Apply to Values (records a node) or to plain numbers (returns a float).
+
+        Parameters may also be given by name (`leaky_relu(x, negative_slope=0.2)`), as the
+        record's `param_names` spell them."""
+        if named:
+            args = self._positional(args, named)
         n, k = self.nargs, self.nparams
         given = len(args)
         if not n + k - len(self.defaults) <= given <= n + k:
@@ -692,6 +727,24 @@ class Primitive:
         if kind == _BINARY:
             return _node(self, data, values[0], values[1])
         return _node(self, data, values, params)
+
+
+def _param_names(given: Sequence[str] | None, forward: Callable[..., float], nargs: int,
+                 nparams: int, name: str) -> tuple[str, ...]:
+    """The parameters' keyword names: as given, else the forward function's own, else p0..."""
+    if given is not None:
+        names = tuple(given)
+        if len(names) != nparams or not all(isinstance(s, str) and s for s in names):
+            raise TypeError(f"primitive {name!r}: param_names needs {nparams} names, "
+                            f"got {given!r}")
+        return names
+    try:
+        sig = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):
+        sig = []
+    names = tuple(p.name for p in sig[nargs:nargs + nparams]
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return names if len(names) == nparams else tuple(f"p{j}" for j in range(nparams))
 
 
 def _intervals(given: Sequence[Interval] | None, n: int, default: Interval, name: str,

@@ -223,6 +223,7 @@ POW = Primitive("pow", _powc, (_dpow_base, _dpow_exponent), doc="a ** b, both Va
                                         "_dpow_exponent({o}, {a}, {b})")),
                 c=("pow({a}, {b})", (_CDPOW_BASE, _CDPOW_EXPONENT)))
 POWC = Primitive("powc", _powc, (_dpow_base,), nparams=1, doc="x ** p for a number p",
+                 param_names=("exponent",),
                  symbol="**{0}", function=False, ieee=_pow_ieee, param_domain=((-2.0, 3.0),),
                  kink=lambda x, p: math.fabs(x) if p < 1.0 or not p.is_integer() else _INF,
                  py=("_powc({a}, {p})", ("_dpow_base({o}, {a}, {p})",)),
@@ -230,6 +231,7 @@ POWC = Primitive("powc", _powc, (_dpow_base,), nparams=1, doc="x ** p for a numb
 RPOW = Primitive("rpow", _rpow,
                  (lambda out, x, c: out * math.log(c) if c > 0.0 else 0.0 * out,),
                  nparams=1, doc="c ** x for a number c >= 0", symbol="{0}**", function=False,
+                 param_names=("base",),
                  ieee=_rpow_ieee, domain=(_SMOOTH,), param_domain=((0.25, 4.0),),
                  py=("_rpow({a}, {p})", ("({o} * _mlog({p}) if {p} > 0.0 else 0.0 * {o})",)),
                  c=("pow({p}, {a})", ("({p} > 0.0 ? {o} * log({p}) : 0.0 * {o})",)))
@@ -262,6 +264,7 @@ RELU = Primitive("relu", lambda x: 0.0 if x <= 0.0 else x,
 LEAKY_RELU = Primitive("leaky_relu", lambda x, s: x if x > 0.0 else s * x,
                        (lambda out, x, s: 1.0 if x > 0.0 else s,), nparams=1,
                        doc="x if x > 0 else negative_slope * x", defaults=(0.01,),
+                       param_names=("negative_slope",),
                        param_domain=((0.0, 0.5),), kink=lambda x, s: math.fabs(x), mask=True,
                        py=("({a} if {a} > 0.0 else {p} * {a})", ("(1.0 if {a} > 0.0 else {p})",)),
                        c=("({a} > 0.0 ? {a} : {p} * {a})", ("({a} > 0.0 ? 1.0 : {p})",)))

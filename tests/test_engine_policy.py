@@ -364,3 +364,18 @@ def test_erf_in_pictures_tapes_strategies_and_expressions() -> None:
 
     collect()
     assert any(seen)
+
+
+def test_parameters_by_name_as_pytorch_spells_them() -> None:
+    x = Value(-2.0)
+    assert al.leaky_relu(x, negative_slope=0.2).data == -0.4
+    assert al.leaky_relu(-2.0) == -0.02 and al.leaky_relu(-2.0, 0.3) == -0.6
+    affine = al.primitive("affine", lambda out, x, a, b: a, nparams=2)(lambda x, a, b: a * x + b)
+    assert affine.param_names == ("a", "b")
+    assert affine(Value(2.0), b=1.0, a=3.0).data == 7.0
+    with pytest.raises(TypeError, match="unexpected keyword argument 'slope'"):
+        al.leaky_relu(x, slope=0.1)
+    with pytest.raises(TypeError, match="missing parameter 'a'"):
+        affine(x, b=1.0)
+    with pytest.raises(TypeError, match="multiple values for 'negative_slope'"):
+        al.leaky_relu(x, 0.1, negative_slope=0.2)
