@@ -221,10 +221,17 @@ def _start(root: Value, gradient: object) -> list[Value]:
     return order
 
 
-def backward(root: Value, gradient: object = 1.0) -> None:
-    """Accumulate d(root)/d(leaf) * gradient into every leaf's `.grad` (see `Value.backward`)."""
+def backward(root: Value, gradient: object = 1.0, inputs: Sequence[Value] | None = None) -> None:
+    """Accumulate d(root)/d(leaf) * gradient into every leaf's `.grad` (see `Value.backward`);
+    with `inputs`, into those Values' `.grad` only (as PyTorch's `inputs=`)."""
     root = _check_root(root, "backward()")
     seed = to_float(gradient, "backward gradient")
+    if inputs is not None:
+        wanted = _as_list(inputs, "inputs")
+        gs = grad(root, wanted, grad_outputs=seed, allow_unused=True, materialize_grads=True)
+        for v, g in zip(wanted, gs):
+            v.grad += g
+        return
     check = anomaly_enabled()
     # The fast mode visits op nodes only: the order without its leaves (the same sequence).
     order = _depth_first((root,), reset=True, leaves=check)

@@ -387,15 +387,23 @@ class Value:
         return MINIMUM(self, other)
 
     # ---- backward (the traversal lives in autograd_lite.backward, a layer above) ----------
-    def backward(self, gradient: Number = 1.0) -> None:
+    def backward(self, gradient: Number = 1.0, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Sequence[Value] | None = None) -> None:
         """Accumulate d(self)/d(leaf) * gradient into every leaf's `.grad`.
 
         Interior nodes' `.grad` are reset first, then filled with this pass's gradients, so
         calling it twice doubles the leaves' gradients and leaves interior ones as after one call.
+        PyTorch's keywords: `retain_graph` is accepted (a graph is never freed by backward);
+        `inputs=[...]` accumulates into those Values only; `create_graph=True` is not possible
+        with float `.grad`s (use `grad(..., create_graph=True)`).
         """
         from .backward import backward
 
-        backward(self, gradient)
+        if create_graph:
+            raise TypeError("backward(create_graph=True): .grad holds floats; use "
+                            "autograd_lite.grad(output, inputs, create_graph=True) for "
+                            "differentiable gradients")
+        backward(self, gradient, inputs)
 
     def backward_steps(self, gradient: Number = 1.0) -> Iterator[Step]:
         """Generator of `Step` records, one per node, in the order `backward()` processes them."""

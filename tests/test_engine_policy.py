@@ -379,3 +379,22 @@ def test_parameters_by_name_as_pytorch_spells_them() -> None:
         affine(x, b=1.0)
     with pytest.raises(TypeError, match="multiple values for 'negative_slope'"):
         al.leaky_relu(x, 0.1, negative_slope=0.2)
+
+
+def test_backward_takes_pytorchs_keywords() -> None:
+    a, b = Value(2.0), Value(3.0)
+    y = a * b + a
+    y.backward(retain_graph=True)  # accepted: backward never frees a graph
+    assert (a.grad, b.grad) == (4.0, 2.0)
+    y.backward(inputs=[b])  # only b accumulates, as torch's inputs=
+    assert (a.grad, b.grad) == (4.0, 4.0)
+    y.backward(2.0, inputs=[a])
+    assert a.grad == 12.0
+    with pytest.raises(TypeError, match="create_graph"):
+        y.backward(create_graph=True)
+    ta = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+    ty = ta * tb + ta
+    ty.backward(retain_graph=True)
+    ty.backward(inputs=[tb])
+    assert (ta.grad.item(), tb.grad.item()) == (4.0, 4.0)
