@@ -276,10 +276,11 @@ def backward_steps(root: Value, gradient: object = 1.0) -> Iterator[Step]:
 
 
 def _steps(root: Value, gradient: object) -> Iterator[Step]:
-    carried = {v: v.grad for v in topo_order([root]) if v._prim is None}
+    before = root.grad
+    order = _start(root, gradient)  # resets interior nodes only: leaves keep what they carry
+    carried = {v: v.grad for v in order if v._prim is None}
     if root._prim is None:
-        carried[root] = root.grad
-    order = _start(root, gradient)
+        carried[root] = before
     check = anomaly_enabled()
     index = iter(range(len(order)))
 

@@ -126,10 +126,7 @@ def jvp(f: Callable[..., Outputs], primals: Sequence[Any],
     ts = [to_float(t, f"jvp tangent {i}") for i, t in enumerate(tangents_in)]
     with enable_grad():
         outs, single = _outputs(f(*xs), "jvp")
-    seeds: dict[Value, float] = {}
-    for x, t in zip(xs, ts):
-        seeds[x] = t
-    tan = tangents(topo_order(outs), seeds)
+    tan = tangents(topo_order(outs), dict(zip(xs, ts)))
     values = [o.data for o in outs]
     dots = [tan.get(o, 0.0) for o in outs]
     return (values[0], dots[0]) if single else (values, dots)

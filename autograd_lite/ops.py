@@ -192,7 +192,6 @@ def _acc_relu(node: Value, g: float) -> None:
     a.grad += 0.0 if a.data <= 0.0 else g
 
 
-_LINEAR: Any = None  # no template needed: the interpreter's function is called
 
 _TIE_A = "(1.0 if {a} > {b} else (0.0 if {a} < {b} else 0.5))"
 _TIE_B = "(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))"
