@@ -398,3 +398,16 @@ def test_backward_takes_pytorchs_keywords() -> None:
     ty.backward(retain_graph=True)
     ty.backward(inputs=[tb])
     assert (ta.grad.item(), tb.grad.item()) == (4.0, 4.0)
+
+
+def test_steps_record_what_leaves_carried_from_before() -> None:
+    a, b = Value(2.0), Value(3.0)
+    y = a * b
+    y.backward()
+    steps = {s.node: s for s in y.backward_steps()}  # a second pass: a and b carry 3 and 2
+    assert (steps[a].carried, steps[b].carried, steps[y].carried) == (3.0, 2.0, 0.0)
+    assert (a.grad, b.grad) == (6.0, 4.0)
+    leaf = Value(1.5)
+    leaf.grad = 4.0
+    (step,) = list(leaf.backward_steps())
+    assert step.carried == 4.0 and leaf.grad == 5.0
