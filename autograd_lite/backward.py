@@ -213,10 +213,11 @@ def _check_root(root: object, where: str) -> Value:
     return root
 
 
-def _start(root: Value, gradient: object) -> list[Value]:
-    """Order the graph, reset interior gradients and seed the root: the state before step 1."""
+def _start(root: Value, gradient: object, leaves: bool = True) -> list[Value]:
+    """Order the graph, reset interior gradients and seed the root: the state before step 1
+    (without `leaves`, the order holds the op nodes only: all that backward's fast mode visits)."""
     seed = to_float(gradient, "backward gradient")
-    order = _depth_first((root,), reset=True)
+    order = _depth_first((root,), reset=True, leaves=leaves)
     root.grad += seed
     return order
 
@@ -233,9 +234,7 @@ def backward(root: Value, gradient: object = 1.0, inputs: Sequence[Value] | None
             v.grad += g
         return
     check = anomaly_enabled()
-    # The fast mode visits op nodes only: the order without its leaves (the same sequence).
-    order = _depth_first((root,), reset=True, leaves=check)
-    root.grad += seed
+    order = _start(root, seed, leaves=check)
     deque(_reverse(order, _checked_turn if check else None), maxlen=0)
 
 

@@ -196,16 +196,7 @@ def test_backward_matches_micrograd_readme_example() -> None:
     # micrograd's README example: its printed figures are 24.7041, 138.8338, 645.5773.
     def run(V: Any) -> tuple[Any, Any, Any]:
         a, b = V(-4.0), V(2.0)
-        c = a + b
-        d = a * b + b**3
-        c += c + 1
-        c += 1 + c + (-a)
-        d += d * 2 + (b + a).relu()
-        d += 3 * d + (b - a).relu()
-        e = c - d
-        f = e**2
-        g = f / 2.0
-        g += 10.0 / f
+        g = _readme_g(a, b)
         g.backward()
         return a, b, g
 
