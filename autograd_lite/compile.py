@@ -33,13 +33,14 @@ sweep keeps only the statements that lead to a parameter: the same numbers, fewe
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import math
+import struct
 import threading
 import warnings
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from itertools import chain
 from typing import Any
 
@@ -70,11 +71,27 @@ def py_template(op: Primitive) -> tuple[str, tuple[str, ...]] | None:
     return t if isinstance(t, tuple) and len(t) == 2 else None
 
 
+def check_leaf(q: Value, what: str) -> None:
+    """Raise ValueError when the parameter `q` is not a leaf: a computed Value's `.data` is
+    never read by replay (it is the computation that made it), so it would silently be a
+    different model; PyTorch refuses to optimise a non-leaf tensor for the same reason."""
+    if q._prim is not None:
+        label = f" ({q.label!r})" if q.label else ""
+        raise ValueError(f"{what}{label} is not a leaf: it was computed by {q._prim.name!r}; "
+                         "a parameter must be a leaf Value (made by Value(...)): pass the "
+                         "leaves it is computed from, or wrap its data: Value(p.data)")
+
+
 def exact(x: Any) -> float:
     """A number as a plain float, without calling a float subclass's overrides."""
     if isinstance(x, float):
         return float.__float__(x)
     return float(x)
+
+
+def _bits(x: Any) -> Any:
+    """A constant as a key that tells 0.0 from -0.0 and equals itself when NaN (its bytes)."""
+    return struct.pack("<d", x) if type(x) is float else (type(x).__name__, x)
 
 
 class _Graph:
@@ -113,9 +130,10 @@ class _Graph:
         for node in self.order:
             op = node._prim
             if op is None:
-                sig.append(role.get(node, ("c", node.data)))
+                sig.append(role.get(node) or ("c", _bits(node.data)))
             else:
-                sig.append((op, tuple(index[p] for p in node.parents), node.params))
+                sig.append((op, tuple(index[p] for p in node.parents),
+                            tuple(map(_bits, node.params))))
         sig.append(tuple(index[v] for v in aux))
         self.signature = sig
 
@@ -446,6 +464,7 @@ class Compiled:
         for j, q in enumerate(self.params):
             if not isinstance(q, Value):
                 raise TypeError(f"{where}: params[{j}] must be a Value, got {describe(q)}")
+            check_leaf(q, f"{where}: params[{j}]")
         if len(set(self.params)) != len(self.params):
             raise ValueError(f"{where}: a parameter is listed twice")
         self.f = f
@@ -479,12 +498,15 @@ class Compiled:
         self.c_source_params: str | None = None
         self._lib: Any = None
         self._lib_params: Any = None
-        self._lazy_lock = threading.Lock()
+        # Lazy builds (and `_build`'s use of the shared namespace) happen under this lock.
+        self._lazy_lock = threading.RLock()
         self.backend = "python"
         if backend != "python":
             self._lib = self._native(graph, backend)
-        # Without input gradients: Python replay's source (the C one is made in `_native`).
-        self._graph: _Graph | None = graph if self._lib is None else None
+        #: The traced graph, kept: Python replay without input gradients is generated from it
+        #: on first use, and the interpreter re-runs it with `param_data` substituted for the
+        #: parameters (see `_replay`) rather than writing them into the shared `.data`.
+        self._graph = graph
         del graph
         self._vg: Callable[..., Any] | None = None
         self._vgp: Callable[..., Any] | None = None
@@ -568,20 +590,26 @@ class Compiled:
         """Python replay without input gradients, generated and compiled on first use."""
         with self._lazy_lock:
             if self._vgp is None:
-                graph = self._graph
-                assert graph is not None
-                prog = _Program(graph, len(self.params), _PyEmitter(self._namespace),
+                prog = _Program(self._graph, len(self.params), _PyEmitter(self._namespace),
                                 input_grads=False)
                 self._vgp = self._build(_python_source(prog, self.n_inputs, len(self.params),
                                                        True, self.has_aux),
                                         "value_and_param_grads")
-                self._graph = None
         return self._vgp
 
+    def _forward_fn(self) -> Callable[..., Any]:
+        """Python replay's forward-only function, compiled on first use."""
+        with self._lazy_lock:
+            if self._fw is None:
+                self._fw = self._build(self.forward_source, "forward")
+        return self._fw
+
     def _build(self, source: str, what: str) -> Callable[..., Any]:
-        """Compile generated source (never user text) into its function `fn`."""
-        exec(compile(source, f"<autograd_lite.compile: {what}>", "exec"), self._namespace)
-        return self._namespace.pop("fn")
+        """Compile generated source (never user text) into its function `fn` (under the lock:
+        two threads must not exchange their `fn`s through the shared namespace)."""
+        with self._lazy_lock:
+            exec(compile(source, f"<autograd_lite.compile: {what}>", "exec"), self._namespace)
+            return self._namespace.pop("fn")
 
     def __repr__(self) -> str:
         return (f"<Compiled {self.n_nodes} nodes, {self.n_inputs} input(s), "
@@ -607,31 +635,66 @@ class Compiled:
               for i, x in enumerate(xs)]
         return fl, self._params()
 
-    def _rows(self, rows: Any, check_nan: bool = True) -> tuple[array[float], int]:
-        """Rows as one flat array of doubles: lists of lists, or any 2-D buffer (numpy).
-        A NaN raises ValueError (`check_nan=False`: the C function checks, see `_c_run`)."""
-        k = self.n_inputs
+    def _param_data(self, param_data: Sequence[Any]) -> array[float]:
+        """`param_data` as an array("d") of one plain float per parameter (checked)."""
+        m = len(self.params)
+        if isinstance(param_data, (str, bytes)) or not hasattr(param_data, "__len__"):
+            raise TypeError(f"param_data must be a sequence of {m} real numbers, got "
+                            f"{describe(param_data)}")
+        if len(param_data) != m:
+            raise ValueError(f"compiled function has {m} parameters, param_data has "
+                             f"{len(param_data)}")
+        if isinstance(param_data, array) and param_data.typecode == "d":
+            return param_data
         try:
-            mv = memoryview(rows)
+            return array("d", param_data)
         except TypeError:
+            return array("d", [exact(v) if isinstance(v, float) else to_float(v, f"param_data[{j}]")
+                               for j, v in enumerate(param_data)])
+
+    def _rows(self, rows: Any, check_nan: bool = True) -> tuple[array[float], int]:
+        """Rows as one flat array of doubles: a sequence of rows (lists, tuples, `array`s,
+        1-D numpy arrays), or a 2-D buffer of real numbers (numpy of any float or int dtype;
+        bool is not a real number: TypeError). A NaN raises ValueError (`check_nan=False`:
+        the C function checks, see `_c_run`)."""
+        k = self.n_inputs
+        if isinstance(rows, (str, bytes, bytearray, Mapping, AbstractSet)):
+            raise TypeError(f"compiled function: rows must be a sequence of rows of {k} real "
+                            f"numbers (a list of lists, or a 2-D array), got {describe(rows)}")
+        try:
+            mv: memoryview | None = memoryview(rows)
+        except (TypeError, ValueError):  # no buffer (numpy raises ValueError for some dtypes)
             mv = None
         if mv is not None:
+            if mv.format.lstrip("@=<>!") not in _REAL_FORMATS:
+                dtype = getattr(rows, "dtype", None)
+                got = f"dtype {dtype}" if dtype is not None else f"format {mv.format!r}"
+                raise TypeError(f"compiled function: rows must hold real numbers (float or "
+                                f"int), got a buffer of {got}")
             if mv.ndim != 2 or mv.shape is None or mv.shape[1] != k:
                 raise ValueError(f"compiled function: rows must be a 2-D array of shape "
                                  f"(n, {k}), got shape {mv.shape}")
-            if mv.format == "d" and mv.c_contiguous:
+            n = mv.shape[0]
+            if n == 0:
+                return array("d"), 0
+            if mv.format in ("d", "@d") and mv.c_contiguous:
                 buf = array("d")
                 buf.frombytes(mv.cast("B"))
-                if check_nan:
-                    self._check_nan(buf)
-                return buf, mv.shape[0]
-            try:
-                rows = mv.tolist()
-            except (NotImplementedError, TypeError):
-                rows = [list(r) for r in rows]
-        if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
-            raise TypeError(f"compiled function: rows must be a list of rows of {k} numbers, "
-                            f"got {describe(rows)}")
+            else:
+                try:
+                    nested: list[Any] = mv.tolist()
+                    items = list(chain.from_iterable(nested))
+                except (NotImplementedError, TypeError, ValueError):  # e.g. big-endian
+                    items = [v for r in rows for v in r]
+                buf = array("d", [exact(v) if isinstance(v, float) else
+                                  to_float(v, f"compiled input {j % k} of row {j // k}")
+                                  for j, v in enumerate(items)])
+            if check_nan:
+                self._check_nan(buf)
+            return buf, n
+        if not isinstance(rows, Iterable):
+            raise TypeError(f"compiled function: rows must be a sequence of rows of {k} real "
+                            f"numbers (a list of lists, or a 2-D array), got {describe(rows)}")
         rows = list(rows)
         n = len(rows)
         if set(map(type, rows)) <= {list, tuple} and set(map(len, rows)) <= {k}:
@@ -655,8 +718,10 @@ class Compiled:
     def _check_rows(self, rows: list[Any]) -> None:
         k = self.n_inputs
         for i, row in enumerate(rows):
-            if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
-                raise TypeError(f"compiled function: row {i} must be a sequence of {k} "
+            if isinstance(row, (str, bytes, bytearray, Mapping, AbstractSet)) or not (
+                    hasattr(row, "__len__") and hasattr(row, "__getitem__")) or getattr(
+                    row, "ndim", 1) != 1:
+                raise TypeError(f"compiled function: row {i} must be a sequence of {k} real "
                                 f"numbers, got {describe(row)}")
             if len(row) != k:
                 raise ValueError(f"compiled function takes {k} inputs, got {len(row)} in "
@@ -673,59 +738,106 @@ class Compiled:
     def _nan_error(self, j: int) -> None:
         """Raise the error for a NaN at index `j` of the flat rows."""
         k = self.n_inputs
-        raise ValueError(f"compiled input {j % k} of row {j // k}: got NaN, a Value needs a "
-                         "number (inf is allowed)")
+        e = ValueError(f"compiled input {j % k} of row {j // k}: got NaN, a Value needs a "
+                       "number (inf is allowed)")
+        e.add_note(_row_note(j // k))
+        raise e
 
     # ---- the reference -----------------------------------------------------------------------
-    def _interpret(self, xs: list[float]) -> tuple[Any, tuple[float, ...]]:
-        """The reference: run f with Values and take gradients with the interpreter."""
+    def _trace_checked(self, xs: list[float]) -> _Graph:
+        """f traced at `xs` (with `check=True`, a changed structure raises)."""
         graph = _Graph(self.f, xs, self.params, "compiled function", self.has_aux)
         if self.check and graph.signature != self._signature:
             raise GraphChangedError(
                 "compiled function: f records a different graph for these inputs than at "
                 "trace time (data-dependent control flow); use the interpreter for this f")
-        gs = grad(graph.out, graph.inputs + self.params, allow_unused=True,
-                  materialize_grads=True)
-        value: Any = graph.out.data
+        return graph
+
+    def _replay(self, xs: list[float], pd: Sequence[float]
+                ) -> tuple[list[Value], list[Value], Value, list[Value]]:
+        """The traced graph rebuilt by the interpreter (each op applied to Values) with fresh
+        leaves for the inputs and for the parameters at `pd`: (inputs, parameters, output,
+        aux). The parameters' shared `.data` is neither read nor written, so another thread
+        using them meanwhile sees nothing; the ops, their order and so their errors and
+        numbers are f's at those values (its structure is frozen at the trace, as replay's)."""
+        g = self._graph
+        if self.check:
+            self._trace_checked(xs)  # the structure check reads f; the numbers come from here
+        inputs = [core._leaf(x) for x in xs]
+        params = [core._leaf(exact(d)) for d in pd]
+        new: dict[Value, Value] = {}
+        with enable_grad():
+            for node in g.order:
+                r = g.role.get(node)
+                if r is not None:
+                    new[node] = inputs[r[1]] if r[0] == "x" else params[r[1]]
+                elif node._prim is None or all(new[q] is q for q in node.parents):
+                    new[node] = node  # a constant of the trace (no input or parameter in it)
+                else:
+                    new[node] = node._prim(*[new[q] for q in node.parents], *node.params)
+        return inputs, params, new[g.out], [new[v] for v in g.aux]
+
+    def _interpret(self, xs: list[float], pd: Sequence[float] | None = None
+                   ) -> tuple[Any, tuple[float, ...]]:
+        """The reference: run f with Values and take gradients with the interpreter (at the
+        parameter values `pd`, when given, on the traced graph: see `_replay`)."""
+        if pd is None:
+            graph = self._trace_checked(xs)
+            inputs, params, out, aux = graph.inputs, self.params, graph.out, graph.aux
+        else:
+            inputs, params, out, aux = self._replay(xs, pd)
+        gs = grad(out, inputs + params, allow_unused=True, materialize_grads=True)
+        value: Any = out.data
         if self.has_aux:
-            value = (value, tuple(v.data for v in graph.aux))
+            value = (value, tuple(v.data for v in aux))
         return value, tuple(gs)
 
-    def _interpret_row(self, xs: list[float], r: int | None) -> tuple[Any, tuple[float, ...]]:
+    def _interpret_row(self, xs: list[float], r: int | None,
+                       pd: Sequence[float] | None = None) -> tuple[Any, tuple[float, ...]]:
         try:
-            return self._interpret(xs)
+            return self._interpret(xs, pd)
         except Exception as e:
-            if r is not None and hasattr(e, "add_note"):
-                e.add_note(f"(in row {r} of the batch, replayed by the interpreter)")
+            if r is not None:
+                e.add_note(_row_note(r))
             raise
 
-    def _forward_row(self, xs: list[float], r: int | None) -> Any:
+    def _forward_row(self, xs: list[float], r: int | None,
+                     pd: Sequence[float] | None = None) -> Any:
         """The interpreter's forward value (no backward pass: an error in it is not ours)."""
         try:
-            graph = _Graph(self.f, xs, self.params, "compiled function", self.has_aux)
+            if pd is None:
+                graph = self._trace_checked(xs)
+                out, aux = graph.out, graph.aux
+            else:
+                _, _, out, aux = self._replay(xs, pd)
         except Exception as e:
-            if r is not None and hasattr(e, "add_note"):
-                e.add_note(f"(in row {r} of the batch, replayed by the interpreter)")
+            if r is not None:
+                e.add_note(_row_note(r))
             raise
         if self.has_aux:
-            return graph.out.data, tuple(v.data for v in graph.aux)
-        return graph.out.data
+            return out.data, tuple(v.data for v in aux)
+        return out.data
 
     # ---- one row -----------------------------------------------------------------------------
     def forward(self, xs: Sequence[Any]) -> Any:
         """f(*xs) as a float (with has_aux: `(value, aux floats)`)."""
         fl, pd = self._args(xs)
+        return self._forward_at(fl, pd, None, None)
+
+    def _forward_at(self, fl: list[float], pd: Any, sub: Sequence[float] | None,
+                    r: int | None) -> Any:
+        """One row's forward value at parameter data `pd` (`sub`: the same, given by the
+        caller, so the interpreter substitutes it); `r`: the row, named in errors."""
         if self.check or anomaly_enabled():
-            return self._interpret(fl)[0]
+            return self._forward_row(fl, r, sub)
         if self._lib is not None:
-            return self._c_run(False, array("d", fl), 1, pd)[0][0]
-        if self._fw is None:
-            self._fw = self._build(self.forward_source, "forward")
+            return self._c_run(False, array("d", fl), 1, pd, subst=sub is not None,
+                               row=r)[0][0]
         try:
-            return self._fw(fl, pd)
+            return self._forward_fn()(fl, pd)
         except (ArithmeticError, ValueError):
             # The interpreter is the reference: it raises its own error, or gives the value.
-            return self._interpret(fl)[0]
+            return self._forward_row(fl, r, sub)
 
     def value_and_grad(self, xs: Sequence[Any]) -> tuple[Any, tuple[float, ...]]:
         """(f(*xs), gradients): d f / d xs[i] for each input, then d f / d params[j].
@@ -733,10 +845,16 @@ class Compiled:
         With has_aux, the value is `(f's Value as a float, tuple of aux floats)`, as in JAX.
         """
         fl, pd = self._args(xs)
+        return self._value_and_grad_at(fl, pd, None, None)
+
+    def _value_and_grad_at(self, fl: list[float], pd: Any, sub: Sequence[float] | None,
+                           r: int | None) -> tuple[Any, tuple[float, ...]]:
+        """One row's value and gradients at parameter data `pd` (see `_forward_at`)."""
         if anomaly_enabled():
-            return self._interpret(fl)
+            return self._interpret_row(fl, r, sub)
         if self._lib is not None:
-            values, grads, total = self._c_run(True, array("d", fl), 1, pd, single=True)
+            values, grads, total = self._c_run(True, array("d", fl), 1, pd, single=True,
+                                               subst=sub is not None, row=r)
             assert grads is not None
             value, result = values[0], grads[0] + tuple(total)
         else:
@@ -744,9 +862,9 @@ class Compiled:
             try:
                 value, result = self._vg(fl, pd)
             except (ArithmeticError, ValueError):
-                return self._interpret(fl)  # its error, or its result (see `forward`)
+                return self._interpret_row(fl, r, sub)  # its error, or its result
         if self.check:
-            ref = self._interpret(fl)
+            ref = self._interpret_row(fl, r, sub)
             if not _close(ref, (value, result)):
                 raise GraphChangedError(
                     f"compiled function disagrees with the interpreter at {fl}: "
@@ -761,15 +879,21 @@ class Compiled:
         return value
 
     # ---- batches -----------------------------------------------------------------------------
-    def forward_batch(self, rows: Any) -> list[Any]:
-        """f at every row of `rows` (a list of input lists, or a 2-D float array): the values
-        (with has_aux, `(value, aux floats)` per row)."""
+    def forward_batch(self, rows: Any, *, param_data: Sequence[float] | None = None
+                      ) -> list[Any]:
+        """f at every row of `rows` (a sequence of rows of real numbers, or a 2-D array of
+        floats or ints): the values (with has_aux, `(value, aux floats)` per row).
+        `param_data`: parameter values to use instead of the parameters' `.data`."""
         native_run = self._lib is not None and not (self.check or anomaly_enabled())
         flat, n = self._rows(rows, check_nan=not native_run)
+        sub = None if param_data is None else self._param_data(param_data)
+        pd: Any = self._params() if sub is None else (
+            sub if self._lib is not None else sub.tolist())
         k = self.n_inputs
         if native_run:
-            return self._c_run(False, flat, n, self._params())[0]
-        return [self.forward(flat[r * k:(r + 1) * k].tolist()) for r in range(n)]
+            return self._c_run(False, flat, n, pd, subst=sub is not None, batch=True)[0]
+        return [self._forward_at(flat[r * k:(r + 1) * k].tolist(), pd, sub, r)
+                for r in range(n)]
 
     def value_and_grad_batch(self, rows: Any, *, param_data: Sequence[float] | None = None,
                              accumulate: array[float] | None = None, input_grads: bool = True
@@ -780,72 +904,72 @@ class Compiled:
         The parameter gradients are those of the sum of f over the rows (added in row order);
         divide by the number of rows for a mean. With the C backend the loop over rows runs in
         C: one native call for the whole batch. `param_data`: parameter values to use instead
-        of reading the parameters' `.data` (read once for several calls); `accumulate`: an
-        `array("d")` of one float per parameter that this batch's sums are added into, so
-        several calls sum without Python loops (the third result is then `accumulate`).
+        of reading the parameters' `.data` (read once for several calls; the parameters are
+        never written, so threads may share a Compiled, each with its own `param_data`);
+        `accumulate`: an `array("d")` of one float per parameter that this batch's sums are
+        added into, so several calls sum without Python loops (the third result is then
+        `accumulate`; when the batch raises, `accumulate` is left as it was).
         `input_grads=False`: the input gradients are neither computed nor returned (the second
         result is None), for training, where only the parameters' are used; the values and
-        parameter gradients are the same numbers.
+        parameter gradients are the same numbers. An error in row r carries the note
+        "(in row r of the batch)", whichever backend ran it.
         """
         native_run = self._lib is not None and not (self.check or anomaly_enabled())
-        flat, n = self._rows(rows, check_nan=not native_run)
-        k, m = self.n_inputs, len(self.params)
-        pd: Any = self._params() if param_data is None else param_data
-        if len(pd) != m:
-            raise ValueError(f"compiled function has {m} parameters, param_data has {len(pd)}")
+        m = len(self.params)
         if accumulate is not None and (not isinstance(accumulate, array) or
                                        accumulate.typecode != "d" or len(accumulate) != m):
             raise TypeError(f"accumulate must be an array('d') of {m} floats, got "
                             f"{describe(accumulate)}")
+        sub = None if param_data is None else self._param_data(param_data)
+        flat, n = self._rows(rows, check_nan=not native_run)
         if native_run:
-            return self._c_run(True, flat, n, pd, accumulate, bool(input_grads))
-        pd = list(pd)
+            pd = self._params() if sub is None else sub
+            saved = None if accumulate is None else array("d", accumulate)
+            try:
+                return self._c_run(True, flat, n, pd, accumulate, bool(input_grads),
+                                   subst=sub is not None, batch=True)
+            except BaseException:
+                if accumulate is not None and saved is not None:
+                    accumulate[:] = saved  # rows before the failing one were added: undo
+                raise
+        return self._python_batch(flat, n, sub, accumulate, bool(input_grads))
+
+    def _python_batch(self, flat: array[float], n: int, sub: array[float] | None,
+                      accumulate: array[float] | None, input_grads: bool
+                      ) -> tuple[list[Any], list[tuple[float, ...]] | None, Any]:
+        """`value_and_grad_batch` by Python replay (or, with check / anomaly, the interpreter
+        row by row): `accumulate` is only written once every row is done."""
+        k, m = self.n_inputs, len(self.params)
+        pd: Any = self._params() if sub is None else (
+            sub if self._lib is not None else sub.tolist())
         values = []
         grads: list[tuple[float, ...]] | None = [] if input_grads else None
         pg = [0.0] * m
         # Python replay without input gradients: its own (shorter) program; an error in it
         # goes to the interpreter, through the full program (which raises it again).
-        fast = None if input_grads or self.check or anomaly_enabled() else self._params_fn()
+        fast = None if (input_grads or self.check or anomaly_enabled()
+                        or self._lib is not None) else self._params_fn()
         for r in range(n):
             xs = flat[r * k:(r + 1) * k].tolist()
-            try:
-                g: tuple[float, ...] | None = None
-                if fast is not None:
-                    try:
-                        value, g = fast(xs, pd)
-                    except (ArithmeticError, ValueError):
-                        g = None
-                if g is None:
-                    if param_data is None:
-                        value, g = self.value_and_grad(xs)
-                    else:
-                        value, g = self._value_and_grad_with(xs, pd)
-                    g = g[k:] if fast is not None else g
-            except Exception as e:
-                if hasattr(e, "add_note"):
-                    e.add_note(f"(in row {r} of the batch)")
-                raise
+            g: tuple[float, ...] | None = None
+            if fast is not None:
+                try:
+                    value, g = fast(xs, pd)
+                except (ArithmeticError, ValueError):
+                    g = None
+                if g is not None:
+                    pg = [a + b for a, b in zip(pg, g)]
+            if g is None:
+                value, g = self._value_and_grad_at(xs, pd, sub, r)
+                pg = [a + b for a, b in zip(pg, g[k:])]
             values.append(value)
             if grads is not None:
                 grads.append(g[:k])
-            pg = [a + b for a, b in zip(pg, g[k:] if fast is None else g)]
         if accumulate is not None:
             for j in range(m):
                 accumulate[j] += pg[j]
-            return values, grads, accumulate  # type: ignore[return-value]
+            return values, grads, accumulate
         return values, grads, tuple(pg)
-
-    def _value_and_grad_with(self, fl: list[float], pd: list[float]
-                             ) -> tuple[Any, tuple[float, ...]]:
-        """value_and_grad at given parameter values (Python replay; interpreter fallback)."""
-        saved = [q.data for q in self.params]
-        try:
-            for q, d in zip(self.params, pd):
-                q.data = d
-            return self.value_and_grad(fl)
-        finally:
-            for q, d in zip(self.params, saved):
-                q.data = d
 
     # ---- the C calls -------------------------------------------------------------------------
     def _outputs(self, V: array[float], n: int) -> list[Any]:
@@ -866,23 +990,10 @@ class Compiled:
         scratch = array("d", bytes(self._scratch_bytes))
         return fn(*args, scratch.buffer_info()[0])
 
-    @contextlib.contextmanager
-    def _params_set(self, P: array[float]) -> Iterator[None]:
-        """The parameters' data set to `P` (the values C ran with) while the interpreter
-        re-runs a row, when they differ (`param_data`); restored after."""
-        saved = [q.data for q in self.params]
-        differ = [j for j, d in enumerate(saved) if not (d == P[j] or (d != d and P[j] != P[j]))]
-        try:
-            for j in differ:
-                self.params[j].data = P[j]
-            yield
-        finally:
-            for j in differ:
-                self.params[j].data = saved[j]
-
     def _c_run(self, with_grad: bool, flat: array[float], n: int, pd: Sequence[float],
                accumulate: array[float] | None = None, input_grads: bool = True,
-               single: bool = False
+               single: bool = False, subst: bool = False, batch: bool = False,
+               row: int | None = None
                ) -> tuple[list[Any], list[tuple[float, ...]] | None, Any]:
         """(values, input grads per row or None, param grads summed: a tuple, or `accumulate`)
         from the C function, which checks the inputs and parameters itself (see `_c_source`).
@@ -890,7 +1001,10 @@ class Compiled:
         an inf, and every row when a parameter is not finite, run in the interpreter: with
         finite values in, every Python error and every non-finite result raises an IEEE flag in
         C, but a non-finite value in could reach, e.g., inf / 0 (Python raises, IEEE gives inf
-        silently). `single`: one row's own gradients (the sum starts from -0.0, not 0.0)."""
+        silently). `single`: one row's own gradients (the sum starts from -0.0, not 0.0).
+        `subst`: `pd` was given by the caller, so the interpreter runs at it (`_replay`), not
+        at the parameters' `.data`. `batch`: errors name the row; `row`: the row this one-row
+        call is (for a caller's batch)."""
         k, nv, m = self.n_inputs, 1 + self.n_aux, len(self.params)
         lib = self._lib if input_grads or not with_grad else self._params_lib()
         P = pd if isinstance(pd, array) and pd.typecode == "d" else array("d", pd)
@@ -908,6 +1022,7 @@ class Compiled:
         pg0 = PG.buffer_info()[0]
         patched: dict[int, tuple[Any, tuple[float, ...]]] = {}
         interpret_all = False
+        at = P.tolist() if subst else None
         start = 0
         while start < n:
             if interpret_all:
@@ -923,18 +1038,21 @@ class Compiled:
                 if rc == 0:
                     break
                 if rc == 3:
-                    self._nan_error(k * start + fail.value)
+                    j = k * start + fail.value
+                    if batch:
+                        self._nan_error(j)
+                    raise ValueError(f"compiled input {j % k}: got NaN, a Value needs a "
+                                     "number (inf is allowed)")
                 interpret_all = rc == 2
                 r = start if interpret_all else start + fail.value
             xs = flat[r * k:(r + 1) * k].tolist()
-            where = r if n > 1 else None
-            with self._params_set(P):
-                if with_grad:
-                    value, g = self._interpret_row(xs, where)
-                    for j in range(m):
-                        PG[j] += g[k + j]
-                else:
-                    value, g = self._forward_row(xs, where), ()
+            where = r if batch else row
+            if with_grad:
+                value, g = self._interpret_row(xs, where, at)
+                for j in range(m):
+                    PG[j] += g[k + j]
+            else:
+                value, g = self._forward_row(xs, where, at), ()
             patched[r] = (value, g)
             start = r + 1
         values = self._outputs(V, n)
@@ -948,6 +1066,15 @@ class Compiled:
                 grads[r] = g[:k]
         total: Any = PG if accumulate is not None else tuple(PG.tolist())
         return values, grads, total
+
+
+def _row_note(r: int) -> str:
+    """The note every backend adds to an error raised while running row `r` of a batch."""
+    return f"(in row {r} of the batch)"
+
+
+#: memoryview formats of real numbers: ints of every width, half, single and double floats.
+_REAL_FORMATS = frozenset("bBhHiIlLqQnNefd")
 
 
 def _close(a: tuple[Any, tuple[float, ...]], b: tuple[Any, tuple[float, ...]]) -> bool:

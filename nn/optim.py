@@ -43,6 +43,9 @@ class Optimizer:
                 raise TypeError(f"{type(self).__name__}: parameter {i} is not a Value: {p!r}")
             if p in seen:
                 raise ValueError(f"{type(self).__name__}: parameter {i} ({p!r}) appears twice")
+            if not p.is_leaf:  # as torch.optim: a computed Value's .data is not the model's
+                raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf Value: "
+                                 f"parameter {i} ({p!r}) was computed by an op")
             seen.add(p)
         self.lr = _positive(lr, "lr")
 
