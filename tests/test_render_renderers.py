@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 import sys
 
 import graphviz
@@ -70,7 +71,11 @@ def test_svg_has_every_label_and_node_id(renderer):
 def test_png_matches_svg_size(renderer):
     o, _ = neuron()
     g = draw_graph(o, color_by_grad=True)
-    w_pt, h_pt = svg_size_pt(R.render_svg(g))
+    # The program's own SVG (graphviz-pure's SVGs via render_svg measure text as the browser
+    # font, its PNGs as the Arimo it draws them in: the sizes differ on purpose).
+    own = subprocess.run([renderer[0], "-Tsvg"], input=g.source.encode(), capture_output=True,
+                         check=True).stdout.decode()
+    w_pt, h_pt = svg_size_pt(own)
     png = R.render_png(g)
     w, h = png_size(png)
     # Both renderers rasterise at 96 dpi: 4/3 pixel per point.
@@ -255,3 +260,51 @@ def test_collapsed_neurons_are_drawn_in_order(renderer, sizes, rankdir):
     assert sorted(order) == list(range(len(sizes)))
     for layer, seen in order.items():
         assert seen == list(range(sizes[layer])), (layer, seen)
+
+
+# ---- fonts: graphviz-pure's SVG text measured as the browser will draw it ----------------------
+def test_graphviz_pure_svg_measures_sans_text_as_the_browser_font(monkeypatch):
+    """graphviz-pure measures Helvetica as Arial, narrower than the DejaVu Sans a browser on
+    Linux draws: its SVGs measure Verdana (the widest common sans) and name Verdana, DejaVu
+    Sans; dot's SVGs (measured with the machine's own fonts) keep Helvetica."""
+    o, _ = neuron()
+    g = draw_graph(o)
+    fields = {}
+    for name, path in (("dot", DOT), ("pure", PURE)):
+        if path is None:
+            pytest.skip(f"{name} not installed")
+        monkeypatch.setenv(R.RENDERER_ENV, path)
+        svg = R.render_svg(g)
+        families = set(re.findall(r'font-family="([^"]*)"', svg))
+        fields[name] = families
+    assert fields["pure"] == {R.renderers.BROWSER_FONT_FAMILY}
+    assert fields["dot"] == {"Helvetica,sans-Serif"}
+
+
+@posix_only
+@pytest.mark.parametrize(("fmt", "source", "measured_as"), [
+    ("svg", draw_graph(neuron()[0]).source, "Verdana"),
+    ("svg", 'digraph { node [fontname="Arial"] a }', "Verdana"),
+    ("png", draw_graph(neuron()[0]).source, None),  # drawn by graphviz-pure in Arimo: Arial's
+    ("svg", "digraph { node [fontname=Courier] a }", None),  # a user's own font: left alone
+    ("svg", "digraph { node [fontname=Helvetica] a [fontname=Times] }", None),
+    ("svg", "digraph { a }", None),  # Graphviz's default, Times
+])
+def test_graphviz_pure_flags_for_browser_fonts(tmp_path, monkeypatch, fmt, source, measured_as):
+    """Which renders get graphviz-pure's font flags (a fake graphviz-pure echoes its flags)."""
+    fake = fake_program(tmp_path, "graphviz-pure", 'echo "$@"')
+    monkeypatch.setenv(R.RENDERER_ENV, fake)
+    args = R.run_renderer(source, fmt).decode().split()
+    fonts = [a for a in args if "fontname" in a]
+    if measured_as is None:
+        assert fonts == []
+    else:
+        assert fonts == [f"-{k}fontname={measured_as}" for k in "GNE"]
+
+
+@posix_only
+def test_dot_gets_no_font_flags(tmp_path, monkeypatch):
+    fake = fake_program(tmp_path, "dot", 'echo "$@"')
+    monkeypatch.setenv(R.RENDERER_ENV, fake)
+    out = R.run_renderer(draw_graph(neuron()[0]).source, "svg").decode()
+    assert "fontname" not in out

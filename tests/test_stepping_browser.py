@@ -13,34 +13,14 @@ import pytest
 
 from autograd_lite import Value, backward_steps, topo_order
 from autograd_lite.export import demo_graph, export_html
+from tests.render_helpers import chromium
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1280,1000")
 
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory):
-    for exe, pkg in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not os.access(exe, os.X_OK):
-            pytest.skip(f"browser test needs {exe} (apt-get install {pkg})")
-    webdriver = pytest.importorskip("selenium.webdriver",
-                                    reason="browser test needs selenium (the dev extra)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # An explicit driver path: selenium-manager is never consulted, nothing is downloaded.
-    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    d = chromium(tmp_path_factory.mktemp("chromium-profile"))
     yield d
     d.quit()
 

@@ -149,6 +149,32 @@ def source_of(graph: Any) -> str:
 
 
 _SIZE_ATTR = re.compile(r"(^|[\s;\[,{])size\s*=")
+_FONTNAME = re.compile(r"""\bfontname\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,;\]]+)""")
+#: The fonts graphviz-pure measures as Arial (Arimo), the sans of its PNGs.
+_ARIAL_LIKE = {"helvetica", "arial"}
+#: graphviz-pure measures text with its own tables, but a browser draws an SVG's text with the
+#: fonts of its machine: Arial's widths in a box, drawn in DejaVu Sans (Linux's default sans, 15 %
+#: wider), overflow their fields. So sans SVG text is measured as Verdana, the widest common
+#: sans, and named Verdana first, then DejaVu Sans (Verdana's widths): any of them fits.
+BROWSER_FONT = "Verdana"
+BROWSER_FONT_FAMILY = "Verdana,DejaVu Sans,Bitstream Vera Sans,sans-serif"
+
+
+def _browser_font_args(cmd: list[str], fmt: str, source: str) -> list[str]:
+    """graphviz-pure's flags that measure an SVG's sans text as `BROWSER_FONT`; none for dot
+    (which measures with the fonts the machine has), other formats, or other fonts."""
+    if fmt.split(":")[0] != "svg" or not _is_pure(cmd):
+        return []
+    names = {m.group(1).strip('"').lower() for m in _FONTNAME.finditer(source)}
+    if not names or not names <= _ARIAL_LIKE:
+        return []
+    return [f"-{kind}fontname={BROWSER_FONT}" for kind in "GNE"]
+
+
+def _name_browser_fonts(svg: bytes) -> bytes:
+    """The SVG with `BROWSER_FONT` text asking for its fallbacks of the same widths too."""
+    return svg.replace(f'font-family="{BROWSER_FONT}"'.encode(),
+                       f'font-family="{BROWSER_FONT_FAMILY}"'.encode())
 
 
 def run_renderer(
@@ -170,6 +196,8 @@ def run_renderer(
         args.append(f"-K{engine}")
     if fmt.split(":")[0] in ("png", "jpg", "jpeg", "gif", "bmp") and not _SIZE_ATTR.search(source):
         args.append(f"-Gsize={PNG_MAX_INCHES},{PNG_MAX_INCHES}")
+    font_args = _browser_font_args(cmd, fmt, source)
+    args.extend(font_args)
     args.extend(extra_args)
     limit = DEFAULT_TIMEOUT if timeout is None else timeout
     try:
@@ -185,7 +213,7 @@ def run_renderer(
     if proc.returncode != 0:
         raise RenderFailed(proc.returncode, args, output=proc.stdout,  # type: ignore[call-arg]
                            stderr=proc.stderr.decode("utf-8", "replace"))
-    return proc.stdout
+    return _name_browser_fonts(proc.stdout) if font_args else proc.stdout
 
 
 def render_svg(graph: Any, *, timeout: float | None = None) -> str:
