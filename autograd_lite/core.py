@@ -108,11 +108,11 @@ def _note_read() -> None:
 
 
 def _counting_data() -> property:
-    get, put = _PLAIN_DATA.__get__, _PLAIN_DATA.__set__
+    put = _PLAIN_DATA.fset
 
     def read(self: Value) -> float:
         _note_read()  # the caller of this property is the reader it judges
-        return get(self)  # type: ignore[no-any-return]
+        return self._d
 
     return property(read, put, doc="The node's float.")
 

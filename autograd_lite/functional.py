@@ -1,90 +1,315 @@
-"""Function transforms in the JAX style: `value_and_grad`, `hessian`, `hvp`, `jvp`, `jacfwd`,
-`jacrev`.
+"""Function transforms that compose: `value_and_grad`, `hessian`, `hvp`, `jvp`, `jacfwd`,
+`jacrev` here (this package's original spellings), and the machinery that `autograd_lite.func`
+(JAX's and torch.func's spellings) shares.
 
-Each takes a function of Values (one positional Value per scalar input) and numbers to call it
-at; numbers are lifted to fresh leaves, so no user `.grad` is touched. Reverse mode is
-`grad`; forward mode (`jvp`) records the graph once and pushes tangents through it with the
-same table of partials (`backward.tangents`), so every primitive, a user's included, works
-in both, and `jvp` of a function that takes a gradient with `create_graph=True` inside gives
-forward-over-reverse second derivatives.
+One idea: a transform call is a *level*. It gives each input it differentiates its own
+variable, runs the function one level deeper, and differentiates with respect to its own
+variables only. Everything is recorded on the one tape of Values, so levels compose:
+
+* At the top (no enclosing transform, only numbers given) results are floats, as before.
+* Inside an enclosing transform, or when given Values, the level is *traced*: its variables
+  for Value inputs are identity nodes (`lift`) over them, it differentiates with
+  `create_graph=True` (reverse) or pushes Value tangents (forward), and returns Values. The
+  enclosing level then differentiates through the inner one's work.
+
+Why this is right (perturbation confusion, Siskind and Pearlmutter): the inner level asks for
+d out / d (its own variables). Its `lift` node is a distinct node from the outer Value it
+wraps, so a closed-over outer Value is a constant for the inner level (the traversal stops at
+its variables) and stays connected for the outer one. Using the outer Value itself as the
+inner variable would add the closure's dependence into the inner derivative: the naive bug.
+
+Forward mode walks the recorded graph once per tangent direction with the table's partials
+(`backward.tangents` on floats, `_tangents` here on Values), so every primitive, a user's
+included, works in both modes. Results and arguments may be nested lists, tuples and dicts
+(pytrees, as in JAX) of numbers and Values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any
 
-from ._mode import enable_grad
-from .backward import grad, tangents, topo_order
-from .core import Value, _leaf, describe, to_float
+from ._mode import anomaly_enabled, enable_grad, ieee_mode
+from .backward import contribution, grad, local_partials, tangents, topo_order
+from .core import AnomalyError, Primitive, Value, _leaf, describe, to_float
 
 Outputs = Value | Sequence[Value]
 
-
-def _fresh_leaves(args: Sequence[Any], where: str) -> list[Value]:
-    """Fresh leaves for the numbers (or Values' data) a transform is called at."""
-    return [_leaf(a.data if isinstance(a, Value) else to_float(a, f"{where} argument {i}"))
-            for i, a in enumerate(args)]
+#: How many transform calls are running the user's function right now (JAX's trace stack,
+#: reduced to its depth: every level is a tape of Values, told apart by its own variables).
+_DEPTH: ContextVar[int] = ContextVar("autograd_lite_transform_depth", default=0)
 
 
-def _scalar(out: Any, where: str) -> Value:
-    if not isinstance(out, Value):
-        raise TypeError(f"{where}: the function must return a Value, got {describe(out)}")
+def _identity(x: float) -> float:
+    """x itself: the forward of `lift`."""
+    return x
+
+
+#: A level's own variable over a Value from an enclosing level: the same number, a distinct
+#: node, derivative 1. Not in `PRIMITIVES`: only transforms make it.
+LIFT = Primitive("lift", _identity, (lambda out, x: 1.0,), doc="a transform's own variable",
+                 symbol="lift", function=False, py=("{a}", ("1.0",)), c=("{a}", ("1.0",)))
+
+
+class ArgnumsError(IndexError, ValueError):
+    """`argnums` names an argument that does not exist (ValueError as in JAX, IndexError as
+    in HIPS autograd and earlier versions of this package)."""
+
+
+# ---- pytrees ------------------------------------------------------------------------------
+def _flatten(tree: Any, leaves: list[Any]) -> Any:
+    """Append the leaves of nested lists/tuples/dicts to `leaves`; return their structure."""
+    if isinstance(tree, dict):
+        keys = list(tree)
+        return (dict, keys, [_flatten(tree[k], leaves) for k in keys])
+    if isinstance(tree, list | tuple):
+        return (type(tree), None, [_flatten(t, leaves) for t in tree])
+    leaves.append(tree)
+    return None
+
+
+def _unflatten(spec: Any, leaves: Iterator[Any]) -> Any:
+    """Rebuild a structure made by `_flatten` from an iterator over new leaves."""
+    if spec is None:
+        return next(leaves)
+    kind, keys, children = spec
+    items = [_unflatten(c, leaves) for c in children]
+    if kind is dict:
+        return dict(zip(keys, items))
+    if kind is list or kind is tuple:
+        return kind(items)
+    if hasattr(kind, "_fields"):  # a namedtuple
+        return kind(*items)
+    return kind(items)
+
+
+def _leaves(tree: Any) -> list[Any]:
+    out: list[Any] = []
+    _flatten(tree, out)
     return out
 
 
-def _outputs(out: Any, where: str) -> tuple[list[Value], bool]:
-    """The function's result as a list of Values, and whether it was a single Value."""
-    if isinstance(out, Value):
-        return [out], True
-    if isinstance(out, list | tuple):
-        for i, v in enumerate(out):
-            if not isinstance(v, Value):
-                raise TypeError(f"{where}: output {i} must be a Value, got {describe(v)}")
-        return list(out), False
-    raise TypeError(f"{where}: the function must return a Value or a list of Values, "
-                    f"got {describe(out)}")
+def _has_value(tree: Any) -> bool:
+    return any(isinstance(x, Value) for x in _leaves(tree))
+
+
+# ---- levels -------------------------------------------------------------------------------
+def tracing_depth() -> int:
+    """How many transforms are running the user's function around this point (0 at the top)."""
+    return _DEPTH.get()
+
+
+def _run(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """Call `f` one level deeper, recording (whatever the caller's grad mode)."""
+    token = _DEPTH.set(_DEPTH.get() + 1)
+    try:
+        with enable_grad():
+            return f(*args, **kwargs)
+    finally:
+        _DEPTH.reset(token)
+
+
+def _variable(x: Any, where: str) -> Value:
+    """This level's own variable for an input: a fresh leaf for a number, `lift(x)` for a Value."""
+    if isinstance(x, Value):
+        with enable_grad():
+            return LIFT.apply1(x)
+    return _leaf(to_float(x, where))
 
 
 def _argnums(argnums: int | Sequence[int] | None, n: int, where: str) -> list[int]:
-    nums = list(range(n)) if argnums is None else (
-        [argnums] if isinstance(argnums, int) else list(argnums))
+    """Check `argnums` (an int, a non-empty sequence of ints, or None for all) against `n`."""
+    if argnums is None:
+        return list(range(n))
+    if isinstance(argnums, bool) or not isinstance(argnums, int | list | tuple):
+        raise TypeError(f"{where}: argnums must be an int or a tuple of ints, "
+                        f"got {describe(argnums)}")
+    nums = [argnums] if isinstance(argnums, int) else list(argnums)
+    if not nums:
+        raise ValueError(f"{where}: argnums must be non-empty (JAX and torch.func refuse () too)")
     for k in nums:
-        if isinstance(k, bool) or not isinstance(k, int) or not -n <= k < n:
-            raise IndexError(f"{where}: argnums {k!r} out of range for {n} argument(s)")
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(f"{where}: argnums must hold ints, got {describe(k)}")
+        if not -n <= k < n:
+            raise ArgnumsError(f"{where}: argnums {k!r} out of range for {n} argument(s)")
     return [k % n for k in nums]
 
 
-def value_and_grad(f: Callable[..., Value], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """`f` -> a function returning `(f(*args) as float, df/d args[argnums])`, as in JAX.
+class Level:
+    """One transform call: the arguments `f` is called with (its own variables in the
+    differentiated positions) and whether results are Values (`traced`) or floats."""
 
-    `argnums` an int gives one float; a sequence gives a tuple of floats. An argument `f` does
-    not use has gradient 0.0.
+    def __init__(self, args: Sequence[Any], nums: Sequence[int], where: str,
+                 lift_rest: bool = False, extra: Any = ()) -> None:
+        self.where = where
+        self.traced = _DEPTH.get() > 0 or _has_value((args, extra))
+        self.args = list(args)
+        self.variables: list[Value] = []
+        self.spans: dict[int, tuple[Any, int, int]] = {}
+        for k in dict.fromkeys(nums):
+            leaves: list[Any] = []
+            spec = _flatten(args[k], leaves)
+            start = len(self.variables)
+            self.variables.extend(_variable(x, f"{where} argument {k}") for x in leaves)
+            self.spans[k] = (spec, start, len(self.variables))
+            self.args[k] = _unflatten(spec, iter(self.variables[start:]))
+        if lift_rest:  # this package's original transforms: every number becomes a Value
+            for k, a in enumerate(args):
+                if k not in self.spans and not isinstance(a, Value):
+                    self.args[k] = _leaf(to_float(a, f"{where} argument {k}"))
+
+    def run(self, f: Callable[..., Any], kwargs: dict[str, Any] | None = None) -> Any:
+        """`f` at this level's arguments."""
+        return _run(f, self.args, kwargs or {})
+
+    def shaped(self, flat: Sequence[Any], nums: Sequence[int], single: bool) -> Any:
+        """Per-variable results arranged as the arguments in `nums` (a tuple unless `single`)."""
+        parts = []
+        for k in nums:
+            spec, start, end = self.spans[k]
+            parts.append(_unflatten(spec, iter(flat[start:end])))
+        return parts[0] if single else tuple(parts)
+
+    def result(self, x: Any) -> Any:
+        """A number or Value as this level returns it: a Value if traced, else a float."""
+        return as_result(x, self.traced)
+
+
+def as_result(x: Any, traced: bool) -> Any:
+    """`x` (a number or Value) as a Value when `traced`, a float otherwise."""
+    if traced:
+        return x if isinstance(x, Value) else _leaf(float(x))
+    return x.data if isinstance(x, Value) else float(x)
+
+
+def out_leaves(out: Any, where: str) -> tuple[list[Value | float], Any]:
+    """The function's result as flat leaves (Values or float constants) and its structure."""
+    leaves: list[Any] = []
+    spec = _flatten(out, leaves)
+    for i, v in enumerate(leaves):
+        if not isinstance(v, Value):
+            try:
+                leaves[i] = to_float(v, where)
+            except TypeError:
+                raise TypeError(
+                    f"{where}: the function must return a Value, a number, or lists/tuples/"
+                    f"dicts of them; got {describe(out)}") from None
+    return leaves, spec
+
+
+def scalar_out(out: Any, where: str) -> Value | float:
+    """The function's result as one scalar (a Value or a float constant), checked."""
+    outs, spec = out_leaves(out, where)
+    if spec is not None or len(outs) != 1:
+        raise TypeError(f"{where}: the function must return one scalar (a Value), "
+                        f"got {describe(out)}")
+    return outs[0]
+
+
+def split_aux(out: Any, has_aux: bool, where: str) -> tuple[Any, Any]:
+    """`(output, aux)` of a function called with `has_aux`, checked."""
+    if not has_aux:
+        return out, None
+    if not isinstance(out, list | tuple) or len(out) != 2:
+        raise TypeError(f"{where}(has_aux=True): the function must return a pair "
+                        f"(output, aux), got {describe(out)}")
+    return out[0], out[1]
+
+
+def aux_result(aux: Any, traced: bool) -> Any:
+    """Auxiliary output: unchanged when traced, its Values read as floats at the top level."""
+    if traced:
+        return aux
+    leaves: list[Any] = []
+    spec = _flatten(aux, leaves)
+    return _unflatten(spec, iter(x.data if isinstance(x, Value) else x for x in leaves))
+
+
+# ---- the two directions -------------------------------------------------------------------
+def pullback(outs: Sequence[Value | float], seeds: Sequence[Any], wrt: Sequence[Value],
+             traced: bool) -> list[Any]:
+    """d(sum of outs * seeds) / d wrt: reverse mode, differentiable (Values) when traced."""
+    pairs = [(o, s) for o, s in zip(outs, seeds) if isinstance(o, Value)]
+    if not pairs or not wrt:
+        return [as_result(0.0, traced) for _ in wrt]
+    gs = grad([o for o, _ in pairs], list(wrt), grad_outputs=[s for _, s in pairs],
+              create_graph=traced, allow_unused=True, materialize_grads=True)
+    return [as_result(g, traced) for g in gs]
+
+
+def push(outs: Sequence[Value | float], seeds: dict[Value, Any], traced: bool) -> list[Any]:
+    """Tangents of `outs` given the seeded variables' tangents: forward mode."""
+    roots = [o for o in outs if isinstance(o, Value)]
+    order = topo_order(roots) if roots else []
+    tan = _tangents(order, seeds) if traced else tangents(order, seeds)
+    return [as_result(tan.get(o, 0.0) if isinstance(o, Value) else 0.0, traced) for o in outs]
+
+
+def _tangents(order: list[Value], seeds: dict[Value, Any]) -> dict[Value, Any]:
+    """`backward.tangents` on Values: each tangent a graph, differentiable by outer levels."""
+    tan: dict[Value, Any] = dict(seeds)
+    check = anomaly_enabled()
+    with enable_grad(), ieee_mode():
+        for node in order:
+            op = node._prim
+            if op is None or node in tan:
+                continue
+            parents = node.parents
+            if not any(p in tan for p in parents):
+                continue
+            total: Any = 0.0
+            for i, (parent, local) in enumerate(zip(parents, local_partials(node, True))):
+                if parent in tan:
+                    c = contribution(tan[parent], local, op.mask)
+                    if check and not _finite(c):
+                        raise AnomalyError(
+                            f"forward mode: {op.name} produced a non-finite tangent for input "
+                            f"{i} ({parent!r}): tangent {tan[parent]!r} x local {local!r}")
+                    total = c if isinstance(total, float) and total == 0.0 else total + c
+            tan[node] = total
+    return tan
+
+
+def _finite(x: Any) -> bool:
+    d = x.data if isinstance(x, Value) else float(x)
+    return d - d == 0.0
+
+
+def _tangent(t: Any, where: str) -> Any:
+    return t if isinstance(t, Value) else to_float(t, where)
+
+
+# ---- this package's original spellings, now composable --------------------------------------
+def value_and_grad(f: Callable[..., Value], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """`f` -> a function returning `(f(*args), df/d args[argnums])`, as in JAX.
+
+    `argnums` an int gives one gradient; a sequence gives a tuple. An argument `f` does not
+    use has gradient 0.0. Floats at the top level; Values (differentiable) inside another
+    transform or when called with Values. Keyword arguments go to `f` undifferentiated.
     """
     single = isinstance(argnums, int)
 
-    def wrapped(*args: Any) -> tuple[float, Any]:
-        values = _fresh_leaves(args, "value_and_grad")
-        nums = _argnums(argnums, len(values), "value_and_grad")
-        with enable_grad():
-            out = _scalar(f(*values), "value_and_grad")
-        gs = grad(out, [values[n] for n in nums], materialize_grads=True)
-        return out.data, (gs[0] if single else tuple(gs))
+    def wrapped(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        nums = _argnums(argnums, len(args), "value_and_grad")
+        level = Level(args, nums, "value_and_grad", lift_rest=True, extra=kwargs)
+        out = scalar_out(level.run(f, kwargs), "value_and_grad")
+        gs = pullback([out], [1.0], level.variables, level.traced)
+        return level.result(out), level.shaped(gs, nums, single)
 
     return wrapped
 
 
-def hessian(f: Callable[..., Value], inputs: Sequence[Any]) -> list[list[float]]:
+def hessian(f: Callable[..., Value], inputs: Sequence[Any]) -> list[list[Any]]:
     """The matrix of second derivatives of scalar `f` at `inputs` (reverse over reverse)."""
-    xs = _fresh_leaves(inputs, "hessian")
-    with enable_grad():
-        out = _scalar(f(*xs), "hessian")
-    first = grad(out, xs, create_graph=True, materialize_grads=True)
-    return [[float(h) for h in grad(gi, xs, materialize_grads=True)] for gi in first]
+    level = Level(list(inputs), range(len(inputs)), "hessian")
+    out = scalar_out(level.run(f), "hessian")
+    first = pullback([out], [1.0], level.variables, True)
+    return [pullback([g], [1.0], level.variables, level.traced) for g in first]
 
 
 def hvp(f: Callable[..., Value], inputs: Sequence[Any], vector: Sequence[Any],
-        mode: str = "rev-rev") -> list[float]:
+        mode: str = "rev-rev") -> list[Any]:
     """Hessian-vector product H(inputs) @ vector without forming H.
 
     `mode="rev-rev"`: differentiate (grad f) . vector in reverse mode; `"fwd-rev"`: push
@@ -93,65 +318,97 @@ def hvp(f: Callable[..., Value], inputs: Sequence[Any], vector: Sequence[Any],
     """
     if mode not in ("rev-rev", "fwd-rev"):
         raise ValueError(f"hvp: mode must be 'rev-rev' or 'fwd-rev', got {mode!r}")
-    xs = _fresh_leaves(inputs, "hvp")
-    if len(vector) != len(xs):
-        raise ValueError(f"hvp: {len(xs)} inputs but a vector of length {len(vector)}")
-    v = [to_float(c, f"hvp vector[{i}]") for i, c in enumerate(vector)]
+    if len(vector) != len(inputs):
+        raise ValueError(f"hvp: {len(inputs)} inputs but a vector of length {len(vector)}")
+    v = [_tangent(c, f"hvp vector[{i}]") for i, c in enumerate(vector)]
     if mode == "fwd-rev":
-        def gradient(*ys: Value) -> list[Value]:
-            out = _scalar(f(*ys), "hvp")
-            return list(grad(out, list(ys), create_graph=True, materialize_grads=True))
+        def gradient(*ys: Value) -> list[Any]:
+            return pullback([scalar_out(f(*ys), "hvp")], [1.0], ys, True)
 
-        return jvp(gradient, [x.data for x in xs], v)[1]  # type: ignore[no-any-return]
-    with enable_grad():
-        out = _scalar(f(*xs), "hvp")
-    first = grad(out, xs, create_graph=True, materialize_grads=True)
-    dot = first[0] * v[0] if first else _leaf(0.0)
-    for g, c in zip(first[1:], v[1:]):
-        dot = dot + g * c
-    return [float(h) for h in grad(dot, xs, materialize_grads=True)]
+        return jvp(gradient, list(inputs), v)[1]  # type: ignore[no-any-return]
+    level = Level(list(inputs), range(len(inputs)), "hvp", extra=v)
+    out = scalar_out(level.run(f), "hvp")
+    first = pullback([out], [1.0], level.variables, True)
+    return pullback(first, v, level.variables, level.traced)
 
 
 def jvp(f: Callable[..., Outputs], primals: Sequence[Any],
         tangents_in: Sequence[Any]) -> tuple[Any, Any]:
     """Forward mode, JAX's contract: `(f(*primals), J(primals) @ tangents)`.
 
-    `f` takes one Value per primal and returns a Value (then both results are floats) or a
-    list of Values (then both are lists). The graph `f` records is walked once in topological
-    order, each node's tangent the sum of its local partials times its parents' tangents.
+    `f` takes one argument per primal and returns a Value (both results are scalars), or a
+    list (or other pytree) of them (both results have that structure). The graph `f` records
+    is walked once in topological order, each node's tangent the sum of its local partials
+    times its parents' tangents.
     """
-    xs = _fresh_leaves(primals, "jvp")
-    if len(tangents_in) != len(xs):
-        raise ValueError(f"jvp: {len(xs)} primals but {len(tangents_in)} tangents")
-    ts = [to_float(t, f"jvp tangent {i}") for i, t in enumerate(tangents_in)]
-    with enable_grad():
-        outs, single = _outputs(f(*xs), "jvp")
-    tan = tangents(topo_order(outs), dict(zip(xs, ts)))
-    values = [o.data for o in outs]
-    dots = [tan.get(o, 0.0) for o in outs]
-    return (values[0], dots[0]) if single else (values, dots)
+    return jvp_core(f, primals, tangents_in, "jvp")[:2]
+
+
+def jvp_core(f: Callable[..., Any], primals: Sequence[Any], tangents_in: Sequence[Any],
+             where: str, kwargs: dict[str, Any] | None = None,
+             has_aux: bool = False) -> tuple[Any, Any, Any]:
+    """`(f(*primals), J @ tangents, aux)`: forward mode at one level."""
+    for name, seq in (("primals", primals), ("tangents", tangents_in)):
+        if not isinstance(seq, list | tuple):
+            raise TypeError(f"{where}: {name} must be a tuple or list (one entry per "
+                            f"argument of f), got {describe(seq)}")
+    if len(tangents_in) != len(primals):
+        raise ValueError(f"{where}: {len(primals)} primals but {len(tangents_in)} tangents")
+    level = Level(list(primals), range(len(primals)), where, extra=(list(tangents_in), kwargs))
+    ts: list[Any] = []
+    for i, t in enumerate(tangents_in):
+        leaves = _leaves(t)
+        _, start, end = level.spans[i]
+        if len(leaves) != end - start:
+            raise ValueError(f"{where}: tangent {i} has {len(leaves)} number(s), its primal "
+                             f"{end - start}")
+        ts.extend(_tangent(x, f"{where} tangent {i}") for x in leaves)
+    out, aux = split_aux(level.run(f, kwargs), has_aux, where)
+    outs, spec = out_leaves(out, where)
+    dots = push(outs, dict(zip(level.variables, ts)), level.traced)
+    values = [level.result(o) for o in outs]
+    return (_unflatten(spec, iter(values)), _unflatten(spec, iter(dots)),
+            aux_result(aux, level.traced))
+
+
+def _jacobian(f: Callable[..., Any], args: Sequence[Any], nums: list[int], where: str,
+              forward: bool, kwargs: dict[str, Any] | None = None, has_aux: bool = False,
+              lift_rest: bool = False) -> tuple[Level, list[list[Any]], Any, Any]:
+    """Rows (one per output leaf) of d output / d variable: the level, rows, structure, aux.
+
+    Forward: the graph is recorded once and walked once per variable (one column each);
+    reverse: one pass per output leaf (one row each).
+    """
+    level = Level(args, nums, where, lift_rest=lift_rest, extra=kwargs)
+    out, aux = split_aux(level.run(f, kwargs), has_aux, where)
+    outs, spec = out_leaves(out, where)
+    n = len(level.variables)
+    if forward:
+        columns = [push(outs, {v: 1.0}, level.traced) for v in level.variables]
+        rows = [[columns[j][i] for j in range(n)] for i in range(len(outs))]
+    else:
+        rows = [pullback([o], [1.0], level.variables, level.traced) for o in outs]
+    return level, rows, spec, aux_result(aux, level.traced)
+
+
+def _jac_old(f: Callable[..., Outputs], argnums: int | Sequence[int] | None, where: str,
+             forward: bool) -> Callable[..., Any]:
+    def jacobian(*args: Any, **kwargs: Any) -> Any:
+        nums = _argnums(argnums, len(args), where)
+        _, rows, spec, _ = _jacobian(f, args, nums, where, forward, kwargs, lift_rest=True)
+        return rows[0] if spec is None else rows
+
+    return jacobian
 
 
 def jacfwd(f: Callable[..., Outputs], argnums: int | Sequence[int] | None = None
            ) -> Callable[..., Any]:
-    """`f` -> a function giving the Jacobian by forward mode: one `jvp` per input column.
+    """`f` -> a function giving the Jacobian by forward mode: one tangent walk per input.
 
     Rows are outputs, columns the inputs in `argnums` (default: all arguments); for a
-    single-Value `f` the result is one row (a list of floats). Cheap when inputs are few.
+    single-Value `f` the result is one row (a list). Cheap when inputs are few.
     """
-    def jacobian(*args: Any) -> Any:
-        n = len(args)
-        nums = _argnums(argnums, n, "jacfwd")
-        columns = []
-        single = True
-        for k in nums:
-            _, col = jvp(f, args, [1.0 if i == k else 0.0 for i in range(n)])
-            single = not isinstance(col, list)
-            columns.append([col] if single else col)
-        rows = [list(r) for r in zip(*columns)] if columns else []
-        return rows[0] if single and rows else rows
-
-    return jacobian
+    return _jac_old(f, argnums, "jacfwd", True)
 
 
 def jacrev(f: Callable[..., Outputs], argnums: int | Sequence[int] | None = None
@@ -160,13 +417,4 @@ def jacrev(f: Callable[..., Outputs], argnums: int | Sequence[int] | None = None
 
     The same layout as `jacfwd`. Cheap when outputs are few.
     """
-    def jacobian(*args: Any) -> Any:
-        xs = _fresh_leaves(args, "jacrev")
-        nums = _argnums(argnums, len(xs), "jacrev")
-        with enable_grad():
-            outs, single = _outputs(f(*xs), "jacrev")
-        wrt = [xs[k] for k in nums]
-        rows = [list(grad(o, wrt, allow_unused=True, materialize_grads=True)) for o in outs]
-        return rows[0] if single else rows
-
-    return jacobian
+    return _jac_old(f, argnums, "jacrev", False)

@@ -9,29 +9,35 @@ scikit-learn: `pip install 'autograd-lite[data]'`.
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Sequence
 from typing import Any
+
+from . import arrays as _arrays
 
 Dataset = tuple[list[list[float]], list[int]]
 
 
 def _count(n: object, what: str = "n", minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        raise ValueError(f"{what} must be an int >= {minimum}, got {n!r}")
-    return n
+    return _arrays.count(n, what, minimum)
 
 
 def _noise(noise: object, what: str = "noise") -> float:
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0.0:
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or \
+            not float(noise) >= 0.0:
         raise ValueError(f"{what} must be a number >= 0, got {noise!r}")
     return float(noise)
 
 
+def _seed(seed: object, what: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{what} must be an int, got {seed!r}")
+    return int(seed)
+
+
 def _rng(seed: object) -> random.Random:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    return random.Random(seed)
+    return random.Random(_seed(seed))
 
 
 def _linspace(a: float, b: float, n: int) -> list[float]:
@@ -65,7 +71,7 @@ def make_circles(n: int = 100, noise: float = 0.05, factor: float = 0.5, seed: i
     `factor`)."""
     n = _count(n, minimum=2)
     noise = _noise(noise)
-    if not isinstance(factor, int | float) or not 0.0 < factor < 1.0:
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0.0 < factor < 1.0:
         raise ValueError(f"factor must be in (0, 1), got {factor!r}")
     rng = _rng(seed)
     n0 = n // 2
@@ -114,12 +120,13 @@ def make_blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 3, std: 
     about n / centres points each, label = index of the centre."""
     n = _count(n)
     rng = _rng(seed)
-    if isinstance(centers, int):
+    if isinstance(centers, numbers.Integral):
         k = _count(centers, "centers")
         dim = _count(dim, "dim")
         cs = [[rng.uniform(*box) for _ in range(dim)] for _ in range(k)]
     else:
-        cs = [[float(c) for c in centre] for centre in centers]
+        cs = _arrays.rows(centers, "make_blobs: centers") if _arrays.is_array(centers) or \
+            centers else []
         if not cs or len({len(c) for c in cs}) != 1:
             raise ValueError("centers must be an int or a non-empty list of equal-length points")
     std = _noise(std, "std")
@@ -143,92 +150,248 @@ def load_digits() -> Dataset:
     return [[float(v) for v in row] for row in d.data.tolist()], [int(c) for c in d.target]
 
 
-def train_test_split(X: Sequence[Any], y: Sequence[Any], test_size: float = 0.25,
-                     seed: int = 0, stratify: bool = False) -> tuple[list, list, list, list]:
+class InvalidParameterError(ValueError, TypeError):
+    """A split size of the wrong type or out of range; both a ValueError and a TypeError, as
+    scikit-learn's error of the same name, so code written against either catches it."""
+
+
+def _size_kind(size: object, what: str) -> str | None:
+    """"i" for an int size, "f" for a float fraction, None for None (scikit-learn's kinds)."""
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, numbers.Real):
+        raise InvalidParameterError(f"The {what!r} parameter of train_test_split must be a "
+                                    f"float in the range (0.0, 1.0), an int in the range "
+                                    f"[1, inf) or None. Got {size!r} instead.")
+    return "i" if isinstance(size, numbers.Integral) else "f"
+
+
+def _size_value(size: Any, kind: str | None) -> Any:
+    """A numpy scalar size as the Python number it holds (sizes stay None, int or float)."""
+    return None if kind is None else (int(size) if kind == "i" else float(size))
+
+
+def split_sizes(n: int, test_size: float | None = None,
+                train_size: float | None = None) -> tuple[int, int]:
+    """(n_train, n_test) for `n` samples, by scikit-learn's rules (`_validate_shuffle_split`):
+    a float fraction of the test set is rounded up, of the train set down; an int is a count;
+    the part not given is the rest; both None means test_size=0.25."""
+    if test_size is None and train_size is None:
+        test_size = 0.25
+    ts: Any = test_size  # a real number when its kind is "i" or "f"
+    rs: Any = train_size
+    tk, rk = _size_kind(ts, "test_size"), _size_kind(rs, "train_size")
+    ts, rs = _size_value(ts, tk), _size_value(rs, rk)
+    for size, kind, what in ((ts, tk, "test_size"), (rs, rk, "train_size")):
+        if (kind == "i" and not 0 < size < n) or (kind == "f" and not 0 < size < 1):
+            raise InvalidParameterError(f"{what}={size!r} should be either positive and "
+                                        f"smaller than the number of samples {n} or a float "
+                                        "in the (0, 1) range")
+    if tk == "f" and rk == "f" and rs + ts > 1:
+        raise ValueError(f"The sum of test_size and train_size = {rs + ts}, should be in the "
+                         "(0, 1) range. Reduce test_size and/or train_size.")
+    n_test = 0 if tk is None else (math.ceil(ts * n) if tk == "f" else int(ts))
+    n_train = 0 if rk is None else (math.floor(rs * n) if rk == "f" else int(rs))
+    if rk is None:
+        n_train = n - n_test
+    elif tk is None:
+        n_test = n - n_train
+    if n_train + n_test > n:
+        raise ValueError(f"The sum of train_size and test_size = {n_train + n_test}, should be "
+                         f"smaller than the number of samples {n}. Reduce test_size and/or "
+                         "train_size.")
+    if n_train == 0:
+        raise ValueError(f"With n_samples={n}, test_size={test_size} and "
+                         f"train_size={train_size}, the resulting train set will be empty. "
+                         "Adjust any of the aforementioned parameters.")
+    return n_train, n_test
+
+
+def approximate_mode(counts: Sequence[int], n_draws: int, rng: random.Random) -> list[int]:
+    """How many of `n_draws` to take from each class of sizes `counts`, as scikit-learn's
+    `_approximate_mode`: each class's share floored, the rest given one each to the largest
+    remainders (ties broken by `rng`); the result sums to `n_draws`."""
+    total = sum(counts)
+    continuous = [c / total * n_draws for c in counts]
+    floored = [math.floor(x) for x in continuous]
+    need = n_draws - sum(floored)
+    if need > 0:
+        remainder = [x - f for x, f in zip(continuous, floored)]
+        for value in sorted(set(remainder), reverse=True):
+            inds = [i for i, r in enumerate(remainder) if r == value]
+            add = min(len(inds), need)
+            for i in sorted(rng.sample(inds, add)):
+                floored[i] += 1
+            need -= add
+            if need == 0:
+                break
+    return floored
+
+
+def _hashable(c: Any) -> Any:
+    return tuple(_hashable(v) for v in c) if isinstance(c, list) else c
+
+
+def _classes(keys: list[Any]) -> list[Any]:
+    try:
+        return sorted(set(keys))
+    except TypeError:  # labels of mixed kinds: any fixed order will do
+        return sorted(set(keys), key=repr)
+
+
+def _stratified(labels: list[Any], n_train: int, n_test: int,
+                rng: random.Random) -> tuple[list[int], list[int]]:
+    """Train and test indices with scikit-learn's StratifiedShuffleSplit allocation."""
+    keys = [_hashable(c) for c in labels]
+    by_class: dict[Any, list[int]] = {}
+    for i, c in enumerate(keys):
+        by_class.setdefault(c, []).append(i)
+    classes = _classes(keys)
+    counts = [len(by_class[c]) for c in classes]
+    few = [c for c, k in zip(classes, counts) if k < 2]
+    if few:
+        raise ValueError("The least populated classes in y have only 1 member, which is too "
+                         "few. The minimum number of groups for any class cannot be less than "
+                         f"2. Classes with too few members are: {few}")
+    for size, what in ((n_train, "train_size"), (n_test, "test_size")):
+        if size < len(classes):
+            raise ValueError(f"The {what} = {size} should be greater or equal to the number "
+                             f"of classes = {len(classes)}")
+    n_i = approximate_mode(counts, n_train, rng)
+    t_i = approximate_mode([k - a for k, a in zip(counts, n_i)], n_test, rng)
+    train: list[int] = []
+    test: list[int] = []
+    for c, a, b in zip(classes, n_i, t_i):
+        idx = list(by_class[c])
+        rng.shuffle(idx)
+        train += idx[:a]
+        test += idx[a:a + b]
+    rng.shuffle(train)
+    rng.shuffle(test)
+    return train, test
+
+
+def _length(x: Any, what: str) -> int:
+    try:
+        return len(x)
+    except TypeError:
+        raise TypeError(f"train_test_split: {what} must be an array or a sequence, got "
+                        f"{type(x).__name__}") from None
+
+
+def _take(x: Any, idx: list[int]) -> Any:
+    """The rows `idx` of `x`, in the container kind it came in (scikit-learn's
+    `_safe_indexing`): a numpy array (or pandas object) stays one; anything else becomes a list,
+    list and tuple rows as lists."""
+    if hasattr(x, "iloc"):
+        return x.iloc[idx]
+    if _arrays.is_array(x):
+        np = _arrays._numpy()
+        a = x if isinstance(x, np.ndarray) else _arrays.to_ndarray(x, "train_test_split")
+        return a.take(idx, axis=0)
+    return [list(x[i]) if isinstance(x[i], list | tuple) else x[i] for i in idx]
+
+
+def train_test_split(X: Any, y: Any, test_size: float | None = None, seed: int | None = 0,
+                     stratify: Any = False, *, train_size: float | None = None,
+                     shuffle: bool = True, random_state: int | None = None
+                     ) -> tuple[Any, Any, Any, Any]:
     """Shuffle with `seed` and split into `(X_train, X_test, y_train, y_test)` (scikit-learn's
-    order). `test_size` is a fraction in (0, 1) or a count; `stratify=True` keeps the class
-    proportions in both parts."""
-    if len(X) != len(y):
-        raise ValueError(f"train_test_split: {len(X)} inputs but {len(y)} labels")
-    n = len(X)
-    if isinstance(test_size, float):
-        if not 0.0 < test_size < 1.0:
-            raise ValueError(f"test_size as a fraction must be in (0, 1), got {test_size!r}")
-        n_test = math.ceil(test_size * n)
-    elif isinstance(test_size, int) and not isinstance(test_size, bool):
-        n_test = test_size
+    order, sizes and errors).
+
+    `test_size`/`train_size`: a float fraction in (0, 1) (the test part rounded up, the train
+    part down) or an int count; the one left None is the rest; both None means 25% test.
+    `stratify=True` keeps the class proportions of `y` in both parts (or pass the labels to
+    stratify by, as in scikit-learn), with scikit-learn's StratifiedShuffleSplit allocation:
+    exactly the requested sizes, every class in both parts where the sizes allow. Arrays come
+    back as arrays, anything else as lists. `random_state` is accepted as another name for
+    `seed` (None: fresh randomness); `shuffle=False` takes the first rows for training and
+    the next for testing.
+    """
+    if random_state is not None:
+        if seed not in (0, None, random_state):
+            raise ValueError("train_test_split: give seed or random_state, not both")
+        seed = random_state
+    n = _length(X, "X")
+    if _length(y, "y") != n:
+        raise ValueError(f"train_test_split: found input variables with inconsistent numbers "
+                         f"of samples: {n} inputs but {_length(y, 'y')} labels")
+    n_train, n_test = split_sizes(n, test_size, train_size)
+    stratify_by: list[Any] | None = None
+    if stratify is True:
+        stratify_by = _arrays.targets(y, "train_test_split: y")
+    elif stratify is not None and stratify is not False:
+        stratify_by = _arrays.targets(stratify, "train_test_split: stratify")
+        if len(stratify_by) != n:
+            raise ValueError(f"train_test_split: stratify has {len(stratify_by)} labels for "
+                             f"{n} samples")
+    if not shuffle:
+        if stratify_by is not None:
+            raise ValueError("Stratified train/test split is not implemented for shuffle=False")
+        train_idx, test_idx = list(range(n_train)), list(range(n_train, n_train + n_test))
     else:
-        raise TypeError(f"test_size must be a float fraction or an int count, got {test_size!r}")
-    if not 0 < n_test < n:
-        raise ValueError(f"test_size {test_size!r} leaves no train or no test data ({n} samples)")
-    rng = _rng(seed)
-    if stratify:
-        by_class: dict[Any, list[int]] = {}
-        for i, c in enumerate(y):
-            by_class.setdefault(c, []).append(i)
-        test_idx: list[int] = []
-        train_idx: list[int] = []
-        for c in sorted(by_class, key=repr):
-            idx = by_class[c]
-            rng.shuffle(idx)
-            k = round(len(idx) * n_test / n)
-            test_idx += idx[:k]
-            train_idx += idx[k:]
-        rng.shuffle(test_idx)
-        rng.shuffle(train_idx)
-    else:
-        order = list(range(n))
-        rng.shuffle(order)
-        test_idx, train_idx = order[:n_test], order[n_test:]
-    return ([list(X[i]) for i in train_idx], [list(X[i]) for i in test_idx],
-            [y[i] for i in train_idx], [y[i] for i in test_idx])
+        rng = random.Random() if seed is None else _rng(seed)
+        if stratify_by is not None:
+            train_idx, test_idx = _stratified(stratify_by, n_train, n_test, rng)
+        else:
+            order = list(range(n))
+            rng.shuffle(order)
+            test_idx, train_idx = order[:n_test], order[n_test:n_test + n_train]
+    return _take(X, train_idx), _take(X, test_idx), _take(y, train_idx), _take(y, test_idx)
+
+
+def _returned_like(X: Any, out: list[list[float]]) -> Any:
+    """`out` as a float64 numpy array when `X` was an array (as scikit-learn returns), else
+    the lists themselves."""
+    if _arrays.is_array(X):
+        return _arrays._numpy().asarray(out, dtype="float64").reshape(len(out), -1)
+    return out
 
 
 class Standardizer:
-    """Per-feature scaling to zero mean and unit variance, fitted on training data only.
-    A constant feature (zero variance, like the digits' blank corner pixels) is only centred."""
+    """Per-feature scaling to zero mean and unit variance, fitted on training data only
+    (scikit-learn's StandardScaler). A constant feature (zero variance, like the digits' blank
+    corner pixels) is only centred."""
 
     def __init__(self) -> None:
         self.mean: list[float] | None = None
         self.std: list[float] | None = None
 
-    def fit(self, X: Sequence[Sequence[float]]) -> Standardizer:
-        """Learn each column's mean and (population) standard deviation."""
-        if not X:
+    def fit(self, X: Any) -> Standardizer:
+        """Learn each column's mean and (population) standard deviation of `X` (a 2-D array
+        or a list of equal-length rows of finite numbers)."""
+        rows = _arrays.rows(X, "Standardizer.fit: X")
+        if not rows:
             raise ValueError("Standardizer.fit needs at least one row")
-        d = len(X[0])
-        for i, row in enumerate(X):
-            if len(row) != d:
-                raise ValueError(f"Standardizer.fit: row {i} has {len(row)} features, "
-                                 f"row 0 has {d}")
-        n = len(X)
-        mean = [math.fsum(row[j] for row in X) / n for j in range(d)]
-        var = [math.fsum((row[j] - mean[j]) ** 2 for row in X) / n for j in range(d)]
+        d = len(rows[0])
+        n = len(rows)
+        mean = [math.fsum(row[j] for row in rows) / n for j in range(d)]
+        var = [math.fsum((row[j] - mean[j]) ** 2 for row in rows) / n for j in range(d)]
         self.mean = mean
         self.std = [math.sqrt(v) if v > 0.0 else 1.0 for v in var]
         return self
 
-    def transform(self, X: Sequence[Sequence[float]]) -> list[list[float]]:
-        """(x - mean) / std per column, as new lists."""
+    def transform(self, X: Any) -> Any:
+        """(x - mean) / std per column: new lists, or a float64 array when X is an array."""
         if self.mean is None or self.std is None:
             raise RuntimeError("Standardizer.transform called before fit")
         d = len(self.mean)
         out = []
-        for i, row in enumerate(X):
+        for i, row in enumerate(_arrays.rows(X, "Standardizer.transform: X")):
             if len(row) != d:
                 raise ValueError(f"Standardizer: row {i} has {len(row)} features, "
                                  f"fitted on {d}")
             out.append([(v - m) / s for v, m, s in zip(row, self.mean, self.std)])
-        return out
+        return _returned_like(X, out)
 
-    def fit_transform(self, X: Sequence[Sequence[float]]) -> list[list[float]]:
+    def fit_transform(self, X: Any) -> Any:
         """`fit(X)` then `transform(X)`."""
         return self.fit(X).transform(X)
 
 
-def standardize(X_train: Sequence[Sequence[float]],
-                *others: Sequence[Sequence[float]]) -> tuple[list[list[float]], ...]:
+def standardize(X_train: Any, *others: Any) -> tuple[Any, ...]:
     """Scale `X_train` to zero mean, unit variance, and `others` (test sets) with the train
-    statistics: `X_train, X_test = standardize(X_train, X_test)`."""
+    statistics: `X_train, X_test = standardize(X_train, X_test)`. Arrays come back as float64
+    arrays, lists as lists."""
     s = Standardizer().fit(X_train)
     return (s.transform(X_train), *(s.transform(X) for X in others))

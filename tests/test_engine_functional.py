@@ -87,8 +87,11 @@ def test_value_and_grad_like_jax() -> None:
     assert g == 0.0
     with pytest.raises(IndexError):
         value_and_grad(f, argnums=5)(1.0, 2.0)
-    with pytest.raises(TypeError, match="must return a Value"):
-        value_and_grad(lambda x: 3.0)(1.0)
+    assert value_and_grad(lambda x: 3.0)(1.0) == (3.0, 0.0)  # a constant: JAX, HIPS, torch.func
+    with pytest.raises(TypeError, match="must return one scalar"):
+        value_and_grad(lambda x: [x, x])(1.0)
+    with pytest.raises(ValueError, match="non-empty"):
+        value_and_grad(f, argnums=())(1.0, 2.0)
 
 
 def test_no_grad_records_nothing_and_restores() -> None:

@@ -104,8 +104,9 @@ def test_jvp_works_for_a_user_primitive() -> None:
 def test_jvp_bad_arguments() -> None:
     with pytest.raises(ValueError, match="2 primals but 1 tangents"):
         jvp(survey_f, [1.0, 2.0], [1.0])
+    assert jvp(lambda x: 3.0, [1.0], [1.0]) == (3.0, 0.0)  # a constant, as jax.jvp
     with pytest.raises(TypeError, match="must return a Value"):
-        jvp(lambda x: 3.0, [1.0], [1.0])
+        jvp(lambda x: "3", [1.0], [1.0])
     with pytest.raises(TypeError, match="real number"):
         jvp(survey_f, [1.0, "x"], [1.0, 1.0])
     with pytest.raises(ValueError, match="mode"):

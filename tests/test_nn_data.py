@@ -96,18 +96,22 @@ def test_train_test_split_partitions(n, frac, seed, stratify) -> None:
     assume(math.ceil(frac * n) < n)  # else it raises: no training data left
     X = [[float(i), -float(i)] for i in range(n)]
     y = [i % 3 for i in range(n)]
+    n_test = math.ceil(frac * n)
+    if stratify and (min(n_test, n - n_test) < 3 or n < 6):
+        with pytest.raises(ValueError, match="number of classes|least populated"):
+            data.train_test_split(X, y, test_size=frac, seed=seed, stratify=True)
+        return
     Xtr, Xte, ytr, yte = data.train_test_split(X, y, test_size=frac, seed=seed,
                                                stratify=stratify)
     assert sorted(map(tuple, Xtr + Xte)) == sorted(map(tuple, X))  # a partition
     for x, c in zip(Xtr + Xte, ytr + yte):  # labels travel with their rows
         assert c == int(x[0]) % 3
+    assert len(Xte) == n_test  # exactly the requested size, stratified or not
     if stratify:
-        n_test = math.ceil(frac * n)
         for c in range(3):
-            share = n_test * y.count(c) / n  # each class keeps its share, rounded
-            assert abs(yte.count(c) - share) <= 0.5 + 1e-9
-    else:
-        assert len(Xte) == math.ceil(frac * n)
+            share = n_test * y.count(c) / n  # each class keeps its share, within one
+            assert abs(yte.count(c) - share) < 1.0 + 1e-9
+            assert 1 <= yte.count(c) and 1 <= ytr.count(c)
     assert data.train_test_split(X, y, test_size=frac, seed=seed, stratify=stratify) == (
         Xtr, Xte, ytr, yte)
 
