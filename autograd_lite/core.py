@@ -382,6 +382,12 @@ class Value:
         """min(self, other); a tie splits the gradient evenly (as in PyTorch and JAX)."""
         return MINIMUM(self, other)
 
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy ufuncs with a primitive record nodes (`np.maximum(v, 0.0)`); others raise."""
+        from .numpy_interop import array_ufunc  # numpy is loaded: it is calling
+
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
     # ---- backward (the traversal lives in autograd_lite.backward, a layer above) ----------
     def backward(self, gradient: Number = 1.0, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Sequence[Value] | None = None) -> None:
