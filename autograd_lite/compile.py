@@ -615,6 +615,20 @@ class Compiled:
         return (f"<Compiled {self.n_nodes} nodes, {self.n_inputs} input(s), "
                 f"{len(self.params)} parameter(s), backend {self.backend!r}>")
 
+    def same_graph(self, xs: Sequence[Any]) -> bool:
+        """Re-trace f at `xs`: True when it records exactly the traced graph (structure, every
+        constant bit for bit, the same parameters) without reading data. The guard for
+        callers that cannot otherwise tell whether what f reads has changed since the trace
+        (it costs one interpreted forward pass)."""
+        try:
+            fl, _ = self._args(xs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                graph = _Graph(self.f, fl, self.params, "compiled function", self.has_aux)
+        except Exception:  # not inputs of f, or f fails at them now: not the traced function
+            return False
+        return graph.data_reads == 0 and graph.signature == self._signature
+
     # ---- arguments ---------------------------------------------------------------------------
     def _params(self) -> Any:
         """The parameters' current data: an array("d") for C, floats for Python replay."""

@@ -33,8 +33,11 @@ every row in one `forward_batch` call; `predict(..., compiled=True)` and
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import struct
+import types
 import warnings
 import weakref
 from array import array
@@ -178,10 +181,13 @@ class CompiledStep:
 
     def __init__(self, model: Module, loss_fn: LossFn, backend: str = "auto",
                  targets: Sequence[Any] | None = None) -> None:
+        _check_leaves(model)
         self.model = model
         self.loss_fn = loss_fn
         self.backend = backend
         self.params = model.parameters()
+        self._param_set = set(self.params)
+        self._snapshot: _Snapshot | None = None  #: model and loss at the trace (see `_fresh`)
         self.targets = None if targets is None else list(targets)
         self.compiled: Compiled | None = None  #: the one traced per-sample loss
         self.encoding: _Encoding | None = None
@@ -255,9 +261,30 @@ class CompiledStep:
             self.compiled, self.encoding, self.n_inputs = c, enc, len(x0)
             self.scalar = isinstance(out, Value)
             self.verified = False
+            self._snapshot = _Snapshot((self.model, self.loss_fn), self._param_set)
             return True
         self._give_up(why)
         return False
+
+    def _fresh(self, xb: list[Any], yb: list[Any]) -> bool:
+        """Whether the traced sample loss still is the model's and the loss's: the guard run
+        before every batch (see nn.compiled's `_fresh` for forward passes)."""
+        snap = _Snapshot((self.model, self.loss_fn), self._param_set)
+        old = self._snapshot
+        if old is not None and old.state is not None:
+            return snap.matches(old) and (
+                not snap.custom or self.model.parameters() == self.params)
+        c, enc = self.compiled, self.encoding
+        assert c is not None and enc is not None
+        code = enc.encode(yb[0])
+        if code is None:  # the batch goes to the interpreter, or traces again (`_batch`)
+            return True
+        try:
+            row = [float(v) for v in xb[0]]
+        except (TypeError, ValueError):
+            return True  # the interpreter runs this batch and says what is wrong
+        return self.model.parameters() == self.params and c.same_graph(
+            [*row, *code, 1.0 / len(xb)])
 
     # ---- one batch -----------------------------------------------------------------------------
     def _rows(self, xb: list[Any], yb: list[Any]) -> memoryview[float] | None:
@@ -327,6 +354,14 @@ class CompiledStep:
         if self.fallback is not None or model is not self.model or loss_fn is not self.loss_fn \
                 or not xb:
             return train_batch(model, xb, yb, loss_fn, optimizer)
+        if self.compiled is not None and not self._fresh(xb, yb):
+            # The model (or the loss) changed since the trace: its parameters are found
+            # again, the sample loss traced again and its first batch verified again.
+            _check_leaves(model)
+            self.params = model.parameters()
+            self._param_set = set(self.params)
+            self.compiled = None
+            self._owner = None
         if self.compiled is None and not self._setup(xb, yb):
             return train_batch(model, xb, yb, loss_fn, optimizer)
         result = self._batch(xb, yb)
@@ -361,38 +396,201 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-10)
 
 
+# ---- guards: what an implicit cache depends on -------------------------------------------------
+class _Opaque(Exception):
+    """An attribute whose state cannot be snapshot (the caller re-traces instead)."""
+
+
+_MODULE_PARAMS = (Module.parameters, Module.named_parameters, Module._named)
+
+
+class _Snapshot:
+    """Everything a model's forward (and a loss) can read through its own attributes, as one
+    comparable tuple: every Module's type and attributes (private ones included), recursively
+    through lists, tuples and dicts; numbers bit for bit (0.0 is not -0.0); a parameter by
+    identity (its data is read at every call); any other Value by identity AND data (replay
+    bakes it in as a constant); functions by identity plus their closure cells and defaults;
+    numpy arrays by dtype, shape and bytes. `state` is None when something cannot be
+    snapshot (an arbitrary object): the caller then re-traces to compare (`same_graph`).
+    `custom` is True when a module overrides how its parameters are found (the caller then
+    compares `parameters()` too). Holds no strong reference to a module or a function."""
+
+    __slots__ = ("state", "custom")
+
+    def __init__(self, root: Any, params: set[Value]) -> None:
+        self.custom = False
+        out: list[Any] = []
+        try:
+            self._walk(root, out, params, {})
+        except (_Opaque, RecursionError):
+            self.state: tuple[Any, ...] | None = None
+            return
+        self.state = tuple(out)
+
+    def matches(self, other: _Snapshot) -> bool:
+        """Whether both snapshots are known and equal."""
+        return self.state is not None and self.state == other.state
+
+    def _walk(self, obj: Any, out: list[Any], params: set[Value], seen: dict[int, int]
+              ) -> None:
+        t = type(obj)
+        if t is float:
+            out.append(_bits(obj))
+        elif isinstance(obj, Value):
+            out.append(obj if obj in params else (obj, _bits(obj.data), obj._prim is None))
+        elif t is list or t is tuple:
+            try:
+                weights = params.issuperset(obj)  # the common case, at C speed
+            except TypeError:  # an unhashable item
+                weights = False
+            if weights:
+                out.append((t, tuple(obj)))
+                return
+            out.append((t, len(obj)))
+            for item in obj:
+                self._walk(item, out, params, seen)
+        elif obj is None or t is bool or t is int or t is str or t is bytes:
+            out.append((t, obj))
+        elif isinstance(obj, Module):
+            if id(obj) in seen:  # a cycle, or a module used twice: where it was first seen
+                out.append(("seen", seen[id(obj)]))
+                return
+            seen[id(obj)] = len(seen)
+            out.append(t)
+            if any(getattr(t, f.__name__) is not f for f in _MODULE_PARAMS):
+                self.custom = True
+            for name, value in vars(obj).items():
+                out.append(name)
+                self._walk(value, out, params, seen)
+        elif t is dict:
+            out.append((t, len(obj)))
+            for key, value in obj.items():
+                self._walk(key, out, params, seen)
+                self._walk(value, out, params, seen)
+        elif isinstance(obj, float):  # numpy.float64 and other float subclasses
+            out.append((t, _bits(float(obj))))
+        elif isinstance(obj, (int, str, bytes, numbers.Number)) and t.__hash__ is not None:
+            out.append((t, obj))  # numpy ints, Fraction, Decimal, complex: immutable values
+        elif isinstance(obj, types.FunctionType):
+            out.append(weakref.ref(obj))
+            for cell in obj.__closure__ or ():
+                try:
+                    contents = cell.cell_contents
+                except ValueError:  # an empty cell
+                    contents = None
+                self._walk(contents, out, params, seen)
+            self._walk(obj.__defaults__, out, params, seen)
+            self._walk(obj.__kwdefaults__, out, params, seen)
+        elif isinstance(obj, types.MethodType):
+            out.append(weakref.ref(obj.__func__))
+            self._walk(obj.__self__, out, params, seen)
+        elif isinstance(obj, types.BuiltinFunctionType) and (
+                obj.__self__ is None or isinstance(obj.__self__, types.ModuleType)):
+            out.append(obj)  # math.tanh: no state
+        elif isinstance(obj, type):
+            out.append(obj)
+        elif isinstance(obj, functools.partial):
+            out.append(t)
+            for part in (obj.func, obj.args, obj.keywords):
+                self._walk(part, out, params, seen)
+        elif t.__module__ == "numpy" and t.__name__ == "ndarray" and not obj.dtype.hasobject:
+            out.append((obj.dtype.str, obj.shape, obj.tobytes()))
+        else:
+            raise _Opaque(t.__name__)
+
+
+def _bits(x: float) -> bytes:
+    """A float as its bytes: 0.0 and -0.0 differ, a NaN equals itself."""
+    return struct.pack("<d", x)
+
+
+def _check_leaves(model: Module) -> None:
+    """ValueError naming the first parameter of `model` that is not a leaf (compiled replay
+    would never read its data: it would be a different model)."""
+    for name, p in model.named_parameters():
+        if not p.is_leaf:
+            op = p.op.name if p.op is not None else "an op"
+            raise ValueError(f"{type(model).__name__} parameter {name!r} is not a leaf (it was "
+                             f"computed by {op!r}): compiled replay reads a parameter's data, "
+                             "so it must be a leaf Value, as optimizers require")
+
+
+
 # ---- compiled forward passes: predict / evaluate ----------------------------------------------
-_Entry = tuple[tuple[Any, ...], Compiled | None, bool]
+class _Entry:
+    """A cached compiled forward pass and what it was traced from (see `_fresh`)."""
+
+    __slots__ = ("n_in", "backend", "compiled", "scalar", "params", "param_set", "snapshot")
+
+    def __init__(self, n_in: int, backend: str, compiled: Compiled | None, scalar: bool,
+                 params: list[Value], snapshot: _Snapshot) -> None:
+        self.n_in, self.backend, self.compiled, self.scalar = n_in, backend, compiled, scalar
+        self.params, self.param_set, self.snapshot = params, set(params), snapshot
+
+
+#: model -> its compiled forward. Nothing in an entry refers to the model (the traced function
+#: holds a weak reference), so a model is freed when the user drops it.
 _forward_cache: weakref.WeakKeyDictionary[Module, _Entry] = weakref.WeakKeyDictionary()
 
 
-def _forward_compiled(model: Module, x0: list[float], backend: str) -> tuple[Compiled | None, bool]:
-    """(the model's forward pass compiled, whether it returns one Value rather than a list),
-    cached per model and parameter list; None when the model branches on data (its replay
-    would freeze a branch)."""
-    params = model.parameters()
-    key = (len(x0), backend, *map(id, params))
+def _model_forward(model: Module) -> tuple[Callable[..., Any], list[bool]]:
+    """(f(*xs) = (first output, all outputs) of the model, a cell set to whether the model
+    returns one Value); f reaches the model through a weak reference when it can."""
     try:
-        hit = _forward_cache.get(model)
-    except TypeError:  # not weak-referenceable: no cache
-        hit = None
-    if hit is not None and hit[0] == key:
-        return hit[1], hit[2]
+        get: Callable[[], Module | None] = weakref.ref(model)
+    except TypeError:  # not weak-referenceable: never cached, so a strong one is fine
+        def get() -> Module | None:
+            return model
     scalar = [False]
 
     def f(*xs: Value) -> tuple[Value, list[Value]]:
-        out = model(list(xs))
+        m = get()
+        if m is None:
+            raise ReferenceError("nn.compiled: the model was garbage-collected")
+        out = m(list(xs))
         scalar[0] = isinstance(out, Value)
         vec = [out] if isinstance(out, Value) else list(out)
         return vec[0], vec
 
+    return f, scalar
+
+
+def _fresh(entry: _Entry, model: Module, x0: list[float]) -> bool:
+    """Whether the cached entry still answers for the model as it is now. The guard: a
+    snapshot of the model's attributes equal to the one taken at the trace (and the same
+    parameters, when a module finds them its own way); when the model holds an object that
+    cannot be snapshot, a re-trace recording exactly the traced graph."""
+    snap = _Snapshot(model, entry.param_set)
+    if entry.snapshot.state is not None:
+        return snap.matches(entry.snapshot) and (
+            not snap.custom or model.parameters() == entry.params)
+    if entry.compiled is None:
+        return True  # the interpreter: always right
+    return model.parameters() == entry.params and entry.compiled.same_graph(x0)
+
+
+def _forward_compiled(model: Module, x0: list[float], backend: str) -> tuple[Compiled | None, bool]:
+    """(the model's forward pass compiled, whether it returns one Value rather than a list),
+    cached per model and re-checked at every call (`_fresh`); None when the model branches on
+    data (its replay would freeze a branch)."""
+    try:
+        hit = _forward_cache.get(model)
+    except TypeError:  # not weak-referenceable (or unhashable): no cache
+        hit = None
+    if hit is not None and hit.n_in == len(x0) and hit.backend == backend \
+            and _fresh(hit, model, x0):
+        return hit.compiled, hit.scalar
+    _check_leaves(model)
+    params = model.parameters()
+    snapshot = _Snapshot(model, set(params))
+    f, scalar = _model_forward(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         c: Compiled | None = compile_grad(f, x0, params=params, has_aux=True, backend=backend)
     if c is not None and c.data_dependent:
         c = None
     try:
-        _forward_cache[model] = (key, c, scalar[0])
+        _forward_cache[model] = _Entry(len(x0), backend, c, scalar[0], params, snapshot)
     except TypeError:
         pass
     return c, scalar[0]
@@ -401,7 +599,9 @@ def _forward_compiled(model: Module, x0: list[float], backend: str) -> tuple[Com
 def outputs(model: Module, X: Sequence[Any], backend: str = "auto") -> list[Any] | None:
     """The model's output data for every row of X (a float, or a list for a vector output),
     computed by one compiled `forward_batch`; None when the model cannot be replayed (it
-    branches on data), so the caller uses the interpreter."""
+    branches on data), so the caller uses the interpreter. The compiled forward is cached per
+    model and re-checked at every call: a changed model is traced again, never replayed
+    stale (see docs/compiled.md, "The contract")."""
     if len(X) == 0:
         return []
     c, scalar = _forward_compiled(model, [float(v) for v in X[0]], backend)
