@@ -17,18 +17,26 @@ tests them after it; a row that raised one is reported (its index) and `Compiled
 row in the interpreter, which gives its exact exception, or its numbers (IEEE inf/nan, as the
 engine's policy says) when the flag did not mean an error.
 
-Libraries are cached in `$XDG_CACHE_HOME/autograd-lite` (else `~/.cache/autograd-lite`), a
-directory made with user-only permissions, under the SHA-256 of (source, compiler, its version,
-flags); a library is loaded only when its bytes hash to the digest recorded at build time, so a
-corrupted or tampered file is rebuilt, never loaded.
+Libraries are cached in `$XDG_CACHE_HOME/autograd-lite` (else `~/.cache/autograd-lite`), used
+only when this user owns it and no one else can write it or any directory above it; each is
+stored under a key covering everything that changes it and authenticated by an HMAC under a
+per-user secret (mode 0o600). A library that does not verify, or that the loader refuses, is
+rebuilt; an untrusted cache means building in a private temporary directory; a compiler is used
+only after a child interpreter loaded and ran its probe library. Loaded libraries are closed when
+unused. The threat model: docs/native-cache.md.
 """
 
 from __future__ import annotations
 
-import atexit
+import _ctypes
+import contextlib
 import ctypes
 import hashlib
+import hmac
+import itertools
+import math
 import os
+import platform
 import shlex
 import shutil
 import stat
@@ -36,14 +44,16 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+import warnings
+import weakref
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from .core import AutogradError, Primitive
 
-__all__ = ["NativeUnavailableError", "NativeUnavailableWarning", "c_template", "find_compiler",
-           "load", "PRELUDE", "literal", "missing_template"]
+__all__ = ["NativeCacheWarning", "NativeUnavailableError", "NativeUnavailableWarning",
+           "c_template", "find_compiler", "load", "PRELUDE", "literal", "missing_template"]
 
 
 class NativeUnavailableError(AutogradError, RuntimeError):
@@ -83,7 +93,9 @@ def literal(x: float) -> str:
 # ---- the compiler ----------------------------------------------------------------------------
 _lock = threading.Lock()
 _compiler: dict[str, Any] = {}  # cache of the probe: {"key": (CC, PATH), "found": ...}
-_loaded: dict[str, Any] = {}  # digest -> CDLL, for this process
+#: cache key -> loaded library, for this process. Weak: a library no Compiled uses any more is
+#: closed (its mapping released), so nothing grows with the number of graphs compiled.
+_loaded: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 
 def _candidates() -> list[list[str]]:
@@ -102,11 +114,58 @@ def _candidates() -> list[list[str]]:
 _PROBE = "#include <math.h>\n#include <fenv.h>\ndouble al_probe(double x) " \
          "{ feclearexcept(FE_ALL_EXCEPT); return exp(x) + (double)fetestexcept(FE_OVERFLOW); }\n"
 
+#: Run by a child interpreter: load the probe library, call it, print the result. A compiler
+#: whose libraries this interpreter cannot load (another architecture, a sanitizer runtime that
+#: must come first, a crash in a constructor) kills or fails the child, never this process.
+_PROBE_CHILD = ("import ctypes, sys\n"
+                "f = ctypes.CDLL(sys.argv[1]).al_probe\n"
+                "f.restype = ctypes.c_double\n"
+                "f.argtypes = [ctypes.c_double]\n"
+                "sys.stdout.write(float.hex(f(1.0)))\n")
+
+
+def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                          stdin=subprocess.DEVNULL)
+
+
+def _probe(full: list[str]) -> tuple[list[str], str] | str:
+    """(command, identity text) if `full` builds a library that this interpreter loads and
+    that computes exp(1) as Python's math does; else why not (one line)."""
+    name = full[0]
+    with _private_tmpdir("autograd-lite-probe-") as tmp:
+        src = Path(tmp) / "probe.c"
+        lib = Path(tmp) / "probe.so"
+        src.write_text(_PROBE)
+        done = _run([*full, *_FLAGS_BASE, "-O1", "-o", str(lib), str(src), "-lm"], 120)
+        if done.returncode != 0 or not lib.is_file():
+            return (f"{name} cannot build a shared library (exit {done.returncode}: "
+                    f"{done.stderr.strip()[:200]})")
+        if sys.executable:
+            child = _run([sys.executable, "-I", "-S", "-c", _PROBE_CHILD, str(lib)], 120)
+            if child.returncode != 0 or child.stdout.strip() != float.hex(math.exp(1.0)):
+                why = (child.stderr.strip().splitlines() or [f"exit {child.returncode}"])[-1]
+                return (f"{name} builds libraries this Python cannot load or run "
+                        f"({why[:200]})")
+        version = _run([*full, "--version"], 60).stdout.strip()
+        target = _run([*full, "-dumpmachine"], 60).stdout.strip()
+    try:
+        st = os.stat(full[0])
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        stamp = ""
+    # Everything that tells one compiler from another goes into the cache key: its resolved
+    # path and flags, the version text, the target triple and the binary's size and time.
+    identity = "\n".join([version, f"target: {target or '?'}", f"binary: {stamp}"])
+    return full, identity
+
 
 def find_compiler() -> tuple[list[str], str] | str:
-    """(compiler command, its version text) of the first working C compiler, or the reason
-    none works. Tries `$CC`, then `cc`, `gcc`, `clang` on PATH; the result is cached per
-    (CC, PATH)."""
+    """(compiler command, its identity: version text, target, binary stamp) of the first
+    working C compiler, or the reason none works. Tries `$CC`, then `cc`, `gcc`, `clang` on
+    PATH. Working means: it builds a shared library that a child interpreter loads and runs
+    (so a compiler that makes unloadable or crashing libraries is never used in-process).
+    The result is cached per (CC, PATH)."""
     key = (os.environ.get("CC", ""), os.environ.get("PATH", ""))
     with _lock:
         if _compiler.get("key") == key:
@@ -118,27 +177,19 @@ def find_compiler() -> tuple[list[str], str] | str:
         if exe is None:
             tried.append(f"{cmd[0]} (not found)")
             continue
-        full = [exe, *cmd[1:]]
+        full = [os.path.realpath(exe), *cmd[1:]]
         try:
-            with tempfile.TemporaryDirectory(prefix="autograd-lite-probe-") as tmp:
-                src = Path(tmp) / "probe.c"
-                src.write_text(_PROBE)
-                done = subprocess.run([*full, *_FLAGS_BASE, "-O0", "-o",
-                                       str(Path(tmp) / "probe.so"), str(src), "-lm"],
-                                      capture_output=True, text=True, timeout=60, check=False)
-                if done.returncode != 0:
-                    tried.append(f"{cmd[0]} (cannot build a shared library: "
-                                 f"{done.stderr.strip()[:200]})")
-                    continue
-                version = subprocess.run([*full, "--version"], capture_output=True, text=True,
-                                         timeout=30, check=False).stdout
-        except (OSError, subprocess.SubprocessError) as e:
+            result = _probe(full)
+        except (OSError, subprocess.SubprocessError, NativeUnavailableError) as e:
             tried.append(f"{cmd[0]} ({e})")
             continue
-        found = (full, version.strip())
+        if isinstance(result, str):
+            tried.append(result)
+            continue
+        found = result
         break
     if not found:
-        found = ("no working C compiler: tried " + ", ".join(tried) + ". Install one (e.g. "
+        found = ("no working C compiler: tried " + "; ".join(tried) + ". Install one (e.g. "
                  "`apt-get install gcc`, or Xcode's command line tools on macOS) or set $CC")
     with _lock:
         _compiler.update(key=key, found=found)
@@ -167,42 +218,206 @@ def opt_level(n_lines: int) -> str:
 _O1_MAX_LINES = 15_000
 
 
+# ---- where files go: the trust checks ----------------------------------------------------------
+class NativeCacheWarning(UserWarning):
+    """The library cache directory cannot be trusted (another user can write it or a parent):
+    libraries are built in a private temporary directory and never loaded from it."""
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_warned_cache: set[str] = set()
+
+
 def cache_dir() -> Path:
     """`$XDG_CACHE_HOME/autograd-lite`, or `~/.cache/autograd-lite`."""
     base = os.environ.get("XDG_CACHE_HOME", "").strip()
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "autograd-lite"
+    if base and os.path.isabs(base):
+        return Path(base) / "autograd-lite"
+    return Path(os.path.expanduser("~")) / ".cache" / "autograd-lite"
 
 
-def _private_dir(path: Path) -> bool:
-    """Make `path` (mode 0o700) if missing; True if it is ours and no one else can write it."""
+def _uid() -> int | None:
+    return os.getuid() if hasattr(os, "getuid") else None
+
+
+def _unsafe_part(path: Path, own_last: bool = True) -> str | None:
+    """Why `path` (an existing directory) could be changed by another user, or None.
+
+    Each directory from the root down (followed through symlinks too) must be owned by this
+    user or root and writable by no one else, except a sticky one (like /tmp) whose entry on
+    the path is ours or root's; with `own_last`, the last one must be ours and not sticky.
+    A symlink on the path must be ours or root's (only they can change it, and the directory
+    holding it is checked)."""
+    uid = _uid()
+    if uid is None:
+        return "this platform has no user ids to check ownership with"
+    for chain in (path, Path(os.path.realpath(path))):
+        parts = [Path(chain.anchor), *reversed(chain.parents[:-1]), chain] if chain.parents \
+            else [chain]
+        for i, part in enumerate(parts):
+            try:
+                st = os.lstat(part)
+            except OSError as e:
+                return f"{part}: {e.strerror}"
+            last = own_last and i == len(parts) - 1
+            if st.st_uid not in ((uid,) if last else (uid, 0)):
+                return f"{part} is owned by uid {st.st_uid}"
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                return f"{part} is not a directory"
+            if st.st_mode & 0o022:
+                if last or not st.st_mode & stat.S_ISVTX:
+                    return f"{part} is writable by other users (mode {st.st_mode & 0o7777:o})"
+    return None
+
+
+def _make_private(path: Path) -> None:
+    """Create `path` and its missing parents, each with mode 0o700 (not the umask's)."""
+    missing = []
+    p = path
+    while not os.path.lexists(p):
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+
+
+def usable_cache() -> Path | None:
+    """The cache directory if it can be trusted (created, user-only, if missing), else None;
+    an untrusted one is reported once per process with a NativeCacheWarning saying why."""
+    folder: Path | None = None
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = os.lstat(path)
+        folder = cache_dir()
+        if folder.is_absolute():
+            _make_private(folder)
+            why = _unsafe_part(folder)
+        else:
+            why = f"{folder} is not an absolute path (no home directory?)"
+    except (OSError, RuntimeError, ValueError) as e:
+        why = str(e)
+        where = "the cache directory"
+    else:
+        if why is None:
+            return folder
+        where = str(folder)
+    with _lock:
+        first = where not in _warned_cache
+        _warned_cache.add(where)
+    if first and _uid() is not None:
+        warnings.warn(f"autograd-lite does not use the compiled-library cache {where}: {why}. "
+                      "Libraries are built in a private temporary directory instead (set "
+                      "$XDG_CACHE_HOME to a directory only you can write, or remove that one)",
+                      NativeCacheWarning, stacklevel=4)
+    return None
+
+
+def _temp_parent() -> str | None:
+    """A directory for private temporary directories: $TMPDIR (or the platform's default),
+    then /tmp, then /dev/shm, the first that another user cannot tamper with."""
+    for cand in (tempfile.gettempdir(), "/tmp", "/dev/shm"):
+        if os.path.isdir(cand) and _unsafe_part(Path(cand), own_last=False) is None:
+            return cand
+    return None
+
+
+@contextlib.contextmanager
+def _private_tmpdir(prefix: str) -> Iterator[str]:
+    """A fresh 0o700 directory that only this user can change, removed afterwards whatever
+    happens (a full disk included)."""
+    parent = _temp_parent()
+    if parent is None:
+        raise NativeUnavailableError("no temporary directory that other users cannot write "
+                                     "(checked $TMPDIR, /tmp, /dev/shm)")
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- the cache: keyed MACs with a per-user secret ---------------------------------------------
+_SECRET_BYTES = 32
+
+
+def _read_own_file(path: Path, limit: int) -> bytes | None:
+    """The bytes of `path` if it is a regular file (not a symlink) owned by this user, writable
+    by no one else, of at most `limit` bytes; else None. Checked on the open descriptor."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_uid != _uid() or st.st_mode & 0o022
+                or st.st_size > limit):
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(folder: Path, target: Path, payload: bytes) -> bool:
+    """Write `payload` to `target` in `folder` through a 0o600 temporary file and a rename;
+    False (and no temporary file left) if anything fails, e.g. a full disk."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+        tmp = None
+        return True
     except OSError:
         return False
-    if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _secret(folder: Path) -> bytes | None:
+    """This user's secret for the cache's MACs: `folder/key`, 32 random bytes, mode 0o600,
+    created on first use; replaced if it is not a valid one of ours."""
+    path = folder / "key"
+    data = _read_own_file(path, _SECRET_BYTES)
+    if data is not None and len(data) == _SECRET_BYTES and _private_mode(path):
+        return data
+    fresh = os.urandom(_SECRET_BYTES)
+    if not _write_atomic(folder, path, fresh):
+        return None
+    data = _read_own_file(path, _SECRET_BYTES)  # another process may have written it first
+    return data if data is not None and len(data) == _SECRET_BYTES else None
+
+
+def _private_mode(path: Path) -> bool:
+    try:
+        return not os.lstat(path).st_mode & 0o077
+    except OSError:
         return False
-    if st.st_mode & 0o077:
-        try:
-            os.chmod(path, 0o700)
-        except OSError:
-            return False
-    return True
+
+
+def _mac(secret: bytes, key: str, data: bytes) -> str:
+    return hmac.new(secret, key.encode() + b"\0" + data, hashlib.sha256).hexdigest()
 
 
 def _digest_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _read_verified(lib: Path, sidecar: Path) -> bytes | None:
-    """The library's bytes if they hash to the digest recorded beside it, else None."""
-    try:
-        want = sidecar.read_text().strip()
-        data = lib.read_bytes()
-    except OSError:
-        return None
-    return data if len(want) == 64 and _digest_of(data) == want else None
 
 
 #: Number of libraries built (not loaded from the cache) in this process: tests read it.
@@ -211,13 +426,12 @@ BUILDS = [0]
 
 def _build(source: str, cmd: list[str], flags: list[str]) -> bytes:
     """Compile `source` in a private temporary directory; the library's bytes."""
-    with tempfile.TemporaryDirectory(prefix="autograd-lite-build-") as tmp:
+    with _private_tmpdir("autograd-lite-build-") as tmp:
         src = Path(tmp) / "replay.c"
         out = Path(tmp) / "replay.so"
-        src.write_text(source)
         try:
-            done = subprocess.run([*cmd, *flags, "-o", str(out), str(src), "-lm"],
-                                  capture_output=True, text=True, timeout=600, check=False)
+            src.write_text(source)
+            done = _run([*cmd, *flags, "-o", str(out), str(src), "-lm"], 600)
         except (OSError, subprocess.SubprocessError) as e:
             raise NativeUnavailableError(f"C compiler {cmd[0]} failed to run: {e}") from None
         if done.returncode != 0:
@@ -225,85 +439,103 @@ def _build(source: str, cmd: list[str], flags: list[str]) -> bytes:
                 f"C compiler {cmd[0]} failed on the generated source (exit "
                 f"{done.returncode}): {done.stderr.strip()[:500]}")
         BUILDS[0] += 1
-        return out.read_bytes()
+        try:
+            return out.read_bytes()
+        except OSError as e:
+            raise NativeUnavailableError(f"C compiler {cmd[0]} wrote no library: {e}") from None
 
 
-_open_fds: list[int] = []  # descriptors of loaded libraries, kept open (see _dlopen)
+_serial = itertools.count()
 
 
-def _dlopen(data: bytes, digest: str) -> Any:
-    """Load verified library bytes from a copy only this process holds (an anonymous memory
-    file where the OS has one, else a file in a private temporary directory), so what is
-    loaded is exactly what was hashed, even if the cache file changes meanwhile.
+def _dlclose(handle: int) -> None:
+    close = getattr(_ctypes, "dlclose", None) or getattr(_ctypes, "FreeLibrary", None)
+    if close is not None:
+        with contextlib.suppress(OSError):
+            close(handle)
 
-    The copy stays open (or on disk) while the process runs: the dynamic loader recognises a
-    library it has loaded by path and by inode, and a reused descriptor number or inode would
-    hand back an earlier library.
-    """
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        fd = os.memfd_create("autograd-lite-replay")
+
+def _dlopen(data: bytes) -> Any:
+    """Load library bytes (already verified or just built) from a copy only this process
+    holds: a file in a private temporary directory, under a name never used before in this
+    process (the dynamic loader recognises loaded libraries by name), removed as soon as it
+    is mapped. No descriptor stays open; the library is closed when no one uses it.
+
+    Raises OSError when the loader refuses the bytes (another architecture, a broken file)."""
+    with _private_tmpdir("autograd-lite-load-") as tmp:
+        name = os.path.join(tmp, f"replay-{os.getpid()}-{next(_serial)}.so")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            lib = ctypes.CDLL(f"/proc/self/fd/{fd}")
-        except OSError:
+        finally:
             os.close(fd)
-        else:
-            _open_fds.append(fd)
-            return lib
-    tmp = tempfile.mkdtemp(prefix="autograd-lite-load-")
-    atexit.register(shutil.rmtree, tmp, True)
-    name = os.path.join(tmp, "replay.so")
-    with open(name, "wb") as f:
-        f.write(data)
-    if _digest_of(Path(name).read_bytes()) != digest:  # pragma: no cover - paranoia
-        raise NativeUnavailableError("library changed while being loaded")
-    return ctypes.CDLL(name)
+        lib = ctypes.CDLL(name)
+    weakref.finalize(lib, _dlclose, lib._handle)
+    return lib
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def cache_key(text: str, cmd: Sequence[str], identity: str, flags: Sequence[str]) -> str:
+    """The cache key of a library: everything that changes it (the whole C text, prelude
+    included, the package version, the compiler's command, identity and target, the flags,
+    the platform and machine)."""
+    parts = [_package_version(), text, *cmd, identity, *flags, sys.platform,
+             platform.machine(), str(ctypes.sizeof(ctypes.c_void_p))]
+    return _digest_of("\0".join(parts).encode())
 
 
 def load(source: str, n_lines: int) -> Any:
-    """The shared library of `source`: from this process, the disk cache (verified), or built.
+    """The shared library of `source` (without the prelude): from this process, the disk
+    cache (its MAC checked with this user's secret), or built.
 
-    Raises NativeUnavailableError when there is no working compiler or the build fails.
+    Raises NativeUnavailableError when there is no working compiler or the build fails or
+    cannot be loaded; a cached library that does not verify or load is rebuilt.
     """
     found = find_compiler()
     if isinstance(found, str):
         raise NativeUnavailableError(found)
-    cmd, version = found
+    cmd, identity = found
     flags = [*_FLAGS_BASE, opt_level(n_lines)]
-    if "Free Software Foundation" in version and flags[-1] != "-O0":
+    if "Free Software Foundation" in identity and flags[-1] != "-O0":
         flags += _GCC_FAST_COMPILE
-    key = _digest_of("\0".join([source, *cmd, version, *flags, sys.platform]).encode())
+    text = PRELUDE + source
+    key = cache_key(text, cmd, identity, flags)
     with _lock:
         lib = _loaded.get(key)
     if lib is not None:
         return lib
-    folder = cache_dir()
-    cached = _private_dir(folder)
-    path, sidecar = folder / f"{key}.so", folder / f"{key}.sha256"
-    data = _read_verified(path, sidecar) if cached else None
-    if data is None:
-        data = _build(PRELUDE + source, cmd, flags)
-        if cached:
-            _store(folder, path, sidecar, data)
-    lib = _dlopen(data, _digest_of(data))
+    folder = usable_cache()
+    secret = _secret(folder) if folder is not None else None
+    path, sidecar = (folder / f"{key}.so", folder / f"{key}.mac") if folder else (None, None)
+    if secret is not None and path is not None and sidecar is not None:
+        data = _read_own_file(path, 1 << 30)
+        mac = _read_own_file(sidecar, 64)
+        if data is not None and mac is not None and hmac.compare_digest(
+                mac, _mac(secret, key, data).encode()):
+            try:
+                lib = _dlopen(data)
+            except OSError:
+                lib = None  # ours, but this machine cannot load it: rebuilt below
+    if lib is None:
+        data = _build(text, cmd, flags)
+        try:
+            lib = _dlopen(data)
+        except OSError as e:
+            raise NativeUnavailableError(
+                f"the library built by {cmd[0]} cannot be loaded: {e}") from None
+        if secret is not None and path is not None and sidecar is not None and folder:
+            if _write_atomic(folder, path, data):
+                _write_atomic(folder, sidecar, _mac(secret, key, data).encode())
     with _lock:
         _loaded[key] = lib
     return lib
-
-
-def _store(folder: Path, path: Path, sidecar: Path, data: bytes) -> None:
-    """Write the library and its digest atomically (temporary name, then rename)."""
-    for target, payload in ((path, data), (sidecar, _digest_of(data).encode())):
-        try:
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, target)
-        except OSError:
-            return
 
 
 def forget_loaded() -> None:

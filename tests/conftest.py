@@ -1,7 +1,9 @@
 """Hypothesis profiles: "quick" for local runs, "ci" (thorough) when CI=true; override with
 HYPOTHESIS_PROFILE=name."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 from hypothesis import HealthCheck, settings
@@ -16,4 +18,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))
 
 # Compiled replay caches native libraries under $XDG_CACHE_HOME/autograd-lite: the tests use a
 # private one, so they neither read nor fill the user's cache.
-os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="autograd-lite-test-cache-"))
+if "XDG_CACHE_HOME" not in os.environ:
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="autograd-lite-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], True)
