@@ -679,6 +679,8 @@ class Compiled:
             mv: memoryview | None = memoryview(rows)
         except (TypeError, ValueError):  # no buffer (numpy raises ValueError for some dtypes)
             mv = None
+        if mv is not None and mv.format == "O":  # Python objects: each one checked below
+            mv = None
         if mv is not None:
             if mv.format.lstrip("@=<>!") not in _REAL_FORMATS:
                 dtype = getattr(rows, "dtype", None)
