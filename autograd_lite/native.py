@@ -391,6 +391,31 @@ def _write_atomic(folder: Path, target: Path, payload: bytes) -> bool:
                 os.unlink(tmp)
 
 
+def _create_exclusive(folder: Path, target: Path, payload: bytes) -> bool:
+    """Create `target` with `payload` unless it exists (then keep the existing one: two
+    processes making the first secret at once agree on one); False on a write error."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links on this file system: last writer wins
+            os.replace(tmp, target)
+            tmp = None
+        return True
+    except OSError:
+        return False
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
 def _secret(folder: Path) -> bytes | None:
     """This user's secret for the cache's MACs: `folder/key`, 32 random bytes, mode 0o600,
     created on first use; replaced if it is not a valid one of ours."""
@@ -399,9 +424,12 @@ def _secret(folder: Path) -> bytes | None:
     if data is not None and len(data) == _SECRET_BYTES and _private_mode(path):
         return data
     fresh = os.urandom(_SECRET_BYTES)
-    if not _write_atomic(folder, path, fresh):
+    if os.path.lexists(path):  # not a valid secret of ours: replaced
+        if not _write_atomic(folder, path, fresh):
+            return None
+    elif not _create_exclusive(folder, path, fresh):
         return None
-    data = _read_own_file(path, _SECRET_BYTES)  # another process may have written it first
+    data = _read_own_file(path, _SECRET_BYTES)  # another process may have made it first
     return data if data is not None and len(data) == _SECRET_BYTES else None
 
 
