@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import func  # JAX / torch.func spellings: func.grad(f)(x); light, like functional
+from . import func  # noqa: F401 - the JAX / torch.func spellings, autograd_lite.func.grad(f)
 from ._mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .backward import Contribution, Step, backward_steps, grad, node_ids, topo_order
 from .core import AnomalyError, AutogradError, Primitive, UnusedInputError, Value, primitive
@@ -46,7 +46,7 @@ __all__ = [
     "exp", "log", "log1p", "tanh", "sigmoid", "softplus", "relu", "leaky_relu", "sin", "cos",
     "sqrt", "maximum", "minimum", "erf", "div", "compile_grad", "Compiled", "GraphChangedError",
     "jvp", "jacfwd", "jacrev", "node_ids", "draw_graph", "NativeUnavailableError",
-    "NativeUnavailableWarning", "func",
+    "NativeUnavailableWarning",
 ]
 
 if TYPE_CHECKING:
