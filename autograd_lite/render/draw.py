@@ -7,7 +7,6 @@ Reads only the engine's public structure (`.parents`, `.op`, `.params`, `.data`,
 
 from __future__ import annotations
 
-import html
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -286,7 +285,7 @@ class _Drawing:
         place = self.cluster(self.where.get(v, ()))
         level = self.derivative.get(v, 0)
         if v.op is not None:
-            op_attrs = {"label": f"<{html.escape(L.op_symbol(v))}>", "shape": "ellipse",
+            op_attrs = {"label": f"<{L.html_text(L.op_symbol(v))}>", "shape": "ellipse",
                         "style": "filled", "fillcolor": L.FILL_OP, "fontsize": "10",
                         "width": "0.3", "height": "0.3", "margin": "0.04,0.02"}
             self.outline(op_attrs, nid, level=level)
@@ -334,11 +333,11 @@ class _Drawing:
                     short = short[len(child.key[-2]) + 1:]
                 mark, note = self.health_of(child.key)
                 if len(child.key) == 1:
-                    look = {"label": short, "style": "rounded,filled", "fillcolor": L.FILL_LAYER,
-                            "color": "#8a9bb0", "fontsize": "12", "labeljust": "l",
-                            "margin": "10"}
+                    look = {"label": L.dot_text(short), "style": "rounded,filled",
+                            "fillcolor": L.FILL_LAYER, "color": "#8a9bb0", "fontsize": "12",
+                            "labeljust": "l", "margin": "10"}
                 else:
-                    look = {"label": short + (f" ({note})" if note else ""),
+                    look = {"label": L.dot_text(short + (f" ({note})" if note else "")),
                             "style": "rounded,dashed", "color": "#a0a0a0", "fontsize": "10",
                             "labeljust": "l", "margin": "6"}
                 if mark == "saturated":
@@ -401,7 +400,7 @@ class _Drawing:
 
 def _natural(key: Path) -> list[Any]:
     """Sort key that puts `neurons.2` before `neurons.10`."""
-    return [int(t) if t.isdigit() else t for part in key for t in re.split(r"(\d+)", part)]
+    return [int(t) if t.isdecimal() else t for part in key for t in re.split(r"(\d+)", part)]
 
 
 def _edge_style(highlighted: bool, plain: dict[str, str] | None = None) -> dict[str, str]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from .. import Value
 from .clusters import Box, short_name
+from .renderers import graphviz
 
 # ---- look -------------------------------------------------------------------------------------
 FONT = "Helvetica"
@@ -34,6 +36,39 @@ SATURATED = "#d62728"
 DEAD = "#555555"
 FILL_DEAD = "#d9d9d9"
 
+# ---- user text, drawn literally by every renderer -----------------------------------------------
+#: Characters no renderer can draw from a DOT file: C0 and C1 controls (the DOT lexer or XML
+#: rejects them; a NUL ends the text), lone surrogates (not UTF-8), U+FFFE and U+FFFF (not XML).
+_UNDRAWABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _stand_in(m: re.Match[str]) -> str:
+    o = ord(m.group())
+    if o < 0x20:
+        return chr(0x2400 + o)  # its Unicode control picture: \x0b -> U+240B
+    if o == 0x7F:
+        return "\u2421"
+    return f"\\x{o:02x}" if o <= 0xFF else f"\\u{o:04x}"
+
+
+def visible(text: str) -> str:
+    r"""`text` with the characters no renderer can draw shown by visible stand-ins: C0 controls
+    and DEL as their control pictures (`\x0b` as U+240B), others escaped (`\x85`, `\ud800`)."""
+    return _UNDRAWABLE.sub(_stand_in, text)
+
+
+def html_text(text: str) -> str:
+    r"""User text for an HTML-like label, drawn literally: XML-escaped, undrawable characters
+    made `visible`, backslashes doubled (Graphviz expands `\G`, `\N`, ... even there)."""
+    return html.escape(visible(text)).replace("\\", "\\\\")
+
+
+def dot_text(text: str) -> str:
+    r"""User text for a quoted DOT string (a cluster's label), drawn literally: backslashes and
+    `<...>` lose their meaning, undrawable characters are made `visible`."""
+    return graphviz.escape(visible(text))
+
+
 def op_symbol(v: Value) -> str:
     """How an op node reads, from its primitive's `symbol` (default: its name): `+`, `*`,
     `tanh`, `**3` (powc's `**{0}`), `2**` (rpow's `{0}**`); other params as `name(p, ...)`."""
@@ -42,7 +77,7 @@ def op_symbol(v: Value) -> str:
         return ""
     symbol = op.symbol
     nums = [num(p) for p in v.params]
-    if "{" in symbol:
+    if "{" in symbol and nums:  # a template with slots for the params; else literal text
         try:
             return symbol.format(*nums)
         except (IndexError, KeyError, ValueError):  # a symbol with braces that are not slots
@@ -56,7 +91,8 @@ def num(x: Any) -> str:
 
 
 def cell(text: str, bold: bool = False) -> str:
-    t = html.escape(text)
+    """One table cell of an HTML-like label holding `text` literally."""
+    t = html_text(text)
     return f"<td>{'<b>' + t + '</b>' if bold else t}</td>"
 
 
@@ -93,11 +129,11 @@ def box_label(box: Box, show: Sequence[str], fmt: str, note: str = "") -> str:
     ncol = 1 + len(fields)
     summary = f"{box.nparams} params, {len(box.members)} nodes" + (
         f", {k} outputs" if k != 1 else "")
-    head = [f'<tr><td colspan="{ncol}"><b>{html.escape(name)}</b></td></tr>',
-            f'<tr><td colspan="{ncol}"><font point-size="9">{html.escape(summary)}</font></td>'
+    head = [f'<tr><td colspan="{ncol}"><b>{html_text(name)}</b></td></tr>',
+            f'<tr><td colspan="{ncol}"><font point-size="9">{html_text(summary)}</font></td>'
             "</tr>"]
     if note:
-        head.append(f'<tr><td colspan="{ncol}"><font point-size="9">{html.escape(note)}'
+        head.append(f'<tr><td colspan="{ncol}"><font point-size="9">{html_text(note)}'
                     "</font></td></tr>")
     rows = []
     if fields:
@@ -128,11 +164,11 @@ def grad_colour(g: float, top: float) -> str:
 def _swatch(fill: str, text: str, border: str = "") -> str:
     extra = f' color="{border}"' if border else ""
     return (f'<tr><td bgcolor="{fill}" width="18"{extra}> </td>'
-            f'<td align="left">{html.escape(text)}</td></tr>')
+            f'<td align="left">{html_text(text)}</td></tr>')
 
 
 def _title(text: str) -> str:
-    return f'<tr><td colspan="2"><b>{html.escape(text)}</b></td></tr>'
+    return f'<tr><td colspan="2"><b>{html_text(text)}</b></td></tr>'
 
 
 def grad_legend_rows(top: float, nonfinite: bool, boxes: bool) -> list[str]:

@@ -68,20 +68,35 @@ class RenderTimeout(RenderError, TimeoutError):
     """The renderer ran longer than its timeout (and was killed)."""
 
 
+#: What dot and graphviz-pure write when the DOT text (not the program) is at fault.
+_BAD_INPUT = re.compile(r"syntax error|in label of (?:node|edge|graph)|not well-formed|"
+                        r"mismatched tag", re.IGNORECASE)
+
+
 class RenderFailed(RenderError, graphviz.CalledProcessError):
-    """The renderer exited with an error; the message names the program, status and its stderr.
+    """The renderer exited with an error; the message names the program, status and its stderr,
+    and blames the DOT text when the renderer said it could not read it, else the program.
 
     A subclass of graphviz's (and subprocess's) `CalledProcessError`.
     """
+
+    #: Whether the program was chosen by $AUTOGRAD_LITE_DOT (then the hint to change it applies).
+    from_env: bool = False
 
     def __str__(self) -> str:
         err = self.stderr.decode("utf-8", "replace") if isinstance(self.stderr, bytes) else (
             self.stderr or "")
         err = err.strip() or "(it wrote nothing to stderr)"
         prog = Path(str(self.cmd[0])).name if self.cmd else "the renderer"
-        return (f"the Graphviz renderer {prog} ({self.cmd[0] if self.cmd else '?'}) failed with "
-                f"exit status {self.returncode}: {err}\nIf {prog} is not a working dot program, "
-                f"unset {RENDERER_ENV} or point it at one.")
+        where = f"{prog} ({self.cmd[0] if self.cmd else '?'})"
+        if _BAD_INPUT.search(err):
+            return (f"Graphviz ({where}) could not read the DOT text it was given: {err}\n"
+                    "The graph's text is at fault, not the program: if it came from "
+                    "draw_graph(), please report it as a bug in autograd-lite.")
+        hint = (f"\nIf {prog} is not a working dot program, unset {RENDERER_ENV} or point it at "
+                "one." if self.from_env else "")
+        return (f"the Graphviz renderer {where} failed with exit status {self.returncode}: "
+                f"{err}{hint}")
 
 
 def _script_dirs() -> list[Path]:
@@ -201,8 +216,13 @@ def run_renderer(
     args.extend(extra_args)
     limit = DEFAULT_TIMEOUT if timeout is None else timeout
     try:
-        proc = subprocess.run(args, input=source.encode("utf-8"), capture_output=True,
-                              timeout=limit, check=False)
+        data = source.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"the DOT text holds {source[e.start]!r} at position {e.start}, which "
+                         "UTF-8 cannot encode (a lone surrogate): no renderer can read it; "
+                         "remove or replace it") from None
+    try:
+        proc = subprocess.run(args, input=data, capture_output=True, timeout=limit, check=False)
     except subprocess.TimeoutExpired:
         raise RenderTimeout(
             f"{Path(cmd[0]).name} took longer than {limit:g} s to render {fmt} (and was stopped); "
@@ -211,8 +231,10 @@ def run_renderer(
     except OSError as e:
         raise RendererNotFound(f"could not run {cmd[0]}: {e}\n{_INSTALL_HINT}") from e
     if proc.returncode != 0:
-        raise RenderFailed(proc.returncode, args, output=proc.stdout,  # type: ignore[call-arg]
-                           stderr=proc.stderr.decode("utf-8", "replace"))
+        failed = RenderFailed(proc.returncode, args, output=proc.stdout,  # type: ignore[call-arg]
+                              stderr=proc.stderr.decode("utf-8", "replace"))
+        failed.from_env = bool(os.environ.get(RENDERER_ENV, "").strip())
+        raise failed
     return _name_browser_fonts(proc.stdout) if font_args else proc.stdout
 
 
