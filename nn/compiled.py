@@ -528,9 +528,10 @@ class _Entry:
         self.params, self.param_set, self.snapshot = params, set(params), snapshot
 
 
-#: model -> its compiled forward. Nothing in an entry refers to the model (the traced function
-#: holds a weak reference), so a model is freed when the user drops it.
-_forward_cache: weakref.WeakKeyDictionary[Module, _Entry] = weakref.WeakKeyDictionary()
+#: model -> {backend: its compiled forward}. Nothing in an entry refers to the model (the traced
+#: function holds a weak reference), so a model is freed when the user drops it.
+_forward_cache: weakref.WeakKeyDictionary[Module, dict[str, _Entry]] = \
+    weakref.WeakKeyDictionary()
 
 
 def _model_forward(model: Module) -> tuple[Callable[..., Any], list[bool]]:
@@ -574,11 +575,11 @@ def _forward_compiled(model: Module, x0: list[float], backend: str) -> tuple[Com
     cached per model and re-checked at every call (`_fresh`); None when the model branches on
     data (its replay would freeze a branch)."""
     try:
-        hit = _forward_cache.get(model)
+        entries = _forward_cache.get(model)
     except TypeError:  # not weak-referenceable (or unhashable): no cache
-        hit = None
-    if hit is not None and hit.n_in == len(x0) and hit.backend == backend \
-            and _fresh(hit, model, x0):
+        entries = None
+    hit = None if entries is None else entries.get(backend)
+    if hit is not None and hit.n_in == len(x0) and _fresh(hit, model, x0):
         return hit.compiled, hit.scalar
     _check_leaves(model)
     params = model.parameters()
@@ -589,8 +590,9 @@ def _forward_compiled(model: Module, x0: list[float], backend: str) -> tuple[Com
         c: Compiled | None = compile_grad(f, x0, params=params, has_aux=True, backend=backend)
     if c is not None and c.data_dependent:
         c = None
+    entry = _Entry(len(x0), backend, c, scalar[0], params, snapshot)
     try:
-        _forward_cache[model] = _Entry(len(x0), backend, c, scalar[0], params, snapshot)
+        _forward_cache.setdefault(model, {})[backend] = entry
     except TypeError:
         pass
     return c, scalar[0]
