@@ -8,11 +8,12 @@
 
 Modules: `module` (Module, state, save/load), `layers` (Neuron, Layer, MLP, manual_seed),
 `rnn` (RNNCell), `losses`, `optim` (SGD, Adam), `data` (data sets, split, scaling), `train`
-(fit, metrics), `live` (fit(live=True) in Jupyter), `health` (neuron_health), `torch_bridge`
+(fit, evaluate, predict), `metrics` (decision rules, accuracy), `arrays` (reading lists and
+numpy arrays), `live` (fit(live=True) in Jupyter), `health` (neuron_health), `torch_bridge`
 (model.to_torch(), MLP.from_torch()).
 """
 
-from . import data, losses
+from . import data, losses, metrics
 from .health import NeuronHealth, neuron_health
 from .layers import MLP, Layer, Neuron, initial_seed, manual_seed
 from .losses import (
@@ -26,10 +27,11 @@ from .losses import (
     multi_margin,
     softmax,
 )
+from .metrics import accuracy, confusion_matrix
 from .module import Module
 from .optim import SGD, Adam, Optimizer
 from .rnn import RNNCell, unroll
-from .train import History, accuracy, confusion_matrix, evaluate, fit, predict, train_batch
+from .train import History, evaluate, fit, predict, train_batch
 
 __all__ = [
     "Module", "Neuron", "Layer", "MLP", "RNNCell", "unroll", "manual_seed", "initial_seed",
@@ -38,5 +40,5 @@ __all__ = [
     "mse", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
     "hinge", "multi_margin", "softmax", "log_softmax", "logsumexp",
     "neuron_health", "NeuronHealth",
-    "losses", "data",
+    "losses", "data", "metrics",
 ]

@@ -194,9 +194,14 @@ def targets(y: Any, where: str = "y") -> list[Any]:
     return [_target(v, f"{where}[{i}]") for i, v in enumerate(y)]
 
 
+_PLAIN = (list, tuple, float, int, str, Value)
+
+
 def labels_or_values(x: Any, where: str) -> Any:
     """For the losses: an array-like argument as (nested) lists, a numpy scalar as a Python
     number; Values, lists and numbers are returned as they are."""
+    if type(x) in _PLAIN:
+        return x
     if is_array(x):
         a = to_ndarray(x, where)
         return _plain(a) if a.dtype.kind != "O" else a.tolist()

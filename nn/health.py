@@ -18,14 +18,13 @@ of Karpathy's "makemore" lecture):
 
 from __future__ import annotations
 
-import math
 import numbers
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from autograd_lite import Value, sigmoid, tanh
 
+from . import arrays as _arrays
 from .layers import MLP, Layer, Neuron
 from .module import Module
 
@@ -56,22 +55,17 @@ class NeuronHealth:
         return self.saturated if self.saturated is not None else (self.dead or 0.0)
 
 
-def _rows(X: Sequence[Any], nin: int) -> list[list[float]]:
-    if isinstance(X, str) or not isinstance(X, Sequence) or not X:
-        raise ValueError("neuron_health: X must be a non-empty list of input vectors")
-    rows = []
-    for i, x in enumerate(X):
-        if isinstance(x, str) or not isinstance(x, Sequence) or len(x) != nin:
-            raise ValueError(f"neuron_health: X[{i}] must be a list of {nin} numbers, got "
-                             f"{type(x).__name__} {x!r}"[:200])
-        row = []
-        for j, v in enumerate(x):
-            f = v.data if isinstance(v, Value) else v
-            if isinstance(f, bool) or not isinstance(f, numbers.Real) or not math.isfinite(f):
-                raise TypeError(f"neuron_health: X[{i}][{j}] must be a finite number, got {v!r}")
-            row.append(float(f))
-        rows.append(row)
-    return rows
+def _rows(X: Any, nin: int) -> list[list[float]]:
+    rows = _arrays.rows(X, "neuron_health: X")
+    if not rows:
+        raise ValueError("neuron_health: X must be a non-empty batch of input vectors")
+    out = []
+    for i, row in enumerate(rows):
+        if len(row) != nin:
+            raise ValueError(f"neuron_health: X[{i}] must be a row of {nin} numbers, got "
+                             f"{len(row)}")
+        out.append([v.data if isinstance(v, Value) else v for v in row])
+    return out
 
 
 def _layers(model: Module) -> list[tuple[list[Neuron], str]]:
@@ -98,7 +92,7 @@ def _state(activation: str, z: float, saturation: float) -> tuple[bool, bool, fl
     return False, False, z
 
 
-def neuron_health(model: Module, X: Sequence[Sequence[Any]], *,
+def neuron_health(model: Module, X: Any, *,
                   saturation: float = SATURATION) -> dict[str, NeuronHealth]:
     """Per neuron, by dotted name in parameter order (layer by layer, neuron by neuron), the
     fraction of the batch `X` on which it is saturated (tanh, sigmoid: |activation| >=

@@ -19,12 +19,15 @@ from typing import Any
 
 from autograd_lite import Value, maximum
 
+from . import arrays as _arrays
+
 _REDUCTIONS = ("mean", "sum")
 
 
 def _lift(x: Any, where: str) -> Value:
     if type(x) is Value:
         return x
+    x = _arrays.scalar(x)
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{where} must be a Value or a number, got {type(x).__name__} {x!r}")
     return Value(float(x))
@@ -35,7 +38,10 @@ def _is_seq(x: Any) -> bool:
 
 
 def _pairs(pred: Any, target: Any, name: str, where: str = "") -> list[tuple[Value, Any]]:
-    """Flatten equally nested predictions and targets into (Value, target) pairs."""
+    """Flatten equally nested predictions and targets into (Value, target) pairs; arrays
+    (numpy, array.array) are read as the nested lists they hold."""
+    pred = _arrays.labels_or_values(pred, f"{name}: predictions{where}")
+    target = _arrays.labels_or_values(target, f"{name}: targets{where}")
     if _is_seq(pred) or _is_seq(target):
         if not (_is_seq(pred) and _is_seq(target)):
             what = "targets" if _is_seq(pred) else "predictions"
@@ -60,7 +66,9 @@ def _reduce(terms: list[Value], reduction: str, name: str) -> Value:
 
 
 def _number(t: Any, name: str, where: str) -> float:
-    if isinstance(t, bool) or not isinstance(t, numbers.Real):
+    if isinstance(t, bool):  # a boolean target is the label 0 or 1, as scikit-learn reads it
+        return float(t)
+    if not isinstance(t, numbers.Real):
         raise TypeError(f"{name}: target{where} must be a number, got {type(t).__name__} {t!r}")
     f = float(t)
     if not math.isfinite(f):
@@ -135,6 +143,7 @@ def hinge(score: Any, target: Any, margin: float = 1.0, reduction: str = "mean")
 
 
 def _vector(z: Any, name: str, where: str = "") -> list[Value]:
+    z = _arrays.labels_or_values(z, f"{name}: logits{where}")
     if not _is_seq(z):
         raise TypeError(f"{name}: logits{where} must be a list of Values, got {type(z).__name__}")
     if not z:
@@ -203,7 +212,9 @@ def _label(y: Any, n: int, name: str, where: str) -> int:
 
 
 def _batch(logits: Any, labels: Any, name: str) -> list[tuple[list[Value], int]]:
-    """(logit vector, label) pairs from one sample or a batch."""
+    """(logit vector, label) pairs from one sample or a batch (lists or arrays)."""
+    labels = _arrays.labels_or_values(labels, f"{name}: labels")
+    logits = _arrays.labels_or_values(logits, f"{name}: logits")
     if isinstance(labels, numbers.Integral) and not isinstance(labels, bool):
         z = _vector(logits, name)
         return [(z, _label(labels, len(z), name, ""))]

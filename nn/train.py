@@ -8,18 +8,32 @@ compiled fast path.
 
 from __future__ import annotations
 
+import numbers
 import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from autograd_lite import Value, no_grad
 
+from . import arrays as _arrays
 from . import losses as _losses
+from .metrics import (
+    Decision,
+    accuracy,
+    class_labels,
+    classes_from_outputs,
+    confusion_matrix,
+    decision_rule,
+)
 from .module import Module
 from .optim import Adam, Optimizer
+
+__all__ = ["History", "train_batch", "fit", "evaluate", "predict", "resolve_loss", "accuracy",
+           "confusion_matrix", "classes_from_outputs", "Decision", "decision_rule", "LossFn",
+           "StepFn"]
 
 LossFn = Callable[[list[Any], list[Any]], Value]
 #: `step(model, xb, yb, loss_fn, optimizer) -> (mean batch loss, output data per sample)`.
@@ -68,22 +82,6 @@ def train_batch(model: Module, xb: list[Any], yb: list[Any], loss_fn: LossFn,
     return loss.data, [_data(o) for o in outs]
 
 
-def _argmax(xs: Sequence[float]) -> int:
-    best = 0
-    for i in range(1, len(xs)):
-        if xs[i] > xs[best]:
-            best = i
-    return best
-
-
-def classes_from_outputs(outputs: Sequence[Any], threshold: float = 0.0,
-                         negative: int = 0) -> list[int]:
-    """Predicted classes from output data: argmax of a vector; for a scalar, 1 above
-    `threshold`, else `negative` (0, or -1 for hinge-style labels)."""
-    return [(_argmax(o) if isinstance(o, list) else (1 if o > threshold else negative))
-            for o in outputs]
-
-
 def _compiled_outputs(model: Module, X: Sequence[Any]) -> list[Any] | None:
     """Output data of every row by one compiled forward pass (nn.compiled), or None."""
     from .compiled import outputs
@@ -91,43 +89,43 @@ def _compiled_outputs(model: Module, X: Sequence[Any]) -> list[Any] | None:
     return outputs(model, X)
 
 
-def predict(model: Module, X: Sequence[Any], threshold: float = 0.0,
-            negative: int = 0, *, compiled: bool = False) -> list[int]:
-    """Class predictions for each row of X, evaluated without recording a graph
-    (`compiled=True`: by one compiled, native when possible, forward pass over all rows)."""
+def predict(model: Module, X: Any, threshold: float | None = None,
+            negative: int | None = None, *, loss: str | LossFn | None = None,
+            labels: Any = None, compiled: bool = False) -> list[Any]:
+    """Class predictions for each row of X (a 2-D array or a list of rows), evaluated without
+    recording a graph (`compiled=True`: by one compiled, native when possible, forward pass
+    over all rows).
+
+    The rule is the one `fit` and `evaluate` use for `loss` (see nn/metrics.py): 0.5 for
+    "bce", 0 for logits, -1/+1 for "hinge", the nearest of `labels` (default 0 and 1) for
+    "mse", the argmax for a vector output. Without `loss`: a scalar above `threshold`
+    (default 0) is 1, else `negative` (default 0). A given `threshold`/`negative` wins.
+    """
+    X = _arrays.rows(X, "predict: X")
     outs = _compiled_outputs(model, X) if compiled else None
     if outs is None:
         with no_grad():
             outs = [_data(model(x)) for x in X]
-    return classes_from_outputs(outs, threshold, negative)
+    if loss is None:
+        rule = Decision()
+    else:
+        known = _labels_for(labels)
+        with no_grad():
+            loss_fn = resolve_loss(loss, model(X[0]) if X else 0.0, known)
+        rule = decision_rule(loss_fn, known)
+    if threshold is not None or negative is not None:
+        rule = replace(rule, threshold=rule.threshold if threshold is None else threshold,
+                       negative=rule.negative if negative is None else negative, nearest=())
+    return rule.classes(outs)
 
 
-def accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
-    """Fraction of positions where the prediction equals the label."""
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"accuracy: {len(y_true)} labels but {len(y_pred)} predictions")
-    if not y_true:
-        raise ValueError("accuracy: no labels")
-    return sum(1 for t, p in zip(y_true, y_pred) if t == p) / len(y_true)
-
-
-def confusion_matrix(y_true: Sequence[Any], y_pred: Sequence[Any],
-                     labels: Sequence[Any] | None = None) -> list[list[int]]:
-    """Counts `m[i][j]` of samples with true label `labels[i]` predicted as `labels[j]`
-    (scikit-learn's convention; labels default to the sorted labels that occur)."""
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"confusion_matrix: {len(y_true)} labels but {len(y_pred)} predictions")
-    labels = sorted(set(y_true) | set(y_pred)) if labels is None else list(labels)
-    index = {c: i for i, c in enumerate(labels)}
-    m = [[0] * len(labels) for _ in labels]
-    for t, p in zip(y_true, y_pred):
-        if t in index and p in index:
-            m[index[t]][index[p]] += 1
-    return m
+def _labels_for(labels: Any) -> list[Any]:
+    """The class labels given to predict (default 0 and 1), as Python values."""
+    return [0, 1] if labels is None else _arrays.targets(labels, "predict: labels")
 
 
 def _is_class_labels(y: Sequence[Any]) -> bool:
-    return all(isinstance(c, int) and not isinstance(c, bool) for c in y)
+    return all(type(c) is int for c in y)
 
 
 def resolve_loss(loss: str | LossFn, sample_output: Any, y: Sequence[Any]) -> LossFn:
@@ -152,21 +150,35 @@ def resolve_loss(loss: str | LossFn, sample_output: Any, y: Sequence[Any]) -> Lo
                      f"{sorted(_losses.LOSSES)}")
 
 
-def _decision(loss_fn: LossFn, y: Sequence[Any]) -> tuple[float, int]:
-    """(threshold, negative label) that turn a scalar output into a class for this loss."""
-    threshold = 0.5 if loss_fn is _losses.binary_cross_entropy else 0.0
-    # Targets may be vectors (lists: unhashable); only an int label -1 means hinge-style classes.
-    negative = -1 if any(type(t) is int and t == -1 for t in y) else 0
-    return threshold, negative
+def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]], list[Any]]:
+    """X as rows and y as targets (column vectors flattened for a scalar-output model), both
+    checked: equal lengths, at least one sample."""
+    X = _arrays.rows(X, f"{name}: X")
+    y = _arrays.targets(y, f"{name}: y")
+    if len(X) != len(y):
+        raise ValueError(f"{name}: {len(X)} inputs but {len(y)} labels")
+    if not X:
+        raise ValueError(f"{name}: no data")
+    if all(isinstance(t, list) and len(t) == 1 for t in y):
+        with no_grad():
+            if not isinstance(model(X[0]), list):  # y of shape (n, 1) for one output: ravel
+                y = [t[0] for t in y]
+    return X, y
 
 
-def evaluate(model: Module, X: Sequence[Any], y: Sequence[Any],
-             loss: str | LossFn = "auto", *, compiled: bool = False
-             ) -> tuple[float, float | None]:
+def evaluate(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", *,
+             compiled: bool = False) -> tuple[float, float | None]:
     """(mean loss, accuracy or None) of the model on (X, y), without recording a graph
-    (`compiled=True`: the outputs by one compiled forward pass, the loss on them as usual)."""
-    if len(X) != len(y) or not X:
-        raise ValueError(f"evaluate: {len(X)} inputs and {len(y)} labels (need equal, > 0)")
+    (`compiled=True`: the outputs by one compiled forward pass, the loss on them as usual).
+
+    The accuracy is at the decision rule of the loss (nn/metrics.py), as in `fit`'s History;
+    None when y holds no class labels (regression targets)."""
+    X, y = _as_data(model, X, y, "evaluate")
+    return _evaluate(model, X, y, loss, compiled, None)
+
+
+def _evaluate(model: Module, X: list[Any], y: list[Any], loss: str | LossFn, compiled: bool,
+              rule: Decision | None) -> tuple[float, float | None]:
     data = _compiled_outputs(model, X) if compiled else None
     with no_grad():
         if data is None:
@@ -176,10 +188,12 @@ def evaluate(model: Module, X: Sequence[Any], y: Sequence[Any],
                     for o in data]
         loss_fn = resolve_loss(loss, outs[0], y)
         value = loss_fn(outs, list(y)).data
-    if not _is_class_labels(y):
+    labels = class_labels(y, loss_fn)
+    if labels is None:
         return value, None
-    threshold, negative = _decision(loss_fn, y)
-    return value, accuracy(y, classes_from_outputs([_data(o) for o in outs], threshold, negative))
+    if rule is None:
+        rule = decision_rule(loss_fn, labels)
+    return value, accuracy(y, rule.classes([_data(o) for o in outs]))
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
@@ -212,17 +226,18 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     boundary) in one updating output, a few times per second at most (needs matplotlib: the
     plot extra); outside Jupyter it shows the progress bar instead. See nn/live.py.
     """
-    if len(X) != len(y):
-        raise ValueError(f"fit: {len(X)} inputs but {len(y)} labels")
-    if not X:
-        raise ValueError("fit: no training data")
     for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"fit: {name} must be a positive int, got {v!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"fit: seed must be an int, got {seed!r}")
-    X = list(X)
-    y = list(y)
+    epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
+    X, y = _as_data(model, X, y, "fit")
+    if validation is not None:
+        if isinstance(validation, str) or not isinstance(validation, Sequence) or \
+                len(validation) != 2:
+            raise TypeError("fit: validation must be a pair (X_val, y_val)")
+        validation = _as_data(model, validation[0], validation[1], "fit: validation")
     with no_grad():
         loss_fn = resolve_loss(loss, model(X[0]), y)
     if optimizer is None:
@@ -231,15 +246,15 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
         from .compiled import CompiledStep
 
         step = CompiledStep(model, loss_fn, targets=y)
-    classify = _is_class_labels(y)
-    threshold, negative = _decision(loss_fn, y)
+    labels = class_labels(y, loss_fn)
+    classify = labels is not None
+    rule = decision_rule(loss_fn, labels)
     plot = None
     if live:
         from . import live as _live
 
         plot = _live.start(model, X, y, epochs=epochs, classify=classify,
-                           to_classes=lambda outs: classes_from_outputs(outs, threshold,
-                                                                        negative))
+                           to_classes=rule.classes)
         progress = progress or plot is None  # outside Jupyter: the progress bar instead
     rng = random.Random(seed)
     order = list(range(len(X)))
@@ -265,7 +280,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
                 total_loss += batch_loss * len(idx)
                 seen += len(idx)
                 if classify:
-                    pred = classes_from_outputs(outs, threshold, negative)
+                    pred = rule.classes(outs)
                     correct += sum(1 for t, p in zip(yb, pred) if t == p)
                 if bar is not None:
                     post = {"loss": f"{total_loss / seen:.4f}"}
@@ -282,7 +297,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
             history.loss.append(total_loss / seen)
             history.accuracy.append(correct / seen if classify else None)
             if validation is not None:
-                vl, va = evaluate(model, validation[0], validation[1], loss_fn, compiled=compiled)
+                vl, va = _evaluate(model, validation[0], validation[1], loss_fn, compiled, rule)
                 history.val_loss.append(vl)
                 history.val_accuracy.append(va)
                 if bar is not None:

@@ -132,9 +132,9 @@ def test_does_not_record_a_graph_or_change_the_model() -> None:
 
 @pytest.mark.parametrize("call, exc, match", [
     (lambda m: nn.neuron_health(m, []), ValueError, "non-empty"),
-    (lambda m: nn.neuron_health(m, [[1.0]]), ValueError, r"X\[0\] must be a list of 2"),
+    (lambda m: nn.neuron_health(m, [[1.0]]), ValueError, r"X\[0\] must be a row of 2"),
     (lambda m: nn.neuron_health(m, [[1.0, "a"]]), TypeError, r"X\[0\]\[1\]"),
-    (lambda m: nn.neuron_health(m, [[1.0, math.nan]]), TypeError, "finite"),
+    (lambda m: nn.neuron_health(m, [[1.0, math.nan]]), ValueError, "finite"),
     (lambda m: nn.neuron_health(m, [[1.0, 2.0]], saturation=1.0), ValueError, r"\(0, 1\)"),
     (lambda m: nn.neuron_health(m, [[1.0, 2.0]], saturation=0), ValueError, "saturation"),
     (lambda m: nn.neuron_health(nn.RNNCell(2, 2, seed=0), [[1.0, 2.0]]), TypeError, "RNNCell"),
