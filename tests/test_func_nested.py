@@ -324,3 +324,37 @@ def test_naive_nesting_is_wrong_and_the_lifted_variable_is_right() -> None:
     (inner,) = grad(x + y, [y], create_graph=True)
     (outer,) = grad(x * inner, [x])
     assert (outer_naive, outer) == (2.0, 1.0)
+
+
+# ---- the docs page's pictures --------------------------------------------------------------
+def _texts(svg: str) -> list[str]:
+    import re
+
+    return sorted(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+
+
+def test_nested_transforms_pictures_are_current() -> None:
+    # docs/nested-transforms.md shows SVGs drawn by scripts/nested_pictures.py; drawn again
+    # now, they must show the same nodes and numbers (layout may differ between Graphviz builds).
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("nested_pictures",
+                                                  root / "scripts" / "nested_pictures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    graphs = module.pictures()
+    assert set(graphs) == {"nested-naive", "nested-levels", "nested-connected"}
+    sources = {name: g.source for name, g in graphs.items()}
+    assert "grad 2.0000" in sources["nested-naive"]          # the naive inner derivative
+    assert "lift" in sources["nested-levels"] and "grad 1.0000" in sources["nested-levels"]
+    assert "grad 6.0000" in sources["nested-connected"]      # d/dx x^2 at 3
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz dot is not installed: the SVG comparison needs it")
+    for name, g in graphs.items():
+        fresh = g.pipe(format="svg").decode()
+        stored = (root / "docs" / "images" / f"{name}.svg").read_text()
+        assert _texts(fresh) == _texts(stored), f"run scripts/nested_pictures.py ({name})"
