@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -53,8 +53,9 @@ def node_ids(root: Value) -> dict[Value, str]:
 
 
 def _depth_first(roots: Sequence[Value], reset: bool, leaves: bool = True) -> list[Value]:
-    """`topo_order`; with `reset`, also set every interior node's `.grad` to 0.0 on the way;
-    without `leaves`, only the interior nodes (all that backward's fast mode visits).
+    """`topo_order`; with `reset`, also set every interior node's `.grad` to 0.0 on the way
+    (and a leaf's `.grad` of None, "no gradient yet" as in PyTorch, to 0.0); without `leaves`,
+    only the interior nodes (all that backward's fast mode visits).
 
     `todo` holds nodes to visit and None markers; a marker means "the parents of the node on
     top of `waiting` are all done": that node is appended then (post-order).
@@ -82,6 +83,8 @@ def _depth_first(roots: Sequence[Value], reset: bool, leaves: bool = True) -> li
         add(node)
         op = node._prim
         if op is None:
+            if reset and node.grad is None:
+                node.grad = 0.0  # set to None by the user: no gradient yet (PyTorch)
             if leaves:
                 emit(node)
             continue
@@ -231,7 +234,7 @@ def backward(root: Value, gradient: object = 1.0, inputs: Sequence[Value] | None
         wanted = _as_list(inputs, "inputs")
         gs = grad(root, wanted, grad_outputs=seed, allow_unused=True, materialize_grads=True)
         for v, g in zip(wanted, gs):
-            v.grad += g
+            v.grad = g if v.grad is None else v.grad + g
         return
     check = anomaly_enabled()
     order = _start(root, seed, leaves=check)
@@ -275,7 +278,7 @@ def backward_steps(root: Value, gradient: object = 1.0) -> Iterator[Step]:
 
 
 def _steps(root: Value, gradient: object) -> Iterator[Step]:
-    before = root.grad
+    before = 0.0 if root.grad is None else root.grad
     order = _start(root, gradient)  # resets interior nodes only: leaves keep what they carry
     carried = {v: v.grad for v in order if v._prim is None}
     if root._prim is None:
@@ -296,6 +299,9 @@ def _steps(root: Value, gradient: object) -> Iterator[Step]:
 
 
 def _as_list(x: Any, what: str) -> list[Value]:
+    if not isinstance(x, Value) and (isinstance(x, str | bytes) or not isinstance(x, Iterable)):
+        raise TypeError(f"grad(): {what} must be a Value or a sequence of Values, got "
+                        f"{describe(x)}")
     items = [x] if isinstance(x, Value) else list(x)
     for i, v in enumerate(items):
         if not isinstance(v, Value):

@@ -122,7 +122,7 @@ def count_data_reads() -> Iterator[DataReads]:
     """Count, in this context only, user code's reads of any Value's data while inside.
 
     Used by `compile_grad` to spot Python control flow on data (frozen in a replay). While a
-    count is active anywhere, `.data` is a counting property (slower), then a plain slot again.
+    count is active anywhere, `.data` is a counting property (slower), then the plain one again.
     """
     counter = DataReads()
     token = _READS.set(counter)
@@ -147,9 +147,11 @@ class Value:
     Ordering comparisons (`<`, `>`, ...) compare data and are not differentiable.
     """
 
-    __slots__ = ("data", "grad", "label", "_prim", "_a", "_b")
+    # The float lives in the slot `_d`: the engine's hot paths read and write it directly;
+    # users go through the `data` property, which checks what they assign.
+    __slots__ = ("_d", "grad", "label", "_prim", "_a", "_b")
 
-    data: float
+    _d: float
     grad: float
     label: str
     _prim: Primitive | None
@@ -160,12 +162,27 @@ class Value:
         # A user's leaf, checked; the engine makes its nodes with `_node` and `_leaf` instead.
         if not isinstance(label, str):
             raise TypeError(f"Value label must be a str, got {describe(label)}")
-        self.data = to_float(data, "Value")
+        self._d = to_float(data, "Value")
         self.grad = 0.0
         self.label = label
         self._prim = None
         self._a = None
         self._b = None
+
+    @property
+    def data(self) -> float:
+        """The node's number, always a float. Assigning converts a real number (an int, a numpy
+        scalar) to float and raises TypeError for anything else (a str, a bool, a Value)."""
+        return self._d
+
+    @data.setter
+    def data(self, value: float) -> None:
+        self._d = value if type(value) is float else _assigned_float(value)
+
+    def __bool__(self) -> bool:
+        """Truth of the data, as PyTorch's `bool(tensor)`: False for 0.0, True otherwise."""
+        _note_read()
+        return self._d != 0.0
 
     # ---- structure -------------------------------------------------------------------------
     @property
@@ -257,11 +274,11 @@ class Value:
     def __add__(self, other: Value | Number) -> Self:
         if type(other) is not Value:
             other = const(other, "add", self.__class__)
-        d = self.data + other.data
+        d = self._d + other._d
         if d - d != 0.0:
-            _forward_anomaly(ADD, (self.data, other.data), d)
+            _forward_anomaly(ADD, (self._d, other._d), d)
         v = _alloc(self.__class__)
-        v.data = d
+        v._d = d
         v.grad = 0.0
         v.label = ""
         if grad_enabled():
@@ -278,11 +295,11 @@ class Value:
     def __mul__(self, other: Value | Number) -> Self:
         if type(other) is not Value:
             other = const(other, "mul", self.__class__)
-        d = self.data * other.data
+        d = self._d * other._d
         if d - d != 0.0:
-            _forward_anomaly(MUL, (self.data, other.data), d)
+            _forward_anomaly(MUL, (self._d, other._d), d)
         v = _alloc(self.__class__)
-        v.data = d
+        v._d = d
         v.grad = 0.0
         v.label = ""
         if grad_enabled():
@@ -414,7 +431,7 @@ class Value:
         return backward_steps(self, gradient)
 
 
-_PLAIN_DATA = Value.__dict__["data"]  # the slot's descriptor (count_data_reads swaps it)
+_PLAIN_DATA = Value.__dict__["data"]  # the checked property (count_data_reads swaps it)
 _alloc = object.__new__
 
 
@@ -422,7 +439,7 @@ def _leaf(data: float, label: str = "", cls: type[Value] | None = None) -> Value
     """A leaf Value from data the engine produced itself (no validation: it is a float), of
     class `cls` (a Value subclass such as the micrograd drop-in) or Value."""
     v = _alloc(cls or Value)
-    v.data = data
+    v._d = data
     v.grad = 0.0
     v.label = label
     v._prim = None
@@ -436,7 +453,7 @@ def _node(op: Primitive, data: float, a: Any, b: Any) -> Value:
 
     Callers check a non-finite `data` against the inputs (`_forward_anomaly`) first."""
     v = _alloc(Value)
-    v.data = data
+    v._d = data
     v.grad = 0.0
     v.label = ""
     if grad_enabled():
@@ -478,6 +495,19 @@ def param(x: object, op: str) -> float:
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{op}: parameter must be a real number, got {describe(x)}")
     return to_float(x, op)
+
+
+def _assigned_float(value: object) -> float:
+    """`v.data = value` for a value that is not a float: a real number converted, NaN and inf
+    allowed (an update can make them), anything else a TypeError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = " (use its .data)" if isinstance(value, Value) else ""
+        raise TypeError(f"Value.data must be a real number, got {describe(value)}{hint}")
+    try:
+        f = float(value)
+    except OverflowError:
+        raise OverflowError(f"Value.data: {describe(value)} is too large for a float") from None
+    return f if type(f) is float else float.__float__(f)
 
 
 def _data(x: object, op: str) -> float:
@@ -645,13 +675,13 @@ class Primitive:
     def apply1(self, a: Value, p: Any = None) -> Value:
         """Fast path for a one-input primitive on a Value (with its one parameter, if any)."""
         try:
-            data = self.forward(a.data) if p is None else self.forward(a.data, p)
+            data = self.forward(a._d) if p is None else self.forward(a._d, p)
         except (ArithmeticError, ValueError):
-            data = self._run((a.data,), () if p is None else (p,))
+            data = self._run((a._d,), () if p is None else (p,))
         if data - data != 0.0:
-            _forward_anomaly(self, (a.data,), data)
+            _forward_anomaly(self, (a._d,), data)
         v = _alloc(Value)
-        v.data = data
+        v._d = data
         v.grad = 0.0
         v.label = ""
         if grad_enabled():
@@ -665,11 +695,11 @@ class Primitive:
     def apply2(self, a: Value, b: Value) -> Value:
         """Fast path for a two-input primitive on two Values."""
         try:
-            data = self.forward(a.data, b.data)
+            data = self.forward(a._d, b._d)
         except (ArithmeticError, ValueError):
-            data = self._run((a.data, b.data), ())
+            data = self._run((a._d, b._d), ())
         if data - data != 0.0:
-            _forward_anomaly(self, (a.data, b.data), data)
+            _forward_anomaly(self, (a._d, b._d), data)
         return _node(self, data, a, b)
 
     def _positional(self, args: tuple[Any, ...], named: dict[str, Any]) -> tuple[Any, ...]:
@@ -781,13 +811,13 @@ def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
         if op.nparams:
             def acc1p(node: Value, g: float) -> None:
                 a = node._a
-                local = d(node.data, a.data, node._b)
+                local = d(node._d, a._d, node._b)
                 a.grad += 0.0 if mask and local == 0.0 else g * local
             return acc1p
 
         def acc1(node: Value, g: float) -> None:
             a = node._a
-            local = d(node.data, a.data)
+            local = d(node._d, a._d)
             a.grad += 0.0 if mask and local == 0.0 else g * local
         return acc1
     if op._kind == _BINARY:
@@ -796,7 +826,7 @@ def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
         def acc2(node: Value, g: float) -> None:
             a = node._a
             b = node._b
-            out, x, y = node.data, a.data, b.data
+            out, x, y = node._d, a._d, b._d
             la = da(out, x, y)
             lb = db(out, x, y)
             a.grad += 0.0 if mask and la == 0.0 else g * la
@@ -805,9 +835,9 @@ def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
 
     def accn(node: Value, g: float) -> None:
         parents = node._a
-        args = [v.data for v in parents]
+        args = [v._d for v in parents]
         args.extend(node._b)
-        out = node.data
+        out = node._d
         locals_ = [d(out, *args) for d in partials]
         for v, local in zip(parents, locals_):
             v.grad += 0.0 if mask and local == 0.0 else g * local

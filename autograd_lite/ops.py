@@ -178,18 +178,18 @@ def _acc_add(node: Value, g: float) -> None:
 def _acc_mul(node: Value, g: float) -> None:
     a = node._a
     b = node._b
-    a.grad += g * b.data
-    b.grad += g * a.data
+    a.grad += g * b._d  # the slot behind .data: no property call on the hot path
+    b.grad += g * a._d
 
 
 def _acc_tanh(node: Value, g: float) -> None:
-    o = node.data
+    o = node._d
     node._a.grad += g * (1.0 - o * o)
 
 
 def _acc_relu(node: Value, g: float) -> None:
     a = node._a
-    a.grad += 0.0 if a.data <= 0.0 else g
+    a.grad += 0.0 if a._d <= 0.0 else g
 
 
 
@@ -254,12 +254,12 @@ SOFTPLUS = Primitive("softplus", _softplus, (lambda out, x: sigmoid(x),),
                      doc="log(1 + e^x), stable for large |x|", domain=(_SMOOTH,),
                      py=("_softplus({a})", ("_sigmoid({a})",)),
                      c=("(log1p(exp(-fabs({a}))) + ({a} > 0.0 ? {a} : 0.0))", (_CSIGMOID,)))
-RELU = Primitive("relu", lambda x: 0.0 if x <= 0.0 else x,
+RELU = Primitive("relu", lambda x: 0.0 if x < 0.0 else x,  # keeps -0.0 (PyTorch, micrograd)
                  (lambda out, x: 0.0 if x <= 0.0 else 1.0,),
                  doc="max(x, 0); relu'(0) = 0", kink=lambda x: math.fabs(x), mask=True,
                  accumulate=_acc_relu,
-                 py=("(0.0 if {a} <= 0.0 else {a})", ("(0.0 if {a} <= 0.0 else 1.0)",)),
-                 c=("({a} <= 0.0 ? 0.0 : {a})", ("({a} <= 0.0 ? 0.0 : 1.0)",)))
+                 py=("(0.0 if {a} < 0.0 else {a})", ("(0.0 if {a} <= 0.0 else 1.0)",)),
+                 c=("({a} < 0.0 ? 0.0 : {a})", ("({a} <= 0.0 ? 0.0 : 1.0)",)))
 LEAKY_RELU = Primitive("leaky_relu", lambda x, s: x if x > 0.0 else s * x,
                        (lambda out, x, s: 1.0 if x > 0.0 else s,), nparams=1,
                        doc="x if x > 0 else negative_slope * x", defaults=(0.01,),

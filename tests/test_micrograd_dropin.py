@@ -739,3 +739,36 @@ def test_coming_from_micrograd_page_examples_run(tmp_path: Path,
     for i, block in enumerate(blocks):
         exec(compile(block, f"micrograd.md block {i}", "exec"), namespace)
     assert type(namespace["y"]) is Value
+
+
+# ---- relu keeps the sign of zero, as micrograd (`0 if x < 0 else x`) and torch do ----------------
+def _bits(x: float) -> tuple[float, float]:
+    return float(x), math.copysign(1.0, float(x))
+
+
+@given(st.one_of(st.sampled_from([0.0, -0.0]), st.floats(-1e3, 1e3, allow_nan=False)))
+def test_relu_is_micrograds_to_the_bit(x: float) -> None:
+    ours, theirs = Value(x), MGValue(x)
+    r, m = ours.relu(), theirs.relu()
+    assert _bits(r.data) == _bits(m.data)
+    (r * 3.0).backward()
+    (m * 3.0).backward()
+    assert ours.grad == theirs.grad
+
+
+@pytest.mark.parametrize("x", [-0.0, 0.0, -1.5, 2.0])
+def test_engine_relu_keeps_the_sign_of_zero_as_torch(x: float) -> None:
+    torch = pytest.importorskip("torch")
+    from autograd_lite import compile_grad, relu
+
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    torch.relu(t).backward()
+    want = (_bits(torch.relu(t).item()), t.grad.item())
+    v = autograd_lite.Value(x)
+    y = relu(v)
+    y.backward()
+    assert (_bits(y.data), v.grad) == want
+    assert _bits(relu(x)) == want[0]
+    for backend in ("python", "auto"):  # compiled replay: the same templates
+        value, (g,) = compile_grad(lambda a: relu(a), [1.0], backend=backend).value_and_grad([x])
+        assert (_bits(value), g) == want
