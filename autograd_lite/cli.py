@@ -1,15 +1,20 @@
 """Command line: `autograd-lite demo`, `graph EXPR NAME=VALUE ...`, `render {neuron,mlp}` and
-`export [PATH]` (also `python -m autograd_lite ...`). Every entry point of the package lives
-here: `python -m autograd_lite.render` is an alias of `autograd-lite render`. This module and
-the demo are the only parts of `autograd_lite` that may import `nn`."""
+`export [PATH]` (also `python -m autograd_lite ...`; `python -m autograd_lite.render` is an
+alias of `autograd-lite render`).
+
+Every entry point of the package lives here. This module and the demo are the only parts of
+`autograd_lite` that import `nn`, through `demo.import_nn` (which names a user's own `nn.py`
+that shadows it)."""
 
 from __future__ import annotations
 
 import argparse
+import math
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .backward import topo_order
 from .core import AutogradError, Value
@@ -58,15 +63,29 @@ def _positive(text: str) -> int:
     return n
 
 
+def _layer(text: str) -> int:
+    """argparse type: one layer size, 1..1024."""
+    n = _positive(text)
+    if n > 1024:
+        raise argparse.ArgumentTypeError(f"layer size {n} is too large for a scalar engine "
+                                         "(at most 1024)")
+    return n
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a time limit in seconds, a finite number > 0."""
+    try:
+        t = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(t) and t > 0.0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return t
+
+
 def _sizes(text: str) -> list[int]:
     """argparse type: one or more comma-separated layer sizes, each 1..1024."""
-    out = []
-    for part in text.replace(",", " ").split():
-        n = _positive(part)
-        if n > 1024:
-            raise argparse.ArgumentTypeError(f"layer size {n} is too large for a scalar engine "
-                                             "(at most 1024)")
-        out.append(n)
+    out = [_layer(part) for part in text.replace(",", " ").split()]
     if not out:
         raise argparse.ArgumentTypeError("give at least one layer size")
     return out
@@ -74,11 +93,12 @@ def _sizes(text: str) -> list[int]:
 
 def demo_command(args: argparse.Namespace) -> int:
     """The tour of one neuron, then training and the demo's files (see autograd_lite.demo)."""
-    from .demo import check_extras, run
+    from .demo import check_extras, import_nn, run
 
     try:  # before any work: name what is missing and how to install it
+        import_nn()  # a user's own nn.py in the working folder would shadow it
         extras = check_extras(progress=not args.no_progress)
-    except RuntimeError as e:  # no Graphviz renderer (RendererNotFound)
+    except (RuntimeError, ImportError) as e:  # no Graphviz renderer (RendererNotFound), nn
         return _fail("demo", e)
     if not args.no_tour:
         print("One neuron, y = tanh(x*w + b), back-propagated step by step:")
@@ -96,13 +116,23 @@ def demo_command(args: argparse.Namespace) -> int:
 
 def _output(path: str | None, fmt: str | None) -> tuple[Path, str]:
     """The output path and format: the suffix of -o, or --format (which must agree with the
-    suffix: a file's name never lies about its content); default graph.svg. ValueError if not."""
+    suffix: a file's name never lies about its content); default graph.svg. ValueError if not,
+    or if the suffix is not one the command line writes."""
     from .render import output_format
 
     if not path:
         return Path(f"graph.{fmt or 'svg'}"), fmt or "svg"
     out = Path(path)
+    _check_suffix(out)
     return out, output_format(out, fmt if fmt is not None or out.suffix else "svg")
+
+
+def _check_suffix(out: Path) -> None:
+    """ValueError for an output file whose suffix is not .svg, .png, .pdf or .dot (or .gv)."""
+    suffix = out.suffix.lower()
+    if suffix and suffix.lstrip(".") not in (*FORMATS, "gv"):
+        raise ValueError(f"unknown suffix {out.suffix!r} in {str(out)!r}: use .svg, .png, .pdf "
+                         "or .dot")
 
 
 def _fail(command: str, message: Any, status: int = 1) -> int:
@@ -168,8 +198,9 @@ def neuron_graph() -> tuple[Value, None]:
 
 def mlp_graph(sizes: list[int], seed: int) -> tuple[Value, Any]:
     """An `nn.MLP(2, sizes)`'s squared-error loss on one labelled sample, back-propagated."""
-    import nn  # the sibling package of this distribution
+    from .demo import import_nn
 
+    nn = import_nn()  # the sibling package of this distribution (not a user's own nn.py)
     model = nn.MLP(2, sizes, seed=seed)
     x = [Value(0.5, label="x0"), Value(-1.0, label="x1")]
     pred = model(x)
@@ -189,13 +220,17 @@ def render_command(args: argparse.Namespace) -> int:
 
     from .render import draw_graph, find_renderer, output_format, render_to
 
-    root, model = (neuron_graph() if args.graph == "neuron"
-                   else mlp_graph(args.sizes, args.seed))
     out = Path(args.output or f"{args.graph}.svg")
     try:
+        _check_suffix(out)
         fmt = output_format(out)
     except ValueError as e:
         return _fail("render", e, 2)
+    try:
+        root, model = (neuron_graph() if args.graph == "neuron"
+                       else mlp_graph(args.sizes, args.seed))
+    except ImportError as e:  # nn shadowed by a user's own nn.py (see demo.import_nn)
+        return _fail("render", e)
     t0 = time.perf_counter()
     try:
         g = draw_graph(root, modules=model, collapse=args.collapse, rankdir=args.rankdir,
@@ -233,8 +268,46 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser(prog: str = "autograd-lite") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a hint appended to usage errors (`hint`, set by `main` for its argv)."""
+
+    hint = ""
+
+    def error(self, message: str) -> NoReturn:
+        """Print usage and the message (and the hint, if any); exit with status 2."""
+        super().error(message + (f"\n{self.hint}" if self.hint else ""))
+
+
+def _dash_hint(argv: Sequence[str]) -> str:
+    """For `graph -x*2 x=1`: argparse reads `-x*2` as an option; say to put it after `--`."""
+    args = list(argv)
+    if "graph" not in args or "--" in args:
+        return ""
+    rest = args[args.index("graph") + 1:]
+    options = ("-o", "--output", "--format", "--rankdir", "-h", "--help")
+    dashed = [a for a in rest if a.startswith("-") and len(a) > 1
+              and a.split("=", 1)[0] not in options and not a.startswith("-o")
+              and not _is_number(a)]
+    if not dashed:
+        return ""
+    expr = dashed[0]
+    names = [a for a in rest if "=" in a and not a.startswith("-")]
+    others = [a for a in rest if a != expr and a not in names]
+    suggested = shlex.join(["autograd-lite", "graph", *others, "--", expr, *names])
+    return f"hint: an expression starting with '-' goes after '--', options before it: {suggested}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parser(prog: str = "autograd-lite", hint: str = "") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser.hint = hint
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo", help="train an MLP on two moons and write its loss graph, a step-through page, "
@@ -289,15 +362,16 @@ def _parser(prog: str = "autograd-lite") -> argparse.ArgumentParser:
     r.add_argument("graph", choices=("neuron", "mlp"))
     r.add_argument("-o", "--output", default=None,
                    help="file to write: .svg, .png, .pdf, .dot (default GRAPH.svg)")
-    r.add_argument("--sizes", type=int, nargs="+", default=[16, 16, 1],
-                   help="MLP(2, sizes) layer sizes (default 16 16 1)")
+    r.add_argument("--sizes", type=_layer, nargs="+", default=[16, 16, 1],
+                   help="MLP(2, sizes) layer sizes, each 1..1024 (default 16 16 1)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--collapse", choices=COLLAPSE, default=None,
                    help="draw each neuron or layer as one box")
     r.add_argument("--color-by-grad", action="store_true")
     r.add_argument("--rankdir", choices=RANKDIRS, default="LR")
     r.add_argument("--max-nodes", type=_positive, default=2000)
-    r.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    r.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
+                   help=f"seconds the renderer may take (default {DEFAULT_TIMEOUT:g})")
     r.set_defaults(run=render_command)
 
     e = sub.add_parser(
@@ -310,6 +384,8 @@ def _parser(prog: str = "autograd-lite") -> argparse.ArgumentParser:
                    default=None, help="a quiz page: type each local derivative (or "
                    "contribution) before it is shown; the page keeps a score")
     e.set_defaults(run=export_command)
+    for each in sub.choices.values():
+        each.hint = hint  # all are _Parser (the parser_class)
     return parser
 
 
@@ -326,7 +402,8 @@ def parser(prog: str = "autograd-lite") -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, prog: str = "autograd-lite") -> int:
     """Entry point of the `autograd-lite` command; returns the exit status."""
-    args = _parser(prog).parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(prog, _dash_hint(argv)).parse_args(argv)
     return int(args.run(args))
 
 

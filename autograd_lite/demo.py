@@ -10,10 +10,14 @@ bar. Needs a Graphviz renderer (graphviz-pure is a core dependency).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 DATASETS = ("moons", "circles", "spirals", "xor", "blobs")
@@ -43,6 +47,37 @@ class Extras:
     progress_bar: bool  #: tqdm
 
 
+def import_nn() -> ModuleType:
+    """The `nn` package installed with autograd-lite, or an ImportError that says what shadows
+    it: a user's own `nn.py` or `nn/` in the working folder is found first by Python."""
+    ours = Path(__file__).resolve().parent.parent / "nn"  # nn sits next to autograd_lite
+    loaded = sys.modules.get("nn")
+    if loaded is not None:
+        where = getattr(loaded, "__file__", None) or next(iter(getattr(loaded, "__path__", [])),
+                                                          None)
+    else:
+        try:
+            spec = importlib.util.find_spec("nn")
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            raise ImportError("autograd-lite's nn package is not installed next to "
+                              f"autograd_lite ({ours}): reinstall the project (make demo, or "
+                              "pip install -e .)")
+        where = spec.origin if spec.origin not in (None, "namespace") else next(
+            iter(spec.submodule_search_locations or []), None)
+    found = Path(where).resolve() if where else None
+    if found is None or (found != ours and found.parent != ours):
+        shown = found.parent if found is not None and found.name == "__init__.py" else found
+        folder = shown.parent if shown is not None else Path.cwd()
+        raise ImportError(
+            f"the module 'nn' that Python finds is {shown}, not autograd-lite's nn package "
+            f"({ours}): your own nn in {folder} shadows it (Python looks in the working "
+            "folder and on PYTHONPATH first). Rename it (e.g. to my_nn.py), or run the command "
+            "from another folder.")
+    return importlib.import_module("nn")
+
+
 def _importable(name: str) -> bool:
     try:
         __import__(name)
@@ -70,7 +105,7 @@ def check_extras(progress: bool = True, echo: Callable[[str], Any] = print) -> E
 
 def load_dataset(name: str, n: int, seed: int) -> tuple[list[list[float]], list[int]]:
     """A 2-D classification data set from `nn.data` by name."""
-    from nn import data
+    data = importlib.import_module(import_nn().__name__ + ".data")
 
     makers: dict[str, Callable[[], tuple[list[list[float]], list[int]]]] = {
         "moons": lambda: data.make_moons(n, noise=0.1, seed=seed),
@@ -91,8 +126,8 @@ def _scores(model: Any, X: Sequence[Sequence[float]]) -> list[Any]:
     """The model's outputs on every row: one compiled batch call (native where a C compiler
     is found), or the interpreter when the model cannot be replayed."""
     from autograd_lite import no_grad
-    from nn.compiled import outputs
 
+    outputs = importlib.import_module(import_nn().__name__ + ".compiled").outputs
     replayed = outputs(model, [list(x) for x in X])
     if replayed is not None:
         return replayed
@@ -222,7 +257,8 @@ def run(dataset: str = "moons", hidden: Sequence[int] = (16, 16), epochs: int = 
 
     Optional dependencies are checked first (`check_extras`): without matplotlib the PNGs and
     the GIF are skipped with a message."""
-    from nn import MLP, Adam, fit, losses
+    nn = import_nn()
+    MLP, Adam, fit, losses = nn.MLP, nn.Adam, nn.fit, nn.losses
 
     from . import Value, draw_graph
     from .examples import neuron

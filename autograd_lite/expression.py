@@ -11,8 +11,11 @@ Python code `x * 2` builds.
 from __future__ import annotations
 
 import ast
+import io
 import keyword
 import math
+import tokenize
+import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -115,6 +118,34 @@ def _operator_error(text: str, node: ast.BinOp | ast.UnaryOp, sym: str) -> Expre
     return err
 
 
+#: Operators that need an operand after them: text ending in one is missing that operand.
+_NEEDS_OPERAND = frozenset({"+", "-", "*", "/", "**", "//", "%", "@", "<<", ">>", "&", "|", "^",
+                            "~"})
+
+
+def _dangling_operator(text: str) -> ExpressionError | None:
+    """For text that does not parse: "missing operand after '+'" at the operator, when the
+    text ends in an operator (Python's own message points at column 1 for `x +`)."""
+    last = None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER,
+                                tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
+                last = tok
+    except (tokenize.TokenError, SyntaxError):  # an unclosed bracket at the end: keep the last
+        pass
+    if last is None or last.type != tokenize.OP or last.string not in _NEEDS_OPERAND:
+        return None
+    return ExpressionError(f"syntax error: missing operand after {last.string!r}", text,
+                           last.start[0], last.start[1] + 1)
+
+
+def normalize_name(name: str) -> str:
+    """A variable name as Python's parser reads it (NFKC: `ｘ` is `x`), so that names given as
+    NAME=VALUE match the names in the expression text."""
+    return unicodedata.normalize("NFKC", name)
+
+
 def _number_literal(node: ast.AST) -> bool:
     """A number literal, possibly signed: `2`, `-0.5`, `+1e-3`."""
     while isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
@@ -208,6 +239,9 @@ def parse_expression(text: str, names: Iterable[str]) -> ast.Expression:
     except SyntaxWarning as e:
         raise ExpressionError(f"syntax error: {e}") from None
     except SyntaxError as e:
+        dangling = _dangling_operator(text)
+        if dangling is not None:
+            raise dangling from None
         line = e.lineno or 1
         col = e.offset or 1
         raise ExpressionError(f"syntax error: {e.msg}", text, line, col) from None
@@ -285,7 +319,13 @@ def build(text: str, variables: Mapping[str, Value | float]) -> Value:
     expressions cannot overflow the stack); engine errors (log of a negative, x / 0) become
     ExpressionError pointing at the sub-expression.
     """
-    env = {k: v if isinstance(v, Value) else Value(v, label=k) for k, v in variables.items()}
+    env: dict[str, Value] = {}
+    for k, v in variables.items():
+        name = normalize_name(k)
+        if name in env:
+            raise ExpressionError(f"variable {k!r} is given twice (as {name!r} after Unicode "
+                                  "NFKC normalisation, as Python reads names)")
+        env[name] = v if isinstance(v, Value) else Value(v, label=name)
     tree = parse_expression(text, env)
     text = text.strip()
     done: dict[int, Any] = {}
@@ -308,7 +348,7 @@ def parse_assignments(items: Sequence[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in items:
         name, eq, raw = item.partition("=")
-        name = name.strip()
+        name = normalize_name(name.strip())  # as the parser reads the expression's names
         if not eq:
             raise ExpressionError(f"bad assignment {item!r}: expected NAME=NUMBER, e.g. x=1.5")
         if not name.isidentifier() or keyword.iskeyword(name):
@@ -316,7 +356,9 @@ def parse_assignments(items: Sequence[str]) -> dict[str, float]:
         if name in FUNCTIONS:
             raise ExpressionError(f"bad assignment {item!r}: {name!r} is a function's name")
         if name in out:
-            raise ExpressionError(f"bad assignment {item!r}: {name!r} is given twice")
+            reads = f" ({item.partition('=')[0].strip()!r} reads as {name!r}, as in Python)" \
+                if name != item.partition("=")[0].strip() else ""
+            raise ExpressionError(f"bad assignment {item!r}: {name!r} is given twice{reads}")
         try:
             value = float(raw.strip())
         except ValueError:

@@ -12,6 +12,7 @@ import builtins
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -135,7 +136,10 @@ REJECTED = [
     ("(x).__class__", "attribute access", 1),
     ("leaky_relu(x, w)", "parameter must be a number literal", 15),
     ("(x", "syntax error", 1),
-    ("x +", "syntax error", None),
+    ("x +", "missing operand after '+'", 3),
+    ("x * (w -", "missing operand after '-'", 8),
+    ("(x ** ", "missing operand after '**'", 4),
+    ("tanh(x) /\n", "missing operand after '/'", 9),
     ("log(x - 1.5)", "cannot evaluate 'log(x - 1.5)'", 1),
     ("w / (x - 1.5)", "division by zero", 1),
     ("log(0 * x)", "logarithm needs a positive number", 1),
@@ -686,3 +690,129 @@ def test_training_gif_restores_the_weights(tmp_path):
     training_gif(model, snaps, X, y, tmp_path / "t.gif", "t", grid=8)
     assert [p.data for p in model.parameters()] == before
     assert _gif_frames((tmp_path / "t.gif").read_bytes()) == 2
+
+
+# ---- messages a newcomer meets first ---------------------------------------------------------
+@pytest.mark.parametrize("op", ["+", "-", "*", "/", "**", "%"])
+@pytest.mark.parametrize("left", ["x", "tanh(w*x)", "(x + w) * b", "üx"])
+def test_missing_operand_points_at_the_dangling_operator(left, op):
+    text = f"{left} {op}"
+    with pytest.raises(ExpressionError) as info:
+        build(text, {"x": 1.0, "w": 2.0, "b": 3.0, "üx": 4.0})
+    err = info.value
+    assert f"missing operand after {op!r}" in err.message
+    assert err.column == len(left) + 2  # the operator's first character, 1-based
+    assert str(err).splitlines()[-1].index("^") - 2 == len(left) + 1
+
+
+def test_expression_starting_with_minus_gets_a_hint_to_use_double_dash(tmp_path, capsys):
+    out = tmp_path / "g.dot"
+    with pytest.raises(SystemExit) as info:
+        main(["graph", "-o", str(out), "-x*2", "x=1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "after '--'" in err
+    hint = err.strip().splitlines()[-1]
+    suggested = hint[hint.index("autograd-lite graph"):]
+    argv = __import__("shlex").split(suggested)[1:]  # the suggested command works as given
+    assert main(argv) == 0
+    assert _grads(capsys.readouterr().out)["x"] == -2.0
+    with pytest.raises(SystemExit):
+        main(["graph", "-x*2"])  # no assignment at all: the same hint
+    assert "after '--'" in capsys.readouterr().err
+
+
+def test_unknown_option_without_a_dash_expression_gets_no_hint(capsys):
+    with pytest.raises(SystemExit):
+        main(["render", "neuron", "--bogus"])
+    assert "after '--'" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out.jpeg", "graph.SVGZ", "g.html"])
+@pytest.mark.parametrize("command", [["graph", "x*2", "x=1"], ["render", "neuron"]])
+def test_unknown_output_suffix_names_the_formats(tmp_path, capsys, name, command):
+    out = tmp_path / name
+    assert main([*command, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"unknown suffix {out.suffix!r}" in err
+    assert "use .svg, .png, .pdf or .dot" in err
+    assert "AUTOGRAD_LITE_DOT" not in err and "Format:" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--sizes", "0"], ["--sizes", "-3"], ["--sizes", "4", "0"], ["--sizes", "2000"],
+    ["--sizes", "x"], ["--timeout", "nan"], ["--timeout", "-1"], ["--timeout", "0"],
+    ["--timeout", "inf"], ["--timeout", "soon"],
+])
+def test_render_bad_numbers_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["render", "mlp", *argv, "-o", "never-written.dot"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {argv[0]}:" in err and "Traceback" not in err
+
+
+def test_render_positive_timeout_is_accepted(tmp_path, capsys):
+    assert main(["render", "neuron", "--timeout", "2.5", "-o", str(tmp_path / "n.dot")]) == 0
+
+
+@pytest.mark.parametrize("typed, given", [("ｘ*2", "ｘ=1"), ("x*2", "ｘ=1"), ("ｘ*2", "x=1"),
+                                          ("ﬁ + 1", "fi=2")])
+def test_names_are_nfkc_normalised_on_both_sides(tmp_path, capsys, typed, given):
+    assert main(["graph", typed, given, "-o", str(tmp_path / "g.dot")]) == 0
+    grads = _grads(capsys.readouterr().out)
+    assert list(grads.values()) == [2.0 if "*" in typed else 1.0]
+
+
+def test_build_normalises_variable_names_and_rejects_a_collision():
+    assert build("ｘ * 3", {"ｘ": 2.0}).data == 6.0
+    assert build("x * 3", {"ｘ": 2.0}).data == 6.0
+    with pytest.raises(ExpressionError, match="given twice"):
+        build("x", {"x": 1.0, "ｘ": 2.0})
+    with pytest.raises(ExpressionError, match="given twice"):
+        parse_assignments(["x=1", "ｘ=2"])
+
+
+def test_help_shows_no_internal_notes(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "autograd-lite demo" in text
+    assert "import" not in text and "`nn`" not in text
+
+
+def _run_here(folder: Path, *argv: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "autograd_lite", *argv], capture_output=True,
+                          text=True, timeout=120, cwd=folder)
+
+
+@pytest.mark.parametrize("shadow", ["nn.py", "nn/__init__.py", "nn/"])
+@pytest.mark.parametrize("command", [["demo", "--no-tour", "--epochs", "1"],
+                                     ["render", "mlp", "-o", "m.dot"]])
+def test_own_nn_in_the_working_folder_is_named_with_the_fix(tmp_path, shadow, command):
+    path = tmp_path / shadow
+    if shadow.endswith("/"):
+        path.mkdir()
+    else:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("raise SystemExit('the user module must not run')\n")
+    proc = _run_here(tmp_path, *command)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "not autograd-lite's nn package" in proc.stderr
+    assert str(tmp_path / shadow.split("/")[0]) in proc.stderr
+    assert "Rename it" in proc.stderr
+    assert "One neuron" not in proc.stdout  # said before any work
+    assert not (tmp_path / "m.dot").exists()
+
+
+def test_import_nn_is_ours_without_a_shadow():
+    import nn
+    from autograd_lite.demo import import_nn
+
+    assert import_nn() is nn
+    assert Path(nn.__file__).resolve().parent.parent == ROOT
