@@ -65,10 +65,11 @@ class DataDependenceWarning(UserWarning):
 
 
 def py_template(op: Primitive) -> tuple[str, tuple[str, ...]] | None:
-    """The Python code template of `op`: its record's `py` field (None for a user's primitive
-    that gives none: it is called through its own functions)."""
-    t = getattr(op, "py", None)
-    return t if isinstance(t, tuple) and len(t) == 2 else None
+    """The Python code of `op`, derived from its record (see `autograd_lite.derive`); None when
+    not derivable: it is then called through its own functions."""
+    from .derive import templates
+
+    return templates(op, "py")
 
 
 def check_leaf(q: Value, what: str) -> None:

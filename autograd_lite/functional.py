@@ -238,12 +238,19 @@ def pullback(outs: Sequence[Value | float], seeds: Sequence[Any], wrt: Sequence[
     return [as_result(g, traced) for g in gs]
 
 
-def push(outs: Sequence[Value | float], seeds: dict[Value, Any], traced: bool) -> list[Any]:
-    """Tangents of `outs` given the seeded variables' tangents: forward mode."""
-    roots = [o for o in outs if isinstance(o, Value)]
-    order = topo_order(roots) if roots else []
+def push(outs: Sequence[Value | float], seeds: dict[Value, Any], traced: bool,
+         order: list[Value] | None = None) -> list[Any]:
+    """Tangents of `outs` given the seeded variables' tangents: forward mode (`order`: the
+    outputs' topological order, when the caller walks the same graph more than once)."""
+    if order is None:
+        order = _order(outs)
     tan = _tangents(order, seeds) if traced else tangents(order, seeds)
     return [as_result(tan.get(o, 0.0) if isinstance(o, Value) else 0.0, traced) for o in outs]
+
+
+def _order(outs: Sequence[Value | float]) -> list[Value]:
+    roots = [o for o in outs if isinstance(o, Value)]
+    return topo_order(roots) if roots else []
 
 
 def _tangents(order: list[Value], seeds: dict[Value, Any]) -> dict[Value, Any]:
@@ -384,7 +391,8 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], nums: list[int], where
     outs, spec = out_leaves(out, where)
     n = len(level.variables)
     if forward:
-        columns = [push(outs, {v: 1.0}, level.traced) for v in level.variables]
+        order = _order(outs)
+        columns = [push(outs, {v: 1.0}, level.traced, order) for v in level.variables]
         rows = [[columns[j][i] for j in range(n)] for i in range(len(outs))]
     else:
         rows = [pullback([o], [1.0], level.variables, level.traced) for o in outs]

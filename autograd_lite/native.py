@@ -73,10 +73,11 @@ PRELUDE = """#include <math.h>
 
 
 def c_template(op: Primitive) -> tuple[str, tuple[str, ...]] | None:
-    """The C code template of `op`: its record's `c` field (None for a user's primitive that
-    gives none)."""
-    t = getattr(op, "c", None)
-    return t if isinstance(t, tuple) and len(t) == 2 else None
+    """The C code of `op`: `(forward, (partial, ...))`, the partials (and the forward, where the
+    record names none) derived from the record's own functions (None if not derivable)."""
+    from .derive import templates
+
+    return templates(op, "c")
 
 
 def literal(x: float) -> str:

@@ -135,38 +135,58 @@ def _div_ieee(a: float, b: float) -> float:
     return math.copysign(_INF, a) * math.copysign(1.0, b)
 
 
+def where(cond: Any, if_true: Any, if_false: Any) -> Any:
+    """`if_true` if `cond` else `if_false`: the branch of a partial derivative, written so that
+    compiled replay can derive its code (Python's `a if c else b` cannot be). A branch may be a
+    zero-argument callable, called only when taken (a guarded `log`). On numbers and Values
+    `cond` is a bool; on `derive.Sym` operands it is a comparison and both branches are code."""
+    if cond is True:
+        return if_true() if callable(if_true) else if_true
+    if cond is False:
+        return if_false() if callable(if_false) else if_false
+    hook = getattr(type(cond), "__al_where__", None)
+    if hook is not None:
+        return hook(cond, if_true, if_false)
+    chosen = if_true if bool(cond) else if_false  # e.g. numpy's bool_
+    return chosen() if callable(chosen) else chosen
+
+
+def _ln(c: Any) -> Any:
+    """log of a number parameter: math.log on floats (no call through the record), the `log`
+    record on symbols, so the derived code calls the C library's log."""
+    return math.log(c) if type(c) is float else log(c)
+
+
 def _dpow_base(out: Any, x: Any, y: Any) -> Any:
     # d/dx x**y = y * x**(y-1). A constant y == 0 gives 0 everywhere (x**-1 may overflow, and
     # 0 * inf is nan); a Value y == 0 keeps its graph (d/dy matters) except at x == 0 (limit 0).
-    if float(y) == 0.0:
-        if not isinstance(y, Value):
-            return 0.0  # a constant exponent 0: x**0 is 1 everywhere, x = inf included
-        if float(x) == 0.0:
+    if isinstance(y, Value):
+        if y.data == 0.0 and float(x) == 0.0:
             return 0.0 * x
-    return y * x ** (y - 1.0)
+        return y * x ** (y - 1.0)
+    if type(y) is float and type(x) is float:  # the interpreter's hot path (x ** 2 in losses):
+        return 0.0 if y == 0.0 else y * x ** (y - 1.0)  # where's expression, without a call
+    return where(y == 0.0, 0.0, lambda: y * x ** (y - 1.0))
 
 
 def _dpow_exponent(out: Any, x: Any, y: Any) -> Any:
     # d/dy x**y = x**y * log x; at x == 0 its limit for y > 0 is 0; for x < 0 it is undefined
     # (nan: on Values, log(x) in IEEE mode keeps the nan in the graph for higher orders).
-    xd = float(x)
-    if xd == 0.0:
-        return 0.0 * out
-    if xd > 0.0 or isinstance(x, Value):
-        return out * log(x)
-    return _NAN
+    if isinstance(x, Value):
+        return 0.0 * out if x.data == 0.0 else out * log(x)
+    return where(x > 0.0, lambda: out * log(x), lambda: where(x == 0.0, lambda: 0.0 * out, _NAN))
 
 
-def _sign(x: float) -> float:
-    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+def _sign(x: Any) -> Any:
+    return where(x > 0.0, 1.0, where(x < 0.0, -1.0, 0.0))
 
 
 def _gap(a: float, b: float) -> float:
     return math.fabs(a - b)  # distance to a tie of maximum/minimum
 
 
-def _tie(mine: float, other: float) -> float:
-    return 1.0 if mine > other else (0.0 if mine < other else 0.5)
+def _tie(mine: Any, other: Any) -> Any:
+    return where(mine > other, 1.0, where(mine < other, 0.0, 0.5))
 
 
 # ---- specialised accumulates of the hot ops (the same numbers as their partials) -----------
@@ -193,108 +213,85 @@ def _acc_relu(node: Value, g: float) -> None:
 
 
 
-_TIE_A = "(1.0 if {a} > {b} else (0.0 if {a} < {b} else 0.5))"
-_TIE_B = "(1.0 if {b} > {a} else (0.0 if {b} < {a} else 0.5))"
-_CTIE_A = "({a} > {b} ? 1.0 : ({a} < {b} ? 0.0 : 0.5))"
-_CTIE_B = "({b} > {a} ? 1.0 : ({b} < {a} ? 0.0 : 0.5))"
-_CDPOW_BASE = "(({b}) == 0.0 ? 0.0 : ({b}) * pow({a}, ({b}) - 1.0))"
-_CDPOW_EXPONENT = "({a} > 0.0 ? {o} * log({a}) : ({a} == 0.0 ? 0.0 * {o} : NAN))"
 _CSIGMOID = "({a} >= 0.0 ? 1.0 / (1.0 + exp(-({a}))) : exp({a}) / (1.0 + exp({a})))"
 _SMOOTH = (-30.0, 30.0)  # beyond, exp overflows or tanh saturates: checks are meaningless
 _POSITIVE = (0.0, _INF)
 
+# Each record names its forward in Python (`py`, calling `PY_NAMES`) and C (`c`); the code of
+# its partials is derived from the partials themselves (`autograd_lite.derive`).
 ADD = Primitive("add", operator.add, (lambda out, a, b: 1.0, lambda out, a, b: 1.0),
                 doc="a + b", symbol="+", function=False, accumulate=_acc_add,
-                py=("{a} + {b}", ("1.0", "1.0")), c=("{a} + {b}", ("1.0", "1.0")))
+                py="{a} + {b}", c="{a} + {b}")
 MUL = Primitive("mul", operator.mul, (lambda out, a, b: b, lambda out, a, b: a), doc="a * b",
-                symbol="*", function=False, accumulate=_acc_mul,
-                py=("{a} * {b}", ("{b}", "{a}")), c=("{a} * {b}", ("{b}", "{a}")))
+                symbol="*", function=False, accumulate=_acc_mul, py="{a} * {b}", c="{a} * {b}")
 NEG = Primitive("neg", operator.neg, (lambda out, a: -1.0,), doc="-a", symbol="neg",
-                function=False, py=("-{a}", ("-1.0",)), c=("-{a}", ("-1.0",)))
+                function=False, py="-{a}", c="-{a}")
 DIV = Primitive("div", _div, (lambda out, a, b: 1.0 / b, lambda out, a, b: -out / b),
                 doc="a / b, correctly rounded; b == 0 raises ZeroDivisionError", symbol="/",
                 function=False, ieee=_div_ieee, kink=lambda a, b: math.fabs(b),
-                py=("_div({a}, {b})", ("1.0 / {b}", "-{o} / {b}")),
-                c=("{a} / {b}", ("1.0 / {b}", "-{o} / {b}")))
+                py="_div({a}, {b})", c="{a} / {b}")
 POW = Primitive("pow", _powc, (_dpow_base, _dpow_exponent), doc="a ** b, both Values",
                 symbol="**", function=False, ieee=_pow_ieee, domain=(_POSITIVE, (-4.0, 4.0)),
-                py=("_powc({a}, {b})", ("_dpow_base({o}, {a}, {b})",
-                                        "_dpow_exponent({o}, {a}, {b})")),
-                c=("pow({a}, {b})", (_CDPOW_BASE, _CDPOW_EXPONENT)))
+                py="_powc({a}, {b})", c="pow({a}, {b})")
 POWC = Primitive("powc", _powc, (_dpow_base,), nparams=1, doc="x ** p for a number p",
                  param_names=("exponent",),
                  symbol="**{0}", function=False, ieee=_pow_ieee, param_domain=((-2.0, 3.0),),
                  kink=lambda x, p: math.fabs(x) if p < 1.0 or not p.is_integer() else _INF,
-                 py=("_powc({a}, {p})", ("_dpow_base({o}, {a}, {p})",)),
-                 c=("pow({a}, {p})", (_CDPOW_BASE.replace("{b}", "{p}"),)))
+                 py="_powc({a}, {p})", c="pow({a}, {p})")
 RPOW = Primitive("rpow", _rpow,
-                 (lambda out, x, c: out * math.log(c) if c > 0.0 else 0.0 * out,),
+                 (lambda out, x, c: where(c > 0.0, lambda: out * _ln(c), lambda: 0.0 * out),),
                  nparams=1, doc="c ** x for a number c >= 0", symbol="{0}**", function=False,
                  param_names=("base",),
                  ieee=_rpow_ieee, domain=(_SMOOTH,), param_domain=((0.25, 4.0),),
-                 py=("_rpow({a}, {p})", ("({o} * _mlog({p}) if {p} > 0.0 else 0.0 * {o})",)),
-                 c=("pow({p}, {a})", ("({p} > 0.0 ? {o} * log({p}) : 0.0 * {o})",)))
+                 py="_rpow({a}, {p})", c="pow({p}, {a})")
 EXP = Primitive("exp", _exp, (lambda out, x: out,), doc="e ** x (inf above ~709.78)",
-                domain=(_SMOOTH,), py=("_exp({a})", ("{o}",)), c=("exp({a})", ("{o}",)))
+                domain=(_SMOOTH,), py="_exp({a})", c="exp({a})")
 LOG = Primitive("log", _log, (lambda out, x: 1.0 / x,), doc="natural logarithm, x > 0",
-                ieee=_log_ieee, domain=(_POSITIVE,),
-                py=("_log({a})", ("1.0 / {a}",)), c=("log({a})", ("1.0 / {a}",)))
+                ieee=_log_ieee, domain=(_POSITIVE,), py="_log({a})", c="log({a})")
 LOG1P = Primitive("log1p", _log1p, (lambda out, x: 1.0 / (1.0 + x),), doc="log(1 + x), x > -1",
-                  ieee=_log1p_ieee, domain=((-1.0, _INF),),
-                  py=("_log1p({a})", ("1.0 / (1.0 + {a})",)),
-                  c=("log1p({a})", ("1.0 / (1.0 + {a})",)))
+                  ieee=_log1p_ieee, domain=((-1.0, _INF),), py="_log1p({a})", c="log1p({a})")
 TANH = Primitive("tanh", math.tanh, (lambda out, x: 1.0 - out * out,), doc="hyperbolic tangent",
-                 domain=(_SMOOTH,), accumulate=_acc_tanh,
-                 py=("_tanh({a})", ("1.0 - {o} * {o}",)), c=("tanh({a})", ("1.0 - {o} * {o}",)))
+                 domain=(_SMOOTH,), accumulate=_acc_tanh, py="_tanh({a})", c="tanh({a})")
 SIGMOID = Primitive("sigmoid", _sigmoid, (lambda out, x: out * (1.0 - out),),
                     doc="1 / (1 + e^-x), stable for large |x|", domain=(_SMOOTH,),
-                    py=("_sigmoid({a})", ("{o} * (1.0 - {o})",)),
-                    c=(_CSIGMOID, ("{o} * (1.0 - {o})",)))
+                    py="_sigmoid({a})", c=_CSIGMOID)
 SOFTPLUS = Primitive("softplus", _softplus, (lambda out, x: sigmoid(x),),
                      doc="log(1 + e^x), stable for large |x|", domain=(_SMOOTH,),
-                     py=("_softplus({a})", ("_sigmoid({a})",)),
-                     c=("(log1p(exp(-fabs({a}))) + ({a} > 0.0 ? {a} : 0.0))", (_CSIGMOID,)))
+                     py="_softplus({a})",
+                     c="(log1p(exp(-fabs({a}))) + ({a} > 0.0 ? {a} : 0.0))")
 RELU = Primitive("relu", lambda x: 0.0 if x < 0.0 else x,  # keeps -0.0 (PyTorch, micrograd)
-                 (lambda out, x: 0.0 if x <= 0.0 else 1.0,),
+                 (lambda out, x: where(x <= 0.0, 0.0, 1.0),),
                  doc="max(x, 0); relu'(0) = 0", kink=lambda x: math.fabs(x), mask=True,
                  accumulate=_acc_relu,
-                 py=("(0.0 if {a} < 0.0 else {a})", ("(0.0 if {a} <= 0.0 else 1.0)",)),
-                 c=("({a} < 0.0 ? 0.0 : {a})", ("({a} <= 0.0 ? 0.0 : 1.0)",)))
+                 py="(0.0 if {a} < 0.0 else {a})", c="({a} < 0.0 ? 0.0 : {a})")
 LEAKY_RELU = Primitive("leaky_relu", lambda x, s: x if x > 0.0 else s * x,
-                       (lambda out, x, s: 1.0 if x > 0.0 else s,), nparams=1,
+                       (lambda out, x, s: where(x > 0.0, 1.0, s),), nparams=1,
                        doc="x if x > 0 else negative_slope * x", defaults=(0.01,),
                        param_names=("negative_slope",),
                        param_domain=((0.0, 0.5),), kink=lambda x, s: math.fabs(x), mask=True,
-                       py=("({a} if {a} > 0.0 else {p} * {a})", ("(1.0 if {a} > 0.0 else {p})",)),
-                       c=("({a} > 0.0 ? {a} : {p} * {a})", ("({a} > 0.0 ? 1.0 : {p})",)))
-SIN = Primitive("sin", _sin, (lambda out, x: cos(x),), doc="sine",
-                py=("_sin({a})", ("_cos({a})",)), c=("sin({a})", ("cos({a})",)))
+                       py="({a} if {a} > 0.0 else {p} * {a})", c="({a} > 0.0 ? {a} : {p} * {a})")
+SIN = Primitive("sin", _sin, (lambda out, x: cos(x),), doc="sine", py="_sin({a})", c="sin({a})")
 COS = Primitive("cos", _cos, (lambda out, x: -sin(x),), doc="cosine",
-                py=("_cos({a})", ("-_sin({a})",)), c=("cos({a})", ("-sin({a})",)))
+                py="_cos({a})", c="cos({a})")
 SQRT = Primitive("sqrt", _sqrt, (lambda out, x: 0.5 / out,), doc="square root, x >= 0",
-                 ieee=_nan, domain=(_POSITIVE,),
-                 py=("_sqrt({a})", ("0.5 / {o}",)), c=("sqrt({a})", ("0.5 / {o}",)))
+                 ieee=_nan, domain=(_POSITIVE,), py="_sqrt({a})", c="sqrt({a})")
 ABS = Primitive("abs", math.fabs, (lambda out, x: _sign(x),),
                 doc="|x|; abs'(0) = 0", kink=lambda x: math.fabs(x), mask=True,
-                py=("_fabs({a})",
-                    ("(1.0 if {a} > 0.0 else (-1.0 if {a} < 0.0 else 0.0))",)),
-                c=("fabs({a})", ("({a} > 0.0 ? 1.0 : ({a} < 0.0 ? -1.0 : 0.0))",)))
+                py="_fabs({a})", c="fabs({a})")
 MAXIMUM = Primitive("maximum", lambda a, b: a if a >= b or a != a else b,
                     (lambda out, a, b: _tie(a, b), lambda out, a, b: _tie(b, a)),
-                    doc="max(a, b); a tie splits the gradient evenly", kink=_gap,
-                    mask=True, py=("({a} if {a} >= {b} or {a} != {a} else {b})", (_TIE_A, _TIE_B)),
-                    c=("(({a} >= {b} || {a} != {a}) ? {a} : {b})", (_CTIE_A, _CTIE_B)))
+                    doc="max(a, b); a tie splits the gradient evenly", kink=_gap, mask=True,
+                    py="({a} if {a} >= {b} or {a} != {a} else {b})",
+                    c="(({a} >= {b} || {a} != {a}) ? {a} : {b})")
 MINIMUM = Primitive("minimum", lambda a, b: a if a <= b or a != a else b,
                     (lambda out, a, b: _tie(b, a), lambda out, a, b: _tie(a, b)),
-                    doc="min(a, b); a tie splits the gradient evenly", kink=_gap,
-                    mask=True, py=("({a} if {a} <= {b} or {a} != {a} else {b})", (_TIE_B, _TIE_A)),
-                    c=("(({a} <= {b} || {a} != {a}) ? {a} : {b})", (_CTIE_B, _CTIE_A)))
+                    doc="min(a, b); a tie splits the gradient evenly", kink=_gap, mask=True,
+                    py="({a} if {a} <= {b} or {a} != {a} else {b})",
+                    c="(({a} <= {b} || {a} != {a}) ? {a} : {b})")
 _ERF_SCALE = 2.0 / math.sqrt(math.pi)
 ERF = Primitive("erf", math.erf, (lambda out, x: _ERF_SCALE * exp(-(x * x)),),
                 doc="the error function, 2/sqrt(pi) * integral of e^(-t^2) from 0 to x",
-                domain=((-6.0, 6.0),),
-                py=("_erf({a})", (f"{_ERF_SCALE!r} * _exp(-({{a}} * {{a}}))",)),
-                c=("erf({a})", (f"{_ERF_SCALE.hex()} * exp(-({{a}} * {{a}}))",)))
+                domain=((-6.0, 6.0),), py="_erf({a})", c="erf({a})")
 
 #: Every built-in primitive, by name. Tests iterate this, so a new entry cannot ship untested.
 PRIMITIVES: dict[str, Primitive] = {
@@ -309,7 +306,7 @@ PY_NAMES: dict[str, Any] = {
     "_cos": _cos, "_sqrt": _sqrt, "_sigmoid": _sigmoid, "_softplus": _softplus,
     "_powc": _powc, "_rpow": _rpow, "_div": _div, "_dpow_base": _dpow_base,
     "_dpow_exponent": _dpow_exponent, "_mlog": math.log, "_fabs": math.fabs,
-    "_erf": math.erf,
+    "_erf": math.erf, "_INF": _INF, "_NAN": _NAN,
 }
 
 # Functions: Values in, Value out; numbers in, float out (typed by `Primitive.__call__`).
