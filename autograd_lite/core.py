@@ -19,6 +19,7 @@ module.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import math
 import numbers
@@ -521,9 +522,7 @@ def _format_args(args: Sequence[Any]) -> str:
 
 
 Interval = tuple[float, float]
-#: Code for compiled replay: the forward's expression (partials derived, see
-#: autograd_lite.derive), or a hand-written `(forward, (partial, ...))` pair.
-Template = str | tuple[str, tuple[str, ...]]
+Template = tuple[str, tuple[str, ...]]
 
 
 class Primitive:
@@ -545,10 +544,8 @@ class Primitive:
     local derivative masks the upstream gradient, even inf or nan, as PyTorch's relu and max
     masks do), `ieee` (the forward with IEEE results, inf or nan, where `forward` raises a
     domain error: used while differentiating, so backward gives inf where the true
-    derivative is infinite), `py` and `c` (the forward's expression in Python and C for
-    compiled replay, over `{a}` `{b}` `{p}`; the partials' code is derived from `partials`, and
-    without one the forward's is derived too when it is written with operators; a primitive
-    with nothing derivable is called through its functions, or not compiled to C), `accumulate` (a
+    derivative is infinite), `py` and `c` (code templates for compiled replay; without one a
+    primitive is called through its functions, or not compiled to C), `accumulate` (a
     specialised `(node, upstream)` that adds the node's contributions to its parents'
     `.grad`: the hot ops' fast path; default built from `partials`), `function` (exposed as a
     function by name, e.g. in the CLI's expression language; False for operators),
@@ -623,7 +620,8 @@ class Primitive:
             kind = _NARY
         self.name = name
         self.forward = forward
-        self.partials = partials
+        self.partials = tuple(d if _own(d) else _float_partial(d, name, i)
+                              for i, d in enumerate(partials))
         self.nargs = nargs
         self.nparams = nparams
         self._kind = kind
@@ -753,23 +751,14 @@ class Primitive:
             raise TypeError(f"{self.name}() takes {want}, got {given} argument(s)")
         inputs = args[:n]
         params: tuple[float, ...] = ()
-        try:
-            if k:
-                given_params = args[n:]
-                missing = k - len(given_params)
-                params = tuple(param(p, self.name) for p in given_params)
-                params += self.defaults[len(self.defaults) - missing:] if missing else ()
-            if not any(isinstance(x, Value) for x in inputs):
-                datas = tuple(to_float(x, self.name) for x in inputs)
-                return self._run(datas, params)
-        except TypeError:
-            # An operand that is not a number may apply the op itself: derive.Sym prints
-            # code (the only one in the package; the protocol costs nothing on numbers).
-            hook = next((getattr(type(x), "__al_apply__", None) for x in args
-                         if hasattr(type(x), "__al_apply__")), None)
-            if hook is None:
-                raise
-            return hook(self, args, {})  # type: ignore[no-any-return]
+        if k:
+            given_params = args[n:]
+            missing = k - len(given_params)
+            params = tuple(param(p, self.name) for p in given_params)
+            params += self.defaults[len(self.defaults) - missing:] if missing else ()
+        if not any(isinstance(x, Value) for x in inputs):
+            datas = tuple(to_float(x, self.name) for x in inputs)
+            return self._run(datas, params)
         values = tuple(x if isinstance(x, Value) else const(x, self.name) for x in inputs)
         data = self._run(tuple(v.data for v in values), params)
         if data - data != 0.0:
@@ -874,6 +863,34 @@ def primitive(
                          doc=forward.__doc__ or "", **fields)
 
     return wrap
+
+
+def _own(d: Callable[..., Any]) -> bool:
+    """Whether a partial is this package's own (its results are floats already: no wrapper)."""
+    return str(getattr(d, "__module__", "")).split(".")[0] == "autograd_lite"
+
+
+def _float_partial(d: Callable[..., Any], name: str, i: int) -> Callable[..., Any]:
+    """A user's partial whose numbers come back as plain floats: a numpy scalar (np.float64,
+    np.float32), int or bool from it would otherwise flow into `.grad`, tangents and pages.
+    Values (differentiating with create_graph) pass through; anything else is a TypeError."""
+
+    @functools.wraps(d)
+    def partial(*args: Any) -> Any:
+        r = d(*args)
+        if type(r) is float or isinstance(r, Value):
+            return r
+        if isinstance(r, float | int):  # np.float64 is a float, bool an int
+            return float(r)
+        if isinstance(r, numbers.Real) or hasattr(type(r), "__float__"):  # np.float32, 0-d arrays
+            try:
+                return float(r)
+            except (TypeError, ValueError):
+                pass
+        raise TypeError(f"primitive {name!r}: partial derivative {i} returned {describe(r)}, "
+                        "expected a real number (or a Value when differentiating a derivative)")
+
+    return partial
 
 
 # The built-in table is the other half of this layer: Value's operators apply its records.

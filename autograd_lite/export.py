@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -30,6 +31,15 @@ QUIZ_ASK = ("local", "contribution")
 #: with 0.001 absolute for answers near zero (the pictures show numbers to 4 decimals).
 QUIZ_RTOL = 0.01
 QUIZ_ATOL = 1e-3
+
+
+def _number(x: object) -> str:
+    """A number as the page's data attributes hold it: a JSON number (`0.25`, `-1e-08`), or
+    `inf`, `-inf`, `nan` (which the page's parser reads), never a repr like `np.float64(...)`."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise TypeError(f"expected a real number for the page, got {type(x).__name__} {x!r}")
+    f = float(x)
+    return repr(f) if math.isfinite(f) else ("nan" if f != f else ("inf" if f > 0 else "-inf"))
 
 
 def mark_active(svg: str, node_id: str) -> str:
@@ -54,7 +64,7 @@ def _figure(step_index: int, active: str, name: str, edges: str, upstream: float
     return (
         f'<figure class="{cls}" id="{fid}" data-step="{step_index}" '
         f'data-active-id="{active}" data-active-label="{esc(name)}" '
-        f'data-edges="{esc(edges)}" data-upstream="{upstream!r}" '
+        f'data-edges="{esc(edges)}" data-upstream="{_number(upstream)}" '
         f'data-node-text="{esc(node_text)}" data-received="{esc(received)}"'
         f"{' hidden' if hidden else ''}>\n{svg}\n</figure>"
     )
@@ -106,8 +116,9 @@ def _quiz_html(tp: Tape) -> str:
             up = format(s.upstream, ".4g")
             qs.append(
                 f'<div class="q" data-step="{s.index}" data-arg="{c.index}" '
-                f'data-local="{c.local!r}" data-contribution="{c.contribution!r}" '
-                f'data-upstream="{s.upstream!r}">'
+                f'data-local="{_number(c.local)}" '
+                f'data-contribution="{_number(c.contribution)}" '
+                f'data-upstream="{_number(s.upstream)}">'
                 f'<label><span class="q-ask-local">{esc(local)} =</span>'
                 f'<span class="q-ask-contribution">contribution to d{esc(top)}/d{esc(p)}{which}: '
                 f"d{esc(top)}/d{esc(name)} · {esc(local)} = {esc(up)} · ? =</span> "
@@ -162,8 +173,8 @@ def render_page(fs: Sequence[Frame], title: str, subtitle: str = "", *,
         total = sum(len(f.step.contributions) for f in fs)
         quiz_html = QUIZ_PANEL.format(total=total, rtol_pct=100 * rtol, atol=atol,
                                       sections=_quiz_html(tp))
-        attrs = (f' class="quiz" data-ask="{ask}" data-rtol="{rtol!r}" '
-                 f'data-atol="{atol!r}"')
+        attrs = (f' class="quiz" data-ask="{ask}" data-rtol="{_number(rtol)}" '
+                 f'data-atol="{_number(atol)}"')
     fields = {
         "TITLE": html.escape(title),
         "SUBTITLE": html.escape(subtitle),
