@@ -522,7 +522,9 @@ def _format_args(args: Sequence[Any]) -> str:
 
 
 Interval = tuple[float, float]
-Template = tuple[str, tuple[str, ...]]
+#: Code for compiled replay: the forward's expression (partials derived, see
+#: autograd_lite.derive), or a hand-written `(forward, (partial, ...))` pair.
+Template = str | tuple[str, tuple[str, ...]]
 
 
 class Primitive:
@@ -544,8 +546,10 @@ class Primitive:
     local derivative masks the upstream gradient, even inf or nan, as PyTorch's relu and max
     masks do), `ieee` (the forward with IEEE results, inf or nan, where `forward` raises a
     domain error: used while differentiating, so backward gives inf where the true
-    derivative is infinite), `py` and `c` (code templates for compiled replay; without one a
-    primitive is called through its functions, or not compiled to C), `accumulate` (a
+    derivative is infinite), `py` and `c` (the forward's expression in Python and C for
+    compiled replay, over `{a}` `{b}` `{p}`; the partials' code is derived from `partials`, and
+    without one the forward's is derived too when it is written with operators; a primitive
+    with nothing derivable is called through its functions, or not compiled to C), `accumulate` (a
     specialised `(node, upstream)` that adds the node's contributions to its parents'
     `.grad`: the hot ops' fast path; default built from `partials`), `function` (exposed as a
     function by name, e.g. in the CLI's expression language; False for operators),
@@ -751,14 +755,23 @@ class Primitive:
             raise TypeError(f"{self.name}() takes {want}, got {given} argument(s)")
         inputs = args[:n]
         params: tuple[float, ...] = ()
-        if k:
-            given_params = args[n:]
-            missing = k - len(given_params)
-            params = tuple(param(p, self.name) for p in given_params)
-            params += self.defaults[len(self.defaults) - missing:] if missing else ()
-        if not any(isinstance(x, Value) for x in inputs):
-            datas = tuple(to_float(x, self.name) for x in inputs)
-            return self._run(datas, params)
+        try:
+            if k:
+                given_params = args[n:]
+                missing = k - len(given_params)
+                params = tuple(param(p, self.name) for p in given_params)
+                params += self.defaults[len(self.defaults) - missing:] if missing else ()
+            if not any(isinstance(x, Value) for x in inputs):
+                datas = tuple(to_float(x, self.name) for x in inputs)
+                return self._run(datas, params)
+        except TypeError:
+            # An operand that is not a number may apply the op itself: derive.Sym prints
+            # code (the only one in the package; the protocol costs nothing on numbers).
+            hook = next((getattr(type(x), "__al_apply__", None) for x in args
+                         if hasattr(type(x), "__al_apply__")), None)
+            if hook is None:
+                raise
+            return hook(self, args, {})  # type: ignore[no-any-return]
         values = tuple(x if isinstance(x, Value) else const(x, self.name) for x in inputs)
         data = self._run(tuple(v.data for v in values), params)
         if data - data != 0.0:
@@ -878,8 +891,8 @@ def _float_partial(d: Callable[..., Any], name: str, i: int) -> Callable[..., An
     @functools.wraps(d)
     def partial(*args: Any) -> Any:
         r = d(*args)
-        if type(r) is float or isinstance(r, Value):
-            return r
+        if type(r) is float or isinstance(r, Value) or hasattr(type(r), "__al_apply__"):
+            return r  # a number, a graph, or code (derive.Sym)
         if isinstance(r, float | int):  # np.float64 is a float, bool an int
             return float(r)
         if isinstance(r, numbers.Real) or hasattr(type(r), "__float__"):  # np.float32, 0-d arrays
