@@ -29,6 +29,12 @@ interpreter. Only the nodes the output depends on are replayed, and nodes that d
 input or parameter are folded into constants. `value_and_grad_batch(rows, input_grads=False)`
 (training: only the parameters' gradients are used) replays a second program whose reverse
 sweep keeps only the statements that lead to a parameter: the same numbers, fewer statements.
+
+The contract (docs/compiled.md): inputs and the parameters' data are read at every call;
+everything else f reads is baked in at the trace. Parameters must be leaves (ValueError).
+`param_data=` is never written into the shared `.data` (the interpreter re-runs the traced graph
+with fresh leaves at those values), so threads may share a Compiled; a failing batch leaves
+`accumulate` as it was, and its error carries "(in row r of the batch)" on every backend.
 """
 
 from __future__ import annotations
@@ -1039,7 +1045,7 @@ class Compiled:
         pg0 = PG.buffer_info()[0]
         patched: dict[int, tuple[Any, tuple[float, ...]]] = {}
         interpret_all = False
-        at = P.tolist() if subst else None
+        at: list[float] | None = None
         start = 0
         while start < n:
             if interpret_all:
@@ -1064,6 +1070,8 @@ class Compiled:
                 r = start if interpret_all else start + fail.value
             xs = flat[r * k:(r + 1) * k].tolist()
             where = r if batch else row
+            if subst and at is None:
+                at = P.tolist()
             if with_grad:
                 value, g = self._interpret_row(xs, where, at)
                 for j in range(m):

@@ -26,9 +26,16 @@ loss branches on data while tracing, or when targets are neither numbers nor few
 A batch with a target the compiled function does not know (a label out of range), or whose replay
 raises or gives a non-finite result, is run by the interpreter (which raises its own error).
 
-`outputs(model, X)` traces the model once (cached per model) and returns its output data for
-every row in one `forward_batch` call; `predict(..., compiled=True)` and
+`outputs(model, X)` traces the model once (cached per model and backend) and returns its output
+data for every row in one `forward_batch` call; `predict(..., compiled=True)` and
 `evaluate(..., compiled=True)` use it.
+
+These caches were not asked for, so they never replay a stale model (docs/compiled.md, "The
+contract"): before every call (every batch for fit) a `_Snapshot` of what the model (and the
+loss) can read through its attributes is compared with the one taken at the trace; when it
+differs, the function is traced again. A model holding an object the snapshot cannot read is
+re-traced at every call and its graph compared instead (`Compiled.same_graph`). Parameters must be
+leaves (ValueError naming the first that is not). The cache holds models weakly.
 """
 
 from __future__ import annotations
