@@ -35,6 +35,7 @@ from .ops import (
     softplus,
     sqrt,
     tanh,
+    where,
 )
 
 __version__ = "0.1.0"
@@ -44,9 +45,9 @@ __all__ = [
     "Contribution", "topo_order", "value_and_grad", "hessian", "hvp", "no_grad", "enable_grad",
     "is_grad_enabled", "detect_anomaly", "AutogradError", "AnomalyError", "UnusedInputError",
     "exp", "log", "log1p", "tanh", "sigmoid", "softplus", "relu", "leaky_relu", "sin", "cos",
-    "sqrt", "maximum", "minimum", "erf", "div", "compile_grad", "Compiled", "GraphChangedError",
-    "jvp", "jacfwd", "jacrev", "node_ids", "draw_graph", "NativeUnavailableError",
-    "NativeUnavailableWarning",
+    "sqrt", "maximum", "minimum", "erf", "div", "where", "compile_grad", "Compiled",
+    "GraphChangedError", "jvp", "jacfwd", "jacrev", "node_ids", "draw_graph",
+    "NativeUnavailableError", "NativeUnavailableWarning",
 ]
 
 if TYPE_CHECKING:
