@@ -199,3 +199,65 @@ def test_python_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Mon
             exec(compile(block, f"{page.name} block {i}", "exec"), namespace)  # noqa: S102
         except Exception as e:
             pytest.fail(f"{page.name}, Python block {i} raised {type(e).__name__}: {e}\n{block}")
+
+
+#: What makes a page load or point somewhere: HTML attributes and CSS urls/imports.
+_REFERENCE = re.compile(r"""(?:\b(?:src|href|srcset|data|action|poster)\s*=\s*["']([^"']*)["'])"""
+                        r"""|(?:url\(\s*["']?([^"')]*)["']?\s*\))|(?:@import\s+["']([^"']+)["'])""")
+
+
+def _references(site: Path) -> list[tuple[str, str]]:
+    """(file, reference) for every attribute and CSS url in the site's HTML and CSS."""
+    out = []
+    for path in sorted([*site.rglob("*.html"), *site.rglob("*.css")]):
+        text = path.read_text(errors="replace")
+        if path.suffix == ".css":
+            text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)  # comments reference nothing
+        for m in _REFERENCE.finditer(text):
+            ref = next(g for g in m.groups() if g is not None)
+            out.append((str(path.relative_to(site)), ref.strip()))
+    return out
+
+
+def _external(ref: str) -> bool:
+    return bool(re.match(r"(?i)^(?:[a-z][a-z0-9+.-]*:)?//", ref))
+
+
+@needs_mkdocs
+def test_built_site_loads_nothing_from_outside_and_links_no_none(site: Path) -> None:
+    refs = _references(site)
+    assert refs, "no references found: the scan is broken"
+    written = "\n".join(p.read_text() for p in DOCS.rglob("*.md"))
+    bad = []
+    for where, ref in refs:
+        if ref in ("None", "none", "") and not where.endswith(".css"):
+            bad.append((where, ref))
+        elif _external(ref):
+            # Only a link a page's author wrote may leave the site; the theme adds none, and
+            # nothing (script, style, font, image) is loaded from outside.
+            if ref not in written:
+                bad.append((where, ref))
+    assert not bad, f"external or None references in the built site: {sorted(set(bad))[:10]}"
+    scripts = re.findall(r"<script[^>]+src=\"([^\"]+)\"", (site / "index.html").read_text())
+    assert scripts and not any(_external(s) for s in scripts)
+
+
+def test_reference_scan_finds_what_a_cdn_theme_adds(tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    page.write_text('<link rel="stylesheet" href="https://cdn.example/x.css">'
+                    '<script src="//cdn.example/h.js"></script><a href="None">repo</a>'
+                    "<style>body { background: url('https://cdn.example/i.png') }</style>")
+    refs = {r for _, r in _references(tmp_path)}
+    assert {"https://cdn.example/x.css", "//cdn.example/h.js", "None",
+            "https://cdn.example/i.png"} <= refs
+    assert all(_external(r) for r in refs - {"None"})
+
+
+@needs_mkdocs
+def test_code_is_highlighted_at_build_time(site: Path) -> None:
+    page = (site / "engine" / "index.html").read_text()
+    assert '<div class="highlight">' in page and '<span class="kn">import</span>' in page
+    assert "css/pygments.css" in page
+    css = (site / "css" / "pygments.css").read_text()
+    assert css == hooks.pygments_css() + "\n" and ".highlight .kn" in css
+    assert "hljs" not in page

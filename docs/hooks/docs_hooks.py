@@ -1,5 +1,6 @@
-"""MkDocs hooks: the primitives table is generated from `autograd_lite.PRIMITIVES`, and a
-public name without a docstring is a warning (so `mkdocs build --strict` fails on it).
+"""MkDocs hooks: the primitives table is generated from `autograd_lite.PRIMITIVES`, a public
+name without a docstring is a warning (so `mkdocs build --strict` fails on it), and the
+Pygments stylesheet of the highlighted code is written into the site (no CDN).
 
 Loaded by `mkdocs.yml` (`hooks:`); `tests/test_docs.py` runs the strict build.
 """
@@ -10,6 +11,7 @@ import importlib
 import inspect
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 # A child of mkdocs' logger: `mkdocs build --strict` counts its warnings. A plain logger (not
@@ -138,3 +140,25 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if MARKER in markdown:
         markdown = markdown.replace(MARKER, primitives_table())
     return markdown
+
+
+#: Where `mkdocs.yml`'s `extra_css` expects the code colours, relative to the site folder.
+PYGMENTS_CSS = "css/pygments.css"
+
+
+def pygments_css() -> str:
+    """The colours of Pygments' default style for the `.highlight` blocks of the pages."""
+    from pygments.formatters import HtmlFormatter
+
+    colours = str(HtmlFormatter(style="default").get_style_defs(".highlight"))
+    # One frame per block: the theme frames the block, so its <code> is not framed again as
+    # inline code is.
+    return colours + ("\n.rst-content div.highlight pre code { border: none; padding: 0; "
+                      "background: none; white-space: pre; font-size: inherit; color: inherit; }")
+
+
+def on_post_build(config: Any) -> None:
+    """Write the code colours into the built site: highlighting works offline."""
+    out = Path(config["site_dir"]) / PYGMENTS_CSS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(pygments_css() + "\n")
