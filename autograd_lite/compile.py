@@ -772,8 +772,9 @@ class Compiled:
         graph = _Graph(self.f, xs, self.params, "compiled function", self.has_aux)
         if self.check and graph.signature != self._signature:
             raise GraphChangedError(
-                "compiled function: f records a different graph for these inputs than at "
-                "trace time (data-dependent control flow); use the interpreter for this f")
+                "compiled function: f records a different graph than at trace time ("
+                f"{_what_changed(self._signature, graph.signature)}): a constant it reads or "
+                "its control flow changed; call compile_grad again, or use the interpreter")
         return graph
 
     def _replay(self, xs: list[float], pd: Sequence[float]
@@ -1091,6 +1092,30 @@ class Compiled:
                 grads[r] = g[:k]
         total: Any = PG if accumulate is not None else tuple(PG.tolist())
         return values, grads, total
+
+
+def _what_changed(old: list[Any], new: list[Any]) -> str:
+    """The first difference between two graph signatures (`_Graph.signature`), in words."""
+    def show(entry: Any) -> str:
+        kind = entry[0] if isinstance(entry, tuple) and entry else None
+        if kind == "c":
+            return f"the constant {struct.unpack('<d', entry[1])[0]!r}" \
+                if isinstance(entry[1], bytes) else f"the constant {entry[1][1]!r}"
+        if kind == "x":
+            return f"input {entry[1]}"
+        if kind == "p":
+            return f"parameter {entry[1]}"
+        if isinstance(kind, Primitive):
+            ps = [struct.unpack("<d", q)[0] if isinstance(q, bytes) else q[1]
+                  for q in entry[2]]
+            shown = f"({', '.join(map(repr, ps))})" if ps else ""
+            return f"{kind.name}{shown} of nodes {list(entry[1])}"
+        return f"outputs {list(entry)}"
+
+    for k, (a, b) in enumerate(zip(old, new)):
+        if a != b:
+            return f"node {k} was {show(a)}, now {show(b)}"
+    return f"{len(new) - 1} nodes now, {len(old) - 1} at trace time"
 
 
 def _row_note(r: int) -> str:

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import nn
 import nn.compiled
 from autograd_lite import Value, compile_grad, grad, native, no_grad
+from autograd_lite.compile import GraphChangedError
 
 HAVE_CC = not isinstance(native.find_compiler(), str)
 BACKENDS = ["python", pytest.param("c", marks=pytest.mark.skipif(
@@ -59,6 +60,31 @@ def reference(xs, wd: float, bd: float):
 def compiled(backend: str, wd: float = 0.5, bd: float = -1.5):
     w, b = Value(wd), Value(bd)
     return compile_grad(make_f(w, b), [2.0, 1.0], params=[w, b], backend=backend), w, b
+
+
+# ---- 1. what is baked in: check=True names what changed ---------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_check_names_the_constant_or_op_that_changed(backend):
+    w = Value(1.5)
+    state = {"mean": 0.5, "power": 2}
+
+    def f(x: Value) -> Value:
+        return (x * w - state["mean"]) ** state["power"]
+
+    c = compile_grad(f, [1.0], params=[w], check=True, backend=backend)
+    w.data = -2.0  # a parameter: read at every call
+    assert same_all(c.value_and_grad([3.0])[1], reference_grads(f, [3.0], [w]))
+    state["mean"] = -0.0
+    with pytest.raises(GraphChangedError, match=r"the constant 0\.5, now the constant -0\.0"):
+        c.value_and_grad([3.0])
+    state["mean"], state["power"] = 0.5, 3
+    with pytest.raises(GraphChangedError, match=r"powc\(2\.0\) of nodes \[\d+\], now powc\(3\.0\)"):
+        c.forward([3.0])
+
+
+def reference_grads(f, xs, params):
+    vs = [Value(v) for v in xs]
+    return grad(f(*vs), [*vs, *params], allow_unused=True, materialize_grads=True)
 
 
 # ---- 2. parameters are leaves ------------------------------------------------------------------
