@@ -59,14 +59,24 @@ class ArgnumsError(IndexError, ValueError):
 
 # ---- pytrees ------------------------------------------------------------------------------
 def _flatten(tree: Any, leaves: list[Any]) -> Any:
-    """Append the leaves of nested lists/tuples/dicts to `leaves`; return their structure."""
+    """Append the leaves of nested lists/tuples/dicts/numpy arrays to `leaves`; return their
+    structure."""
     if isinstance(tree, dict):
         keys = list(tree)
         return (dict, keys, [_flatten(tree[k], leaves) for k in keys])
     if isinstance(tree, list | tuple):
         return (type(tree), None, [_flatten(t, leaves) for t in tree])
+    if _is_array(tree):  # numpy, without importing it: arrays are flattened element by element
+        return (_ARRAY, tree.shape, [_flatten(t, leaves) for t in tree.ravel().tolist()])
     leaves.append(tree)
     return None
+
+
+_ARRAY = "ndarray"
+
+
+def _is_array(x: Any) -> bool:
+    return type(x).__name__ == "ndarray" and type(x).__module__ == "numpy"
 
 
 def _unflatten(spec: Any, leaves: Iterator[Any]) -> Any:
@@ -77,11 +87,31 @@ def _unflatten(spec: Any, leaves: Iterator[Any]) -> Any:
     items = [_unflatten(c, leaves) for c in children]
     if kind is dict:
         return dict(zip(keys, items))
+    if kind is _ARRAY:
+        return _array(keys, items)
     if kind is list or kind is tuple:
         return kind(items)
     if hasattr(kind, "_fields"):  # a namedtuple
         return kind(*items)
     return kind(items)
+
+
+def _array(shape: tuple[int, ...], items: list[Any]) -> Any:
+    """An array of `shape` from its elements: floats give a float array, float arrays of one
+    shape stack (a Jacobian's shape is the output's then the input's, as in JAX), anything
+    else (Values) an object array."""
+    import numpy as np  # an array was given, so numpy is loaded
+
+    if all(isinstance(i, float) for i in items):
+        return np.array(items, dtype=float).reshape(shape)
+    first: Any = items[0] if items else None
+    if _is_array(first) and first.dtype != object and all(
+            _is_array(i) and i.shape == first.shape and i.dtype != object for i in items):
+        return np.stack(items).reshape(tuple(shape) + first.shape)
+    out = np.empty(len(items), dtype=object)
+    for k, item in enumerate(items):
+        out[k] = item
+    return out.reshape(shape)
 
 
 def _leaves(tree: Any) -> list[Any]:
@@ -219,10 +249,10 @@ def split_aux(out: Any, has_aux: bool, where: str) -> tuple[Any, Any]:
 
 def aux_result(aux: Any, traced: bool) -> Any:
     """Auxiliary output: unchanged when traced, its Values read as floats at the top level."""
-    if traced:
-        return aux
     leaves: list[Any] = []
     spec = _flatten(aux, leaves)
+    if traced or not any(isinstance(x, Value) for x in leaves):
+        return aux
     return _unflatten(spec, iter(x.data if isinstance(x, Value) else x for x in leaves))
 
 

@@ -358,3 +358,28 @@ def test_nested_transforms_pictures_are_current() -> None:
         fresh = g.pipe(format="svg").decode()
         stored = (root / "docs" / "images" / f"{name}.svg").read_text()
         assert _texts(fresh) == _texts(stored), f"run scripts/nested_pictures.py ({name})"
+
+
+def test_numpy_arrays_in_and_out_as_jax_with_numpy_code() -> None:
+    np = pytest.importorskip("numpy")
+
+    def f(x: Any) -> Any:   # JAX-style numpy code, run on object arrays of Values
+        return np.sum(np.tanh(x) * x) + x[0] * x[2]
+
+    def tf_f(x: torch.Tensor) -> torch.Tensor:
+        return torch.sum(torch.tanh(x) * x) + x[0] * x[2]
+
+    a = np.array([0.1, -0.4, 0.7])
+    t = torch.tensor(a, dtype=DT)
+    g = func.grad(f)(a)
+    assert isinstance(g, np.ndarray) and g.dtype == float and g.shape == (3,)
+    assert g == pytest.approx(tf.grad(tf_f)(t).numpy(), rel=1e-14)
+    h = func.hessian(f)(a)
+    assert h.shape == (3, 3)
+    assert h.ravel() == pytest.approx(tf.hessian(tf_f)(t).numpy().ravel(), rel=1e-13, abs=1e-15)
+    jac = func.jacrev(lambda x: np.exp(x) * x[1])(a.reshape(3, 1))
+    assert jac.shape == (3, 1, 3, 1)                     # output's shape, then the input's
+    want = tf.jacrev(lambda x: torch.exp(x) * x[1])(t.reshape(3, 1)).numpy()
+    assert jac.ravel() == pytest.approx(want.ravel(), rel=1e-14)
+    value, tangent = func.jvp(np.exp, (a,), (np.ones(3),))
+    assert value.tolist() == tangent.tolist() == np.exp(a).tolist()
