@@ -318,13 +318,18 @@ def interpreted(model, X):
     return [o.data if isinstance(o, Value) else [v.data for v in o] for o in outs]
 
 
+def same_rows(got, want) -> bool:
+    """Per-row outputs (floats or lists of floats) equal to the last ulp."""
+    def flat(o):
+        return [v for r in o for v in (r if isinstance(r, list) else [r])]
+    return got is not None and same_all(flat(got), flat(want))
+
+
 def assert_outputs_match(model, X, backend):
     got = nn.compiled.outputs(model, X, backend)
-    want = interpreted(model, X)
     if got is None:  # the interpreter (a model that branches on data)
         return
-    flat = lambda o: [v for r in o for v in (r if isinstance(r, list) else [r])]  # noqa: E731
-    assert same_all(flat(got), flat(want)), (got, want)
+    assert same_rows(got, interpreted(model, X)), got
 
 
 X4 = [[0.1, 0.2], [0.5, -0.3], [1.0, 2.0], [-1.5, 0.25]]
@@ -472,3 +477,33 @@ def test_fit_with_compiled_replay_leaves_the_model_collectable():
     del m
     gc.collect()
     assert ref() is None
+
+
+# ---- threads and the implicit caches ------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_threads_share_models_and_caches(backend):
+    # Four threads, two models (one changed between calls by its thread): each call equals the
+    # interpreter for the model as it is at that call.
+    models = [Standardised(), Standardised()]
+    want = {i: interpreted(m, X4) for i, m in enumerate(models)}
+    errors: list[str] = []
+
+    def run(i: int) -> None:
+        m = models[i % 2]
+        for _ in range(8):
+            got = nn.compiled.outputs(m, X4, backend)
+            if i % 2 == 0 and not same_rows(got, want[0]):
+                errors.append(f"thread {i}: {got} vs {want[0]}")
+            if i == 1:  # the only thread touching model 1: a change, then its answer
+                m.temperature = 2.0 if m.temperature == 1.0 else 1.0
+                got = nn.compiled.outputs(m, X4, backend)
+                ref = interpreted(m, X4)
+                if not same_rows(got, ref):
+                    errors.append(f"thread 1 after a change: {got} vs {ref}")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
