@@ -476,6 +476,19 @@ EXERCISES: dict[str, Exercise] = {
         "two half-batches, each loss the mean over its own 2 points, accumulated: how many "
         "times the full batch's mean gradient?", lambda: 2.0,
         "each half divides by 2 instead of 4.", rel_tol=0.0, abs_tol=1e-6),
+    "10.xavier-limit": _number_exercise(
+        "Glorot (Xavier) uniform limit for a layer of 64 inputs and 32 outputs",
+        lambda: math.sqrt(6.0 / (64 + 32)),
+        "U(-a, a) has variance a^2 / 3; Glorot wants variance 2 / (fan_in + fan_out).",
+        rel_tol=1e-2),
+    "10.he-std": _number_exercise(
+        "He standard deviation for a ReLU layer with 50 inputs", lambda: math.sqrt(2.0 / 50),
+        "ReLU zeroes half of its inputs, halving the second moment: He doubles Var(w) to "
+        "2 / fan_in to make up for it.", rel_tol=1e-2),
+    "10.clip": _number_exercise(
+        "the gradient (3, 4) clipped to norm at most 1: its first component",
+        lambda: 3.0 / 5.0, "clipping by norm rescales the whole vector by max_norm / ||g|| "
+                           "when ||g|| > max_norm: the direction is kept.", rel_tol=1e-3),
     "09.engine": Exercise("your own micrograd-style Value class",
                           lambda answer, name, reveal: check_value_class(answer, name=name),
                           "class"),

@@ -139,6 +139,11 @@ SOLUTIONS: dict[str, str] = {
     "09.naive-total": "answer = 2 * 9 + 2 * (9 + 6)",
     "09.half-batch-mean": "answer = 2",
     "09.engine": REFERENCE_ENGINE,
+    # Var U(-a, a) = a^2 / 3 = 2 / (64 + 32)
+    "10.xavier-limit": "answer = (3 * 2 / (64 + 32)) ** 0.5",
+    "10.he-std": "answer = (2 / 50) ** 0.5",
+    # ||(3, 4)|| = 5: scaled by 1/5
+    "10.clip": "answer = 3 / 5",
 }
 
 #: A plausible mistake for each exercise; its checker must call it wrong.
@@ -179,4 +184,7 @@ WRONG: dict[str, str] = {
     "09.naive-total": "answer = 30",                        # the right gradient
     "09.half-batch-mean": "answer = 1",
     "09.engine": ASSIGNING_ENGINE,
+    "10.xavier-limit": "answer = (6 / 64) ** 0.5",          # fan_in only
+    "10.he-std": "answer = (1 / 50) ** 0.5",                # LeCun's, not He's
+    "10.clip": "answer = 1.0",                              # clipped by value, not by norm
 }
