@@ -185,7 +185,10 @@ def _python_blocks(page: Path) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.S | re.M)
 
 
-OWN_PAGES = sorted(p for p in DOCS.glob("*.md") if p.name not in OTHERS)
+#: Pages whose examples train a model (seconds of CPU): run with the slow tests.
+SLOW_PAGES = {"performance.md"}
+OWN_PAGES = [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_PAGES else p
+             for p in sorted(p for p in DOCS.glob("*.md") if p.name not in OTHERS)]
 
 
 @pytest.mark.parametrize("page", OWN_PAGES, ids=lambda p: p.name)
