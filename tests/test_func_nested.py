@@ -383,3 +383,38 @@ def test_numpy_arrays_in_and_out_as_jax_with_numpy_code() -> None:
     assert jac.ravel() == pytest.approx(want.ravel(), rel=1e-14)
     value, tangent = func.jvp(np.exp, (a,), (np.ones(3),))
     assert value.tolist() == tangent.tolist() == np.exp(a).tolist()
+
+
+
+
+@given(expressions(n_inputs=1, n_nodes=(1, 5)),
+       st.lists(st.sampled_from(sorted(DERIVATIVES)), min_size=1, max_size=3))
+def test_random_towers_of_transforms_match_the_tape_and_sympy(e: Expression,
+                                                              tower: list[str]) -> None:
+    # D1(D2(...Dk(f))) with each D any transform: the k-th derivative, whatever the mix.
+    g: Callable[[Any], Any] = e
+    for name in tower:
+        g = DERIVATIVES[name](g)
+    (x0,) = e.inputs
+    got = g(x0)
+    x = Value(x0)
+    d: Any = e(x)
+    for _ in tower:   # the non-nested equivalent: grad(create_graph=True) again and again
+        (d,) = grad(d, [x], create_graph=True, allow_unused=True, materialize_grads=True)
+    (s,), expr = to_sympy(e)
+    want = exact(sp.diff(expr, s, len(tower)), [s], [x0])
+    assert close(got, float(d), scale=abs(want))
+    assert close(got, want, scale=abs(want))
+
+
+def test_the_original_transforms_nest_inside_func_and_each_other() -> None:
+    # d/dx of the Hessian of y -> x y^3 at y = 1: d/dx 6 x y = 6
+    assert func.grad(lambda x: hessian(lambda y: x * y ** 3, [1.0])[0][0])(2.0) == 6.0
+    # d/dx (H v) for H of y -> x y^2 (2x) and v = 3: 6, by both hvp modes
+    for mode in ("rev-rev", "fwd-rev"):
+        assert func.grad(lambda x, m=mode: hvp(lambda y: x * y * y, [1.0], [3.0], mode=m)[0])(
+            5.0) == 6.0
+    # jacfwd/jacrev of a function whose inner Jacobian closes over the outer input
+    inner = lambda x: jacrev(lambda y, z: [x * y * z, y + z])(x, 2.0)   # noqa: E731
+    assert jacfwd(lambda x: inner(x)[0])(3.0) == [[2.0], [6.0]]         # d/dx [x z, x y] at y=x
+    assert jvp(lambda x: jacfwd(lambda y: x * y.sin())(0.0)[0], [2.0], [1.0]) == (2.0, 1.0)
