@@ -267,6 +267,11 @@ class Value:
 
     __hash__ = object.__hash__
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        """`copy.deepcopy`: the whole graph behind this node, each node copied once, without
+        recursion (a chain of any depth); primitive records are shared, not copied."""
+        return cast("Self", _copy_graph(self, memo))
+
     # ---- arithmetic: primitives, and sugar composed from them ------------------------------
     # add and mul are the hottest ops: their forward (the table's `operator.add`/`mul`, which
     # cannot raise on floats) is inlined here, saving a call per node; the result is the same.
@@ -649,6 +654,23 @@ class Primitive:
     def __repr__(self) -> str:
         return f"<primitive {self.name} ({self.nargs} input(s), {self.nparams} parameter(s))>"
 
+    def __copy__(self) -> Primitive:
+        """A record is the op itself (tables and the micrograd drop-in key on its identity):
+        `copy.copy` and `copy.deepcopy` return the record, as they do for functions."""
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Primitive:
+        return self
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """A built-in primitive pickles by name (unpickled as the same record); a user's by
+        its fields, as any object."""
+        from .ops import PRIMITIVES
+
+        if PRIMITIVES.get(self.name) is self:
+            return (_builtin_primitive, (self.name,))
+        return super().__reduce_ex__(protocol)
+
     def label(self, params: Sequence[float] = ()) -> str:
         """How a node of this op reads in pictures and tapes: `+`, `tanh`, `**3`, `2**`."""
         text = self.symbol
@@ -857,6 +879,88 @@ def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
         for v, local in zip(parents, locals_):
             v.grad += 0.0 if mask and local == 0.0 else g * local
     return accn
+
+
+def _builtin_primitive(name: str) -> Primitive:
+    """The built-in record called `name` (how a pickled built-in primitive is read back)."""
+    from .ops import PRIMITIVES
+
+    return PRIMITIVES[name]
+
+
+_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _slot_names(cls: type) -> tuple[str, ...]:
+    """Every slot of `cls` and its bases, base first (what a copy must carry over)."""
+    known = _SLOTS.get(cls)
+    if known is not None:
+        return known
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        slots = klass.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name not in ("__dict__", "__weakref__") and name not in names:
+                names.append(name)
+    _SLOTS[cls] = tuple(names)
+    return _SLOTS[cls]
+
+
+def _copy_graph(root: Value, memo: dict[int, Any]) -> Value:
+    """Deep-copy the graph reachable from `root` (parents, Value parameters or gradients)
+    iteratively: every node is created first and put in `memo`, then its slots are filled
+    with the copies of the nodes they name; primitive records and numbers are shared."""
+    import copy
+
+    order: list[Value] = []
+    stack: list[Any] = [root]
+    seen: set[int] = set()
+    while stack:
+        v = stack.pop()
+        if id(v) in seen or id(v) in memo:
+            continue
+        seen.add(id(v))
+        order.append(v)
+        for name in _slot_names(type(v)):
+            x = getattr(v, name, None)
+            t = type(x)
+            if t is float or t is str or x is None:
+                continue
+            if isinstance(x, Value):
+                stack.append(x)
+            elif t is tuple:
+                stack.extend(e for e in x if isinstance(e, Value))
+    for v in order:
+        memo[id(v)] = object.__new__(type(v))
+    memo.setdefault(id(memo), []).extend(order)  # keep the originals alive, as deepcopy does
+
+    def mapped(x: Any) -> Any:
+        if isinstance(x, Value):
+            return memo[id(x)]
+        if type(x) is tuple:
+            return tuple(mapped(e) for e in x)
+        if x is None or type(x) in (float, int, str, bool) or isinstance(x, Primitive):
+            return x
+        return copy.deepcopy(x, memo)
+
+    for v in order:
+        c = memo[id(v)]
+        for name in _slot_names(type(v)):
+            try:
+                x = getattr(v, name)
+            except AttributeError:  # an unset slot stays unset
+                continue
+            t = type(x)
+            if t is float or t is str or x is None:
+                setattr(c, name, x)
+            elif isinstance(x, Value):
+                setattr(c, name, memo[id(x)])
+            else:
+                setattr(c, name, mapped(x))
+        extra = getattr(v, "__dict__", None)
+        if extra is not None:
+            c.__dict__.update(copy.deepcopy(extra, memo))
+    return cast(Value, memo[id(root)])
 
 
 def primitive(

@@ -26,12 +26,19 @@ from autograd_lite import Value
 
 from .module import Module
 
+
+def identity(v: Value) -> Value:
+    """The linear activation: the pre-activation itself (a named function, not a lambda, so
+    modules pickle and go through multiprocessing and joblib)."""
+    return v
+
+
 #: Activation name -> function on a Value. "linear" is the identity.
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     "tanh": Value.tanh,
     "relu": Value.relu,
     "sigmoid": Value.sigmoid,
-    "linear": lambda v: v,
+    "linear": identity,
 }
 
 _mul = operator.mul

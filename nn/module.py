@@ -128,9 +128,10 @@ class Module:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise ValueError(f"{where} is not an autograd-lite model file "
                              f"(expected a JSON object with \"format\": {FORMAT!r})")
-        if doc.get("version") != VERSION:
+        version = doc.get("version")
+        if type(version) is not int or version != VERSION:  # true == 1 and 1.0 == 1: refused
             raise ValueError(f"{where}: unsupported format version "
-                             f"{doc.get('version')!r} (this version reads {VERSION})")
+                             f"{version!r} (this version reads {VERSION})")
         if "parameters" not in doc:
             raise KeyError(f"{where} has no \"parameters\" entry")
         try:

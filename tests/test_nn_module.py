@@ -408,7 +408,7 @@ def test_no_pickle_in_nn() -> None:
 def test_nn_imports_only_public_autograd_lite_names() -> None:
     public = set(autograd_lite.__all__)
     # optional extras, imported lazily (inside functions: checked below)
-    allowed_third_party = {"tqdm", "sklearn", "torch", "matplotlib", "IPython"}
+    allowed_third_party = {"tqdm", "sklearn", "torch", "matplotlib", "IPython", "numpy"}
     stdlib = set(sys.stdlib_module_names)
     files = sorted(NN_DIR.glob("*.py"))
     assert files
