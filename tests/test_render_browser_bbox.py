@@ -102,8 +102,15 @@ PICTURES: dict[str, Callable[[], object]] = {
 
 
 def _keep(driver, tmp_path: Path, name: str) -> Path:
+    """Screenshot the whole picture (the window grown to the document, at most 4000 px)."""
     shot = tmp_path / f"{name}.png"
-    assert driver.save_screenshot(str(shot))
+    w, h = driver.execute_script("const e = document.documentElement; "
+                                 "return [e.scrollWidth, e.scrollHeight];")
+    driver.set_window_size(min(max(w + 40, 1280), 4000), min(max(h + 140, 1000), 4000))
+    try:
+        assert driver.save_screenshot(str(shot))
+    finally:
+        driver.set_window_size(1280, 1000)
     keep = os.environ.get("AUTOGRAD_LITE_SCREENSHOTS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)

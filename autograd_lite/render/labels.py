@@ -142,8 +142,9 @@ def box_label(box: Box, show: Sequence[str], fmt: str, note: str = "") -> str:
             cells = [cell(which)] + [cell(f"{f} {format(getattr(o, f), fmt)}") for f in fields]
             rows.append("<tr>" + "<vr/>".join(cells) + "</tr>")
         if k > BOX_SHOWN_OUTPUTS:
-            rows.append(f'<tr><td colspan="{ncol}">+ {k - BOX_SHOWN_OUTPUTS} more outputs</td>'
-                        "</tr>")
+            more = k - BOX_SHOWN_OUTPUTS
+            rows.append(f'<tr><td colspan="{ncol}">+ {more} more output{"s" * (more != 1)}'
+                        "</td></tr>")
     body = "".join(head) + ("<hr/>" + "".join(rows) if rows else "")
     return _TABLE + body + "</table>>"
 
