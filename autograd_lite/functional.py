@@ -231,7 +231,8 @@ def out_leaves(out: Any, where: str) -> tuple[list[Value | float], Any]:
 def scalar_out(out: Any, where: str) -> Value | float:
     """The function's result as one scalar (a Value or a float constant), checked."""
     outs, spec = out_leaves(out, where)
-    if spec is not None or len(outs) != 1:
+    zero_dim = spec is not None and spec[0] is _ARRAY and spec[1] == ()  # a 0-d array
+    if (spec is not None and not zero_dim) or len(outs) != 1:
         raise TypeError(f"{where}: the function must return one scalar (a Value), "
                         f"got {describe(out)}")
     return outs[0]
