@@ -464,8 +464,7 @@ class _Snapshot:
                 return
             seen[id(obj)] = len(seen)
             out.append(t)
-            if any(getattr(t, f.__name__) is not f for f in _MODULE_PARAMS):
-                self.custom = True
+            self._walk_class(t, out, params, seen)
             for name, value in vars(obj).items():
                 out.append(name)
                 self._walk(value, out, params, seen)
@@ -488,6 +487,13 @@ class _Snapshot:
                 self._walk(contents, out, params, seen)
             self._walk(obj.__defaults__, out, params, seen)
             self._walk(obj.__kwdefaults__, out, params, seen)
+        elif isinstance(obj, (staticmethod, classmethod)):
+            out.append(t)
+            self._walk(obj.__func__, out, params, seen)
+        elif isinstance(obj, property):
+            out.append(t)
+            for accessor in (obj.fget, obj.fset, obj.fdel):
+                self._walk(accessor, out, params, seen)
         elif isinstance(obj, types.MethodType):
             out.append(weakref.ref(obj.__func__))
             self._walk(obj.__self__, out, params, seen)
@@ -504,6 +510,26 @@ class _Snapshot:
             out.append((obj.dtype.str, obj.shape, obj.tobytes()))
         else:
             raise _Opaque(t.__name__)
+
+
+    def _walk_class(self, t: type, out: list[Any], params: set[Value], seen: dict[int, int]
+                    ) -> None:
+        """A module class's own attributes, once per snapshot (its methods, class-level
+        constants), up to `Module`: a method or a constant replaced on the class is seen."""
+        if any(getattr(t, f.__name__) is not f for f in _MODULE_PARAMS):
+            self.custom = True
+        for cls in t.__mro__:
+            if cls is Module or cls is object:
+                break
+            if id(cls) in seen:
+                continue
+            seen[id(cls)] = len(seen)
+            if vars(cls).get("__slots__"):
+                raise _Opaque(f"{cls.__name__} has __slots__")  # state outside vars()
+            for name, value in vars(cls).items():
+                if not (name.startswith("__") and name.endswith("__")):
+                    out.append(name)
+                    self._walk(value, out, params, seen)
 
 
 def _bits(x: float) -> bytes:

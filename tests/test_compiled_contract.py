@@ -507,3 +507,24 @@ def test_threads_share_models_and_caches(backend):
     for t in threads:
         t.join()
     assert errors == []
+
+
+class ClassLevel(nn.Module):
+    """A constant and the forward on the class, not the instance."""
+
+    scale = 2.0
+
+    def __init__(self) -> None:
+        self.mlp = nn.MLP(2, [3, 2], seed=4)
+
+    def forward(self, x):
+        return [o * self.scale for o in self.mlp(x)]
+
+
+def test_class_level_constants_and_methods_are_guarded():
+    m = ClassLevel()
+    assert_outputs_match(m, X4, "python")
+    ClassLevel.scale = -0.5
+    assert_outputs_match(m, X4, "python")
+    ClassLevel.forward = lambda self, x: [o.exp() for o in self.mlp(x)]
+    assert_outputs_match(m, X4, "python")
