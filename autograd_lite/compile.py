@@ -650,6 +650,10 @@ class Compiled:
         return [exact(d) for d in datas]
 
     def _args(self, xs: Sequence[Any]) -> tuple[list[float], list[float]]:
+        if isinstance(xs, (str, bytes, bytearray, Mapping, AbstractSet)) or not (
+                hasattr(xs, "__len__") and hasattr(xs, "__getitem__")):
+            raise TypeError(f"compiled function: inputs must be a sequence of "
+                            f"{self.n_inputs} real numbers, got {describe(xs)}")
         if len(xs) != self.n_inputs:
             raise ValueError(f"compiled function takes {self.n_inputs} inputs, got {len(xs)}")
         fl = [x if type(x) is float and x == x else to_float(x, f"compiled input {i}")

@@ -528,3 +528,13 @@ def test_class_level_constants_and_methods_are_guarded():
     assert_outputs_match(m, X4, "python")
     ClassLevel.forward = lambda self, x: [o.exp() for o in self.mlp(x)]
     assert_outputs_match(m, X4, "python")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("xs, got", [({0: 1.0, 1: 2.0}, "dict"), ({1.0, 2.0}, "set"),
+                                     ("12", "str"), (3.0, "float"), ([True, 1.0], "bool")])
+def test_one_row_calls_refuse_what_is_not_a_row(backend, xs, got):
+    c, _, _ = compiled(backend)
+    for call in (c.forward, c.value_and_grad, c.backward):
+        with pytest.raises(TypeError, match=got):
+            call(xs)
