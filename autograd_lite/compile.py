@@ -826,7 +826,7 @@ class Compiled:
             return self._interpret(xs, pd)
         except Exception as e:
             if r is not None:
-                e.add_note(_row_note(r))
+                _note_row(e, r)
             raise
 
     def _forward_row(self, xs: list[float], r: int | None,
@@ -840,7 +840,7 @@ class Compiled:
                 _, _, out, aux = self._replay(xs, pd)
         except Exception as e:
             if r is not None:
-                e.add_note(_row_note(r))
+                _note_row(e, r)
             raise
         if self.has_aux:
             return out.data, tuple(v.data for v in aux)
@@ -920,8 +920,14 @@ class Compiled:
         k = self.n_inputs
         if native_run:
             return self._c_run(False, flat, n, pd, subst=sub is not None, batch=True)[0]
-        return [self._forward_at(flat[r * k:(r + 1) * k].tolist(), pd, sub, r)
-                for r in range(n)]
+        values = []
+        for r in range(n):
+            try:
+                values.append(self._forward_at(flat[r * k:(r + 1) * k].tolist(), pd, sub, r))
+            except Exception as e:  # any error, the replay's own included (a user primitive)
+                _note_row(e, r)
+                raise
+        return values
 
     def value_and_grad_batch(self, rows: Any, *, param_data: Sequence[float] | None = None,
                              accumulate: array[float] | None = None, input_grads: bool = True
@@ -980,16 +986,20 @@ class Compiled:
         for r in range(n):
             xs = flat[r * k:(r + 1) * k].tolist()
             g: tuple[float, ...] | None = None
-            if fast is not None:
-                try:
-                    value, g = fast(xs, pd)
-                except (ArithmeticError, ValueError):
-                    g = None
-                if g is not None:
-                    pg = [a + b for a, b in zip(pg, g)]
-            if g is None:
-                value, g = self._value_and_grad_at(xs, pd, sub, r)
-                pg = [a + b for a, b in zip(pg, g[k:])]
+            try:
+                if fast is not None:
+                    try:
+                        value, g = fast(xs, pd)
+                    except (ArithmeticError, ValueError):
+                        g = None
+                    if g is not None:
+                        pg = [a + b for a, b in zip(pg, g)]
+                if g is None:
+                    value, g = self._value_and_grad_at(xs, pd, sub, r)
+                    pg = [a + b for a, b in zip(pg, g[k:])]
+            except Exception as e:  # any error, the replay's own included (a user primitive)
+                _note_row(e, r)
+                raise
             values.append(value)
             if grads is not None:
                 grads.append(g[:k])
@@ -1125,6 +1135,13 @@ def _what_changed(old: list[Any], new: list[Any]) -> str:
 def _row_note(r: int) -> str:
     """The note every backend adds to an error raised while running row `r` of a batch."""
     return f"(in row {r} of the batch)"
+
+
+def _note_row(e: BaseException, r: int) -> None:
+    """Add row `r`'s note to `e`, once."""
+    note = _row_note(r)
+    if note not in getattr(e, "__notes__", ()):
+        e.add_note(note)
 
 
 #: memoryview formats of real numbers: ints of every width, half, single and double floats.

@@ -538,3 +538,21 @@ def test_one_row_calls_refuse_what_is_not_a_row(backend, xs, got):
     for call in (c.forward, c.value_and_grad, c.backward):
         with pytest.raises(TypeError, match=got):
             call(xs)
+
+
+def test_a_user_primitives_type_error_names_the_row():
+    # Not an arithmetic error: Python replay does not hand it to the interpreter, yet the
+    # batch's note is the same as for any other error.
+    from autograd_lite import primitive
+
+    @primitive("picky", lambda out, x: 1.0)
+    def picky(x):
+        return x if x < 5.0 else "five or more"
+
+    c = compile_grad(lambda x: picky(x) * 2.0, [1.0], backend="python")
+    for call in (c.forward_batch, c.value_and_grad_batch):
+        with pytest.raises(TypeError, match="picky") as info:
+            call([[1.0], [2.0], [6.0]])
+        assert "(in row 2 of the batch)" in info.value.__notes__
+    with pytest.raises(TypeError, match="picky") as info:  # the interpreter's error
+        picky(Value(6.0))
