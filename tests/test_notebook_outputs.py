@@ -151,3 +151,15 @@ def test_the_checker_passes_clean_outputs() -> None:
                       "text/plain": "<Figure size 640x480 with 1 Axes>"})
     text = {"output_type": "stream", "name": "stdout", "text": "epoch 1: loss 0.5 (100%)\n"}
     assert problems(_nb([WIDGET, SVG], [png, text])) == []
+
+
+# ---- exercises are stored unattempted --------------------------------------------------------
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_exercise_cells_are_stored_unattempted(path: Path) -> None:
+    """A stored notebook shows each "Your turn" cell as not attempted: no solution is committed."""
+    cells = [c for c in _code_cells(_load(path))
+             if {"exercise", "exercise-graph"} & set(c.get("metadata", {}).get("tags", []))]
+    assert cells, f"{path.name} has no exercise cells"
+    for cell in cells:
+        text = "".join(t for out in cell.get("outputs", []) for _, t in _texts(out))
+        assert "not attempted" in text, (path.name, _text(cell["source"]), text)
