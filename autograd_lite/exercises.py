@@ -233,7 +233,7 @@ class StudentGraph:
 def student_graph(seed: int, ops: Sequence[str] = ("add", "mul", "mul_const", "tanh", "exp",
                                                     "sub"), nodes: int = 4) -> StudentGraph:
     """The first expression hypothesis draws with this seed that uses x0, has at least 3
-    operations and a gradient away from 0 (the same one on every machine)."""
+    operations and a gradient away from 0 (the same for everyone with that seed)."""
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"student_graph() needs an int seed, got {describe(seed)}")
     found: list[EngineExpression] = []
