@@ -136,7 +136,7 @@ class CompiledModelMachine(RuleBasedStateMachine):
                 assert same(got, self.reference(ROWS[1]))
         self.stale = True
 
-    # ---- mutations -------------------------------------------------------------------------------
+    # ---- mutations ------------------------------------------------------------------------------
     @rule(i=st.integers(0, 100), v=PARAM_VALUES)
     def set_parameter(self, i: int, v: float) -> None:
         params = self.model.parameters()
@@ -169,7 +169,7 @@ class CompiledModelMachine(RuleBasedStateMachine):
         del self.model.mlp.layers[1]
         self.baked_change()
 
-    # ---- calls that are steps themselves ----------------------------------------------------------
+    # ---- calls that are steps themselves ---------------------------------------------------------
     @rule(backend=st.sampled_from(BACKENDS), pd=st.data())
     def param_data(self, backend: str, pd) -> None:
         m = len(self.model.parameters())
@@ -229,7 +229,7 @@ class CompiledModelMachine(RuleBasedStateMachine):
             nn.predict(self.model, X, compiled=True)
         assert str(info.value) == want_p[2]
 
-    # ---- after every step: every entry point equals the interpreter ---------------------------
+    # ---- after every step: every entry point equals the interpreter ----------------------------
     @invariant()
     def explicit_entry_points_equal_the_interpreter(self) -> None:
         if not hasattr(self, "model"):
