@@ -18,6 +18,7 @@ Not imported by `autograd_lite` itself (it needs hypothesis).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -64,8 +65,8 @@ _attempts: dict[str, int] = {}
 
 
 def _number(answer: object, where: str) -> float:
-    if isinstance(answer, bool) or not isinstance(answer, int | float | Value):
-        raise TypeError(f"{where}: the answer must be a number (int or float), got "
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real | Value):
+        raise TypeError(f"{where}: the answer must be a real number (int or float), got "
                         f"{describe(answer)}")
     return float(answer)
 

@@ -138,10 +138,17 @@ def test_numbers_are_compared_with_a_hand_rounding_tolerance() -> None:
     assert check_number(float("nan"), 0.0, name="t").status == "wrong"
 
 
-@pytest.mark.parametrize("bad", ["0.5", None, True, [1.0]])
+@pytest.mark.parametrize("bad", ["0.5", None, True, [1.0], 1j])
 def test_a_number_checker_rejects_non_numbers_with_a_type_error(bad: object) -> None:
-    with pytest.raises(TypeError, match="must be a number"):
+    with pytest.raises(TypeError, match="must be a real number"):
         check("09.diamond", bad)
+
+
+def test_numpy_scalars_and_values_are_numbers() -> None:
+    import numpy as np
+
+    for answer in (np.float32(30.0), np.int64(30), Value(30.0), 30):
+        assert check("09.diamond", answer).status == "correct", answer
 
 
 def test_a_partial_checker_rejects_non_functions_and_unknown_names() -> None:
