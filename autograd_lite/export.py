@@ -8,10 +8,13 @@ it. `python -m autograd_lite.export walkthrough.html` writes one for a small neu
 from __future__ import annotations
 
 import argparse
+import base64
 import html
+import json
 import math
 import re
 import sys
+import zlib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -40,6 +43,35 @@ def _number(x: object) -> str:
         raise TypeError(f"expected a real number for the page, got {type(x).__name__} {x!r}")
     f = float(x)
     return repr(f) if math.isfinite(f) else ("nan" if f != f else ("inf" if f > 0 else "-inf"))
+
+
+def _keystream(seed: int, n: int) -> bytes:
+    """n bytes of xorshift32 from `seed` (the page's script runs the same generator)."""
+    x = seed & 0xFFFFFFFF or 1
+    out = bytearray()
+    for _ in range(n):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out.append(x & 0xFF)
+    return bytes(out)
+
+
+def seal(text: str, salt: str) -> str:
+    """A quiz answer kept out of plain view in the page's source: `SEED:BASE64` of the UTF-8
+    text XORed with a keystream seeded by `salt` (a scrambling, not a secret: the page's script
+    reads it back when the learner has answered)."""
+    seed = zlib.crc32(salt.encode("utf-8")) or 1
+    data = text.encode("utf-8")
+    mixed = bytes(a ^ b for a, b in zip(data, _keystream(seed, len(data))))
+    return f"{seed}:{base64.b64encode(mixed).decode('ascii')}"
+
+
+def unseal(sealed: str) -> str:
+    """The text of `seal(text, salt)` (what the page's script does; for tests and tools)."""
+    seed, _, b64 = sealed.partition(":")
+    mixed = base64.b64decode(b64)
+    return bytes(a ^ b for a, b in zip(mixed, _keystream(int(seed), len(mixed)))).decode("utf-8")
 
 
 def mark_active(svg: str, node_id: str) -> str:
@@ -95,10 +127,12 @@ def _frame_html(frame: Frame, tp: Tape, quiz: bool = False) -> str:
 
 def _quiz_html(tp: Tape) -> str:
     """One section per step with contributions: a question per contribution, the answers and
-    the chain-rule line in data attributes and hidden elements the page's script reveals."""
+    the chain-rule line sealed (`seal`: not readable in the page's source) in data attributes
+    the page's script reads back once the learner has answered. Steps are numbered from 1."""
     esc = html.escape
     names = tp.names
     top = names[tp.steps[0].node]
+    salt = str(tp)  # deterministic: the same graph gives the same page
     out = []
     for s in tp.steps:
         if not s.contributions:
@@ -114,10 +148,12 @@ def _quiz_html(tp: Tape) -> str:
             which = f" (argument {c.index + 1})" if counts[p] > 1 else ""
             local = f"d{name}/d{p}{which}"
             up = format(s.upstream, ".4g")
+            answer = json.dumps({"local": _number(c.local),
+                                 "contribution": _number(c.contribution)})
+            where = f"{salt}|{s.index}|{c.index}"
             qs.append(
                 f'<div class="q" data-step="{s.index}" data-arg="{c.index}" '
-                f'data-local="{_number(c.local)}" '
-                f'data-contribution="{_number(c.contribution)}" '
+                f'data-answer="{seal(answer, where)}" '
                 f'data-upstream="{_number(s.upstream)}">'
                 f'<label><span class="q-ask-local">{esc(local)} =</span>'
                 f'<span class="q-ask-contribution">contribution to d{esc(top)}/d{esc(p)}{which}: '
@@ -127,11 +163,12 @@ def _quiz_html(tp: Tape) -> str:
                 f'<button class="q-check" type="button">check</button> '
                 f'<button class="q-show" type="button">show answer</button>'
                 f'<span class="q-result" aria-live="polite"></span>'
-                f'<code class="q-chain" hidden>{esc(r.chain)}</code></div>'
+                f'<code class="q-chain" data-sealed="{seal(r.chain, where + "|chain")}" '
+                f"hidden></code></div>"
             )
         out.append(
             f'<section class="q-step" data-step="{s.index}" hidden>'
-            f"<p>Step {s.index}: <code>{esc(rows[0].node_text)}</code> received "
+            f"<p>Step {s.index + 1}: <code>{esc(rows[0].node_text)}</code> received "
             f"{esc(rows[0].received)}. Before the answer is shown, type "
             f'<span class="q-ask-local">each local derivative</span>'
             f'<span class="q-ask-contribution">each contribution (upstream × local)</span>:</p>'
@@ -182,7 +219,7 @@ def render_page(fs: Sequence[Frame], title: str, subtitle: str = "", *,
         "N": str(len(fs)),
         "MAX": str(len(fs) - 1),
         "FRAMES": "\n".join(_frame_html(f, tp, ask is not None) for f in fs),
-        "TAPE": tp.to_html(style=False),
+        "TAPE": tp.to_html(style=False, start=1),  # steps numbered from 1, as the counter
         "QUIZ": quiz_html,
         "BODYATTRS": attrs,
     }

@@ -248,9 +248,10 @@ class Tape:
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
-    def to_html(self, style: bool = True, step: int | None = None) -> str:
+    def to_html(self, style: bool = True, step: int | None = None, start: int = 0) -> str:
         """The tape as an HTML table (only one step's rows if `step` is given); rows carry
-        data-step and data-node (the node's id, `n7`)."""
+        data-step and data-node (the node's id, `n7`); the step column counts from `start`
+        (the exported page numbers steps from 1)."""
         esc = html.escape
         out = []
         if style:
@@ -269,7 +270,7 @@ class Tape:
             cls = f' class="{classes}"' if classes else ""
             out.append(
                 f'<tr{cls} data-step="{r.step}" data-node="{self.ids[r.node]}">'
-                f"<td>{r.step if first else ''}</td>"
+                f"<td>{r.step + start if first else ''}</td>"
                 f"<td><code>{esc(r.node_text) if first else ''}</code></td>"
                 f'<td class="al-received">{esc(r.received) if first else ""}</td>'
                 f'<td class="al-chain"><code>{esc(r.chain)}</code></td>'

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from autograd_lite import Value, backward_steps, grad, jvp, primitive
 from autograd_lite.compile import compile_grad
-from autograd_lite.export import export_html
+from autograd_lite.export import export_html, unseal
 
 np = pytest.importorskip("numpy")
 
@@ -125,7 +125,18 @@ def test_a_partial_returning_a_non_number_names_the_primitive(bad) -> None:
         odd(x).backward()
 
 
-_NUM_ATTR = re.compile(r'data-(?:local|contribution|upstream|rtol|atol)="([^"]*)"')
+_NUM_ATTR = re.compile(r'data-(?:upstream|rtol|atol)="([^"]*)"')
+_ANSWER = re.compile(r'data-answer="([^"]*)"')  # the sealed local and contribution
+
+
+def _answers(page: str) -> list[dict[str, str]]:
+    return [json.loads(unseal(sealed)) for sealed in _ANSWER.findall(page)]
+
+
+def _numbers(page: str) -> list[str]:
+    """Every number the page's script reads: attributes and the sealed answers."""
+    return _NUM_ATTR.findall(page) + [a[k] for a in _answers(page)
+                                      for k in ("local", "contribution")]
 
 
 def test_quiz_page_embeds_only_numbers(tmp_path) -> None:
@@ -134,13 +145,13 @@ def test_quiz_page_embeds_only_numbers(tmp_path) -> None:
     x, w, y = graph("float64", 0.7, -1.3)
     page = export_html(y, tmp_path / "quiz.html", quiz=True).read_text("utf-8")
     assert "np.float" not in page and "float64" not in page
-    found = _NUM_ATTR.findall(page)
+    found = _numbers(page)
     assert len(found) > 10
     for text in found:
         assert isinstance(json.loads(text), int | float), text
     tx, tw, ty = graph("float", 0.7, -1.3)
     locals_ = [c.local for s in backward_steps(ty) for c in s.contributions]
-    shown = [float(t) for t in re.findall(r'data-local="([^"]*)"', page)]
+    shown = [float(a["local"]) for a in _answers(page)]
     assert shown == locals_
 
 
@@ -149,7 +160,7 @@ def test_quiz_page_numbers_for_non_finite_values(tmp_path) -> None:
     x = Value(0.0, label="x")
     y = x.sqrt() * 2.0  # d sqrt / dx at 0 is inf
     page = export_html(y, tmp_path / "quiz.html", quiz=True).read_text("utf-8")
-    found = _NUM_ATTR.findall(page)
+    found = _numbers(page)
     assert "inf" in found
     for text in found:
         assert text in ("inf", "-inf", "nan") or math.isfinite(json.loads(text)), text

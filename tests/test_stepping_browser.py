@@ -82,7 +82,7 @@ def check(d, k: int, want: list[tuple[str, str]]) -> None:
     s = on_screen(d)
     node_id, label = want[k]
     assert s["step"] == k == s["slider"] == s["body"]
-    assert s["counter"] == f"step {k} of {len(want) - 1}"
+    assert s["counter"] == f"step {k + 1} of {len(want)}"  # numbered from 1
     assert s["id"] == node_id == s["svg_title"]  # the node marked active is the Step's node
     assert s["drawn"] == [node_id]  # and the only value node drawn highlighted
     assert s["label"] == (label or node_id) or s["label"].startswith(f"{label}@")

@@ -3,6 +3,7 @@ checked against Step records taken independently on a twin graph."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 
 from autograd_lite import Value, backward_steps, topo_order
-from autograd_lite.export import demo_graph, export_html, main
+from autograd_lite.export import demo_graph, export_html, main, unseal
 from autograd_lite.render import _HIGHLIGHT  # draw_graph's highlight colour
 from autograd_lite.stepping import Tape, frames, node_ids, step_widget
 from autograd_lite.testing import expressions
@@ -191,8 +192,8 @@ def test_widget_without_ipywidgets_says_how_to_install(monkeypatch) -> None:
 
 
 # ---- the quiz page (static checks; tests/test_stepping_browser.py answers it in Chromium) -------
-QUESTION = re.compile(r'<div class="q" data-step="(\d+)" data-arg="(\d+)" data-local="([^"]*)" '
-                      r'data-contribution="([^"]*)" data-upstream="([^"]*)">')
+QUESTION = re.compile(r'<div class="q" data-step="(\d+)" data-arg="(\d+)" data-answer="([^"]*)" '
+                      r'data-upstream="([^"]*)">')
 
 
 @settings(max_examples=4)
@@ -204,8 +205,10 @@ def test_quiz_page_asks_one_question_per_contribution(tmp_path_factory, expr) ->
     steps = list(backward_steps(twin))
     want = [(s.index, c.index, c.local, c.contribution, s.upstream)
             for s in steps for c in s.contributions]
-    got = [(int(k), int(i), float(lo), float(co), float(up))
-           for k, i, lo, co, up in QUESTION.findall(page)]
+    sealed = QUESTION.findall(page)
+    answers = [json.loads(unseal(a)) for _, _, a, _ in sealed]
+    got = [(int(k), int(i), float(a["local"]), float(a["contribution"]), float(up))
+           for (k, i, _, up), a in zip(sealed, answers)]
     assert got == want  # exact: the numbers are written with repr
     asks = re.findall(r'<figure class="frame ask" id="ask-(\d+)"', page)
     assert [int(k) for k in asks] == [s.index for s in steps if s.contributions]

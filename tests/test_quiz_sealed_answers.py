@@ -1,0 +1,73 @@
+"""The quiz page keeps its answers out of the page source (sealed, read back by the page's
+script once the learner has answered) and numbers steps from 1.
+
+Oracles: `backward_steps` of a twin graph (the exact local derivatives and contributions) and
+`export.unseal`, the reading the page's script does (tests/test_stepping_browser.py answers the
+page in Chromium, which reads the same sealed text).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograd_lite import backward_steps
+from autograd_lite.export import demo_graph, export_html, seal, unseal
+from autograd_lite.testing import expressions
+
+from .test_stepping_frames import build  # an expression's graph, as the page tests build it
+
+
+@given(st.text(), st.text(min_size=1))
+def test_seal_round_trips_any_text(text, salt):
+    sealed = seal(text, salt)
+    assert unseal(sealed) == text
+    assert re.fullmatch(r"\d+:[A-Za-z0-9+/=]*", sealed)
+    assert seal(text, salt) == sealed  # deterministic: the same graph gives the same page
+
+
+def test_sealed_number_is_not_in_plain_view():
+    text = json.dumps({"local": "0.9400148488", "contribution": "-1.410022273"})
+    sealed = seal(text, "page|0|0")
+    assert "0.94" not in sealed and "1.41" not in sealed and "local" not in sealed
+
+
+def _quiz_section(page: str) -> str:
+    return page[page.index('<section id="quiz">'):page.index('<main id="frames"')]
+
+
+@settings(max_examples=5, deadline=None)
+@given(expr=expressions(n_nodes=(1, 6)))
+def test_quiz_answers_are_sealed_and_read_back_exactly(tmp_path_factory, expr):
+    page = export_html(build(expr), tmp_path_factory.mktemp("q") / "quiz.html",
+                       quiz=True).read_text("utf-8")
+    steps = list(backward_steps(build(expr)))
+    quiz = _quiz_section(page)
+    assert "data-local=" not in page and "data-contribution=" not in page
+    sealed = re.findall(r'data-answer="([^"]*)"', quiz)
+    answers = [json.loads(unseal(s)) for s in sealed]
+    want = [(c.local, c.contribution) for s in steps for c in s.contributions]
+    got = [(float(a["local"]), float(a["contribution"])) for a in answers]
+    assert len(got) == len(want)
+    for (gl, gc), (wl, wc) in zip(got, want):
+        assert (gl == wl or gl != gl and wl != wl) and (gc == wc or gc != gc and wc != wc)
+    chains = re.findall(r'<code class="q-chain" data-sealed="([^"]*)" hidden></code>', quiz)
+    assert len(chains) == len(want)
+    for c in chains:
+        text = unseal(c)
+        assert "+=" in text and text not in quiz  # the chain-rule line only sealed
+
+
+def test_steps_are_numbered_from_one(tmp_path):
+    page = export_html(demo_graph(), tmp_path / "quiz.html", quiz=True).read_text("utf-8")
+    steps = list(backward_steps(demo_graph()))
+    headings = [int(k) for k in re.findall(r"<p>Step (\d+): <code>", page)]
+    assert headings == [s.index + 1 for s in steps if s.contributions]
+    assert headings[0] == 1
+    tape_numbers = [int(k) for k in
+                    re.findall(r'<tr[^>]*data-step="\d+"[^>]*><td>(\d+)</td>', page)]
+    assert tape_numbers == [s.index + 1 for s in steps]
+    assert '"step " + (k + 1) + " of " + frames.length' in page  # the counter: 1 .. n
