@@ -248,6 +248,7 @@ class CompiledStep:
         """Trace the sample loss with the first encoding that works; False (and the interpreter
         for good) when none does."""
         x0 = [float(v) for v in xb[0]]
+        before = _Snapshot((self.model, self.loss_fn), self._param_set)
         with no_grad():
             out = self.model(x0)
         ys = self.targets if self.targets is not None else list(yb)
@@ -268,7 +269,10 @@ class CompiledStep:
             self.compiled, self.encoding, self.n_inputs = c, enc, len(x0)
             self.scalar = isinstance(out, Value)
             self.verified = False
-            self._snapshot = _Snapshot((self.model, self.loss_fn), self._param_set)
+            # Taken before the trace and compared after: a model changed meanwhile (by another
+            # thread) leaves no snapshot to trust, so the next batch re-traces to compare.
+            after = _Snapshot((self.model, self.loss_fn), self._param_set)
+            self._snapshot = after if before.matches(after) else _Snapshot.unknown()
             return True
         self._give_up(why)
         return False
@@ -433,6 +437,13 @@ class _Snapshot:
             self.state: tuple[Any, ...] | None = None
             return
         self.state = tuple(out)
+
+    @classmethod
+    def unknown(cls) -> _Snapshot:
+        """A snapshot that matches nothing and asks for the re-trace guard."""
+        snap = cls.__new__(cls)
+        snap.state, snap.custom = None, False
+        return snap
 
     def matches(self, other: _Snapshot) -> bool:
         """Whether both snapshots are known and equal."""
@@ -616,13 +627,18 @@ def _forward_compiled(model: Module, x0: list[float], backend: str) -> tuple[Com
         return hit.compiled, hit.scalar
     _check_leaves(model)
     params = model.parameters()
-    snapshot = _Snapshot(model, set(params))
+    param_set = set(params)
+    before = _Snapshot(model, param_set)
     f, scalar = _model_forward(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         c: Compiled | None = compile_grad(f, x0, params=params, has_aux=True, backend=backend)
     if c is not None and c.data_dependent:
         c = None
+    # Compared after the trace: a model changed meanwhile (by another thread) leaves no
+    # snapshot to trust, so the next call re-traces to compare.
+    after = _Snapshot(model, param_set)
+    snapshot = after if before.matches(after) else _Snapshot.unknown()
     entry = _Entry(len(x0), backend, c, scalar[0], params, snapshot)
     try:
         _forward_cache.setdefault(model, {})[backend] = entry

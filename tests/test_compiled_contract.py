@@ -556,3 +556,41 @@ def test_a_user_primitives_type_error_names_the_row():
         assert "(in row 2 of the batch)" in info.value.__notes__
     with pytest.raises(TypeError, match="picky") as info:  # the interpreter's error
         picky(Value(6.0))
+
+
+_WRITES_DURING_TRACE: list[float] = []
+
+
+class ChangedWhileTracing(nn.Module):
+    """Stands for another thread writing `mean` between the cache's snapshot and the trace."""
+
+    def __init__(self) -> None:
+        self.w = Value(2.0)
+        self.mean = 0.0
+
+    def forward(self, x):
+        if _WRITES_DURING_TRACE:
+            self.mean = _WRITES_DURING_TRACE.pop()
+        return self.w * x[0] - self.mean
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_model_changed_during_the_trace_is_not_trusted(backend):
+    m = ChangedWhileTracing()
+    _WRITES_DURING_TRACE.append(1.0)
+    assert_outputs_match(m, X4, backend)  # traced with mean 1.0, snapshot taken at 0.0
+    m.mean = 0.0  # back to the state the first snapshot saw: the trace is not that state's
+    assert_outputs_match(m, X4, backend)
+    # fit's step, likewise
+    step = nn.compiled.CompiledStep(m, nn.losses.mse, backend=backend)
+    opt = nn.SGD(m.parameters(), lr=0.0)
+    X, y = [[1.0], [2.0]], [0.5, 1.0]
+    step(m, X, y, nn.losses.mse, opt)  # traces, verifies against the interpreter
+    _WRITES_DURING_TRACE.append(1.0)
+    m.mean = 0.5  # a change: the next step traces again, meeting the write
+    step(m, X, y, nn.losses.mse, opt)
+    m.mean = 0.5  # undo the write: traced again (and verified by the interpreter) ...
+    step(m, X, y, nn.losses.mse, opt)
+    loss, _ = step(m, X, y, nn.losses.mse, opt)  # ... then replayed
+    assert step.verified and step.fallback is None
+    assert loss == nn.train_batch(m, X, y, nn.losses.mse, opt)[0]
