@@ -17,6 +17,7 @@ range(4)]` are four different neurons, reproducible after `nn.manual_seed(n)` (P
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import random
 from collections.abc import Callable, Sequence
@@ -59,15 +60,15 @@ def init_limit(activation: str, fan_in: int, fan_out: int) -> float:
 
 
 def _check_size(n: object, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{what} must be a positive int, got {n!r}")
-    return n
+    return int(n)
 
 
 def _check_seed(seed: object, where: str) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"{where} must be an int, got {type(seed).__name__} {seed!r}")
-    return seed
+    return int(seed)
 
 
 _initial_seed = random.SystemRandom().getrandbits(63)
@@ -178,6 +179,8 @@ class MLP(Module):
     def __init__(self, nin: int, sizes: Sequence[int], activation: str = "tanh",
                  output_activation: str | None = None, seed: int | None = None) -> None:
         self.nin = _check_size(nin, "MLP nin")
+        if hasattr(sizes, "tolist") and not isinstance(sizes, Sequence):  # a numpy array
+            sizes = sizes.tolist()
         if isinstance(sizes, int | str) or not isinstance(sizes, Sequence) or not sizes:
             raise ValueError(f"MLP sizes must be a non-empty list of layer sizes, got {sizes!r}")
         self.sizes = [_check_size(s, f"MLP sizes[{i}]") for i, s in enumerate(sizes)]

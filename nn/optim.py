@@ -14,6 +14,7 @@ loop over the parameters with the arithmetic of `torch.optim`'s single-tensor co
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from collections.abc import Iterable, Sequence
 
@@ -23,11 +24,12 @@ _get_grad = operator.attrgetter("grad")
 
 
 def _positive(x: object, what: str, strict: bool = False) -> float:
-    if isinstance(x, bool) or not isinstance(x, int | float):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):  # numpy scalars are Real
         raise TypeError(f"{what} must be a number, got {type(x).__name__} {x!r}")
-    if not math.isfinite(x) or x < 0.0 or (strict and x == 0.0):
+    f = float(x)
+    if not math.isfinite(f) or f < 0.0 or (strict and f == 0.0):
         raise ValueError(f"{what} must be finite and {'> 0' if strict else '>= 0'}, got {x!r}")
-    return float(x)
+    return f
 
 
 class Optimizer:

@@ -18,6 +18,7 @@ from typing import Any
 
 from autograd_lite import Value
 
+from .arrays import is_array, rows
 from .layers import _check_size, _rng, as_values
 from .module import Module
 
@@ -65,6 +66,8 @@ class RNNCell(Module):
 
         Each state's Values are labelled `h{t}.{i}` (t from 1) so the unrolled graph reads well.
         """
+        if is_array(xs):  # a (T, nin) array: one row per time step
+            xs = rows(xs, "unroll: xs")
         if isinstance(xs, str) or not isinstance(xs, Sequence):
             raise TypeError(f"unroll() expects a sequence of input vectors, got "
                             f"{type(xs).__name__}")

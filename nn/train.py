@@ -159,6 +159,10 @@ def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]],
         raise ValueError(f"{name}: {len(X)} inputs but {len(y)} labels")
     if not X:
         raise ValueError(f"{name}: no data")
+    for i, t in enumerate(y):
+        if isinstance(t, str):
+            raise TypeError(f"{name}: y[{i}] is the string {t!r}; nn trains on numbers: encode "
+                            "class names as ints 0 .. k-1 (e.g. sklearn's LabelEncoder)")
     if all(isinstance(t, list) and len(t) == 1 for t in y):
         with no_grad():
             if not isinstance(model(X[0]), list):  # y of shape (n, 1) for one output: ravel

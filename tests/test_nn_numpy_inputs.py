@@ -234,3 +234,31 @@ def test_nn_imports_and_trains_without_numpy() -> None:
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "False"]
+
+
+def test_constructors_and_optimizers_take_numpy_numbers() -> None:
+    m = MLP(np.int64(2), np.array([3, 1]), seed=np.int32(0))
+    assert m.state_dict() == MLP(2, [3, 1], seed=0).state_dict()
+    assert nn.Neuron(np.uint8(2), seed=0).nin == 2
+    opt = nn.SGD(m.parameters(), lr=np.float32(0.5), momentum=np.float64(0.9))
+    assert type(opt.lr) is float and opt.lr == 0.5
+    assert nn.Adam(m.parameters(), lr=np.float16(0.25), betas=(np.float32(0.5), 0.9)).lr == 0.25
+    with pytest.raises(TypeError, match="lr"):
+        nn.SGD(m.parameters(), lr=np.array([0.1, 0.2]))
+
+
+def test_rnn_unroll_reads_a_time_by_features_array() -> None:
+    cell = nn.RNNCell(2, 3, seed=0)
+    seq = np.array([[0.5, -1.0], [0.25, 0.75], [1.0, 0.0]], dtype=np.float32)
+    got = [[v.data for v in h] for h in cell.unroll(seq)]
+    assert got == [[v.data for v in h] for h in cell.unroll(seq.astype(np.float64).tolist())]
+
+
+@pytest.mark.parametrize("y", [np.array(["cat", "dog"] * 2), ["cat", "dog"] * 2])
+def test_string_labels_say_how_to_encode_them(y) -> None:
+    m = MLP(2, [2, 1], seed=0)
+    X = np.zeros((4, 2))
+    for call in (lambda: fit(m, X, y, progress=False), lambda: evaluate(m, X, y)):
+        with pytest.raises(TypeError, match="LabelEncoder"):
+            call()
+    assert nn.accuracy(y, y) == 1.0  # scoring string labels is fine, as in scikit-learn
