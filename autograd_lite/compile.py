@@ -770,6 +770,18 @@ class Compiled:
         e.add_note(_row_note(j // k))
         raise e
 
+    def _at(self, pd: Sequence[float], sub: Sequence[float] | None) -> Sequence[float] | None:
+        """The parameter values the interpreter must run at for a call that read `pd`: `sub`
+        (given by the caller), else None (f reads the parameters themselves) when their data
+        still is `pd`, else `pd` (another thread changed them during the call: the batch stays
+        at the values it started with)."""
+        if sub is not None:
+            return sub
+        now = [q.data for q in self.params]
+        same = all(a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
+                   or (a != a and b != b) for a, b in zip(now, pd))
+        return None if same else list(pd)
+
     # ---- the reference -----------------------------------------------------------------------
     def _trace_checked(self, xs: list[float]) -> _Graph:
         """f traced at `xs` (with `check=True`, a changed structure raises)."""
@@ -857,7 +869,7 @@ class Compiled:
         """One row's forward value at parameter data `pd` (`sub`: the same, given by the
         caller, so the interpreter substitutes it); `r`: the row, named in errors."""
         if self.check or anomaly_enabled():
-            return self._forward_row(fl, r, sub)
+            return self._forward_row(fl, r, self._at(pd, sub))
         if self._lib is not None:
             return self._c_run(False, array("d", fl), 1, pd, subst=sub is not None,
                                row=r)[0][0]
@@ -865,7 +877,7 @@ class Compiled:
             return self._forward_fn()(fl, pd)
         except (ArithmeticError, ValueError):
             # The interpreter is the reference: it raises its own error, or gives the value.
-            return self._forward_row(fl, r, sub)
+            return self._forward_row(fl, r, self._at(pd, sub))
 
     def value_and_grad(self, xs: Sequence[Any]) -> tuple[Any, tuple[float, ...]]:
         """(f(*xs), gradients): d f / d xs[i] for each input, then d f / d params[j].
@@ -879,7 +891,7 @@ class Compiled:
                            r: int | None) -> tuple[Any, tuple[float, ...]]:
         """One row's value and gradients at parameter data `pd` (see `_forward_at`)."""
         if anomaly_enabled():
-            return self._interpret_row(fl, r, sub)
+            return self._interpret_row(fl, r, self._at(pd, sub))
         if self._lib is not None:
             values, grads, total = self._c_run(True, array("d", fl), 1, pd, single=True,
                                                subst=sub is not None, row=r)
@@ -890,9 +902,9 @@ class Compiled:
             try:
                 value, result = self._vg(fl, pd)
             except (ArithmeticError, ValueError):
-                return self._interpret_row(fl, r, sub)  # its error, or its result
+                return self._interpret_row(fl, r, self._at(pd, sub))  # its error, or its result
         if self.check:
-            ref = self._interpret_row(fl, r, sub)
+            ref = self._interpret_row(fl, r, self._at(pd, sub))
             if not _close(ref, (value, result)):
                 raise GraphChangedError(
                     f"compiled function disagrees with the interpreter at {fl}: "
@@ -1061,6 +1073,7 @@ class Compiled:
         patched: dict[int, tuple[Any, tuple[float, ...]]] = {}
         interpret_all = False
         at: list[float] | None = None
+        row_at: Sequence[float] | None
         start = 0
         while start < n:
             if interpret_all:
@@ -1085,14 +1098,18 @@ class Compiled:
                 r = start if interpret_all else start + fail.value
             xs = flat[r * k:(r + 1) * k].tolist()
             where = r if batch else row
-            if subst and at is None:
-                at = P.tolist()
+            if not subst:
+                row_at = self._at(P, None)  # P, if another thread changed the parameters
+            else:
+                if at is None:
+                    at = P.tolist()
+                row_at = at
             if with_grad:
-                value, g = self._interpret_row(xs, where, at)
+                value, g = self._interpret_row(xs, where, row_at)
                 for j in range(m):
                     PG[j] += g[k + j]
             else:
-                value, g = self._forward_row(xs, where, at), ()
+                value, g = self._forward_row(xs, where, row_at), ()
             patched[r] = (value, g)
             start = r + 1
         values = self._outputs(V, n)

@@ -594,3 +594,26 @@ def test_a_model_changed_during_the_trace_is_not_trusted(backend):
     loss, _ = step(m, X, y, nn.losses.mse, opt)  # ... then replayed
     assert step.verified and step.fallback is None
     assert loss == nn.train_batch(m, X, y, nn.losses.mse, opt)[0]
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no working C compiler")
+def test_a_batch_stays_at_the_parameter_values_it_started_with():
+    # Another thread writes a parameter while C runs the batch (simulated right after the
+    # native call); the row C hands to the interpreter (an inf input) runs at the values C
+    # read, so the batch is one model's answer, not two models'.
+    c, w, b = compiled("c")
+    native_call = c._call
+
+    def call_then_write(*args):
+        rc = native_call(*args)
+        w.data = 4.0  # the other thread's write
+        return rc
+
+    c._call = call_then_write
+    rows = [[2.0, 1.0], [math.inf, 1.0], [0.5, 3.0]]
+    values, grads, total = c.value_and_grad_batch(rows)
+    refs = [reference(r, 0.5, -1.5) for r in rows]
+    assert same_all(values, [r[0] for r in refs])
+    assert all(same_all(g, r[1][:2]) for g, r in zip(grads, refs))
+    w.data = 0.5
+    assert same_all(c.forward_batch(rows), [r[0] for r in refs])
