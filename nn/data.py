@@ -210,7 +210,9 @@ def split_sizes(n: int, test_size: float | None = None,
 def approximate_mode(counts: Sequence[int], n_draws: int, rng: random.Random) -> list[int]:
     """How many of `n_draws` to take from each class of sizes `counts`, as scikit-learn's
     `_approximate_mode`: each class's share floored, the rest given one each to the largest
-    remainders (ties broken by `rng`); the result sums to `n_draws`."""
+    remainders; the result sums to `n_draws`. A tie (any tied choice is equally the mode) goes
+    first to classes that would otherwise get none, then to those with the most left over for
+    the other part, then by `rng`: every class in both parts wherever the sizes allow."""
     total = sum(counts)
     continuous = [c / total * n_draws for c in counts]
     floored = [math.floor(x) for x in continuous]
@@ -219,8 +221,10 @@ def approximate_mode(counts: Sequence[int], n_draws: int, rng: random.Random) ->
         remainder = [x - f for x, f in zip(continuous, floored)]
         for value in sorted(set(remainder), reverse=True):
             inds = [i for i, r in enumerate(remainder) if r == value]
+            rng.shuffle(inds)
+            inds.sort(key=lambda i: (floored[i] > 0, floored[i] - counts[i]))  # stable
             add = min(len(inds), need)
-            for i in sorted(rng.sample(inds, add)):
+            for i in inds[:add]:
                 floored[i] += 1
             need -= add
             if need == 0:

@@ -238,3 +238,24 @@ def test_standardize_on_numpy_matches_sklearn(dtype: str) -> None:
 def test_standardize_rejects_bad_input_clearly(bad, exc, match) -> None:
     with pytest.raises(exc, match=match):
         data.standardize(bad)
+
+
+@pytest.mark.parametrize("balance", [(1, 3), (1, 9), (1, 2, 3, 4), (2, 5), (1, 49)], ids=str)
+def test_every_class_in_both_parts_whenever_sklearn_manages_it(balance) -> None:
+    """Ties in the allocation are broken towards the classes that would be missing, so for
+    any seed scikit-learn keeps every class in both parts with, ours does too."""
+    for n in (7, 11, 20, 25, 50, 101):
+        y = _labels(n, balance)
+        X = np.zeros((n, 1))
+        k = len(balance)
+        for ts in (0.1, 0.25, 0.5, 0.75, 2, 5):
+            for rs in range(4):
+                try:
+                    r = model_selection.train_test_split(X, y, test_size=ts, stratify=y,
+                                                         random_state=rs)
+                except ValueError:
+                    break
+                o = data.train_test_split(X, y, test_size=ts, stratify=True, seed=rs)
+                if all((np.bincount(p, minlength=k) > 0).all() for p in r[2:]):
+                    assert all((np.bincount(p, minlength=k) > 0).all() for p in o[2:]), \
+                        (n, ts, rs)
