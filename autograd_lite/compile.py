@@ -663,7 +663,8 @@ class Compiled:
     def _param_data(self, param_data: Sequence[Any]) -> array[float]:
         """`param_data` as an array("d") of one plain float per parameter (checked)."""
         m = len(self.params)
-        if isinstance(param_data, (str, bytes)) or not hasattr(param_data, "__len__"):
+        if isinstance(param_data, (str, bytes, bytearray, Mapping, AbstractSet)) or not (
+                hasattr(param_data, "__len__") and hasattr(param_data, "__getitem__")):
             raise TypeError(f"param_data must be a sequence of {m} real numbers, got "
                             f"{describe(param_data)}")
         if len(param_data) != m:
@@ -671,11 +672,13 @@ class Compiled:
                              f"{len(param_data)}")
         if isinstance(param_data, array) and param_data.typecode == "d":
             return param_data
-        try:
-            return array("d", param_data)
-        except TypeError:
-            return array("d", [exact(v) if isinstance(v, float) else to_float(v, f"param_data[{j}]")
-                               for j, v in enumerate(param_data)])
+        if set(map(type, param_data)) <= {float, int}:  # (not bool: not a real number here)
+            try:
+                return array("d", param_data)
+            except OverflowError:
+                pass
+        return array("d", [exact(v) if isinstance(v, float) else to_float(v, f"param_data[{j}]")
+                           for j, v in enumerate(param_data)])
 
     def _rows(self, rows: Any, check_nan: bool = True) -> tuple[array[float], int]:
         """Rows as one flat array of doubles: a sequence of rows (lists, tuples, `array`s,

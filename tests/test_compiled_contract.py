@@ -617,3 +617,20 @@ def test_a_batch_stays_at_the_parameter_values_it_started_with():
     assert all(same_all(g, r[1][:2]) for g, r in zip(grads, refs))
     w.data = 0.5
     assert same_all(c.forward_batch(rows), [r[0] for r in refs])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_param_data_is_checked(backend):
+    c, _, _ = compiled(backend)
+    with pytest.raises(ValueError, match="2 parameters, param_data has 3"):
+        c.value_and_grad_batch(ROWS, param_data=[1.0, 2.0, 3.0])
+    for bad, got in (([True, 1.0], "bool"), ([1.0, "2"], "str"), ({1.0, 2.0}, "set"),
+                     (2.0, "float")):
+        with pytest.raises(TypeError, match=got):
+            c.value_and_grad_batch(ROWS, param_data=bad)
+        with pytest.raises(TypeError, match=got):
+            c.forward_batch(ROWS, param_data=bad)
+    want = c.value_and_grad_batch(ROWS, param_data=[0.25, 2.0])
+    for pd in ((0.25, 2), np.array([0.25, 2.0]), [np.float32(0.25), np.int64(2)],
+               array("d", [0.25, 2.0])):
+        assert c.value_and_grad_batch(ROWS, param_data=pd) == want
