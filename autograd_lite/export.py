@@ -177,6 +177,24 @@ def _quiz_html(tp: Tape) -> str:
     return "\n".join(out)
 
 
+def _sealed_tape(tp: Tape) -> str:
+    """The tape for a quiz page: each row's gradient received (which holds earlier answers),
+    chain-rule line and running gradient sealed (see `seal`); the page's script opens the
+    first when the row's step is shown, the others once it is answered. Steps from 1."""
+    salt = str(tp)
+
+    def seal_row(row: re.Match[str]) -> str:
+        step = row.group(1)
+        return re.sub(r'<td class="(al-received|al-chain|al-running)">(.*?)</td>',
+                      lambda c: (f'<td class="{c.group(1)}" data-sealed="'
+                                 f'{seal(c.group(2), f"{salt}|{step}|{c.group(1)}|{c.start()}")}'
+                                 '"></td>'),
+                      row.group(0))
+
+    return re.sub(r'<tr[^>]*\sdata-step="(\d+)"[^>]*>.*?</tr>', seal_row,
+                  tp.to_html(style=False, start=1))
+
+
 QUIZ_PANEL = """<section id="quiz">
   <p class="quiz-head">Quiz: <label>ask for <select id="quiz-ask">
     <option value="local">the local derivative</option>
@@ -219,7 +237,7 @@ def render_page(fs: Sequence[Frame], title: str, subtitle: str = "", *,
         "N": str(len(fs)),
         "MAX": str(len(fs) - 1),
         "FRAMES": "\n".join(_frame_html(f, tp, ask is not None) for f in fs),
-        "TAPE": tp.to_html(style=False, start=1),  # steps numbered from 1, as the counter
+        "TAPE": _sealed_tape(tp) if ask is not None else tp.to_html(style=False, start=1),
         "QUIZ": quiz_html,
         "BODYATTRS": attrs,
     }

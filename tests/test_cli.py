@@ -791,7 +791,7 @@ def _run_here(folder: Path, *argv: str) -> Any:
 
 
 @pytest.mark.parametrize("shadow", ["nn.py", "nn/__init__.py", "nn/"])
-@pytest.mark.parametrize("command", [["demo", "--no-tour", "--epochs", "1"],
+@pytest.mark.parametrize("command", [["demo", "--epochs", "1", "--no-progress"],
                                      ["render", "mlp", "-o", "m.dot"]])
 def test_own_nn_in_the_working_folder_is_named_with_the_fix(tmp_path, shadow, command):
     path = tmp_path / shadow

@@ -71,3 +71,24 @@ def test_steps_are_numbered_from_one(tmp_path):
                     re.findall(r'<tr[^>]*data-step="\d+"[^>]*><td>(\d+)</td>', page)]
     assert tape_numbers == [s.index + 1 for s in steps]
     assert '"step " + (k + 1) + " of " + frames.length' in page  # the counter: 1 .. n
+
+
+@settings(max_examples=4, deadline=None)
+@given(expr=expressions(n_nodes=(1, 6)))
+def test_quiz_tape_cells_are_sealed_and_read_back_as_the_plain_tape(tmp_path_factory, expr):
+    from autograd_lite.stepping import Tape
+
+    page = export_html(build(expr), tmp_path_factory.mktemp("t") / "quiz.html",
+                       quiz=True).read_text("utf-8")
+    tape = page[page.index('<div id="tape-wrap">'):]
+    plain = Tape(list(backward_steps(build(expr)))).to_html(style=False, start=1)
+    cell = r'<td class="(al-received|al-chain|al-running)"{}>(.*?)</td>'
+    want = re.findall(cell.format(""), plain)
+    got = [(kind, unseal(sealed)) for kind, sealed, _ in
+           re.findall(cell.format(r' data-sealed="([^"]*)"'), tape)]
+    assert got == want and len(got) > 0
+    for kind, text in want:
+        if kind == "al-chain" and "+=" in text:
+            assert text not in page  # the answer key is not in the source
+    walk = export_html(build(expr), tmp_path_factory.mktemp("w") / "steps.html").read_text()
+    assert 'data-sealed="' not in walk  # the plain walk-through shows everything
