@@ -103,6 +103,9 @@ def _feature(v: Any, where: str) -> Any:
                 (is_array(v) and getattr(v, "ndim", None) == 0):
             v = scalar(v)
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            if _is_row(v):
+                raise ValueError(f"{where} is a sequence: X must be 2-D (samples x features), "
+                                 f"got deeper nesting ({_describe(v)})")
             raise TypeError(f"{where} must be a real number, got {_describe(v)}")
         v = float(v)
     if not math.isfinite(v):

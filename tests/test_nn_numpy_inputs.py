@@ -180,6 +180,9 @@ def test_split_standardize_fit_pipeline_on_arrays() -> None:
     ([[0.0, 1 + 1j]] * 4, TypeError, "complex"),
     ([0.0, 1.0, 2.0, 3.0], ValueError, "row of numbers"),
     ("abcd", TypeError, "list of rows"),
+    ([[[0.0, 1.0]]] * 4, ValueError, "2-D"),
+    (np.float64(1.0), TypeError, "2-D array or a list of rows"),
+    (np.array(1.0), ValueError, "0-D"),
     (np.array([["2020-01-01"] * 2] * 4, dtype="datetime64[D]"), TypeError, "datetime"),
 ])
 @pytest.mark.parametrize("entry", ["fit", "evaluate", "predict", "neuron_health"])
