@@ -354,8 +354,10 @@ def _parser(prog: str = "autograd-lite", hint: str = "") -> argparse.ArgumentPar
 
     from .render import COLLAPSE, DEFAULT_TIMEOUT, RANKDIRS
 
+    alias = {"prog": prog} if prog.endswith(".render") else {}  # python -m autograd_lite.render
     r = sub.add_parser(
-        "render", help="draw micrograd's neuron or an MLP's loss graph, with sizes and timings",
+        "render", **alias,  # type: ignore[arg-type]
+        help="draw micrograd's neuron or an MLP's loss graph, with sizes and timings",
         description="Draw micrograd's neuron or the squared-error loss graph of "
         "nn.MLP(2, SIZES) into a file (.svg, .png, .pdf, .dot) and print node counts and "
         "timings. Also: python -m autograd_lite.render.")
