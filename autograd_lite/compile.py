@@ -586,12 +586,19 @@ class Compiled:
         return lib
 
     def _params_lib(self) -> Any:
-        """The library without input gradients, built on first use."""
+        """The library without input gradients, built on first use; None when it cannot be
+        built or loaded now (a full disk): the full program serves, with one warning."""
         with self._lazy_lock:
             if self._lib_params is None:
                 assert self.c_source_params is not None
-                self._lib_params = self._load(self.c_source_params, self._n_lines_params)
-        return self._lib_params
+                try:
+                    self._lib_params = self._load(self.c_source_params, self._n_lines_params)
+                except NativeUnavailableError as e:
+                    self._lib_params = False
+                    warnings.warn(f"compiled function: the program without input gradients "
+                                  f"cannot be built ({e}); the full program is used",
+                                  NativeUnavailableWarning, stacklevel=4)
+        return self._lib_params or None
 
     def _params_fn(self) -> Callable[..., Any]:
         """Python replay without input gradients, generated and compiled on first use."""
@@ -1059,7 +1066,12 @@ class Compiled:
         at the parameters' `.data`. `batch`: errors name the row; `row`: the row this one-row
         call is (for a caller's batch)."""
         k, nv, m = self.n_inputs, 1 + self.n_aux, len(self.params)
-        lib = self._lib if input_grads or not with_grad else self._params_lib()
+        lib = self._lib
+        keep_grads = input_grads
+        if with_grad and not input_grads:
+            lib = self._params_lib()
+            if lib is None:  # the full program: its input gradients computed, then dropped
+                lib, input_grads = self._lib, True
         P = pd if isinstance(pd, array) and pd.typecode == "d" else array("d", pd)
         V = array("d", bytes(8 * n * nv))
         G = array("d", bytes(8 * n * k)) if with_grad and input_grads else None
@@ -1125,7 +1137,7 @@ class Compiled:
             if grads is not None:
                 grads[r] = g[:k]
         total: Any = PG if accumulate is not None else tuple(PG.tolist())
-        return values, grads, total
+        return values, grads if keep_grads else None, total
 
 
 def _what_changed(old: list[Any], new: list[Any]) -> str:

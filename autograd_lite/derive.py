@@ -177,7 +177,7 @@ class Sym:
             code = _forward_code(op, lang)  # the forward only: partials may call each other
             out.append(_fill(code, [getattr(s, lang) for s in ops[:n]],
                              [getattr(s, lang) for s in ops[n:]]))
-        return Sym(*out)
+        return Sym(out[0], out[1])
 
 
 def _fill(template: str, args: list[str], params: list[str], out: str = "{o}") -> str:

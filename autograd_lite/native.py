@@ -39,6 +39,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -118,16 +119,43 @@ _PROBE = "#include <math.h>\n#include <fenv.h>\ndouble al_probe(double x) " \
 #: Run by a child interpreter: load the probe library, call it, print the result. A compiler
 #: whose libraries this interpreter cannot load (another architecture, a sanitizer runtime that
 #: must come first, a crash in a constructor) kills or fails the child, never this process.
-_PROBE_CHILD = ("import ctypes, sys\n"
-                "f = ctypes.CDLL(sys.argv[1]).al_probe\n"
+_PROBE_CHILD = ("import ctypes, os, sys\n"
+                "path = sys.argv[1]\n"
+                "if hasattr(os, 'memfd_create') and os.path.isdir('/proc/self/fd'):\n"
+                "    fd = os.memfd_create('autograd-lite-probe')\n"
+                "    os.write(fd, open(path, 'rb').read())\n"
+                "    path = '/proc/self/fd/%d' % fd\n"
+                "f = ctypes.CDLL(path).al_probe\n"
                 "f.restype = ctypes.c_double\n"
                 "f.argtypes = [ctypes.c_double]\n"
-                "sys.stdout.write(float.hex(f(1.0)))\n")
+                "r = f(1.0)\n"
+                # a library that turns on flush-to-zero (-ffast-math's crtfastmath) changes
+                # every float of the process: subnormals must survive the load
+                "tiny = float.fromhex('0x1p-1022') * float(sys.argv[2])\n"
+                "sys.stdout.write(float.hex(r) + ' ' + float.hex(tiny))\n")
 
 
-def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
-                          stdin=subprocess.DEVNULL)
+def _run(cmd: list[str], timeout: float, tmp: str | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    """Run a tool with output decoded leniently (a compiler in another locale), its temporary
+    files in `tmp` (our private directory: the compiler's intermediate files are code we will
+    load, so they must not go to a $TMPDIR another user can write), and its whole process group
+    killed when it overruns `timeout`."""
+    env = None
+    if tmp is not None:
+        env = {**os.environ, "TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode,
+                                       out.decode("utf-8", "replace"),
+                                       err.decode("utf-8", "replace"))
 
 
 def _probe(full: list[str]) -> tuple[list[str], str] | str:
@@ -138,27 +166,48 @@ def _probe(full: list[str]) -> tuple[list[str], str] | str:
         src = Path(tmp) / "probe.c"
         lib = Path(tmp) / "probe.so"
         src.write_text(_PROBE)
-        done = _run([*full, *_FLAGS_BASE, "-O1", "-o", str(lib), str(src), "-lm"], 120)
+        done = _run([*full, *_FLAGS_BASE, "-O1", "-o", str(lib), str(src), "-lm"], 120, tmp)
         if done.returncode != 0 or not lib.is_file():
             return (f"{name} cannot build a shared library (exit {done.returncode}: "
                     f"{done.stderr.strip()[:200]})")
         if sys.executable:
-            child = _run([sys.executable, "-I", "-S", "-c", _PROBE_CHILD, str(lib)], 120)
-            if child.returncode != 0 or child.stdout.strip() != float.hex(math.exp(1.0)):
+            child = _run([sys.executable, "-I", "-S", "-c", _PROBE_CHILD, str(lib), "0.5"], 120,
+                         tmp)
+            want = f"{float.hex(math.exp(1.0))} {float.hex(float.fromhex('0x1p-1023'))}"
+            if child.returncode != 0 or child.stdout.strip() != want:
                 why = (child.stderr.strip().splitlines() or [f"exit {child.returncode}"])[-1]
+                if child.returncode == 0:
+                    why = (f"after loading one, exp(1) and 2**-1022 / 2 are {child.stdout!r}, "
+                           f"not {want!r} (fast-math flushing subnormals?)")
                 return (f"{name} builds libraries this Python cannot load or run "
                         f"({why[:200]})")
-        version = _run([*full, "--version"], 60).stdout.strip()
-        target = _run([*full, "-dumpmachine"], 60).stdout.strip()
+        version = _run([*full, "--version"], 60, tmp).stdout.strip()
+        target = _run([*full, "-dumpmachine"], 60, tmp).stdout.strip()
     try:
         st = os.stat(full[0])
-        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        stamp = f"{os.path.realpath(full[0])} {st.st_size}:{st.st_mtime_ns}"
     except OSError:
         stamp = ""
-    # Everything that tells one compiler from another goes into the cache key: its resolved
-    # path and flags, the version text, the target triple and the binary's size and time.
-    identity = "\n".join([version, f"target: {target or '?'}", f"binary: {stamp}"])
+    # Everything that tells one compiler from another goes into the cache key: its path and
+    # flags, the version text, the target triple, the binary's size and time, and this CPU's
+    # instruction-set flags (a $CC with -march=native builds code only this CPU runs).
+    identity = "\n".join([version, f"target: {target or '?'}", f"binary: {stamp}",
+                          f"cpu: {_cpu_flags()}"])
     return full, identity
+
+
+def _cpu_flags() -> str:
+    """A digest of this CPU's instruction-set flags (Linux's /proc/cpuinfo), else the
+    platform's processor name."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    words = " ".join(sorted(line.split(":", 1)[1].split()))
+                    return _digest_of(words.encode())[:16]
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def find_compiler() -> tuple[list[str], str] | str:
@@ -172,22 +221,32 @@ def find_compiler() -> tuple[list[str], str] | str:
         if _compiler.get("key") == key:
             return _compiler["found"]
     tried = []
+    seen: set[tuple[str, ...]] = set()
     found: tuple[list[str], str] | str = ""
-    for cmd in _candidates():
+    user_cc = os.environ.get("CC", "").strip()
+    for i, cmd in enumerate(_candidates()):
         exe = shutil.which(cmd[0])
         if exe is None:
             tried.append(f"{cmd[0]} (not found)")
             continue
-        full = [os.path.realpath(exe), *cmd[1:]]
+        # Run the name found on PATH (a front end such as ccache decides by the name it is
+        # called by); the same program under two names is probed once.
+        full = [os.path.abspath(exe), *cmd[1:]]
+        same = (os.path.realpath(exe), *cmd[1:])
+        if same in seen:
+            continue
+        seen.add(same)
         try:
             result = _probe(full)
         except (OSError, subprocess.SubprocessError, NativeUnavailableError) as e:
-            tried.append(f"{cmd[0]} ({e})")
-            continue
+            result = f"{cmd[0]} ({e})"
         if isinstance(result, str):
             tried.append(result)
             continue
         found = result
+        if user_cc and i > 0:
+            warnings.warn(f"$CC ({user_cc}) is not usable: {'; '.join(tried)}; compiled replay "
+                          f"uses {full[0]} instead", NativeUnavailableWarning, stacklevel=4)
         break
     if not found:
         found = ("no working C compiler: tried " + "; ".join(tried) + ". Install one (e.g. "
@@ -226,6 +285,7 @@ class NativeCacheWarning(UserWarning):
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as a file must not hang the open
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _warned_cache: set[str] = set()
 
@@ -275,7 +335,8 @@ def _unsafe_part(path: Path, own_last: bool = True) -> str | None:
 
 
 def _make_private(path: Path) -> None:
-    """Create `path` and its missing parents, each with mode 0o700 (not the umask's)."""
+    """Create `path` and its missing parents, each with mode 0o700 (not the umask's), only
+    below a directory another user cannot change (else nothing is created)."""
     missing = []
     p = path
     while not os.path.lexists(p):
@@ -283,6 +344,8 @@ def _make_private(path: Path) -> None:
         if p.parent == p:
             break
         p = p.parent
+    if missing and _unsafe_part(p, own_last=False) is not None:
+        return  # the caller's check says why
     for d in reversed(missing):
         try:
             os.mkdir(d, 0o700)
@@ -336,7 +399,11 @@ def _private_tmpdir(prefix: str) -> Iterator[str]:
     if parent is None:
         raise NativeUnavailableError("no temporary directory that other users cannot write "
                                      "(checked $TMPDIR, /tmp, /dev/shm)")
-    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    except OSError as e:  # out of space or inodes
+        raise NativeUnavailableError(f"cannot make a private temporary directory in {parent}: "
+                                     f"{e}") from None
     try:
         yield tmp
     finally:
@@ -351,7 +418,7 @@ def _read_own_file(path: Path, limit: int) -> bytes | None:
     """The bytes of `path` if it is a regular file (not a symlink) owned by this user, writable
     by no one else, of at most `limit` bytes; else None. Checked on the open descriptor."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
     except OSError:
         return None
     try:
@@ -460,7 +527,7 @@ def _build(source: str, cmd: list[str], flags: list[str]) -> bytes:
         out = Path(tmp) / "replay.so"
         try:
             src.write_text(source)
-            done = _run([*cmd, *flags, "-o", str(out), str(src), "-lm"], 600)
+            done = _run([*cmd, *flags, "-o", str(out), str(src), "-lm"], 600, tmp)
         except (OSError, subprocess.SubprocessError) as e:
             raise NativeUnavailableError(f"C compiler {cmd[0]} failed to run: {e}") from None
         if done.returncode != 0:
@@ -486,23 +553,56 @@ def _dlclose(handle: int) -> None:
 
 def _dlopen(data: bytes) -> Any:
     """Load library bytes (already verified or just built) from a copy only this process
-    holds: a file in a private temporary directory, under a name never used before in this
-    process (the dynamic loader recognises loaded libraries by name), removed as soon as it
-    is mapped. No descriptor stays open; the library is closed when no one uses it.
+    holds, under a name never used before in this process (the dynamic loader recognises
+    loaded libraries by name): an anonymous memory file reached through a uniquely named
+    symlink in a private directory (memory files load even where /tmp is mounted noexec), else
+    a file in a private directory. The copy's descriptor, symlink and file are gone once the
+    library is mapped; the library is closed when no one uses it (not at exit: threads or
+    atexit handlers may still call it).
 
     Raises OSError when the loader refuses the bytes (another architecture, a broken file)."""
+    errors: list[OSError] = []
+    for way in (_load_from_memory, _load_from_file):
+        try:
+            lib = way(data)
+        except OSError as e:
+            errors.append(e)
+            continue
+        if lib is not None:
+            weakref.finalize(lib, _dlclose, lib._handle).atexit = False
+            return lib
+    raise errors[0] if errors else OSError("no way to load a library here")
+
+
+def _load_from_memory(data: bytes) -> Any:
+    if not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")):
+        return None
+    fd = os.memfd_create("autograd-lite-replay", getattr(os, "MFD_CLOEXEC", 0))
+    try:
+        _write_all(fd, data)
+        with _private_tmpdir("autograd-lite-load-") as tmp:
+            name = os.path.join(tmp, f"replay-{os.getpid()}-{next(_serial)}.so")
+            os.symlink(f"/proc/self/fd/{fd}", name)
+            return ctypes.CDLL(name)
+    finally:
+        os.close(fd)
+
+
+def _load_from_file(data: bytes) -> Any:
     with _private_tmpdir("autograd-lite-load-") as tmp:
         name = os.path.join(tmp, f"replay-{os.getpid()}-{next(_serial)}.so")
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, data)
         finally:
             os.close(fd)
-        lib = ctypes.CDLL(name)
-    weakref.finalize(lib, _dlclose, lib._handle)
-    return lib
+        return ctypes.CDLL(name)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _package_version() -> str:
@@ -520,7 +620,16 @@ def cache_key(text: str, cmd: Sequence[str], identity: str, flags: Sequence[str]
     return _digest_of("\0".join(parts).encode())
 
 
-def load(source: str, n_lines: int) -> Any:
+def _has_symbols(lib: Any, symbols: Sequence[str]) -> bool:
+    try:
+        for name in symbols:
+            getattr(lib, name)
+    except AttributeError:
+        return False
+    return True
+
+
+def load(source: str, n_lines: int, symbols: Sequence[str] = ("al_vg", "al_fw")) -> Any:
     """The shared library of `source` (without the prelude): from this process, the disk
     cache (its MAC checked with this user's secret), or built.
 
@@ -550,8 +659,10 @@ def load(source: str, n_lines: int) -> Any:
                 mac, _mac(secret, key, data).encode()):
             try:
                 lib = _dlopen(data)
-            except OSError:
+            except (OSError, NativeUnavailableError):
                 lib = None  # ours, but this machine cannot load it: rebuilt below
+            if lib is not None and not _has_symbols(lib, symbols):
+                lib = None
     if lib is None:
         data = _build(text, cmd, flags)
         try:
@@ -559,6 +670,9 @@ def load(source: str, n_lines: int) -> Any:
         except OSError as e:
             raise NativeUnavailableError(
                 f"the library built by {cmd[0]} cannot be loaded: {e}") from None
+        if not _has_symbols(lib, symbols):
+            raise NativeUnavailableError(f"the library built by {cmd[0]} lacks the functions "
+                                         f"{', '.join(symbols)} of its source")
         if secret is not None and path is not None and sidecar is not None and folder:
             if _write_atomic(folder, path, data):
                 _write_atomic(folder, sidecar, _mac(secret, key, data).encode())

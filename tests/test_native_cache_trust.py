@@ -452,7 +452,7 @@ def private_tmp(tmp_path: Path, monkeypatch) -> None:
 def _resources() -> tuple[int, int, int]:
     fds = len(os.listdir("/proc/self/fd"))
     with open("/proc/self/maps") as m:
-        maps = sum(1 for line in m if "autograd-lite-load-" in line)
+        maps = sum(1 for line in m if "autograd-lite-" in line)  # memfd or file copies
     tmp = sum(1 for p in Path(native._temp_parent() or "/tmp").iterdir()
               if p.name.startswith("autograd-lite-"))
     return fds, maps, tmp
@@ -527,3 +527,152 @@ def test_docs_page_states_the_threat_model():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# ---- the toolchain's own files and habits ------------------------------------------------------
+@needs_cc
+def test_the_compiler_writes_its_intermediate_files_in_our_private_directory(
+        tmp_path, monkeypatch):
+    """Another user's $TMPDIR would let them swap the assembler's output before it is linked
+    into the library we load: the compiler runs with TMPDIR set to our private directory."""
+    hostile = tmp_path / "hostile"
+    hostile.mkdir()
+    os.chmod(hostile, 0o777)
+    log = tmp_path / "tmpdirs"
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    monkeypatch.setenv("TMPDIR", str(hostile))
+    fake_compilers(tmp_path, f'echo "$TMPDIR" >> {log}\nPATH="{os.environ["PATH"]}" '
+                             f'exec {gcc} "$@"', monkeypatch)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    c = compile_grad(f, X, backend="c")
+    assert c.value_and_grad([0.2]) == interpret(f, [0.2])
+    used = log.read_text().split()
+    assert used and all(Path(t).name.startswith("autograd-lite-") for t in used), used
+    assert not any(t.startswith(str(hostile)) for t in used)
+    assert list(hostile.iterdir()) == []
+
+
+@needs_cc
+def test_a_compiled_function_works_in_atexit_handlers_and_at_exit(tmp_path):
+    script = tmp_path / "late.py"
+    script.write_text(
+        "import atexit\n"
+        "from autograd_lite import compile_grad\n"
+        "c = None\n"
+        "def late():\n"
+        "    print('late', c.value_and_grad([0.5])[0])\n"
+        "atexit.register(late)\n"
+        "c = compile_grad(lambda x: (x * 2.0).sin(), [0.3], backend='c')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)}, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"late {math.sin(1.0)!r}"
+
+
+@needs_cc
+def test_no_room_for_a_temporary_directory_means_python_replay(monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(native.tempfile, "mkdtemp", full)
+    with pytest.warns(NativeUnavailableWarning, match="No space left"):
+        c = compile_grad(lambda x: (x * 4.25).cos(), X)
+    assert c.backend == "python"
+    with pytest.raises(NativeUnavailableError, match="No space left"):
+        compile_grad(lambda x: (x * 4.5).cos(), X, backend="c")
+
+
+def test_compiler_output_in_another_encoding_is_no_crash(tmp_path, monkeypatch):
+    fake_compilers(tmp_path, "printf 'erreur: \\351chec\\n' >&2; exit 1", monkeypatch)
+    found = native.find_compiler()
+    assert isinstance(found, str) and "chec" in found
+
+
+@needs_cc
+def test_a_compiler_that_turns_on_flush_to_zero_is_refused(tmp_path, monkeypatch):
+    """-funsafe-math-optimizations links crtfastmath (our -fno-fast-math does not undo it):
+    loading such a library flushes subnormals to zero for the whole process. The probe sees
+    it in its child; this process stays exact."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    path = os.environ["PATH"]
+    fake_compilers(tmp_path, f'PATH="{path}" exec {gcc} -funsafe-math-optimizations "$@"',
+                   monkeypatch)
+    check_python_replay_with_one_warning("cannot load or run")
+    assert float.fromhex("0x1p-1022") * 0.5 != 0.0
+
+
+@needs_cc
+def test_a_front_end_is_called_by_the_name_found_on_path(tmp_path, monkeypatch):
+    """ccache's masquerade directory: `cc` is a symlink to a program that decides what to do
+    by the name it is called by."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    front = tmp_path / "front-end"
+    front.write_text(f'#!/bin/sh\ncase "${{0##*/}}" in\n  cc) PATH="{os.environ["PATH"]}" '
+                     f'exec {gcc} "$@";;\n  *) exit 3;;\nesac\n')
+    front.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "cc").symlink_to(front)
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    native.forget_compiler()
+    found = native.find_compiler()
+    assert not isinstance(found, str), found
+    assert found[0][0] == str(bin_dir / "cc")
+
+
+@needs_cc
+def test_a_rejected_cc_is_said_when_another_compiler_is_used(monkeypatch):
+    monkeypatch.setenv("CC", "true")
+    native.forget_compiler()
+    with pytest.warns(NativeUnavailableWarning, match=r"\$CC \(true\) is not usable"):
+        native.find_compiler()
+
+
+@needs_cc
+def test_a_fifo_planted_as_the_secret_does_not_hang(tmp_path, monkeypatch):
+    folder, _ = legit_cache(tmp_path / "xdg", monkeypatch)
+    (folder / "key").unlink()
+    os.mkfifo(folder / "key")
+    builds = native.BUILDS[0]
+    c = compile_grad(f, X, backend="c")  # the FIFO is replaced by a new secret
+    assert native.BUILDS[0] == builds + 1 and c.value_and_grad([0.2]) == interpret(f, [0.2])
+    assert stat.S_ISREG(os.lstat(folder / "key").st_mode)
+
+
+@needs_cc
+@pytest.mark.skipif(not IS_ROOT or shutil.which("mount") is None, reason="mounting needs root")
+def test_a_noexec_temporary_directory_still_loads(tmp_path, monkeypatch):
+    mnt = tmp_path / "noexec"
+    mnt.mkdir(mode=0o700)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,mode=1777,size=16m", "tmpfs",
+                           str(mnt)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        monkeypatch.setattr(native.tempfile, "tempdir", str(mnt))
+        native.forget_compiler()
+        c = compile_grad(lambda x: (x * 5.5).sin(), X, backend="c")
+        assert c.value_and_grad([0.2]) == interpret(lambda x: (x * 5.5).sin(), [0.2])
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@needs_cc
+def test_training_library_that_cannot_be_built_later_falls_back_to_the_full_one(monkeypatch):
+    """The program without input gradients is built on first use (training): if the disk is
+    full by then, the full program answers (one warning), with the same numbers."""
+    def g(x, y):
+        return (x * y * 1.25).tanh() + y
+
+    c = compile_grad(g, [0.1, 0.2], backend="c")
+    want = c.value_and_grad_batch([[0.3, 0.4], [0.5, -0.6]])
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(native.tempfile, "mkdtemp", full)
+    with pytest.warns(NativeUnavailableWarning, match="full program is used"):
+        got = c.value_and_grad_batch([[0.3, 0.4], [0.5, -0.6]], input_grads=False)
+    assert got[0] == want[0] and got[1] is None and got[2] == want[2]
