@@ -278,7 +278,7 @@ class _Parser(argparse.ArgumentParser):
         super().error(message + (f"\n{self.hint}" if self.hint else ""))
 
 
-def _dash_hint(argv: Sequence[str]) -> str:
+def _dash_hint(argv: Sequence[str], prog: str = "autograd-lite") -> str:
     """For `graph -x*2 x=1`: argparse reads `-x*2` as an option; say to put it after `--`."""
     args = list(argv)
     if "graph" not in args or "--" in args:
@@ -293,7 +293,7 @@ def _dash_hint(argv: Sequence[str]) -> str:
     expr = dashed[0]
     names = [a for a in rest if "=" in a and not a.startswith("-")]
     others = [a for a in rest if a != expr and a not in names]
-    suggested = shlex.join(["autograd-lite", "graph", *others, "--", expr, *names])
+    suggested = f"{prog} {shlex.join(['graph', *others, '--', expr, *names])}"
     return f"hint: an expression starting with '-' goes after '--', options before it: {suggested}"
 
 
@@ -405,7 +405,7 @@ def parser(prog: str = "autograd-lite") -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, prog: str = "autograd-lite") -> int:
     """Entry point of the `autograd-lite` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser(prog, _dash_hint(argv)).parse_args(argv)
+    args = _parser(prog, _dash_hint(argv, prog)).parse_args(argv)
     return int(args.run(args))
 
 
