@@ -73,6 +73,14 @@ def test_the_placeholder_is_not_attempted(name: str) -> None:
 def test_every_notebook_ends_with_two_to_four_exercises(path: Path) -> None:
     cells = _exercise_cells(path)
     assert 2 <= len(cells) <= 4, f"{path.name}: {len(cells)} exercise cells"
+    code = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+            if c["cell_type"] == "code"]
+    tags = [set(c.get("metadata", {}).get("tags", [])) for c in code]
+    first = min(i for i, t in enumerate(tags) if "exercise" in t)
+    # the section's import cell, then only exercises: the lesson is over before they start
+    assert "".join(code[first - 1]["source"]).strip() == (
+        "from autograd_lite.exercises import check"), path.name
+    assert all(t & {"exercise", "exercise-graph"} for t in tags[first:]), path.name
     for source in cells:
         assert len(PLACEHOLDER.findall(source)) == 1, source
         (name,) = CHECK_CALL.findall(source)
