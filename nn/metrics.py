@@ -70,7 +70,7 @@ def _nearest(labels: tuple[Any, ...], o: float) -> Any:
     return best
 
 
-def _base(loss_fn: Any) -> Any:
+def base_loss(loss_fn: Any) -> Any:
     """The loss function under `functools.partial(nn.hinge, margin=2)` and the like."""
     while isinstance(loss_fn, functools.partial):
         loss_fn = loss_fn.func
@@ -85,7 +85,7 @@ def class_labels(y: Sequence[Any], loss_fn: Any = None) -> list[Any] | None:
         return None
     if all(type(c) is int for c in y):
         return sorted(set(y))
-    if _base(loss_fn) in _BINARY_LOSSES and \
+    if base_loss(loss_fn) in _BINARY_LOSSES and \
             all(type(c) in (int, float) and c in (-1, 0, 1) for c in y):
         return sorted({int(c) for c in y})
     return None
@@ -93,7 +93,7 @@ def class_labels(y: Sequence[Any], loss_fn: Any = None) -> list[Any] | None:
 
 def decision_rule(loss_fn: Any, labels: Sequence[Any] | None) -> Decision:
     """The `Decision` that turns outputs into classes for `loss_fn` on these class labels."""
-    base = _base(loss_fn)
+    base = base_loss(loss_fn)
     if base is _losses.binary_cross_entropy:
         return Decision(0.5, 0, 1)
     if base is _losses.binary_cross_entropy_with_logits:

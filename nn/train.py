@@ -23,6 +23,7 @@ from . import losses as _losses
 from .metrics import (
     Decision,
     accuracy,
+    base_loss,
     class_labels,
     classes_from_outputs,
     confusion_matrix,
@@ -98,8 +99,10 @@ def predict(model: Module, X: Any, threshold: float | None = None,
 
     The rule is the one `fit` and `evaluate` use for `loss` (see nn/metrics.py): 0.5 for
     "bce", 0 for logits, -1/+1 for "hinge", the nearest of `labels` (default 0 and 1) for
-    "mse", the argmax for a vector output. Without `loss`: a scalar above `threshold`
-    (default 0) is 1, else `negative` (default 0). A given `threshold`/`negative` wins.
+    "mse", the argmax for a vector output. Without `loss`: the rule of the model's last `fit`
+    (so `accuracy(y, predict(model, X))` agrees with `fit` and `evaluate`); for a model never
+    fitted, a scalar above `threshold` (default 0) is 1, else `negative` (default 0). A given
+    `threshold`/`negative` wins.
     """
     X = _arrays.rows(X, "predict: X")
     outs = _compiled_outputs(model, X) if compiled else None
@@ -107,7 +110,8 @@ def predict(model: Module, X: Any, threshold: float | None = None,
         with no_grad():
             outs = [_data(model(x)) for x in X]
     if loss is None:
-        rule = Decision()
+        fitted = _fitted(model)
+        rule = fitted.rule if fitted is not None and fitted.rule is not None else Decision()
     else:
         known = _labels_for(labels)
         with no_grad():
@@ -170,15 +174,43 @@ def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]],
     return X, y
 
 
-def evaluate(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", *,
+@dataclass(frozen=True)
+class _Fitted:
+    """What `fit` left on a model: its loss (a built-in one, so the model still pickles; None
+    for a loss of the user's) and the decision rule (None for regression targets)."""
+
+    loss: LossFn | None
+    rule: Decision | None
+
+
+def _fitted(model: Module) -> _Fitted | None:
+    fitted = getattr(model, "_nn_fitted", None)
+    return fitted if isinstance(fitted, _Fitted) else None
+
+
+def _remember(model: Module, loss_fn: LossFn, rule: Decision | None) -> None:
+    builtin = base_loss(loss_fn) in _losses.LOSSES.values()
+    try:
+        model._nn_fitted = _Fitted(loss_fn if builtin else None, rule)  # type: ignore[attr-defined]
+    except AttributeError:  # a module with __slots__: nothing remembered
+        pass
+
+
+def evaluate(model: Module, X: Any, y: Any, loss: str | LossFn | None = None, *,
              compiled: bool = False) -> tuple[float, float | None]:
     """(mean loss, accuracy or None) of the model on (X, y), without recording a graph
     (`compiled=True`: the outputs by one compiled forward pass, the loss on them as usual).
 
-    The accuracy is at the decision rule of the loss (nn/metrics.py), as in `fit`'s History;
-    None when y holds no class labels (regression targets)."""
+    `loss` None: the loss of the model's last `fit` (a built-in one), else "auto". The
+    accuracy is at the decision rule of the loss (nn/metrics.py), as in `fit`'s History; None
+    when y holds no class labels (regression targets)."""
     X, y = _as_data(model, X, y, "evaluate")
-    return _evaluate(model, X, y, loss, compiled, None)
+    rule = None
+    if loss is None:
+        fitted = _fitted(model)
+        loss = fitted.loss if fitted is not None and fitted.loss is not None else "auto"
+        rule = fitted.rule if fitted is not None else None
+    return _evaluate(model, X, y, loss, compiled, rule)
 
 
 def _evaluate(model: Module, X: list[Any], y: list[Any], loss: str | LossFn, compiled: bool,
@@ -253,6 +285,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     labels = class_labels(y, loss_fn)
     classify = labels is not None
     rule = decision_rule(loss_fn, labels)
+    _remember(model, loss_fn, rule if classify else None)
     plot = None
     if live:
         from . import live as _live

@@ -177,3 +177,30 @@ def test_accuracy_and_confusion_matrix_match_sklearn(y_true, y_pred) -> None:
 def test_accuracy_refuses_continuous_values(y_true, y_pred, match) -> None:
     with pytest.raises(ValueError, match=match):
         accuracy(y_true, y_pred)
+
+
+@pytest.mark.parametrize("loss, relabel", [("mse", lambda y: y), ("bce", lambda y: y),
+                                           ("hinge", lambda y: 2 * y - 1),
+                                           ("mse", lambda y: 2 * y - 1)])
+def test_a_fitted_model_predicts_and_evaluates_at_its_training_rule(loss, relabel) -> None:
+    import pickle
+
+    X, y = make_moons(40, noise=0.2, seed=0)
+    y = relabel(np.array(y))
+    model = MLP(2, [4, 1], output_activation="sigmoid" if loss == "bce" else None, seed=0)
+    h = _frozen_history(model, X, y, loss)
+    value, acc = evaluate(model, X, y)  # no loss given: the one fit used
+    assert (value, acc) == evaluate(model, X, y, loss=loss)
+    assert acc == h.accuracy[-1] == accuracy(y, predict(model, X))
+    clone = pickle.loads(pickle.dumps(model))
+    assert predict(clone, X) == predict(model, X) and evaluate(clone, X, y) == (value, acc)
+
+
+def test_a_loss_of_ones_own_is_not_kept_on_the_model() -> None:
+    import pickle
+
+    X, y = make_moons(20, seed=0)
+    model = MLP(2, [3, 1], seed=0)
+    fit(model, X, y, loss=lambda o, t: nn.losses.mse(o, t), epochs=1, progress=False)
+    pickle.dumps(model)  # a lambda loss would not pickle: only the rule is remembered
+    assert evaluate(model, X, y)[0] == evaluate(model, X, y, loss="auto")[0]
