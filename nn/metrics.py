@@ -119,6 +119,8 @@ def classes_from_outputs(outputs: Sequence[Any], threshold: float = 0.0,
 
 def _labels(y: Any, name: str, where: str) -> list[Any]:
     out = _arrays.targets(y, f"{name}: {where}")
+    if out and all(isinstance(v, list) and len(v) == 1 for v in out):
+        out = [v[0] for v in out]  # a column vector (n, 1) is n labels, as scikit-learn reads it
     for i, v in enumerate(out):
         if isinstance(v, float) and not v.is_integer():
             raise ValueError(f"{name}: {where}[{i}] = {v!r} is not a class label (continuous "

@@ -159,10 +159,12 @@ def test_predict_threshold_and_negative_still_win() -> None:
     (["cat", "dog", "dog"], np.array(["cat", "cat", "dog"])),
     (np.array([True, False, True]), [1, 0, 0]),
     (np.array([[0, 1], [1, 1]]), np.array([[0, 1], [1, 0]])),
+    (np.array([[0], [1], [1]]), [0, 1, 0]),
+    (np.array([[0], [1], [1]]), np.array([[0], [1], [0]], dtype=np.uint8)),
 ])
 def test_accuracy_and_confusion_matrix_match_sklearn(y_true, y_pred) -> None:
     assert accuracy(y_true, y_pred) == metrics.accuracy_score(y_true, y_pred)
-    if np.asarray(y_true).ndim == 1:
+    if np.asarray(y_true).ndim == 1 or np.asarray(y_true).shape[1] == 1:
         assert confusion_matrix(y_true, y_pred) == \
             metrics.confusion_matrix(y_true, y_pred).tolist()
 
