@@ -4,6 +4,10 @@ Every generator returns `(X, y)`: X a list of `[x1, x2, ...]` float lists, y a l
 labels, shuffled. Randomness comes only from `random.Random(seed)`, so the same seed gives
 the same points on any machine. `load_digits()` (the 8x8 handwritten digits) needs
 scikit-learn: `pip install 'autograd-lite[data]'`.
+
+`train_test_split` and `standardize` follow scikit-learn (its sizes, errors and stratified
+allocation; StandardScaler's statistics) and read lists, tuples or numpy arrays (nn/arrays.py),
+giving arrays back for arrays.
 """
 
 from __future__ import annotations
