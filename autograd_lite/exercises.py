@@ -167,6 +167,8 @@ def check_partial(answer: object, forward: Callable[[float], float], *, name: st
     try:
         hypothesis_seed(seed)(holds)()
     except Exception:
+        if not failures:  # hypothesis itself gave up (e.g. `avoid` leaves nothing to draw)
+            raise
         x, why = failures[-1]  # the last failure hypothesis tried is the shrunk one
         return Feedback(name, "wrong", f"your derivative fails at x = {x!r} (shrunk by "
                         f"hypothesis to the simplest failing input): {why}")

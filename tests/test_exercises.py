@@ -230,3 +230,17 @@ def test_the_student_graph_cell_accepts_finite_differences_and_rejects_a_wrong_n
         namespace: dict[str, Any] = {"numerical_grad": numerical_grad}
         exec(compile(tree, "student graph", "exec"), namespace)
         assert namespace["_result"].status == want, namespace["_result"]
+
+
+def test_a_partial_returning_a_non_number_is_wrong_not_a_crash() -> None:
+    fb = check_partial(lambda x: None, lambda x: x * x, name="square")
+    assert fb.status == "wrong" and "raised" in fb.message
+
+
+def test_a_value_class_without_backward_is_a_type_error() -> None:
+    class NoBackward:
+        def __init__(self, data: float) -> None:
+            self.data, self.grad = data, 0.0
+
+    with pytest.raises(TypeError, match="backward"):
+        check_value_class(NoBackward)
