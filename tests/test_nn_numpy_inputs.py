@@ -265,3 +265,33 @@ def test_string_labels_say_how_to_encode_them(y) -> None:
         with pytest.raises(TypeError, match="LabelEncoder"):
             call()
     assert nn.accuracy(y, y) == 1.0  # scoring string labels is fine, as in scikit-learn
+
+
+def _real_dtypes():
+    from hypothesis.extra import numpy as hnp
+
+    return hnp.floating_dtypes(sizes=(16, 32, 64)) | hnp.integer_dtypes() | \
+        hnp.unsigned_integer_dtypes() | hnp.boolean_dtypes()
+
+
+def test_any_real_array_reads_as_its_float64_values() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @settings(max_examples=60, deadline=None)
+    @given(a=hnp.arrays(_real_dtypes(), st.tuples(st.integers(1, 5), st.integers(1, 4)),
+                        elements={"allow_nan": False, "allow_infinity": False}),
+           order=st.sampled_from(["C", "F"]))
+    def check(a, order) -> None:
+        a = np.asarray(a, order=order)
+        want = a.astype(np.float64).tolist()
+        assert nn.arrays.rows(a) == want
+        assert nn.arrays.rows([list(r) for r in a]) == want  # numpy scalars in lists
+        m = nn.Layer(a.shape[1], 2, "linear", seed=0)
+        assert predict(m, a) == predict(m, want)
+        labels = nn.arrays.targets(a[:, 0])
+        assert labels == (a[:, 0].astype(np.int64) if a.dtype.kind == "b" else a[:, 0]).tolist()
+        assert all(type(v) is (float if a.dtype.kind == "f" else int) for v in labels)
+
+    check()
