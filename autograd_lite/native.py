@@ -439,42 +439,27 @@ def _read_own_file(path: Path, limit: int) -> bytes | None:
         os.close(fd)
 
 
-def _write_atomic(folder: Path, target: Path, payload: bytes) -> bool:
-    """Write `payload` to `target` in `folder` through a 0o600 temporary file and a rename;
-    False (and no temporary file left) if anything fails, e.g. a full disk."""
+def _write_atomic(folder: Path, target: Path, payload: bytes, exclusive: bool = False) -> bool:
+    """Write `payload` to `target` in `folder` through a 0o600 temporary file and a rename
+    (`exclusive`: a hard link, so an existing `target` is kept: two processes making the first
+    secret at once agree on one); False, and no temporary file left, if anything fails (a full
+    disk)."""
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
         os.chmod(tmp, 0o600)
+        if exclusive:
+            try:
+                os.link(tmp, target)
+                return True
+            except FileExistsError:
+                return True
+            except OSError:  # no hard links on this file system: last writer wins
+                pass
         os.replace(tmp, target)
         tmp = None
-        return True
-    except OSError:
-        return False
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def _create_exclusive(folder: Path, target: Path, payload: bytes) -> bool:
-    """Create `target` with `payload` unless it exists (then keep the existing one: two
-    processes making the first secret at once agree on one); False on a write error."""
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, target)
-        except FileExistsError:
-            pass
-        except OSError:  # no hard links on this file system: last writer wins
-            os.replace(tmp, target)
-            tmp = None
         return True
     except OSError:
         return False
@@ -495,7 +480,7 @@ def _secret(folder: Path) -> bytes | None:
     if os.path.lexists(path):  # not a valid secret of ours: replaced
         if not _write_atomic(folder, path, fresh):
             return None
-    elif not _create_exclusive(folder, path, fresh):
+    elif not _write_atomic(folder, path, fresh, exclusive=True):
         return None
     data = _read_own_file(path, _SECRET_BYTES)  # another process may have made it first
     return data if data is not None and len(data) == _SECRET_BYTES else None
