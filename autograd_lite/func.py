@@ -24,8 +24,8 @@ from typing import Any
 from .functional import (
     Level,
     _argnums,
+    _flatten_as,
     _jacobian,
-    _leaves,
     _tangent,
     _unflatten,
     aux_result,
@@ -91,10 +91,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
     outs, spec = out_leaves(out, "vjp")
 
     def vjp_fn(cotangents: Any) -> tuple[Any, ...]:
-        cts = _leaves(cotangents)
-        if len(cts) != len(outs):
-            raise ValueError(f"vjp_fn: the output has {len(outs)} number(s), the cotangent "
-                             f"{len(cts)}")
+        cts = _flatten_as(spec, cotangents, "vjp_fn: cotangent")
         seeds = [_tangent(c, f"vjp_fn cotangent {i}") for i, c in enumerate(cts)]
         traced = level.traced or tracing_depth() > 0 or any(
             not isinstance(s, float) for s in seeds)

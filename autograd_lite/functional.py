@@ -26,6 +26,7 @@ included, works in both modes. Results and arguments may be nested lists, tuples
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -57,40 +58,144 @@ class ArgnumsError(IndexError, ValueError):
     in HIPS autograd and earlier versions of this package)."""
 
 
+class TreeMismatchError(TypeError, ValueError):
+    """A tangent or cotangent whose structure (containers, dict keys, lengths, array shapes)
+    differs from its primal's or output's (JAX raises TypeError for jvp, ValueError for vjp)."""
+
+
 # ---- pytrees ------------------------------------------------------------------------------
+# A structure ("spec") is None for a leaf, else `(kind, meta, children)`: kind is the container's
+# type (dict, OrderedDict, defaultdict, list, tuple, a namedtuple class), `_ARRAY` (meta: the
+# shape) or `_NONE` (None: an empty subtree, as in JAX). A dict's children are in sorted-key
+# order, as JAX flattens them, so `{"a": .., "b": ..}` and `{"b": .., "a": ..}` have one
+# structure; an OrderedDict keeps its own order (JAX too).
+_ARRAY = "ndarray"
+_NONE = "None"
+
+
+def _dict_keys(tree: dict[Any, Any]) -> list[Any]:
+    """A dict's keys in the order its leaves are flattened: sorted (JAX), else as inserted."""
+    if type(tree) is not dict and isinstance(tree, OrderedDict):
+        return list(tree)
+    try:
+        return sorted(tree)
+    except TypeError:  # keys that do not sort (mixed types): insertion order, matched by key
+        return list(tree)
+
+
 def _flatten(tree: Any, leaves: list[Any]) -> Any:
     """Append the leaves of nested lists/tuples/dicts/numpy arrays to `leaves`; return their
     structure."""
     if isinstance(tree, dict):
-        keys = list(tree)
-        return (dict, keys, [_flatten(tree[k], leaves) for k in keys])
+        keys = _dict_keys(tree)
+        meta = (keys, getattr(tree, "default_factory", None))
+        return (type(tree), meta, [_flatten(tree[k], leaves) for k in keys])
     if isinstance(tree, list | tuple):
         return (type(tree), None, [_flatten(t, leaves) for t in tree])
+    if tree is None:
+        return (_NONE, None, [])
     if _is_array(tree):  # numpy, without importing it: arrays are flattened element by element
         return (_ARRAY, tree.shape, [_flatten(t, leaves) for t in tree.ravel().tolist()])
     leaves.append(tree)
     return None
 
 
-_ARRAY = "ndarray"
-
-
 def _is_array(x: Any) -> bool:
     return type(x).__name__ == "ndarray" and type(x).__module__ == "numpy"
+
+
+def _kind_name(spec: Any) -> str:
+    """How a structure reads in an error message."""
+    if spec is None:
+        return "a number"
+    kind, meta, children = spec
+    if kind is _ARRAY:
+        return f"an array of shape {tuple(meta)}"
+    if kind is _NONE:
+        return "None"
+    if isinstance(kind, type) and issubclass(kind, dict):
+        return f"a {kind.__name__} with keys {meta[0]!r}"
+    return f"a {kind.__name__} of length {len(children)}"
+
+
+def _flatten_as(spec: Any, tree: Any, where: str) -> list[Any]:
+    """The leaves of `tree`, which must have the structure `spec` (a tangent for its primal, a
+    cotangent for its output): dicts matched by key, arrays by shape; else a
+    TreeMismatchError naming `where` and both structures."""
+    out: list[Any] = []
+    # (spec, subtree, path): iterative, so a deep structure cannot hit the recursion limit
+    todo: list[tuple[Any, Any, str]] = [(spec, tree, where)]
+    while todo:
+        sp, t, path = todo.pop()
+        if sp is None:
+            if _is_array(t) and t.shape == ():
+                t = t.item()
+            elif isinstance(t, list | tuple | dict) or t is None or _is_array(t):
+                raise TreeMismatchError(f"{path}: expected a number (as the primal/output "
+                                        f"there), got {_kind_name(_flatten(t, []))}")
+            out.append(t)
+            continue
+        kind, meta, children = sp
+        if kind is _NONE:
+            if t is not None:
+                raise TreeMismatchError(f"{path}: expected None (as the primal/output "
+                                        f"there), got {describe(t)}")
+            continue
+        if kind is _ARRAY:
+            if not _is_array(t):
+                raise TreeMismatchError(f"{path}: expected {_kind_name(sp)}, got {describe(t)}")
+            if tuple(t.shape) != tuple(meta):
+                raise TreeMismatchError(f"{path}: expected {_kind_name(sp)}, got shape "
+                                 f"{tuple(t.shape)}")
+            items = t.ravel().tolist()
+            todo.extend(reversed([(c, x, f"{path}[{i}]") for i, (c, x) in
+                                  enumerate(zip(children, items))]))
+            continue
+        if issubclass(kind, dict):
+            keys = meta[0]
+            if not isinstance(t, dict):
+                raise TreeMismatchError(f"{path}: expected {_kind_name(sp)}, got {describe(t)}")
+            if set(t) != set(keys) or len(t) != len(keys):
+                raise TreeMismatchError(f"{path}: expected {_kind_name(sp)}, got keys "
+                                 f"{_dict_keys(t)!r}")
+            todo.extend(reversed([(c, t[k], f"{path}[{k!r}]") for k, c in zip(keys, children)]))
+            continue
+        if type(t) is not kind:
+            if not isinstance(t, list | tuple):
+                raise TreeMismatchError(f"{path}: expected {_kind_name(sp)}, got {describe(t)}")
+            raise TreeMismatchError(f"{path}: expected {_kind_name(sp)}, got a {type(t).__name__} "
+                            "(JAX and torch.func tell lists and tuples apart too)")
+        if len(t) != len(children):
+            raise TreeMismatchError(f"{path}: expected {_kind_name(sp)}, got length {len(t)}")
+        todo.extend(reversed([(c, x, f"{path}[{i}]") for i, (c, x) in
+                              enumerate(zip(children, t))]))
+    return out
 
 
 def _unflatten(spec: Any, leaves: Iterator[Any]) -> Any:
     """Rebuild a structure made by `_flatten` from an iterator over new leaves."""
     if spec is None:
         return next(leaves)
-    kind, keys, children = spec
+    kind, meta, children = spec
+    if kind is _NONE:
+        return None
     items = [_unflatten(c, leaves) for c in children]
-    if kind is dict:
-        return dict(zip(keys, items))
     if kind is _ARRAY:
-        return _array(keys, items)
+        return _array(meta, items)
     if kind is list or kind is tuple:
         return kind(items)
+    if isinstance(kind, type) and issubclass(kind, dict):
+        keys, factory = meta
+        if kind is dict:
+            return dict(zip(keys, items))
+        if factory is not None:  # a defaultdict keeps its factory
+            made = kind(factory)
+            made.update(zip(keys, items))
+            return made
+        try:
+            return kind(zip(keys, items))
+        except TypeError:
+            return dict(zip(keys, items))
     if hasattr(kind, "_fields"):  # a namedtuple
         return kind(*items)
     return kind(items)
@@ -163,7 +268,11 @@ def _argnums(argnums: int | Sequence[int] | None, n: int, where: str) -> list[in
             raise TypeError(f"{where}: argnums must hold ints, got {describe(k)}")
         if not -n <= k < n:
             raise ArgnumsError(f"{where}: argnums {k!r} out of range for {n} argument(s)")
-    return [k % n for k in nums]
+    normal = [k % n for k in nums]
+    if len(set(normal)) != len(normal):
+        raise ValueError(f"{where}: argnums {argnums!r} names an argument twice; torch.func "
+                         "refuses repeats (and JAX fails on them): give each position once")
+    return normal
 
 
 class Level:
@@ -358,13 +467,14 @@ def hvp(f: Callable[..., Value], inputs: Sequence[Any], vector: Sequence[Any],
         raise ValueError(f"hvp: mode must be 'rev-rev' or 'fwd-rev', got {mode!r}")
     if len(vector) != len(inputs):
         raise ValueError(f"hvp: {len(inputs)} inputs but a vector of length {len(vector)}")
-    v = [_tangent(c, f"hvp vector[{i}]") for i, c in enumerate(vector)]
     if mode == "fwd-rev":
         def gradient(*ys: Value) -> list[Any]:
-            return pullback([scalar_out(f(*ys), "hvp")], [1.0], ys, True)
+            return pullback([scalar_out(f(*ys), "hvp")], [1.0], _leaves(list(ys)), True)
 
-        return jvp(gradient, list(inputs), v)[1]  # type: ignore[no-any-return]
-    level = Level(list(inputs), range(len(inputs)), "hvp", extra=v)
+        return jvp(gradient, list(inputs), list(vector))[1]  # type: ignore[no-any-return]
+    level = Level(list(inputs), range(len(inputs)), "hvp", extra=list(vector))
+    v = [_tangent(x, f"hvp vector[{i}]") for i, c in enumerate(vector)
+         for x in _flatten_as(level.spans[i][0], c, f"hvp: vector[{i}]")]
     out = scalar_out(level.run(f), "hvp")
     first = pullback([out], [1.0], level.variables, True)
     return pullback(first, v, level.variables, level.traced)
@@ -395,12 +505,8 @@ def jvp_core(f: Callable[..., Any], primals: Sequence[Any], tangents_in: Sequenc
     level = Level(list(primals), range(len(primals)), where, extra=(list(tangents_in), kwargs))
     ts: list[Any] = []
     for i, t in enumerate(tangents_in):
-        leaves = _leaves(t)
-        _, start, end = level.spans[i]
-        if len(leaves) != end - start:
-            raise ValueError(f"{where}: tangent {i} has {len(leaves)} number(s), its primal "
-                             f"{end - start}")
-        ts.extend(_tangent(x, f"{where} tangent {i}") for x in leaves)
+        leaves = _flatten_as(level.spans[i][0], t, f"{where}: tangents[{i}]")
+        ts.extend(_tangent(x, f"{where} tangents[{i}]") for x in leaves)
     out, aux = split_aux(level.run(f, kwargs), has_aux, where)
     outs, spec = out_leaves(out, where)
     dots = push(outs, dict(zip(level.variables, ts)), level.traced)
