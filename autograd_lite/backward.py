@@ -119,8 +119,8 @@ def local_partials(node: Value, values: bool = False) -> list[Any]:
     op: Primitive = node._prim  # type: ignore[assignment]
     parents = node.parents
     params = node.params
-    if values:
-        return [d(node, *parents, *params) for d in op.partials]
+    if values:  # a user's partial checks it records a graph (`on_values`); ours do
+        return [getattr(d, "on_values", d)(node, *parents, *params) for d in op.partials]
     out = node.data
     args = [p.data for p in parents]
     args.extend(params)

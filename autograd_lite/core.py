@@ -86,12 +86,15 @@ def to_float(x: object, where: str) -> float:
 
 # ---- reads of data while tracing ------------------------------------------------------------
 class DataReads:
-    """How often user code read Values' data (`.data`, comparisons, `float()`) in one trace."""
+    """How often user code read Values' data (`.data`, comparisons, `float()`) in one trace;
+    `numbers`: the reads that took the number itself out (`.data`, `float()`, `item()`, format),
+    not only an ordering of it."""
 
-    __slots__ = ("count",)
+    __slots__ = ("count", "numbers")
 
     def __init__(self) -> None:
         self.count = 0
+        self.numbers = 0
 
 
 _READS: ContextVar[DataReads | None] = ContextVar("autograd_lite_data_reads", default=None)
@@ -100,19 +103,21 @@ _TRACES = [0]
 _TRACES_LOCK = threading.Lock()
 
 
-def _note_read() -> None:
-    """Count a read of data by the caller's caller, if it is user code inside a trace."""
+def _note_read(number: bool = False) -> None:
+    """Count a read of data by the caller's caller, if it is user code inside a trace
+    (`number`: the number itself was taken out, not only compared)."""
     counter = _reads_get()
     if counter is not None:
         if not sys._getframe(2).f_globals.get("__name__", "").startswith("autograd_lite"):
             counter.count += 1
+            counter.numbers += number
 
 
 def _counting_data() -> property:
     put = _PLAIN_DATA.fset
 
     def read(self: Value) -> float:
-        _note_read()  # the caller of this property is the reader it judges
+        _note_read(True)  # the caller of this property is the reader it judges
         return self._d
 
     return property(read, put, doc="The node's float.")
@@ -225,7 +230,7 @@ class Value:
 
     def item(self) -> float:
         """The data as a float (PyTorch's spelling)."""
-        _note_read()
+        _note_read(True)
         return self.data
 
     def zero_grad(self) -> None:
@@ -233,14 +238,14 @@ class Value:
         self.grad = 0.0
 
     def __float__(self) -> float:
-        _note_read()
+        _note_read(True)
         return self.data
 
     def __format__(self, spec: str) -> str:
         """`f"{v:.3f}"` formats the data; an empty spec gives the repr, as `str(v)`."""
         if not spec:
             return repr(self)
-        _note_read()
+        _note_read(True)
         return format(self.data, spec)
 
     def __repr__(self) -> str:
@@ -1007,6 +1012,23 @@ def _float_partial(d: Callable[..., Any], name: str, i: int) -> Callable[..., An
         raise TypeError(f"primitive {name!r}: partial derivative {i} returned {describe(r)}, "
                         "expected a real number (or a Value when differentiating a derivative)")
 
+    def on_values(*args: Any) -> Any:
+        """The partial on Values (differentiating a derivative): a plain number computed from
+        a Value's number (`math.cos(x)`, `x.data`) would make every higher derivative through
+        it silently 0, so it raises. A constant (`1.0`), or one chosen by comparing Values
+        (`1.0 if x > 0 else 0.0`), is a true derivative and passes."""
+        with count_data_reads() as reads:
+            r = partial(*args)
+        if reads.numbers and not isinstance(r, Value) and not hasattr(type(r), "__al_apply__"):
+            raise TypeError(
+                f"primitive {name!r}: partial derivative {i} read a Value's number (float(), "
+                f".data, math.*) and returned the plain number {r!r}, so higher derivatives "
+                "through it would be silently wrong (0); write the partial with operators "
+                "and autograd_lite functions (autograd_lite.cos(x), not math.cos(x)) so that "
+                "on Values it records a graph")
+        return r
+
+    partial.on_values = on_values  # type: ignore[attr-defined]
     return partial
 
 
