@@ -69,7 +69,7 @@ def test_derived_python_partials_equal_the_partial_functions(op, data):
     _, partials = templates(op, "py")
     for i, (code, fn) in enumerate(zip(partials, op.partials)):
         src = code.format(**names)
-        got = outcome(lambda: eval(src, env))  # noqa: S307 - our own derived code
+        got = outcome(lambda src=src: eval(src, env))  # noqa: S307 - our own derived code
         want = outcome(fn, out, *args, *params)
         assert got == want, (op.name, i, src, args, params, out)
 
