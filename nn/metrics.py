@@ -10,12 +10,19 @@ One rule per loss, held as a `Decision` and used alike by `fit`'s History, `eval
 - mean squared error on class labels: the nearest label (two labels lo < hi: hi above their
   midpoint, so 0/1 labels are split at 0.5 and -1/+1 labels at 0);
 - a vector output (cross-entropy, multi-margin, ...): the argmax;
-- a loss of your own: read as a score, split at 0 (labels 0/1, or -1/+1 when -1 occurs).
+- a loss of your own: read as a score, split at 0, for labels 0/1 (or -1/+1 when -1
+  occurs); for any other labels, the nearest label, as for mse (a score at 0 means nothing
+  for labels 1 and 2).
+
+Class labels follow scikit-learn's `type_of_target`: ints, and floats that are all whole
+numbers (0.0/1.0, 1.0/2.0/3.0), are classes; any fractional value makes `y` regression
+targets (no accuracy). Cross-entropy and multi-margin take int labels only.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +33,8 @@ from . import losses as _losses
 #: Losses whose float targets 0.0/1.0 (or -1.0/+1.0) are class labels, as PyTorch feeds them.
 _BINARY_LOSSES = (_losses.binary_cross_entropy, _losses.binary_cross_entropy_with_logits,
                   _losses.hinge)
+#: Losses whose targets are int class indices.
+_INDEX_LOSSES = (_losses.cross_entropy, _losses.multi_margin)
 
 
 def _argmax(xs: Sequence[float]) -> int:
@@ -79,16 +88,32 @@ def base_loss(loss_fn: Any) -> Any:
 
 def class_labels(y: Sequence[Any], loss_fn: Any = None) -> list[Any] | None:
     """The sorted distinct class labels of `y`, or None when `y` holds no classes: ints are
-    labels; floats 0.0/1.0 or -1.0/+1.0 are too under BCE and hinge (PyTorch's float targets).
-    """
+    labels; floats that are all whole numbers are too (scikit-learn's `type_of_target`: kept
+    as floats, as scikit-learn keeps the classes of a float `y`); under BCE and hinge, float
+    0.0/1.0 or -1.0/+1.0 are read as the ints (PyTorch's float targets)."""
     if not y:
         return None
     if all(type(c) is int for c in y):
         return sorted(set(y))
-    if base_loss(loss_fn) in _BINARY_LOSSES and \
-            all(type(c) in (int, float) and c in (-1, 0, 1) for c in y):
+    if not all(type(c) is int or (type(c) is float and math.isfinite(c) and c.is_integer())
+               for c in y):
+        return None
+    base = base_loss(loss_fn)
+    if base in _BINARY_LOSSES and all(c in (-1, 0, 1) for c in y):
         return sorted({int(c) for c in y})
-    return None
+    if base in _INDEX_LOSSES:
+        return None  # int class indices only: float targets are refused by the loss itself
+    return sorted({float(c) for c in y})
+
+
+def _nearest_rule(ls: list[Any]) -> Decision:
+    """The nearest of the labels `ls` (sorted, at least one): two labels split at their
+    midpoint; one label seen is paired with its binary partner (0/1 or -1/+1)."""
+    if len(ls) == 1:  # one class seen: its binary partner is 0/1 or -1/+1
+        ls = [-1, 1] if ls[0] == -1 else [0, 1] if ls[0] in (0, 1) else ls
+    if len(ls) == 2:
+        return Decision((ls[0] + ls[1]) / 2, ls[0], ls[1])
+    return Decision(nearest=tuple(ls))
 
 
 def decision_rule(loss_fn: Any, labels: Sequence[Any] | None) -> Decision:
@@ -102,11 +127,10 @@ def decision_rule(loss_fn: Any, labels: Sequence[Any] | None) -> Decision:
         return Decision(0.0, -1, 1)
     ls = sorted(set(labels or ()))
     if base is _losses.mse and ls:
-        if len(ls) == 1:  # one class seen: its binary partner is 0/1 or -1/+1
-            ls = [-1, 1] if ls[0] == -1 else [0, 1] if ls[0] in (0, 1) else ls
-        if len(ls) == 2:
-            return Decision((ls[0] + ls[1]) / 2, ls[0], ls[1])
-        return Decision(nearest=tuple(ls))
+        return _nearest_rule(ls)
+    if ls and base not in _losses.LOSSES.values() and \
+            not (set(ls) <= {0, 1} or set(ls) <= {-1, 1}):
+        return _nearest_rule(ls)  # a loss of the user's on labels 1/2, 0/1/2...: no score at 0
     return Decision(0.0, -1 if -1 in ls else 0, 1)
 
 

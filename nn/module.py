@@ -74,10 +74,14 @@ class Module:
         for name, p in self.named_parameters():
             p.label = name
 
-    def zero_grad(self) -> None:
-        """Reset every parameter's `.grad` to 0.0 (call before each backward)."""
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Reset every parameter's `.grad` to 0.0 (call before each backward); with
+        `set_to_none`, to None ("no gradient yet", PyTorch's default), which optimizers skip."""
         for p in self.parameters():
-            p.zero_grad()
+            if set_to_none:
+                p.grad = None  # type: ignore[assignment]
+            else:
+                p.zero_grad()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The computation; subclasses override it. `module(x)` calls it."""
@@ -105,23 +109,29 @@ class Module:
             p.data = value
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the parameters to `path` as JSON (floats written exactly, by repr)."""
+        """Write the parameters to `path` as JSON (floats written exactly, by repr), with the
+        loss and decision rule of the model's last `fit` (an optional "fitted" entry), so a
+        loaded model predicts and evaluates as the saved one did."""
         state = self.state_dict()
         bad = [n for n, v in state.items() if not math.isfinite(v)]
         if bad:
             raise ValueError(f"cannot save {type(self).__name__}: non-finite parameters "
                              f"{_preview(bad)}")
-        doc = {"format": FORMAT, "version": VERSION, "model": type(self).__name__,
-               "parameters": state}
+        doc: dict[str, Any] = {"format": FORMAT, "version": VERSION,
+                               "model": type(self).__name__, "parameters": state}
+        fitted = getattr(self, "_nn_fitted", None)
+        if isinstance(fitted, dict):  # fit's loss and decision rule: plain JSON data
+            doc["fitted"] = fitted
         with open(path, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=1, allow_nan=False)
             f.write("\n")
 
     def load(self, path: str | os.PathLike[str]) -> Module:
-        """Read parameters saved by `save(path)` into this model and return it; a bad or
-        mismatched file raises (ValueError for anything not a state file: binary, UTF-16,
-        malformed, deeply nested or oversized JSON, duplicate names) naming the file, and
-        leaves the model unchanged."""
+        """Read parameters saved by `save(path)` (and the fitted loss and decision rule, when
+        the file has them) into this model and return it; a bad or mismatched file (another
+        model class's state included) raises (ValueError for anything not a state file:
+        binary, UTF-16, malformed, deeply nested or oversized JSON, duplicate names) naming
+        the file, and leaves the model unchanged."""
         where = repr(os.fspath(path))
         named = list(self.named_parameters())
         doc = _read_json(path, where, _size_limit([name for name, _ in named]))
@@ -134,11 +144,28 @@ class Module:
                              f"{version!r} (this version reads {VERSION})")
         if "parameters" not in doc:
             raise KeyError(f"{where} has no \"parameters\" entry")
+        model = doc.get("model", type(self).__name__)
+        names = [cls.__name__ for cls in type(self).__mro__]
+        if type(model) is not str or model not in names:
+            raise ValueError(f"{where} holds the state of a {model!r}, not of a "
+                             f"{type(self).__name__}")
+        fitted = doc.get("fitted")
+        if fitted is not None:
+            from .train import fitted_state
+
+            fitted_state(fitted, f"{where}: \"fitted\"")  # checked before anything changes
         try:
             self.load_state_dict(doc["parameters"])
         except (KeyError, TypeError, ValueError) as e:
             msg = e.args[0] if e.args else str(e)
             raise type(e)(f"{where}: {msg}") from None
+        try:
+            if fitted is not None:
+                self._nn_fitted = fitted
+            else:  # a file from before fit's rule was saved, or of a model never fitted
+                vars(self).pop("_nn_fitted", None)
+        except (AttributeError, TypeError):  # a module with __slots__: nothing remembered
+            pass
         return self
 
     def to_torch(self) -> Any:

@@ -8,6 +8,9 @@ compiled fast path.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
 import numbers
 import random
 import sys
@@ -23,7 +26,6 @@ from . import losses as _losses
 from .metrics import (
     Decision,
     accuracy,
-    base_loss,
     class_labels,
     classes_from_outputs,
     confusion_matrix,
@@ -100,23 +102,33 @@ def predict(model: Module, X: Any, threshold: float | None = None,
     The rule is the one `fit` and `evaluate` use for `loss` (see nn/metrics.py): 0.5 for
     "bce", 0 for logits, -1/+1 for "hinge", the nearest of `labels` (default 0 and 1) for
     "mse", the argmax for a vector output. Without `loss`: the rule of the model's last `fit`
-    (so `accuracy(y, predict(model, X))` agrees with `fit` and `evaluate`); for a model never
-    fitted, a scalar above `threshold` (default 0) is 1, else `negative` (default 0). A given
-    `threshold`/`negative` wins.
+    (so `accuracy(y, predict(model, X))` agrees with `fit` and `evaluate`; `save`/`load` keep
+    it); for a model never fitted, a scalar above `threshold` (default 0; 0.5 when the output
+    activation is sigmoid) is 1, else `negative` (default 0). With the loss `fit` used, its
+    rule; `labels` default to the fitted ones (else 0 and 1). A given `threshold`/`negative`
+    wins.
     """
     X = _arrays.rows(X, "predict: X")
     outs = _compiled_outputs(model, X) if compiled else None
     if outs is None:
         with no_grad():
             outs = [_data(model(x)) for x in X]
+    fitted = _fitted(model)
     if loss is None:
-        fitted = _fitted(model)
-        rule = fitted.rule if fitted is not None and fitted.rule is not None else Decision()
+        if fitted is not None and fitted.rule is not None:
+            rule = fitted.rule
+        else:
+            rule = Decision(0.5) if output_activation(model) == "sigmoid" else Decision()
     else:
-        known = _labels_for(labels)
+        known = (_labels_for(labels) if labels is not None or fitted is None
+                 else fitted.labels())
         with no_grad():
-            loss_fn = resolve_loss(loss, model(X[0]) if X else 0.0, known)
-        rule = decision_rule(loss_fn, known)
+            loss_fn = resolve_loss(loss, model(X[0]) if X else 0.0, known, model=model)
+        if labels is None and fitted is not None and fitted.rule is not None and \
+                fitted.same_loss(loss_fn):
+            rule = fitted.rule  # the loss fit used: its rule, whatever labels are at hand
+        else:
+            rule = decision_rule(loss_fn, known)
     if threshold is not None or negative is not None:
         rule = replace(rule, threshold=rule.threshold if threshold is None else threshold,
                        negative=rule.negative if negative is None else negative, nearest=())
@@ -132,11 +144,24 @@ def _is_class_labels(y: Sequence[Any]) -> bool:
     return all(type(c) is int for c in y)
 
 
-def resolve_loss(loss: str | LossFn, sample_output: Any, y: Sequence[Any]) -> LossFn:
+def output_activation(model: Any) -> str | None:
+    """The activation of a built-in model's output ("sigmoid", "linear", ...): an MLP's
+    `output_activation`, a Layer's or Neuron's `activation`; None for other modules."""
+    from .layers import MLP, Layer, Neuron
+
+    if isinstance(model, MLP):
+        return model.output_activation
+    if isinstance(model, Layer | Neuron):
+        return model.activation
+    return None
+
+
+def resolve_loss(loss: str | LossFn, sample_output: Any, y: Sequence[Any], *,
+                 model: Module | None = None) -> LossFn:
     """The loss function for `fit(loss=...)`: a callable, a name from `losses.LOSSES`, or
-    "auto": cross-entropy for vector outputs with int labels, BCE on logits for a scalar
-    output with 0/1 labels, hinge for -1/+1 labels, else (e.g. vector targets) mean squared
-    error."""
+    "auto": cross-entropy for vector outputs with int labels; for a scalar output with 0/1
+    labels, BCE on probabilities when `model`'s output activation is sigmoid, else BCE on
+    logits; hinge for -1/+1 labels; else (e.g. vector targets) mean squared error."""
     if callable(loss):
         return loss
     if loss == "auto":
@@ -144,7 +169,13 @@ def resolve_loss(loss: str | LossFn, sample_output: Any, y: Sequence[Any]) -> Lo
             return _losses.cross_entropy
         labels = set(y) if _is_class_labels(y) else None  # targets may be lists (unhashable)
         if labels is not None and labels <= {0, 1}:
+            if output_activation(model) == "sigmoid":
+                return _losses.binary_cross_entropy  # outputs are probabilities already
             return _losses.binary_cross_entropy_with_logits
+        if labels is None and not isinstance(sample_output, list) and \
+                output_activation(model) == "sigmoid" and y and \
+                all(type(c) in (int, float) and c in (0, 1) for c in y):
+            return _losses.binary_cross_entropy
         if labels is not None and labels <= {-1, 1}:
             return _losses.hinge
         return _losses.mse
@@ -174,24 +205,119 @@ def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]],
     return X, y
 
 
-@dataclass(frozen=True)
 class _Fitted:
-    """What `fit` left on a model: its loss (a built-in one, so the model still pickles; None
-    for a loss of the user's) and the decision rule (None for regression targets)."""
+    """What `fit` left on a model, read back from its plain-data marker (see `_remember`):
+    the loss (a built-in one, else None), its name and options, and the decision rule (None
+    for regression targets)."""
 
-    loss: LossFn | None
-    rule: Decision | None
+    __slots__ = ("loss", "name", "options", "rule")
+
+    def __init__(self, name: str | None, options: dict[str, Any], rule: Decision | None
+                 ) -> None:
+        self.name, self.options, self.rule = name, options, rule
+        self.loss: LossFn | None = None
+        if name is not None:
+            fn: Callable[..., Value] = _losses.LOSSES[name]  # type: ignore[assignment]
+            self.loss = functools.partial(fn, **options) if options else fn
+
+    def labels(self) -> list[Any]:
+        """The class labels of the rule (for a vector output's argmax rule: 0 and 1)."""
+        rule = self.rule or Decision()
+        return list(rule.nearest) if rule.nearest else [rule.negative, rule.positive]
+
+    def same_loss(self, loss_fn: LossFn) -> bool:
+        """Whether `loss_fn` is the built-in loss (with the same options) fit used."""
+        return self.name is not None and _loss_name(loss_fn) == (self.name, self.options)
+
+
+def _plain_number(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _loss_name(loss_fn: Any) -> tuple[str, dict[str, Any]] | None:
+    """(canonical name, keyword options) of a built-in loss (or a `functools.partial` of one
+    with number or string keywords), else None: a loss of the user's."""
+    options: dict[str, Any] = {}
+    while isinstance(loss_fn, functools.partial):
+        if loss_fn.args:
+            return None
+        options = {**loss_fn.keywords, **options}  # an outer partial's keywords win
+        loss_fn = loss_fn.func
+    if not all(_plain_number(v) or type(v) is str for v in options.values()):
+        return None
+    for name, fn in _losses.LOSSES.items():  # the first name of a function is its canonical one
+        if fn is loss_fn:
+            return name, options
+    return None
+
+
+def fitted_state(obj: Any, where: str = "fitted") -> _Fitted:
+    """Read a fitted-model marker (the plain JSON data `fit` stores on a model and `save`
+    writes: `{"loss": name or null, "options": {...}, "rule": null or {"threshold",
+    "negative", "positive", "nearest"}}`); ValueError naming what is wrong."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where} must be a JSON object, got {type(obj).__name__}")
+    extra = sorted(set(obj) - {"loss", "options", "rule"})
+    if extra:
+        raise ValueError(f"{where}: unexpected entries {extra}")
+    name, options, rule = obj.get("loss"), obj.get("options", {}), obj.get("rule")
+    if name is not None and (type(name) is not str or name not in _losses.LOSSES):
+        raise ValueError(f"{where}: loss must be null or one of {sorted(_losses.LOSSES)}, "
+                         f"got {name!r}")
+    if not isinstance(options, dict) or not all(
+            type(k) is str and (_plain_number(v) or type(v) is str) for k, v in options.items()):
+        raise ValueError(f"{where}: options must map names to numbers or strings, got "
+                         f"{options!r}")
+    if options and name is None:
+        raise ValueError(f"{where}: options {options!r} without a loss")
+    if name is not None and options:
+        try:
+            fn: Callable[..., Value] = _losses.LOSSES[name]  # type: ignore[assignment]
+            inspect.signature(fn).bind_partial(None, None, **options)
+        except TypeError:
+            raise ValueError(f"{where}: {name} takes no options {sorted(options)}") from None
+    decision = None
+    if rule is not None:
+        if not isinstance(rule, dict) or set(rule) != {"threshold", "negative", "positive",
+                                                       "nearest"}:
+            raise ValueError(f"{where}: rule must be null or an object with threshold, "
+                             f"negative, positive and nearest, got {rule!r}")
+        near = rule["nearest"]
+        values = [rule["threshold"], rule["negative"], rule["positive"]]
+        if not isinstance(near, list) or not all(_plain_number(v) for v in [*values, *near]):
+            raise ValueError(f"{where}: rule entries must be finite numbers (nearest a list "
+                             f"of them), got {rule!r}")
+        if near != sorted(near):
+            raise ValueError(f"{where}: rule nearest labels must be sorted, got {near!r}")
+        decision = Decision(rule["threshold"], rule["negative"], rule["positive"], tuple(near))
+    return _Fitted(name, dict(options), decision)
 
 
 def _fitted(model: Module) -> _Fitted | None:
-    fitted = getattr(model, "_nn_fitted", None)
-    return fitted if isinstance(fitted, _Fitted) else None
+    marker = getattr(model, "_nn_fitted", None)
+    if marker is None:
+        return None
+    try:
+        return fitted_state(marker)
+    except ValueError:  # not fit's marker (an attribute of the user's with this name)
+        return None
 
 
 def _remember(model: Module, loss_fn: LossFn, rule: Decision | None) -> None:
-    builtin = base_loss(loss_fn) in _losses.LOSSES.values()
+    """Leave the loss and the rule on the model as plain JSON data (strings, numbers, lists):
+    it pickles, `save` writes it, and nn.compiled's snapshot reads it (no re-trace)."""
+    known = _loss_name(loss_fn)
+    marker: dict[str, Any] = {"loss": None if known is None else known[0],
+                              "options": {} if known is None else dict(known[1]),
+                              "rule": None if rule is None else {
+                                  "threshold": rule.threshold, "negative": rule.negative,
+                                  "positive": rule.positive, "nearest": list(rule.nearest)}}
     try:
-        model._nn_fitted = _Fitted(loss_fn if builtin else None, rule)  # type: ignore[attr-defined]
+        fitted_state(marker)
+    except ValueError:  # labels that JSON cannot hold as numbers: no rule remembered
+        marker["rule"] = None
+    try:
+        model._nn_fitted = marker
     except AttributeError:  # a module with __slots__: nothing remembered
         pass
 
@@ -202,19 +328,23 @@ def evaluate(model: Module, X: Any, y: Any, loss: str | LossFn | None = None, *,
     (`compiled=True`: the outputs by one compiled forward pass, the loss on them as usual).
 
     `loss` None: the loss of the model's last `fit` (a built-in one), else "auto". The
-    accuracy is at the decision rule of the loss (nn/metrics.py), as in `fit`'s History; None
-    when y holds no class labels (regression targets)."""
+    accuracy is at the decision rule of the loss (nn/metrics.py), as in `fit`'s History (the
+    fitted rule when `loss` is the one fit used, so a subset holding only some labels scores
+    alike); None when y holds no class labels (regression targets)."""
     X, y = _as_data(model, X, y, "evaluate")
-    rule = None
+    fitted = _fitted(model)
     if loss is None:
-        fitted = _fitted(model)
         loss = fitted.loss if fitted is not None and fitted.loss is not None else "auto"
         rule = fitted.rule if fitted is not None else None
-    return _evaluate(model, X, y, loss, compiled, rule)
+        return _evaluate(model, X, y, loss, compiled, rule)
+    return _evaluate(model, X, y, loss, compiled, None, fitted)
 
 
 def _evaluate(model: Module, X: list[Any], y: list[Any], loss: str | LossFn, compiled: bool,
-              rule: Decision | None) -> tuple[float, float | None]:
+              rule: Decision | None, fitted: _Fitted | None = None
+              ) -> tuple[float, float | None]:
+    """Loss and accuracy at `rule` (None: the fitted rule when `loss` is the loss fit used,
+    else the rule of the loss on these labels)."""
     data = _compiled_outputs(model, X) if compiled else None
     with no_grad():
         if data is None:
@@ -222,14 +352,45 @@ def _evaluate(model: Module, X: list[Any], y: list[Any], loss: str | LossFn, com
         else:
             outs = [Value(o) if not isinstance(o, list) else [Value(v) for v in o]
                     for o in data]
-        loss_fn = resolve_loss(loss, outs[0], y)
+        loss_fn = resolve_loss(loss, outs[0], y, model=model)
         value = loss_fn(outs, list(y)).data
     labels = class_labels(y, loss_fn)
     if labels is None:
         return value, None
+    if rule is None and fitted is not None and fitted.rule is not None and \
+            fitted.same_loss(loss_fn):
+        rule = fitted.rule  # the loss fit used: its rule, not one re-derived from this subset
     if rule is None:
         rule = decision_rule(loss_fn, labels)
     return value, accuracy(y, rule.classes([_data(o) for o in outs]))
+
+
+def _dummy(out: Any) -> Any:
+    """An output of the same shape as `out`, all 0.5 (a valid probability, logit or score)."""
+    if isinstance(out, list | tuple):
+        return [_dummy(o) for o in out]
+    return Value(0.5)
+
+
+def _check_targets(loss_fn: LossFn, sample: Any, y: list[Any], where: str) -> None:
+    """Check every target against a built-in loss before training starts, so a bad `y[57]`
+    is named as such and the model is left untouched (a loss of the user's is not called)."""
+    if _loss_name(loss_fn) is None:
+        return
+    dummy = _dummy(sample)
+    with no_grad():
+        try:
+            loss_fn([dummy] * len(y), y)
+            return
+        except (TypeError, ValueError):
+            pass
+        for i, t in enumerate(y):  # find the first bad target, and say where it is
+            try:
+                loss_fn(dummy, t)
+            except (TypeError, ValueError) as e:
+                msg = e.args[0] if e.args else str(e)
+                raise type(e)(f"{where}[{i}] = {t!r} is not a target for this loss: {msg}") \
+                    from None
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
@@ -275,7 +436,11 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
             raise TypeError("fit: validation must be a pair (X_val, y_val)")
         validation = _as_data(model, validation[0], validation[1], "fit: validation")
     with no_grad():
-        loss_fn = resolve_loss(loss, model(X[0]), y)
+        sample = model(X[0])
+        loss_fn = resolve_loss(loss, sample, y, model=model)
+    _check_targets(loss_fn, sample, y, "fit: y")
+    if validation is not None:
+        _check_targets(loss_fn, sample, validation[1], "fit: validation y")
     if optimizer is None:
         optimizer = Adam(model.parameters(), lr=0.01)
     if compiled and step is train_batch:

@@ -110,7 +110,11 @@ def test_float_targets_are_classes_under_bce_and_hinge_as_pytorch_feeds_them() -
     assert evaluate(model, X, yf, loss="bce_with_logits")[1] == expected
     assert evaluate(model, X, 2 * yf - 1, loss="hinge")[1] == \
         metrics.accuracy_score(2 * np.array(y) - 1, np.where(_outputs(model, X) > 0, 1, -1))
-    assert evaluate(model, X, yf, loss="mse")[1] is None  # float targets under mse: regression
+    # whole-number floats are classes under mse too (scikit-learn's type_of_target says
+    # "binary"): the midpoint rule, 0.5; a fractional value makes them regression targets
+    assert metrics.accuracy_score(y, yf) == 1.0  # sklearn reads 0.0/1.0 as the classes 0/1
+    assert evaluate(model, X, yf, loss="mse")[1] == \
+        metrics.accuracy_score(yf, (_outputs(model, X) > 0.5).astype(float))
     assert evaluate(model, X, yf + 0.5)[1] is None
 
 
@@ -135,7 +139,9 @@ def test_decision_rules_per_loss() -> None:
     assert decision_rule(L.mse, [2, 5]) == Decision(3.5, 2, 5)
     assert decision_rule(lambda o, t: o, [-1, 1]) == Decision(0.0, -1, 1)
     assert class_labels([0, 1, 1]) == [0, 1]
-    assert class_labels([0.0, 1.0]) is None
+    assert class_labels([0.0, 1.0]) == [0.0, 1.0]  # type_of_target: "binary"
+    assert class_labels([0.0, 1.5]) is None  # "continuous"
+    assert class_labels([0.0, 1.0], L.cross_entropy) is None  # class indices are ints
     assert class_labels([0.0, 1.0], L.binary_cross_entropy) == [0, 1]
     assert class_labels([[0.0, 1.0]]) is None
 
