@@ -181,7 +181,10 @@ def test_whole_number_float_labels_are_classes_as_type_of_target(y, b, w) -> Non
     h = _frozen_fit(m, X, y, loss="mse")
     if len(ls) == 1:  # one class seen: paired with its binary partner
         ls = [-1.0, 1.0] if ls[0] == -1 else [0.0, 1.0] if ls[0] in (0, 1) else ls
-    pred = [min(reversed(ls), key=lambda c: abs(o - c)) for o in out]  # nearest, larger on ties
+    if len(ls) == 2:  # above the midpoint (a tie is the smaller label)
+        pred = [ls[1] if o > (ls[0] + ls[1]) / 2 else ls[0] for o in out]
+    else:  # the nearest label, the larger on a tie
+        pred = [min(reversed(ls), key=lambda c: abs(o - c)) for o in out]
     assert h.accuracy == [metrics.accuracy_score(y, pred)]
     assert evaluate(m, X, y)[1] == h.accuracy[0]
     assert predict(m, X) == pred
