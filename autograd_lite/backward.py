@@ -47,15 +47,25 @@ def topo_order(roots: Sequence[Value]) -> list[Value]:
     return _depth_first(roots, reset=False)
 
 
+def topo_since(roots: Sequence[Value], since: int) -> tuple[list[Value], list[Value]]:
+    """`topo_order` of the nodes made in generation `since` or later (a transform's level:
+    see `core.new_generation`), and the older nodes where the walk stopped (made before the
+    level's variables, so none depends on them)."""
+    stops: list[Value] = []
+    return _depth_first(roots, reset=False, since=since, stops=stops), stops
+
+
 def node_ids(root: Value) -> dict[Value, str]:
     """Stable ids for pictures and tapes: `n{i}`, i the node's index in `topo_order([root])`."""
     return {v: f"n{i}" for i, v in enumerate(topo_order([root]))}
 
 
-def _depth_first(roots: Sequence[Value], reset: bool, leaves: bool = True) -> list[Value]:
+def _depth_first(roots: Sequence[Value], reset: bool, leaves: bool = True, since: int = 0,
+                 stops: list[Value] | None = None) -> list[Value]:
     """`topo_order`; with `reset`, also set every interior node's `.grad` to 0.0 on the way
     (and a leaf's `.grad` of None, "no gradient yet" as in PyTorch, to 0.0); without `leaves`,
-    only the interior nodes (all that backward's fast mode visits).
+    only the interior nodes (all that backward's fast mode visits); with `since`, nodes of an
+    older generation are not visited but appended to `stops`.
 
     `todo` holds nodes to visit and None markers; a marker means "the parents of the node on
     top of `waiting` are all done": that node is appended then (post-order).
@@ -81,6 +91,9 @@ def _depth_first(roots: Sequence[Value], reset: bool, leaves: bool = True) -> li
         if node in seen:
             continue
         add(node)
+        if since and node._g < since:
+            stops.append(node)  # type: ignore[union-attr]
+            continue
         op = node._prim
         if op is None:
             if reset and node.grad is None:
@@ -358,8 +371,12 @@ def grad(
     return tuple(final)
 
 
-def _grad(outs: list[Value], ins: list[Value], seeds: list[Any], values: bool) -> list[Any]:
-    order = topo_order(outs)
+def _grad(outs: list[Value], ins: list[Value], seeds: list[Any], values: bool,
+          order: list[Value] | None = None) -> list[Any]:
+    """d(sum of outs * seeds) / d ins over `order` (default: all of `topo_order(outs)`);
+    None for an input the outputs do not reach."""
+    if order is None:
+        order = topo_order(outs)
     wanted = set(ins)
     # Only nodes on a path to an input need gradients.
     reach: set[Value] = set()

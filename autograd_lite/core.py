@@ -155,7 +155,7 @@ class Value:
 
     # The float lives in the slot `_d`: the engine's hot paths read and write it directly;
     # users go through the `data` property, which checks what they assign.
-    __slots__ = ("_d", "grad", "label", "_prim", "_a", "_b")
+    __slots__ = ("_d", "grad", "label", "_prim", "_a", "_b", "_g")
 
     _d: float
     grad: float
@@ -163,6 +163,7 @@ class Value:
     _prim: Primitive | None
     _a: Any  # see the module docstring: a parent, or the tuple of parents
     _b: Any  # the second parent, the parameter, or the tuple of parameters
+    _g: int  # the generation it was made in (see `new_generation`)
 
     def __init__(self, data: Number, label: str = "") -> None:
         # A user's leaf, checked; the engine makes its nodes with `_node` and `_leaf` instead.
@@ -174,6 +175,7 @@ class Value:
         self._prim = None
         self._a = None
         self._b = None
+        self._g = _GEN + 1  # odd: a user's leaf (see `new_generation`)
 
     @property
     def data(self) -> float:
@@ -292,6 +294,7 @@ class Value:
         v._d = d
         v.grad = 0.0
         v.label = ""
+        v._g = _GEN
         if grad_enabled():
             v._prim = ADD
             v._a = self
@@ -313,6 +316,7 @@ class Value:
         v._d = d
         v.grad = 0.0
         v.label = ""
+        v._g = _GEN
         if grad_enabled():
             v._prim = MUL
             v._a = self
@@ -443,6 +447,24 @@ class Value:
 
 
 _PLAIN_DATA = Value.__dict__["data"]  # the checked property (count_data_reads swaps it)
+
+#: The generation new nodes are stamped with (`Value._g`). A function transform starts a new
+#: one for its level, so a node stamped earlier was made before the level's variables and
+#: cannot depend on them: the level's traversals stop there, and reaching one tells the level
+#: that its function used Values from outside (a closure, an enclosing level in another thread).
+#: Generations are even; a user's leaf (`Value(...)`) is stamped one more (odd), so that a
+#: transform can tell it from the engine's constants and its own variables.
+_GEN = 0
+_GEN_LOCK = threading.Lock()
+
+
+def new_generation() -> int:
+    """Start a new generation of nodes and return its number (every node made from now on is
+    stamped with it or a later one, in any thread)."""
+    global _GEN
+    with _GEN_LOCK:
+        _GEN += 2
+        return _GEN
 _alloc = object.__new__
 
 
@@ -453,6 +475,7 @@ def _leaf(data: float, label: str = "", cls: type[Value] | None = None) -> Value
     v._d = data
     v.grad = 0.0
     v.label = label
+    v._g = _GEN
     v._prim = None
     v._a = None
     v._b = None
@@ -467,6 +490,7 @@ def _node(op: Primitive, data: float, a: Any, b: Any) -> Value:
     v._d = data
     v.grad = 0.0
     v.label = ""
+    v._g = _GEN
     if grad_enabled():
         v._prim = op
         v._a = a
@@ -717,6 +741,7 @@ class Primitive:
         v._d = data
         v.grad = 0.0
         v.label = ""
+        v._g = _GEN
         if grad_enabled():
             v._prim = self
             v._a = a

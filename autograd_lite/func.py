@@ -31,7 +31,6 @@ from .functional import (
     aux_result,
     jvp_core,
     out_leaves,
-    pullback,
     scalar_out,
     split_aux,
     tracing_depth,
@@ -57,7 +56,8 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
         level = Level(args, nums, "grad", extra=kwargs)
         raw, aux = split_aux(level.run(f, kwargs), has_aux, "grad")
         out = scalar_out(raw, "grad")
-        g = level.shaped(pullback([out], [1.0], level.variables, level.traced), nums, single)
+        level.watch([out])
+        g = level.shaped(level.finish(level.pull([out], [1.0], watched=True)), nums, single)
         value = level.result(out)
         if has_aux:
             return (value, aux_result(aux, level.traced)), g
@@ -89,14 +89,15 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
     level = Level(primals, nums, "vjp")
     out, aux = split_aux(level.run(f), has_aux, "vjp")
     outs, spec = out_leaves(out, "vjp")
+    level.watch(outs)
 
     def vjp_fn(cotangents: Any) -> tuple[Any, ...]:
         cts = _flatten_as(spec, cotangents, "vjp_fn: cotangent")
         seeds = [_tangent(c, f"vjp_fn cotangent {i}") for i, c in enumerate(cts)]
         traced = level.traced or tracing_depth() > 0 or any(
             not isinstance(s, float) for s in seeds)
-        gs = pullback(outs, seeds, level.variables, traced)
-        return level.shaped(gs, nums, False)
+        gs = level.pull(outs, seeds, traced, watched=True)
+        return level.shaped(gs if traced else level.finish(gs), nums, False)
 
     value = _unflatten(spec, iter(level.result(o) for o in outs))
     if has_aux:

@@ -26,14 +26,15 @@ included, works in both modes. Results and arguments may be nested lists, tuples
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from ._mode import anomaly_enabled, enable_grad, ieee_mode
-from .backward import contribution, grad, local_partials, tangents, topo_order
-from .core import AnomalyError, Primitive, Value, _leaf, describe, to_float
+from ._mode import anomaly_enabled, enable_grad, grad_enabled, ieee_mode
+from .backward import _grad, contribution, local_partials, tangents, topo_order, topo_since
+from .core import AnomalyError, Primitive, Value, _leaf, describe, new_generation, to_float
 
 Outputs = Value | Sequence[Value]
 
@@ -277,12 +278,26 @@ def _argnums(argnums: int | Sequence[int] | None, n: int, where: str) -> list[in
 
 class Level:
     """One transform call: the arguments `f` is called with (its own variables in the
-    differentiated positions) and whether results are Values (`traced`) or floats."""
+    differentiated positions) and whether results are Values (`traced`) or floats.
+
+    A level starts a generation of nodes (`gen`): its traversals stop at older nodes, which
+    cannot depend on its variables (so an inner transform costs what its own function records,
+    not the whole tape before it). Results are traced (differentiable Values) inside another
+    transform, when given Values, or when the function's output reaches an older node: a Value
+    closed over (as torch.func keeps it connected) or an enclosing level's variable seen from
+    another thread, where the depth is 0. Under `no_grad()` the level is `detached`: results
+    are constants (leaf Values where they would be traced, else floats), as torch.func's.
+    """
 
     def __init__(self, args: Sequence[Any], nums: Sequence[int], where: str,
                  lift_rest: bool = False, extra: Any = ()) -> None:
         self.where = where
-        self.traced = _DEPTH.get() > 0 or _has_value((args, extra))
+        self.gen = new_generation()
+        self.detached = not grad_enabled()
+        #: results are Values (`boxed`); differentiable ones (`traced`) unless detached
+        self.boxed = _DEPTH.get() > 0 or _has_value((args, extra))
+        self.traced = self.boxed and not self.detached
+        self.order: list[Value] = []
         self.args = list(args)
         self.variables: list[Value] = []
         self.spans: dict[int, tuple[Any, int, int]] = {}
@@ -299,8 +314,42 @@ class Level:
                     self.args[k] = _leaf(to_float(a, f"{where} argument {k}"))
 
     def run(self, f: Callable[..., Any], kwargs: dict[str, Any] | None = None) -> Any:
-        """`f` at this level's arguments."""
-        return _run(f, self.args, kwargs or {})
+        """`f` at this level's arguments (its variables are live meanwhile, for any thread)."""
+        ids = [id(v) for v in self.variables]
+        with _LIVE_LOCK:
+            for i in ids:
+                _LIVE[i] = _LIVE.get(i, 0) + 1
+        try:
+            return _run(f, self.args, kwargs or {})
+        finally:
+            with _LIVE_LOCK:
+                for i in ids:
+                    if _LIVE[i] == 1:
+                        del _LIVE[i]
+                    else:
+                        _LIVE[i] -= 1
+
+    def watch(self, outs: Sequence[Value | float]) -> list[Value]:
+        """Order the nodes this level made for `outs` (kept as `order`) and trace the level if
+        they reach an older node (see the class docstring)."""
+        roots = [o for o in outs if isinstance(o, Value)]
+        order, stops = topo_since(roots, self.gen) if roots else ([], [])
+        if stops and not self.boxed and _connects(stops):
+            self.boxed = True
+            self.traced = not self.detached
+        self.order = order
+        return order
+
+    def pull(self, outs: Sequence[Value | float], seeds: Sequence[Any],
+             traced: bool | None = None, watched: bool = False) -> list[Any]:
+        """Reverse mode with respect to this level's variables (`watched`: `outs` are among
+        those given to `watch`, whose order is reused)."""
+        return pullback(outs, seeds, self.variables, self.traced if traced is None else traced,
+                        self.order if watched else None, self.gen)
+
+    def finish(self, xs: Sequence[Any]) -> list[Any]:
+        """Results as this level returns them (`result` of each)."""
+        return [self.result(x) for x in xs]
 
     def shaped(self, flat: Sequence[Any], nums: Sequence[int], single: bool) -> Any:
         """Per-variable results arranged as the arguments in `nums` (a tuple unless `single`)."""
@@ -311,8 +360,40 @@ class Level:
         return parts[0] if single else tuple(parts)
 
     def result(self, x: Any) -> Any:
-        """A number or Value as this level returns it: a Value if traced, else a float."""
-        return as_result(x, self.traced)
+        """A number or Value as this level returns it: a Value if traced, a constant leaf if
+        boxed but detached (no_grad), else a float."""
+        if self.traced or not self.boxed:
+            return as_result(x, self.traced)
+        return _leaf(x.data if isinstance(x, Value) else float(x))
+
+
+#: ids of the variables of the levels whose function is running, in any thread (a count: the
+#: same variable may run twice at once); a level elsewhere whose output reaches one of them is
+#: inside that level's computation even though its own depth is 0 (a worker thread).
+_LIVE: dict[int, int] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def _connects(stops: list[Value]) -> bool:
+    """Whether Values made before a level, which its output reaches, tie it to something that
+    can be differentiated: a user's leaf (`Value(...)`, as torch.func keeps a closed-over
+    tensor that requires grad connected) or a running level's variable. Constants and the
+    variables of levels that have returned are not."""
+    seen: set[Value] = set()
+    todo = list(stops)
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if id(node) in _LIVE:
+            return True
+        if node._prim is None:
+            if node._g & 1:
+                return True
+            continue
+        todo.extend(node.parents)
+    return False
 
 
 def as_result(x: Any, traced: bool) -> Any:
@@ -368,29 +449,35 @@ def aux_result(aux: Any, traced: bool) -> Any:
 
 # ---- the two directions -------------------------------------------------------------------
 def pullback(outs: Sequence[Value | float], seeds: Sequence[Any], wrt: Sequence[Value],
-             traced: bool) -> list[Any]:
-    """d(sum of outs * seeds) / d wrt: reverse mode, differentiable (Values) when traced."""
+             traced: bool, order: list[Value] | None = None, since: int = 0) -> list[Any]:
+    """d(sum of outs * seeds) / d wrt: reverse mode, differentiable (Values) when traced.
+
+    Over `order` if given (a topological order holding every node between `outs` and `wrt`),
+    else the nodes of generation `since` or later (all nodes if 0)."""
     pairs = [(o, s) for o, s in zip(outs, seeds) if isinstance(o, Value)]
     if not pairs or not wrt:
         return [as_result(0.0, traced) for _ in wrt]
-    gs = grad([o for o, _ in pairs], list(wrt), grad_outputs=[s for _, s in pairs],
-              create_graph=traced, allow_unused=True, materialize_grads=True)
-    return [as_result(g, traced) for g in gs]
+    roots = [o for o, _ in pairs]
+    if order is None:
+        order = topo_since(roots, since)[0] if since else topo_order(roots)
+    if traced:
+        with enable_grad(), ieee_mode():
+            gs = _grad(roots, list(wrt), [s for _, s in pairs], True, order)
+    else:
+        gs = _grad(roots, list(wrt), [s.data if isinstance(s, Value) else s for _, s in pairs],
+                   False, order)
+    return [as_result(0.0 if g is None else g, traced) for g in gs]
 
 
 def push(outs: Sequence[Value | float], seeds: dict[Value, Any], traced: bool,
          order: list[Value] | None = None) -> list[Any]:
     """Tangents of `outs` given the seeded variables' tangents: forward mode (`order`: the
-    outputs' topological order, when the caller walks the same graph more than once)."""
+    outputs' topological order from the variables on, as `Level.watch` makes it)."""
     if order is None:
-        order = _order(outs)
+        roots = [o for o in outs if isinstance(o, Value)]
+        order = topo_order(roots) if roots else []
     tan = _tangents(order, seeds) if traced else tangents(order, seeds)
     return [as_result(tan.get(o, 0.0) if isinstance(o, Value) else 0.0, traced) for o in outs]
-
-
-def _order(outs: Sequence[Value | float]) -> list[Value]:
-    roots = [o for o in outs if isinstance(o, Value)]
-    return topo_order(roots) if roots else []
 
 
 def _tangents(order: list[Value], seeds: dict[Value, Any]) -> dict[Value, Any]:
@@ -441,7 +528,8 @@ def value_and_grad(f: Callable[..., Value], argnums: int | Sequence[int] = 0) ->
         nums = _argnums(argnums, len(args), "value_and_grad")
         level = Level(args, nums, "value_and_grad", lift_rest=True, extra=kwargs)
         out = scalar_out(level.run(f, kwargs), "value_and_grad")
-        gs = pullback([out], [1.0], level.variables, level.traced)
+        level.watch([out])
+        gs = level.finish(level.pull([out], [1.0], watched=True))
         return level.result(out), level.shaped(gs, nums, single)
 
     return wrapped
@@ -451,8 +539,9 @@ def hessian(f: Callable[..., Value], inputs: Sequence[Any]) -> list[list[Any]]:
     """The matrix of second derivatives of scalar `f` at `inputs` (reverse over reverse)."""
     level = Level(list(inputs), range(len(inputs)), "hessian")
     out = scalar_out(level.run(f), "hessian")
-    first = pullback([out], [1.0], level.variables, True)
-    return [pullback([g], [1.0], level.variables, level.traced) for g in first]
+    level.watch([out])
+    first = level.pull([out], [1.0], True, watched=True)
+    return [level.finish(level.pull([g], [1.0])) for g in first]
 
 
 def hvp(f: Callable[..., Value], inputs: Sequence[Any], vector: Sequence[Any],
@@ -476,8 +565,9 @@ def hvp(f: Callable[..., Value], inputs: Sequence[Any], vector: Sequence[Any],
     v = [_tangent(x, f"hvp vector[{i}]") for i, c in enumerate(vector)
          for x in _flatten_as(level.spans[i][0], c, f"hvp: vector[{i}]")]
     out = scalar_out(level.run(f), "hvp")
-    first = pullback([out], [1.0], level.variables, True)
-    return pullback(first, v, level.variables, level.traced)
+    level.watch([out])
+    first = level.pull([out], [1.0], True, watched=True)
+    return level.finish(level.pull(first, v))
 
 
 def jvp(f: Callable[..., Outputs], primals: Sequence[Any],
@@ -509,7 +599,8 @@ def jvp_core(f: Callable[..., Any], primals: Sequence[Any], tangents_in: Sequenc
         ts.extend(_tangent(x, f"{where} tangents[{i}]") for x in leaves)
     out, aux = split_aux(level.run(f, kwargs), has_aux, where)
     outs, spec = out_leaves(out, where)
-    dots = push(outs, dict(zip(level.variables, ts)), level.traced)
+    order = level.watch(outs)
+    dots = level.finish(push(outs, dict(zip(level.variables, ts)), level.traced, order))
     values = [level.result(o) for o in outs]
     return (_unflatten(spec, iter(values)), _unflatten(spec, iter(dots)),
             aux_result(aux, level.traced))
@@ -527,13 +618,13 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], nums: list[int], where
     out, aux = split_aux(level.run(f, kwargs), has_aux, where)
     outs, spec = out_leaves(out, where)
     n = len(level.variables)
+    order = level.watch(outs)
     if forward:
-        order = _order(outs)
         columns = [push(outs, {v: 1.0}, level.traced, order) for v in level.variables]
         rows = [[columns[j][i] for j in range(n)] for i in range(len(outs))]
     else:
-        rows = [pullback([o], [1.0], level.variables, level.traced) for o in outs]
-    return level, rows, spec, aux_result(aux, level.traced)
+        rows = [level.pull([o], [1.0], watched=True) for o in outs]
+    return level, [level.finish(r) for r in rows], spec, aux_result(aux, level.traced)
 
 
 def _jac_old(f: Callable[..., Outputs], argnums: int | Sequence[int] | None, where: str,
