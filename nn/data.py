@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 import random
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -356,10 +357,49 @@ def _returned_like(X: Any, out: list[list[float]]) -> Any:
     return out
 
 
+_EPS = sys.float_info.epsilon
+
+
+def _mean_var(col: list[float], scale: float) -> tuple[float, float]:
+    """Mean and population variance of `col / scale` (two passes, exactly rounded sums)."""
+    n = len(col)
+    xs = col if scale == 1.0 else [v / scale for v in col]
+    mean = math.fsum(xs) / n
+    return mean, math.fsum((v - mean) ** 2 for v in xs) / n
+
+
+def _column_stats(col: list[float]) -> tuple[float, float]:
+    """(mean, scale) of one feature as StandardScaler computes them: the scale is the
+    standard deviation, or 1 for a feature indistinguishable from a constant (its variance
+    within the rounding error of the two-pass algorithm: scikit-learn's
+    `_is_constant_feature`, var <= n eps var + (n mean eps)**2), so rounding noise is not
+    blown up. Values near the float limit (1e300) are scaled by the largest first."""
+    n = len(col)
+    try:
+        mean, var = _mean_var(col, 1.0)
+        big = 1.0
+        bound = n * _EPS * var + (n * mean * _EPS) ** 2
+    except OverflowError:  # squares beyond the float range: the same sums in units of max |x|
+        big = max(abs(v) for v in col)
+        mean, var = _mean_var(col, big)
+        bound = n * _EPS * var + (n * mean * _EPS) ** 2  # homogeneous: the same test
+        mean *= big
+    if var <= bound:
+        return mean, 1.0
+    return mean, math.sqrt(var) * big
+
+
+def _scaled(v: float, mean: float, std: float) -> float:
+    """(v - mean) / std, without overflowing in the difference for values near 1e308."""
+    out = (v - mean) / std
+    return out if math.isfinite(out) else v / std - mean / std
+
+
 class Standardizer:
     """Per-feature scaling to zero mean and unit variance, fitted on training data only
     (scikit-learn's StandardScaler). A constant feature (zero variance, like the digits' blank
-    corner pixels) is only centred."""
+    corner pixels, or a variance within rounding error of zero, as StandardScaler detects
+    it) is only centred."""
 
     def __init__(self) -> None:
         self.mean: list[float] | None = None
@@ -371,12 +411,10 @@ class Standardizer:
         rows = _arrays.rows(X, "Standardizer.fit: X")
         if not rows:
             raise ValueError("Standardizer.fit needs at least one row")
-        d = len(rows[0])
         n = len(rows)
-        mean = [math.fsum(row[j] for row in rows) / n for j in range(d)]
-        var = [math.fsum((row[j] - mean[j]) ** 2 for row in rows) / n for j in range(d)]
-        self.mean = mean
-        self.std = [math.sqrt(v) if v > 0.0 else 1.0 for v in var]
+        stats = [_column_stats([row[j] for row in rows]) for j in range(len(rows[0]))]
+        self.mean = [m for m, _ in stats]
+        self.std = [s for _, s in stats]
         return self
 
     def transform(self, X: Any) -> Any:
@@ -389,7 +427,7 @@ class Standardizer:
             if len(row) != d:
                 raise ValueError(f"Standardizer: row {i} has {len(row)} features, "
                                  f"fitted on {d}")
-            out.append([(v - m) / s for v, m, s in zip(row, self.mean, self.std)])
+            out.append([_scaled(v, m, s) for v, m, s in zip(row, self.mean, self.std)])
         return _returned_like(X, out)
 
     def fit_transform(self, X: Any) -> Any:

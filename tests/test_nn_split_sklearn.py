@@ -8,6 +8,8 @@ import array
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nn import data
 
@@ -259,3 +261,55 @@ def test_every_class_in_both_parts_whenever_sklearn_manages_it(balance) -> None:
                 if all((np.bincount(p, minlength=k) > 0).all() for p in r[2:]):
                     assert all((np.bincount(p, minlength=k) > 0).all() for p in o[2:]), \
                         (n, ts, rs)
+
+
+def _sk_constant(col: np.ndarray) -> bool:
+    """scikit-learn's own test of a feature indistinguishable from a constant."""
+    pre_data = pytest.importorskip("sklearn.preprocessing._data")
+    n = len(col)
+    return bool(pre_data._is_constant_feature(np.var(col), np.mean(col), n))
+
+
+@given(center=st.floats(-1e9, 1e9, allow_nan=False),
+       noise=st.sampled_from([0.0, 1e-16, 1e-12, 1e-9, 1e-7, 1e-3, 1.0]),
+       n=st.integers(2, 30), seed=st.integers(0, 2**32 - 1))
+def test_standardize_scales_a_near_constant_feature_by_one_as_standard_scaler(
+        center, noise, n, seed) -> None:
+    """A column whose variance is within rounding error of zero is only centred (scale 1),
+    by the test StandardScaler applies; other columns are divided by their std."""
+    pre = pytest.importorskip("sklearn.preprocessing")
+    col = center + np.random.default_rng(seed).normal(0.0, noise, n) * max(abs(center), 1.0)
+    X = col.reshape(-1, 1)
+    s = data.Standardizer().fit(X)
+    sc = pre.StandardScaler().fit(X)
+    eps = np.finfo(np.float64).eps
+    var, mean = sc.var_[0], sc.mean_[0]
+    bound = n * eps * var + (n * mean * eps) ** 2  # StandardScaler's _is_constant_feature
+    assert _sk_constant(col) == (var <= bound)
+    slack = 4 * n * abs(mean) * eps  # sklearn's float sums against our exactly rounded ones
+    if var <= bound / 4:  # clearly constant for both
+        assert s.std[0] == 1.0 and sc.scale_[0] == 1.0
+        assert np.allclose(s.transform(X), sc.transform(X), rtol=1e-9, atol=slack)
+    elif var >= 4 * bound:  # clearly not: the standard deviation
+        assert math.isclose(s.std[0], sc.scale_[0], rel_tol=1e-9, abs_tol=slack)
+
+
+def test_standardize_does_not_divide_by_rounding_noise() -> None:
+    pre = pytest.importorskip("sklearn.preprocessing")
+    X = np.array([[0.9999999999999999, 1.0], [1.0, 2.0], [1.0, 3.0], [1.0, 4.0]])
+    T = np.array([[1.5, 0.0]])
+    ours = data.standardize(X, T)[1]
+    theirs = pre.StandardScaler().fit(X).transform(T)
+    assert ours[0].tolist() == pytest.approx(theirs[0].tolist(), rel=1e-12)
+    assert ours[0, 0] == 0.5  # centred only, not 9e15
+
+
+def test_standardize_values_near_the_float_limit_without_overflow() -> None:
+    X = [[1e300], [-1e300], [3e300], [1e300]]
+    Xs, Ts = data.standardize(X, [[2e300]])
+    ref = np.array([1.0, -1.0, 3.0, 1.0])  # the same column in units of 1e300
+    expected = (ref - ref.mean()) / ref.std()
+    assert [r[0] for r in Xs] == pytest.approx(expected.tolist(), rel=1e-12)
+    assert Ts[0][0] == pytest.approx((2.0 - ref.mean()) / ref.std(), rel=1e-12)
+    s = data.Standardizer().fit([[1.7e308], [-1.7e308]])
+    assert s.transform([[1.7e308]]) == [[pytest.approx(1.0)]]
