@@ -106,7 +106,9 @@ def _pow_ieee(x: float, p: float) -> float:
 def _powc(x: float, p: float) -> float:
     if x == 0.0 and p < 0.0:
         raise ZeroDivisionError(f"0.0 raised to the negative power {p!r}")
-    if x < 0.0 and not p.is_integer() and math.isfinite(p):
+    if x < 0.0 and not p.is_integer() and math.isfinite(p) and (x != -_INF or abs(p) == 0.5):
+        # (-inf) ** p is IEEE's (C, torch: 0 for p < 0, inf for p > 0), except p = +-0.5:
+        # a square root of a negative number (torch's sqrt/rsqrt give nan)
         raise ValueError(f"negative base {x!r} with non-integer exponent {p!r} has no real value")
     return _pow_ieee(x, p)
 
