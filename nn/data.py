@@ -411,7 +411,6 @@ class Standardizer:
         rows = _arrays.rows(X, "Standardizer.fit: X")
         if not rows:
             raise ValueError("Standardizer.fit needs at least one row")
-        n = len(rows)
         stats = [_column_stats([row[j] for row in rows]) for j in range(len(rows[0]))]
         self.mean = [m for m, _ in stats]
         self.std = [s for _, s in stats]
