@@ -195,3 +195,21 @@ def test_pow_with_value_exponent_and_number_base() -> None:
     w = Value(3.0)
     (al.exp(w) * 2).backward()
     assert math.isclose(w.grad, 2 * math.exp(3))
+
+
+def test_negative_infinity_to_a_fractional_power_is_ieee():
+    """(-inf) ** p for a non-integer p is C's and torch's value, not a domain error; p = +-0.5
+    is a square root of a negative number (torch: nan), which raises as sqrt does."""
+    import math
+
+    import pytest
+
+    from autograd_lite import Value
+
+    for p, want in ((-0.75, 0.0), (0.75, math.inf), (-1.5, 0.0), (2.5, math.inf)):
+        x = Value(-math.inf)
+        y = x ** p
+        assert y.data == want == math.pow(-math.inf, p)
+    for p in (0.5, -0.5):
+        with pytest.raises(ValueError, match="non-integer exponent"):
+            Value(-math.inf) ** p
