@@ -38,6 +38,7 @@ Number = int | float
 
 _UNARY, _BINARY, _NARY = 1, 2, 3
 _INF = math.inf
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 
 class AutogradError(Exception):
@@ -413,6 +414,24 @@ class Value:
     def minimum(self, other: Value | Number) -> Value:
         """min(self, other); a tie splits the gradient evenly (as in PyTorch and JAX)."""
         return MINIMUM(self, other)
+
+    # numpy calls a method of this name on each element of an object array (`np.exp2(arr)`):
+    # compositions of primitives, as numpy_interop's table has them for a bare Value.
+    def fabs(self) -> Value:
+        """|x| (numpy's name for object arrays)."""
+        return ABS.apply1(self)
+
+    def exp2(self) -> Value:
+        """2 ** x."""
+        return RPOW.apply1(self, 2.0)
+
+    def log2(self) -> Value:
+        """log(x) / log(2); raises ValueError for data <= 0."""
+        return LOG.apply1(self) / _LN2
+
+    def log10(self) -> Value:
+        """log(x) / log(10); raises ValueError for data <= 0."""
+        return LOG.apply1(self) / _LN10
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """numpy ufuncs with a primitive record nodes (`np.maximum(v, 0.0)`); others raise."""

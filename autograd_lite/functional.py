@@ -26,6 +26,7 @@ included, works in both modes. Results and arguments may be nested lists, tuples
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -102,7 +103,9 @@ def _flatten(tree: Any, leaves: list[Any]) -> Any:
 
 
 def _is_array(x: Any) -> bool:
-    return type(x).__name__ == "ndarray" and type(x).__module__ == "numpy"
+    """A numpy array (a subclass such as `ValueArray` too), without importing numpy."""
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(x, np.ndarray)
 
 
 def _kind_name(spec: Any) -> str:
@@ -214,10 +217,12 @@ def _array(shape: tuple[int, ...], items: list[Any]) -> Any:
     if _is_array(first) and first.dtype != object and all(
             _is_array(i) and i.shape == first.shape and i.dtype != object for i in items):
         return np.stack(items).reshape(tuple(shape) + first.shape)
+    from .numpy_interop import ValueArray  # elementwise ufuncs through the engine's table
+
     out = np.empty(len(items), dtype=object)
     for k, item in enumerate(items):
         out[k] = item
-    return out.reshape(shape)
+    return out.reshape(shape).view(ValueArray)
 
 
 def _leaves(tree: Any) -> list[Any]:

@@ -74,3 +74,25 @@ def array_ufunc(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[s
     for i, elems in enumerate(b):
         flat[i] = fn(*map(_plain, elems))
     return out
+
+
+class ValueArray(np.ndarray):
+    """An object array of Values whose elementwise ufuncs go through the engine's table, as a
+    bare Value's do: `np.maximum(x, 0.0)` records maximum nodes (a tie splits the gradient, as
+    in JAX) instead of numpy's object loop picking one operand. The transforms hand a
+    function its array arguments as this; anything else (reductions, other ufuncs, indexing)
+    is numpy's object-array behaviour."""
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        plain = tuple(x.view(np.ndarray) if isinstance(x, ValueArray) else x for x in inputs)
+        if method == "__call__" and not kwargs and ufunc in UFUNCS:
+            out = array_ufunc(ufunc, method, plain, kwargs)
+            return out.view(ValueArray) if isinstance(out, np.ndarray) and out.dtype == object \
+                else out
+        if "out" in kwargs:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, ValueArray) else o
+                                  for o in kwargs["out"])
+        out = getattr(ufunc, method)(*plain, **kwargs)
+        if isinstance(out, np.ndarray) and out.dtype == object:
+            return out.view(ValueArray)
+        return out

@@ -10,9 +10,11 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autograd_lite import Value, func, grad
-from autograd_lite.numpy_interop import UFUNCS
+from autograd_lite.numpy_interop import UFUNCS, ValueArray
 
 ORDERINGS = {np.greater, np.greater_equal, np.less, np.less_equal}
 DIFFERENTIABLE = [u for u in UFUNCS if u not in ORDERINGS]
@@ -110,3 +112,45 @@ def test_numpy_is_not_imported_by_the_engine() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout
     assert out.strip() == "False"
+
+
+#: numpy has no object loop for float_power (only float and complex ones), so an object array
+#: of Values cannot reach the engine there: np.power is the spelling that works.
+NO_OBJECT_LOOP = {np.float_power}
+
+
+@pytest.mark.parametrize("u", [u for u in DIFFERENTIABLE if u not in NO_OBJECT_LOOP],
+                         ids=lambda u: u.__name__)
+@given(st.lists(st.floats(0.2, 3.0), min_size=2, max_size=2))
+def test_every_mapped_ufunc_works_on_object_arrays_as_on_a_value(u: np.ufunc,
+                                                                 point: list[float]) -> None:
+    # a plain object array: numpy calls the Value method of the ufunc's name (maximum and
+    # minimum are numpy's compare-and-pick there, so they need the engine's ValueArray)
+    xs = [Value(x) for x in point[:u.nin]]
+    one = u(*xs)
+    arr = ValueArray if u in (np.maximum, np.minimum) else np.ndarray
+    for args in ([np.array([x], dtype=object).view(arr) for x in xs],           # arrays only
+                 [np.array([xs[0]], dtype=object).view(arr), *point[1:u.nin]]):  # and a float
+        out = u(*args)
+        assert isinstance(out, np.ndarray) and out.shape == (1,)
+        elem = out[0]
+        assert isinstance(elem, Value) and elem.data == pytest.approx(one.data, rel=1e-15)
+        assert grad(elem, [xs[0]]) == pytest.approx(grad(one, [xs[0]]), rel=1e-15)
+
+
+def test_float_power_on_a_value_works_and_object_arrays_are_numpys_refusal() -> None:
+    v = Value(0.7)
+    assert np.float_power(v, 2.0).data == pytest.approx(0.49)
+    with pytest.raises(TypeError, match="float_power"):
+        np.float_power(np.array([v], dtype=object), 2.0)
+
+
+def test_maximum_inside_transforms_records_maximum_nodes_as_jax() -> None:
+    # the arrays a transform hands f send their ufuncs through the engine: a tie splits
+    # the gradient (JAX: [0.5, 0, 1] and [1.5, 1]); numpy's object loop would pick one side
+    g = func.grad(lambda x: np.sum(np.maximum(x, 0.0)))(np.array([0.0, -1.0, 2.0]))
+    assert g.tolist() == [0.5, 0.0, 1.0]
+    g = func.grad(lambda x: np.sum(np.maximum(x, x * x)))(np.array([1.0, 0.5]))
+    assert g.tolist() == [1.5, 1.0]
+    g = func.grad(lambda x: np.sum(np.minimum(2.0 * x, 1.0) * x[::-1]))(np.array([0.5, 3.0]))
+    assert g.tolist() == [0.5 * 2 * 3.0 + 1.0, 1.0 * 0.0 + 1.0]  # d/dx0, d/dx1
