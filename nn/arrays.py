@@ -107,7 +107,11 @@ def _feature(v: Any, where: str) -> Any:
                 raise ValueError(f"{where} is a sequence: X must be 2-D (samples x features), "
                                  f"got deeper nesting ({_describe(v)})")
             raise TypeError(f"{where} must be a real number, got {_describe(v)}")
-        v = float(v)
+        try:
+            v = float(v)
+        except OverflowError:
+            raise ValueError(f"{where} is {_describe(v)}, beyond the float range (1.8e308); "
+                             "inputs must be finite") from None
     if not math.isfinite(v):
         raise ValueError(f"{where} is {v!r}; inputs must be finite (drop or impute NaN and "
                          "infinite entries first)")
@@ -131,15 +135,21 @@ def rows(X: Any, where: str = "X") -> list[list[Any]]:
                              f"{a.ndim}-D array of shape {tuple(a.shape)}{hint}")
         if a.dtype.kind == "f":
             np = _numpy()
+            if a.dtype.itemsize > 8:  # longdouble: finite there may be beyond float64's range
+                with np.errstate(over="ignore"):
+                    a = a.astype("float64")
             bad = np.argwhere(~np.isfinite(a))
             if len(bad):
                 i, j = (int(k) for k in bad[0])
                 raise ValueError(f"{where}[{i}][{j}] is {float(a[i, j])!r}; inputs must be "
-                                 "finite (drop or impute NaN and infinite entries first)")
+                                 "finite (drop or impute NaN and infinite entries first; "
+                                 "a longdouble beyond 1.8e308 is infinite as a float)")
             return _plain(a)
         if a.dtype.kind in "biu":
             return [[float(v) for v in r] for r in _plain(a)]
         X = a.tolist()  # object array: checked entry by entry below
+    if isinstance(X, memoryview):
+        X = X.tolist()  # any number of dimensions (iterating a 2-D memoryview is refused)
     if isinstance(X, str) or not isinstance(X, Sequence):
         raise TypeError(f"{where} must be a 2-D array or a list of rows, got {_describe(X)}")
     out: list[list[Any]] = []
@@ -192,6 +202,8 @@ def targets(y: Any, where: str = "y") -> list[Any]:
         if a.dtype.kind != "O":
             return _plain(a)
         y = a.tolist()
+    if isinstance(y, memoryview):
+        y = y.tolist()
     if isinstance(y, str) or not isinstance(y, Sequence | array.array):
         raise TypeError(f"{where} must be a sequence of targets, got {_describe(y)}")
     return [_target(v, f"{where}[{i}]") for i, v in enumerate(y)]

@@ -168,7 +168,13 @@ def _size_kind(size: object, what: str) -> str | None:
         raise InvalidParameterError(f"The {what!r} parameter of train_test_split must be a "
                                     f"float in the range (0.0, 1.0), an int in the range "
                                     f"[1, inf) or None. Got {size!r} instead.")
-    return "i" if isinstance(size, numbers.Integral) else "f"
+    if isinstance(size, numbers.Integral):
+        return "i"
+    if not isinstance(size, float):  # np.float32(0.3) is 0.30000001..., Fraction, Decimal:
+        raise InvalidParameterError(  # refused, as scikit-learn refuses them
+            f"The {what!r} parameter of train_test_split must be a float in the range "
+            f"(0.0, 1.0), an int in the range [1, inf) or None. Got {size!r} instead.")
+    return "f"
 
 
 def _size_value(size: Any, kind: str | None) -> Any:
@@ -241,6 +247,12 @@ def _hashable(c: Any) -> Any:
     return tuple(_hashable(v) for v in c) if isinstance(c, list) else c
 
 
+def _has_nan(c: Any) -> bool:
+    if isinstance(c, tuple):
+        return any(_has_nan(v) for v in c)
+    return isinstance(c, float) and c != c
+
+
 def _classes(keys: list[Any]) -> list[Any]:
     try:
         return sorted(set(keys))
@@ -254,7 +266,14 @@ def _stratified(labels: list[Any], n_train: int, n_test: int,
     keys = [_hashable(c) for c in labels]
     by_class: dict[Any, list[int]] = {}
     for i, c in enumerate(keys):
-        by_class.setdefault(c, []).append(i)
+        if _has_nan(c):
+            raise ValueError(f"Input y contains NaN (train_test_split: stratify label [{i}]).")
+        try:
+            by_class.setdefault(c, []).append(i)
+        except TypeError:
+            raise TypeError(f"train_test_split: stratify label [{i}] is {type(c).__name__} "
+                            f"{c!r}, which cannot be a class (labels must be numbers, "
+                            "strings or rows of them)") from None
     classes = _classes(keys)
     counts = [len(by_class[c]) for c in classes]
     few = [c for c, k in zip(classes, counts) if k < 2]
@@ -301,9 +320,28 @@ def _take(x: Any, idx: list[int]) -> Any:
     return [list(x[i]) if isinstance(x[i], list | tuple) else x[i] for i in idx]
 
 
-def train_test_split(X: Any, y: Any, test_size: float | None = None, seed: int | None = 0,
-                     stratify: Any = False, *, train_size: float | None = None,
-                     shuffle: bool = True, random_state: int | None = None
+class _DefaultSeed(int):
+    """The default `seed` of train_test_split: 0, told apart from a seed given explicitly."""
+
+
+_DEFAULT_SEED = _DefaultSeed(0)
+
+
+def _seed_from(random_state: Any) -> int:
+    """An int seed from `random_state`: an int, or a numpy RandomState (as scikit-learn takes
+    it: one draw from it, so it advances, and the same state gives the same split)."""
+    if type(random_state).__name__ == "RandomState" and hasattr(random_state, "randint"):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise TypeError(f"train_test_split: random_state must be an int, a "
+                        f"numpy.random.RandomState or None, got {random_state!r}")
+    return int(random_state)
+
+
+def train_test_split(X: Any, y: Any, test_size: float | None = None,
+                     seed: int | None = _DEFAULT_SEED, stratify: Any = False, *,
+                     train_size: float | None = None, shuffle: bool = True,
+                     random_state: Any = None
                      ) -> tuple[Any, Any, Any, Any]:
     """Shuffle with `seed` and split into `(X_train, X_test, y_train, y_test)` (scikit-learn's
     order, sizes and errors).
@@ -313,14 +351,15 @@ def train_test_split(X: Any, y: Any, test_size: float | None = None, seed: int |
     `stratify=True` keeps the class proportions of `y` in both parts (or pass the labels to
     stratify by, as in scikit-learn), with scikit-learn's StratifiedShuffleSplit allocation:
     exactly the requested sizes, every class in both parts where the sizes allow. Arrays come
-    back as arrays, anything else as lists. `random_state` is accepted as another name for
-    `seed` (None: fresh randomness); `shuffle=False` takes the first rows for training and
-    the next for testing.
+    back as arrays, anything else as lists. `random_state` (an int or a numpy RandomState, as
+    scikit-learn takes it) is accepted instead of `seed`, not with it; `seed=None`: fresh
+    randomness; `shuffle=False` takes the first rows for training and the next for testing.
     """
     if random_state is not None:
-        if seed not in (0, None, random_state):
-            raise ValueError("train_test_split: give seed or random_state, not both")
-        seed = random_state
+        if seed is not _DEFAULT_SEED:
+            raise ValueError(f"train_test_split: give seed or random_state, not both (got "
+                             f"seed={seed!r} and random_state={random_state!r})")
+        seed = _seed_from(random_state)
     n = _length(X, "X")
     if _length(y, "y") != n:
         raise ValueError(f"train_test_split: found input variables with inconsistent numbers "

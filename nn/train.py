@@ -200,8 +200,9 @@ def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]],
                             "class names as ints 0 .. k-1 (e.g. sklearn's LabelEncoder)")
     if all(isinstance(t, list) and len(t) == 1 for t in y):
         with no_grad():
-            if not isinstance(model(X[0]), list):  # y of shape (n, 1) for one output: ravel
-                y = [t[0] for t in y]
+            out = model(X[0])
+        if not (isinstance(out, list) and len(out) == 1):  # y of shape (n, 1): n labels,
+            y = [t[0] for t in y]  # as scikit-learn ravels a column (unless 1-vector outputs)
     return X, y
 
 

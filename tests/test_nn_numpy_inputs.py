@@ -295,3 +295,42 @@ def test_any_real_array_reads_as_its_float64_values() -> None:
         assert all(type(v) is (float if a.dtype.kind == "f" else int) for v in labels)
 
     check()
+
+
+def test_a_2d_memoryview_reads_as_its_rows_as_sklearn() -> None:
+    pre = pytest.importorskip("sklearn.preprocessing")
+    a = np.array([[1.0, 2.0], [3.0, 5.0], [4.0, 9.0]])
+    mv = memoryview(a)
+    assert nn.arrays.rows(mv) == a.tolist()
+    assert np.allclose(standardize(mv)[0], pre.StandardScaler().fit_transform(mv))
+    assert nn.arrays.targets(memoryview(np.array([0, 1, 1]))) == [0, 1, 1]
+
+
+def test_longdouble_beyond_float64_is_refused_after_the_cast() -> None:
+    big = np.array([[1e300, 1.0], [0.5, 0.25]], dtype=np.longdouble)
+    if np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        pytest.skip("longdouble is float64 on this platform")
+    big[0, 0] *= np.longdouble(1e100)  # finite as longdouble, beyond float64
+    assert np.isfinite(big).all()
+    with pytest.raises(ValueError, match=r"X\[0\]\[0\] is inf"):
+        nn.arrays.rows(big)
+    with pytest.raises(ValueError, match=r"predict: X\[0\]\[0\]"):
+        predict(MLP(2, [1], seed=0), big)
+
+
+@pytest.mark.parametrize("huge", [10**400, -(10**400)])
+def test_an_int_beyond_the_float_range_is_a_value_error_naming_the_position(huge) -> None:
+    with pytest.raises(ValueError, match=r"predict: X\[1\]\[0\] is int .*beyond the float range"):
+        predict(MLP(2, [1], seed=0), [[1, 2], [huge, 1]])
+
+
+def test_multiclass_labels_in_a_column_are_raveled_as_sklearn() -> None:
+    X, y = make_blobs(30, centers=3, seed=0)
+    col = np.array(y).reshape(-1, 1)
+    runs = []
+    for labels in (y, col):
+        m = MLP(2, [4, 3], seed=0)
+        h = fit(m, X, labels, epochs=2, progress=False)
+        runs.append((h.loss, h.accuracy, evaluate(m, X, labels)))
+    assert runs[0] == runs[1]
+    assert runs[0][1][0] is not None  # cross-entropy on the 3 classes

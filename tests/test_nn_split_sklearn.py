@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import array
 import math
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -313,3 +314,49 @@ def test_standardize_values_near_the_float_limit_without_overflow() -> None:
     assert Ts[0][0] == pytest.approx((2.0 - ref.mean()) / ref.std(), rel=1e-12)
     s = data.Standardizer().fit([[1.7e308], [-1.7e308]])
     assert s.transform([[1.7e308]]) == [[pytest.approx(1.0)]]
+
+
+@pytest.mark.parametrize("size", [np.float32(0.3), np.float16(0.5), Fraction(3, 10)],
+                         ids=["float32", "float16", "Fraction"])
+@pytest.mark.parametrize("which", ["test_size", "train_size"])
+def test_split_sizes_of_a_float_type_other_than_float_are_refused_as_sklearn(size, which) -> None:
+    X, y = np.zeros((10, 1)), np.arange(10)
+    with pytest.raises(ValueError, match=which) as theirs:
+        model_selection.train_test_split(X, y, **{which: size})
+    with pytest.raises(data.InvalidParameterError, match=which) as ours:
+        data.train_test_split(X, y, **{which: size})
+    assert str(ours.value) == str(theirs.value)
+    assert len(data.train_test_split(X, y, **{which: np.float64(0.3)})[1]) == \
+        len(model_selection.train_test_split(X, y, **{which: np.float64(0.3)})[1])
+
+
+@pytest.mark.parametrize("labels", [[float("nan")] * 5 + [1.0] * 5,
+                                    np.array([np.nan] * 5 + [1.0] * 5)], ids=["list", "array"])
+def test_nan_stratify_labels_raise_as_sklearn(labels) -> None:
+    X = np.arange(10).reshape(-1, 1)
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        model_selection.train_test_split(X, np.arange(10), stratify=labels, test_size=0.4)
+    with pytest.raises(ValueError, match=r"Input y contains NaN.*\[0\]"):
+        data.train_test_split(X, np.arange(10), stratify=labels, test_size=0.4)
+
+
+def test_unhashable_stratify_labels_are_a_clear_type_error() -> None:
+    with pytest.raises(TypeError, match=r"stratify label \[1\] is dict"):
+        data.train_test_split([[0.0]] * 4, [0, 1, 0, 1], stratify=[1, {"a": 1}, 1, 2])
+
+
+def test_random_state_as_a_numpy_random_state_and_not_with_seed() -> None:
+    X, y = np.arange(20).reshape(-1, 1), np.arange(20) % 2
+    a = data.train_test_split(X, y, random_state=np.random.RandomState(7))
+    b = data.train_test_split(X, y, random_state=np.random.RandomState(7))
+    assert all((p == q).all() for p, q in zip(a, b))  # the same state, the same split
+    rs = np.random.RandomState(7)
+    first = data.train_test_split(X, y, random_state=rs)[1]
+    assert not (first == data.train_test_split(X, y, random_state=rs)[1]).all()  # it advances
+    with pytest.raises(TypeError, match="random_state"):
+        data.train_test_split(X, y, random_state=np.random.default_rng(0))  # sklearn refuses
+    for seed in (0, 5, None):
+        with pytest.raises(ValueError, match="not both"):
+            data.train_test_split(X, y, seed=seed, random_state=5)
+    assert all((p == q).all() for p, q in zip(data.train_test_split(X, y),
+                                                data.train_test_split(X, y, seed=0)))
