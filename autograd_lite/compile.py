@@ -66,6 +66,20 @@ class GraphChangedError(AutogradError, RuntimeError):
     """`check=True` found that `f` records a different graph for these inputs than at trace."""
 
 
+def foreign_node_error(where: str, node: Value) -> ValueError:
+    """The error for a computed Value that f did not make but that depends on a parameter."""
+    label = f" {node.label!r}" if node.label else ""
+    op = node._prim.name if node._prim is not None else "an op"
+    e = ValueError(
+        f"{where}: f uses a Value{label} (made by {op!r}, data {node.data!r}) "
+        "that was computed from a parameter before the trace: the interpreter uses its stored "
+        "data, replay would recompute it from the parameter's current data. Compute it inside "
+        "f (e.g. a property: self.w * 3.0 at every call), or detach it (Value(v.data)) if it "
+        "is meant as a constant")
+    e.foreign_node = node  # type: ignore[attr-defined]  # (read by nn's implicit caches)
+    return e
+
+
 class DataDependenceWarning(UserWarning):
     """`f` compared Values or took `float()` of one while tracing: its branches are frozen."""
 
@@ -108,7 +122,7 @@ class _Graph:
                  where: str, has_aux: bool = False) -> None:
         inputs = [Value(x) for x in xs]
         # Reads of .data, comparisons and float() by f itself, in this context only.
-        with core.count_data_reads() as reads, enable_grad():
+        with core.count_data_reads() as reads, core.record_nodes() as created, enable_grad():
             result = f(*inputs)
         self.data_reads = int(reads.count)
         aux: list[Value] = []
@@ -143,6 +157,17 @@ class _Graph:
                             tuple(map(_bits, node.params))))
         sig.append(tuple(index[v] for v in aux))
         self.signature = sig
+        # Computed nodes f did not make (a Value computed from a parameter before the trace):
+        # the interpreter reads their stored data, replay would recompute them from the
+        # parameters' current data. Those that depend on an input or a parameter are refused
+        # (`Compiled`); the others are constants, as any Value that is not a parameter.
+        live: set[Value] = set()
+        self.foreign: list[Value] = []
+        for node in self.order:
+            if node in role or any(q in live for q in node.parents):
+                live.add(node)
+                if node._prim is not None and id(node) not in created:
+                    self.foreign.append(node)
 
     def primitives(self) -> list[Primitive]:
         """The distinct primitives of the graph, in order of first appearance."""
@@ -479,6 +504,8 @@ class Compiled:
         self.has_aux = bool(has_aux)
         self.n_inputs = len(xs)
         graph = _Graph(f, xs, self.params, where, self.has_aux)
+        if graph.foreign:
+            raise foreign_node_error(where, graph.foreign[0])
         self._signature = graph.signature
         self.n_nodes = len(graph.order)
         self.n_aux = len(graph.aux)
@@ -641,7 +668,7 @@ class Compiled:
                 graph = _Graph(self.f, fl, self.params, "compiled function", self.has_aux)
         except Exception:  # not inputs of f, or f fails at them now: not the traced function
             return False
-        return graph.data_reads == 0 and graph.signature == self._signature
+        return graph.data_reads == 0 and not graph.foreign and graph.signature == self._signature
 
     # ---- arguments ---------------------------------------------------------------------------
     def _params(self) -> Any:

@@ -147,6 +147,44 @@ def count_data_reads() -> Iterator[DataReads]:
         _READS.reset(token)
 
 
+_CREATED: ContextVar[set[int] | None] = ContextVar("autograd_lite_created_nodes", default=None)
+_created_get = _CREATED.get
+_RECORDERS = [0]
+
+
+def _recording_alloc(cls: type) -> Any:
+    """`_alloc` while a `record_nodes` is active anywhere: notes the node in this context's set."""
+    v: Any = object.__new__(cls)
+    created = _created_get()
+    if created is not None:
+        created.add(id(v))
+    return v
+
+
+@contextlib.contextmanager
+def record_nodes() -> Iterator[set[int]]:
+    """The ids of the nodes the engine makes in this context (this thread) while inside.
+
+    Used by `compile_grad` to tell the nodes a trace made from Values computed before it. While
+    a recorder is active anywhere, every node constructor (`_alloc`) notes its node (slower).
+    """
+    global _alloc
+    created: set[int] = set()
+    token = _CREATED.set(created)
+    with _TRACES_LOCK:
+        if _RECORDERS[0] == 0:
+            _alloc = _recording_alloc
+        _RECORDERS[0] += 1
+    try:
+        yield created
+    finally:
+        with _TRACES_LOCK:
+            _RECORDERS[0] -= 1
+            if _RECORDERS[0] == 0:
+                _alloc = object.__new__
+        _CREATED.reset(token)
+
+
 class Value:
     """A scalar node of the computation graph: `data`, accumulated `grad`, and how it was made.
 
@@ -980,7 +1018,7 @@ def _copy_graph(root: Value, memo: dict[int, Any]) -> Value:
             elif t is tuple:
                 stack.extend(e for e in x if isinstance(e, Value))
     for v in order:
-        memo[id(v)] = object.__new__(type(v))
+        memo[id(v)] = _alloc(type(v))  # (noted by `record_nodes`, as every node)
     memo.setdefault(id(memo), []).extend(order)  # keep the originals alive, as deepcopy does
 
     def mapped(x: Any) -> Any:

@@ -40,7 +40,9 @@ leaves (ValueError naming the first that is not). The cache holds models weakly.
 
 from __future__ import annotations
 
+import decimal
 import functools
+import hashlib
 import math
 import numbers
 import struct
@@ -49,6 +51,7 @@ import warnings
 import weakref
 from array import array
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 from autograd_lite import Compiled, Value, compile_grad, no_grad
@@ -202,6 +205,8 @@ class CompiledStep:
         self.scalar = False  #: the model returns one Value (else a list)
         self.verified = False
         self.fallback: str | None = None  #: why the interpreter is used instead, if it is
+        self.traces = 0  #: traces in a row, no batch using one (see MAX_TRACES)
+        self.unstable = 0  #: traces in a row that a second trace did not confirm
         self._owner: Optimizer | None = None  # an optimizer whose params are exactly ours
 
     def _give_up(self, why: str) -> None:
@@ -258,7 +263,8 @@ class CompiledStep:
         for make in self._candidates(out, ys):
             try:
                 enc = make()
-                c = self._compile(enc, x0, yb[0] if enc.encode(yb[0]) is not None else ys[0])
+                t0 = yb[0] if enc.encode(yb[0]) is not None else ys[0]
+                c = self._compile(enc, x0, t0)
             except Exception as e:  # the loss rejects this encoding: try the next
                 why = f"the loss cannot be traced with its targets as inputs ({e})"
                 continue
@@ -266,13 +272,29 @@ class CompiledStep:
                 why = ("the model or the loss compares Values or calls float() on them (its "
                        "branches would be frozen)")
                 continue
+            # Taken before the trace and compared after: a model changed meanwhile (by another
+            # thread) may have been traced half in each state: not used (this batch runs in
+            # the interpreter; the next one traces again).
+            # Traced twice, snapshots before, between and after (as `_trace_forward`).
+            between = _Snapshot((self.model, self.loss_fn), self._param_set)
+            same = c.same_graph([*x0, *(enc.encode(t0) or ()), 1.0])
+            after = _Snapshot((self.model, self.loss_fn), self._param_set)
+            if not same or (before.state, between.state) != (after.state, after.state):
+                self.unstable += 1
+                if self.unstable >= 3:
+                    self._give_up("the model or the loss records a different graph at every "
+                                  "trace (a random draw, or another thread changing it)")
+                return False  # this batch runs in the interpreter
+            self.unstable = 0
+            self.traces += 1
+            if self.traces > MAX_TRACES:
+                self._give_up(f"the sample loss was traced {MAX_TRACES} times in a row (the "
+                              "model changes before every batch)")
+                return False
             self.compiled, self.encoding, self.n_inputs = c, enc, len(x0)
             self.scalar = isinstance(out, Value)
             self.verified = False
-            # Taken before the trace and compared after: a model changed meanwhile (by another
-            # thread) leaves no snapshot to trust, so the next batch re-traces to compare.
-            after = _Snapshot((self.model, self.loss_fn), self._param_set)
-            self._snapshot = after if before.matches(after) else _Snapshot.unknown()
+            self._snapshot = after
             return True
         self._give_up(why)
         return False
@@ -373,6 +395,8 @@ class CompiledStep:
             self._param_set = set(self.params)
             self.compiled = None
             self._owner = None
+        elif self.compiled is not None:
+            self.traces = 0
         if self.compiled is None and not self._setup(xb, yb):
             return train_batch(model, xb, yb, loss_fn, optimizer)
         result = self._batch(xb, yb)
@@ -418,13 +442,16 @@ _MODULE_PARAMS = (Module.parameters, Module.named_parameters, Module._named)
 class _Snapshot:
     """Everything a model's forward (and a loss) can read through its own attributes, as one
     comparable tuple: every Module's type and attributes (private ones included), recursively
-    through lists, tuples and dicts; numbers bit for bit (0.0 is not -0.0); a parameter by
-    identity (its data is read at every call); any other Value by identity AND data (replay
-    bakes it in as a constant); functions by identity plus their closure cells and defaults;
-    numpy arrays by dtype, shape and bytes. `state` is None when something cannot be
-    snapshot (an arbitrary object): the caller then re-traces to compare (`same_graph`).
-    `custom` is True when a module overrides how its parameters are found (the caller then
-    compares `parameters()` too). Holds no strong reference to a module or a function."""
+    through lists, tuples and dicts; its classes' attributes along the whole MRO (dunders such
+    as `__call__` included); numbers by type and bits (0.0 is not -0.0, np.float32 or Decimal
+    alike); a parameter by identity (its data is read at every call); any other Value by
+    identity AND data (replay bakes it in as a constant); functions by identity plus their code,
+    defaults, attributes and closure cells; classes held as values by their attributes; numpy
+    arrays and lists of floats by a hash of their bytes (cheap: nothing is copied). `state` is
+    None when something cannot be snapshot (an arbitrary object): the caller then re-traces to
+    compare (`same_graph`). `custom` is True when a module overrides how its parameters are
+    found (the caller then compares `parameters()` too). Holds no strong reference to a module
+    or a function."""
 
     __slots__ = ("state", "custom")
 
@@ -464,32 +491,41 @@ class _Snapshot:
             if weights:
                 out.append((t, tuple(obj)))
                 return
+            if len(obj) > 16:
+                fast = _table(obj)
+                if fast is not None:  # a big table of numbers: a hash of its bytes
+                    out.append((t, fast))
+                    return
             out.append((t, len(obj)))
             for item in obj:
                 self._walk(item, out, params, seen)
         elif obj is None or t is bool or t is int or t is str or t is bytes:
             out.append((t, obj))
         elif isinstance(obj, Module):
-            if id(obj) in seen:  # a cycle, or a module used twice: where it was first seen
-                out.append(("seen", seen[id(obj)]))
+            if self._again(obj, out, seen):
                 return
-            seen[id(obj)] = len(seen)
             out.append(t)
             self._walk_class(t, out, params, seen)
             for name, value in vars(obj).items():
                 out.append(name)
                 self._walk(value, out, params, seen)
         elif t is dict:
+            if len(obj) > 16:
+                keys, values = _table(list(obj)), _table(list(obj.values()))
+                if keys is not None and values is not None:
+                    out.append((t, keys, values))
+                    return
             out.append((t, len(obj)))
             for key, value in obj.items():
                 self._walk(key, out, params, seen)
                 self._walk(value, out, params, seen)
-        elif isinstance(obj, float):  # numpy.float64 and other float subclasses
-            out.append((t, _bits(float(obj))))
-        elif isinstance(obj, (int, str, bytes, numbers.Number)) and t.__hash__ is not None:
-            out.append((t, obj))  # numpy ints, Fraction, Decimal, complex: immutable values
+        elif isinstance(obj, numbers.Number):
+            out.append(_number(obj))
         elif isinstance(obj, types.FunctionType):
+            if self._again(obj, out, seen):
+                return
             out.append(weakref.ref(obj))
+            out.append(obj.__code__)  # replaced by a user: another code object
             for cell in obj.__closure__ or ():
                 try:
                     contents = cell.cell_contents
@@ -498,6 +534,7 @@ class _Snapshot:
                 self._walk(contents, out, params, seen)
             self._walk(obj.__defaults__, out, params, seen)
             self._walk(obj.__kwdefaults__, out, params, seen)
+            self._walk(dict(vars(obj)), out, params, seen)  # attributes: act.k = 2.0
         elif isinstance(obj, (staticmethod, classmethod)):
             out.append(t)
             self._walk(obj.__func__, out, params, seen)
@@ -506,41 +543,132 @@ class _Snapshot:
             for accessor in (obj.fget, obj.fset, obj.fdel):
                 self._walk(accessor, out, params, seen)
         elif isinstance(obj, types.MethodType):
-            out.append(weakref.ref(obj.__func__))
+            out.append(t)
+            self._walk(obj.__func__, out, params, seen)
             self._walk(obj.__self__, out, params, seen)
         elif isinstance(obj, types.BuiltinFunctionType) and (
                 obj.__self__ is None or isinstance(obj.__self__, types.ModuleType)):
             out.append(obj)  # math.tanh: no state
+        elif isinstance(obj, _C_DESCRIPTORS) or obj is NotImplemented or obj is Ellipsis:
+            out.append(obj)  # a slot wrapper, a C method of a built-in class: no state
         elif isinstance(obj, type):
-            out.append(obj)
+            if obj.__flags__ & _HEAPTYPE == 0:  # a built-in class (int, np.float32): immutable
+                out.append(obj)
+            else:
+                self._walk_class(obj, out, params, seen)  # a config namespace: Config.scale
         elif isinstance(obj, functools.partial):
             out.append(t)
             for part in (obj.func, obj.args, obj.keywords):
                 self._walk(part, out, params, seen)
         elif t.__module__ == "numpy" and t.__name__ == "ndarray" and not obj.dtype.hasobject:
-            out.append((obj.dtype.str, obj.shape, obj.tobytes()))
+            out.append((obj.dtype.str, obj.shape, _digest(obj)))
+        elif t.__module__ == "numpy" and hasattr(obj, "dtype") and hasattr(obj, "tobytes") \
+                and not obj.dtype.hasobject:
+            out.append((t, str(obj.dtype), obj.tobytes()))  # np.bool_, np.datetime64, ...
         else:
             raise _Opaque(t.__name__)
 
+    @staticmethod
+    def _again(obj: Any, out: list[Any], seen: dict[int, int]) -> bool:
+        """True (and where it was first seen noted) when `obj` was walked before: a cycle, or
+        an object reachable twice; else it is marked seen."""
+        if id(obj) in seen:
+            out.append(("seen", seen[id(obj)]))
+            return True
+        seen[id(obj)] = len(seen)
+        return False
 
     def _walk_class(self, t: type, out: list[Any], params: set[Value], seen: dict[int, int]
                     ) -> None:
-        """A module class's own attributes, once per snapshot (its methods, class-level
-        constants), up to `Module`: a method or a constant replaced on the class is seen."""
-        if any(getattr(t, f.__name__) is not f for f in _MODULE_PARAMS):
+        """A class's own attributes along its whole MRO but `object`, once per snapshot (its
+        methods, dunders such as `__call__`, class-level constants, mixins after `Module`): a
+        method or a constant replaced on a class is seen."""
+        if isinstance(t, type) and issubclass(t, Module) and any(
+                getattr(t, f.__name__) is not f for f in _MODULE_PARAMS):
             self.custom = True
         for cls in t.__mro__:
-            if cls is Module or cls is object:
+            if cls is object:
                 break
             if id(cls) in seen:
+                out.append(("seen", seen[id(cls)]))
                 continue
             seen[id(cls)] = len(seen)
+            if cls.__flags__ & _HEAPTYPE == 0:  # a built-in base (dict, ABC's C parts)
+                out.append(cls)
+                continue
             if vars(cls).get("__slots__"):
                 raise _Opaque(f"{cls.__name__} has __slots__")  # state outside vars()
+            out.append(cls)
             for name, value in vars(cls).items():
-                if not (name.startswith("__") and name.endswith("__")):
+                if name not in _CLASS_BOOKKEEPING:
                     out.append(name)
                     self._walk(value, out, params, seen)
+
+
+#: Class attributes that are bookkeeping, not behaviour: `_abc_impl` is ABCMeta's cache (it
+#: changes as isinstance checks run), the others are names, docs and descriptors of `__dict__`.
+_CLASS_BOOKKEEPING = frozenset({
+    "__dict__", "__weakref__", "__doc__", "__module__", "__qualname__", "__annotations__",
+    "__firstlineno__", "__static_attributes__", "__orig_bases__", "__parameters__",
+    "_abc_impl", "__abstractmethods__", "__annotate__", "__type_params__"})
+
+_HEAPTYPE = 1 << 9  #: Py_TPFLAGS_HEAPTYPE: a class made by a class statement (mutable)
+
+_C_DESCRIPTORS = (types.WrapperDescriptorType, types.MethodWrapperType,
+                  types.MethodDescriptorType, types.ClassMethodDescriptorType,
+                  types.GetSetDescriptorType, types.MemberDescriptorType)
+
+
+def _table(items: list[Any] | tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """A list of floats, ints or strs, or of lists of floats (a table), as its length and a
+    hash of its contents (read at C speed); None for anything else (walked item by item)."""
+    kinds = set(map(type, items))
+    if len(kinds) != 1:
+        return None
+    kind = kinds.pop()
+    try:
+        if kind is float:
+            return (kind, len(items), _digest(array("d", items)))
+        if kind is int:
+            return (kind, len(items), _digest(array("q", items)))
+        if kind is str:
+            lengths = array("q", map(len, items))
+            text = "\0".join(items).encode("utf-8", "surrogatepass")
+            return (kind, _digest(lengths), hashlib.sha256(text).digest())
+        if kind is list and set(map(type, chain.from_iterable(items))) <= {float}:
+            lengths = array("q", map(len, items))
+            return (kind, _digest(lengths), _digest(array("d", chain.from_iterable(items))))
+    except OverflowError:  # an int beyond 64 bits
+        return None
+    return None
+
+
+def _digest(buf: Any) -> bytes:
+    """A hash of a buffer's bytes (a numpy array, an array('d')), without copying them when
+    it is contiguous."""
+    try:
+        return hashlib.sha256(memoryview(buf).cast("B")).digest()
+    except (TypeError, ValueError):  # not contiguous (a numpy slice): copied once
+        return hashlib.sha256(buf.tobytes()).digest()
+
+
+def _number(x: Any) -> tuple[Any, ...]:
+    """A number other than a plain float, int or bool, by type and exact value: 0 and -0
+    differ (np.float32, Decimal), a NaN equals itself."""
+    t = type(x)
+    if isinstance(x, float):  # np.float64, float subclasses
+        return (t, _bits(float.__float__(x)))
+    if hasattr(x, "dtype") and hasattr(x, "tobytes"):  # numpy scalars
+        return (t, str(x.dtype), x.tobytes())
+    if isinstance(x, decimal.Decimal):
+        return (t, x.as_tuple())
+    if isinstance(x, complex):
+        return (t, _bits(x.real), _bits(x.imag))
+    if isinstance(x, numbers.Rational):  # int subclasses, Fraction
+        return (t, int(x.numerator), int(x.denominator))
+    if t.__hash__ is None:
+        raise _Opaque(t.__name__)
+    return (t, x)  # another immutable number class: by its own equality
 
 
 def _bits(x: float) -> bytes:
@@ -562,15 +690,23 @@ def _check_leaves(model: Module) -> None:
 
 # ---- compiled forward passes: predict / evaluate ----------------------------------------------
 class _Entry:
-    """A cached compiled forward pass and what it was traced from (see `_fresh`)."""
+    """A cached compiled forward pass and what it was traced from (see `_fresh`); `traces`:
+    how many times in a row this model's forward was traced for this backend (0 once used)."""
 
-    __slots__ = ("n_in", "backend", "compiled", "scalar", "params", "param_set", "snapshot")
+    __slots__ = ("n_in", "backend", "compiled", "scalar", "params", "param_set", "snapshot",
+                 "traces")
 
     def __init__(self, n_in: int, backend: str, compiled: Compiled | None, scalar: bool,
-                 params: list[Value], snapshot: _Snapshot) -> None:
+                 params: list[Value], snapshot: _Snapshot, traces: int) -> None:
         self.n_in, self.backend, self.compiled, self.scalar = n_in, backend, compiled, scalar
         self.params, self.param_set, self.snapshot = params, set(params), snapshot
+        self.traces = traces
 
+
+#: A model's forward traced this many times in a row, with no call in between that could use
+#: the last trace (it changes before every call), is run by the interpreter from then on: every
+#: trace can compile a new C library.
+MAX_TRACES = 64
 
 #: model -> {backend: its compiled forward}. Nothing in an entry refers to the model (the traced
 #: function holds a weak reference), so a model is freed when the user drops it.
@@ -614,37 +750,81 @@ def _fresh(entry: _Entry, model: Module, x0: list[float]) -> bool:
     return model.parameters() == entry.params and entry.compiled.same_graph(x0)
 
 
+def _interpreter_warning(why: str) -> None:
+    warnings.warn(f"compiled predict/evaluate: using the interpreter for this model: {why}",
+                  RuntimeWarning, stacklevel=5)
+
+
 def _forward_compiled(model: Module, x0: list[float], backend: str) -> tuple[Compiled | None, bool]:
     """(the model's forward pass compiled, whether it returns one Value rather than a list),
-    cached per model and re-checked at every call (`_fresh`); None when the model branches on
-    data (its replay would freeze a branch)."""
+    cached per model and re-checked at every call (`_fresh`); None (the interpreter) when the
+    model branches on data (its replay would freeze a branch), uses a Value computed from a
+    parameter before the trace, records a different graph at every trace (a random draw), was
+    changed by another thread during every attempt to trace it, or was traced MAX_TRACES
+    times already."""
     try:
         entries = _forward_cache.get(model)
     except TypeError:  # not weak-referenceable (or unhashable): no cache
         entries = None
     hit = None if entries is None else entries.get(backend)
     if hit is not None and hit.n_in == len(x0) and _fresh(hit, model, x0):
+        hit.traces = 0
         return hit.compiled, hit.scalar
-    _check_leaves(model)
-    params = model.parameters()
+    traces = 0 if hit is None else hit.traces
+    try:
+        _check_leaves(model)
+        params = model.parameters()
+    except RecursionError:  # a module that holds itself through public attributes
+        return None, False
     param_set = set(params)
-    before = _Snapshot(model, param_set)
-    f, scalar = _model_forward(model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        c: Compiled | None = compile_grad(f, x0, params=params, has_aux=True, backend=backend)
-    if c is not None and c.data_dependent:
-        c = None
-    # Compared after the trace: a model changed meanwhile (by another thread) leaves no
-    # snapshot to trust, so the next call re-traces to compare.
-    after = _Snapshot(model, param_set)
-    snapshot = after if before.matches(after) else _Snapshot.unknown()
-    entry = _Entry(len(x0), backend, c, scalar[0], params, snapshot)
+    entry: _Entry | None = None
+    if traces >= MAX_TRACES:
+        _interpreter_warning(f"its forward was traced {traces} times in a row (it changes "
+                             "before every call)")
+        entry = _Entry(len(x0), backend, None, False, params, _Snapshot.unknown(), traces)
+    for _ in range(3 if entry is None else 0):
+        entry = _trace_forward(model, x0, backend, params, param_set, traces + 1)
+        if entry is not None:
+            break
+    if entry is None:
+        _interpreter_warning("its forward records a different graph at every trace (a random "
+                             "draw, or another thread changing it)")
+        entry = _Entry(len(x0), backend, None, False, params, _Snapshot(model, param_set),
+                       traces + 1)
     try:
         _forward_cache.setdefault(model, {})[backend] = entry
     except TypeError:
         pass
-    return c, scalar[0]
+    return entry.compiled, entry.scalar
+
+
+def _trace_forward(model: Module, x0: list[float], backend: str, params: list[Value],
+                   param_set: set[Value], traces: int) -> _Entry | None:
+    """A new cache entry for the model's forward; None when the model changed while it was
+    traced (its snapshots before and after differ: the trace may mix two states)."""
+    before = _Snapshot(model, param_set)
+    f, scalar = _model_forward(model)
+    c: Compiled | None = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            c = compile_grad(f, x0, params=params, has_aux=True, backend=backend)
+    except ValueError as e:
+        if not getattr(e, "foreign_node", None):
+            raise  # the model's own error: the interpreter would raise it too
+        _interpreter_warning(str(e))
+    if c is not None and c.data_dependent:
+        c = None
+    # Traced twice, the model's snapshot taken before, between and after: a model another
+    # thread changed meanwhile (even and back again) or that draws random numbers records two
+    # different graphs, or shows a different snapshot. Such a trace is never used.
+    between = _Snapshot(model, param_set)
+    if c is not None and not c.same_graph(x0):
+        return None
+    after = _Snapshot(model, param_set)
+    if (before.state, between.state) != (after.state, after.state):
+        return None
+    return _Entry(len(x0), backend, c, scalar[0], params, after, traces)
 
 
 def outputs(model: Module, X: Sequence[Any], backend: str = "auto") -> list[Any] | None:
