@@ -189,7 +189,8 @@ class _Program:
     masking op's (relu, abs, max...) zero local derivative contributes 0.0, not g * 0.
     """
 
-    def __init__(self, g: _Graph, n_params: int, emit: Any, input_grads: bool = True) -> None:
+    def __init__(self, g: _Graph, n_params: int, emit: Any, input_grads: bool = True,
+                 carry: bool = False) -> None:
         name: dict[Value, str] = {}
         index = {v: k for k, v in enumerate(g.order)}
         # Only nodes that depend on an input or a parameter are computed (and get a gradient);
@@ -222,10 +223,14 @@ class _Program:
             for node in g.order:
                 if g.role.get(node, ("",))[0] == "p" or any(q in wanted for q in node.parents):
                     wanted.add(node)
+        # `carry`: each parameter's gradient starts from its `.grad` (the names `h0`, `h1`...)
+        # and adds every contribution to it in turn, as `backward()` adds into `.grad`.
+        carried = {v: f"h{r[1]}" for v, r in g.role.items() if carry and r[0] == "p"}
         gname: dict[Value, str] = {}
         if g.out in wanted:
             gname[g.out] = emit.grad(index[g.out], name[g.out])
-            self.backward.append((True, gname[g.out], "1.0"))
+            seed = f"{carried[g.out]} + 1.0" if g.out in carried else "1.0"
+            self.backward.append((True, gname[g.out], seed))
         for node in reversed(g.order):
             op = node._prim
             if op is None or node not in gname:  # a leaf, a constant, or only in aux
@@ -243,7 +248,7 @@ class _Program:
                     c = emit.mask(gv, local)
                 else:
                     c = f"{gv} * ({local})"
-                if c == gv and q not in gname and not shared:
+                if c == gv and q not in gname and not shared and q not in carried:
                     # The parent's gradient starts as this node's (final) one: reuse it.
                     gname[q] = gv
                     shared = True
@@ -251,10 +256,13 @@ class _Program:
                     self.backward.append((False, gname[q], c))
                 else:
                     gname[q] = emit.grad(index[q], name[q])
-                    self.backward.append((True, gname[q], c))
+                    self.backward.append((True, gname[q], f"{carried[q]} + {c}"
+                                          if q in carried else c))
         by_param = {r[1]: v for v, r in g.role.items() if r[0] == "p"}
+        start = [f"h{j}" if carry else "0.0" for j in range(n_params)]
         self.grads = [gname.get(v, "0.0") for v in g.inputs if input_grads] + [
-            gname.get(by_param[j], "0.0") if j in by_param else "0.0" for j in range(n_params)]
+            gname.get(by_param[j], start[j]) if j in by_param else start[j]
+            for j in range(n_params)]
 
 
 def _fmt(text: str, args: list[str], params: list[str], out: str = "") -> str:
@@ -361,13 +369,16 @@ class _CEmitter:
 
 
 def _python_source(prog: _Program, n_inputs: int, n_params: int, with_grad: bool,
-                   has_aux: bool) -> str:
-    """`def fn(x, p)` returning the value (and the gradients tuple if `with_grad`)."""
-    lines = ["def fn(x, p):"]
+                   has_aux: bool, carry: bool = False) -> str:
+    """`def fn(x, p)` returning the value (and the gradients tuple if `with_grad`); with
+    `carry`, `def fn(x, p, h)`: `h`, the parameters' starting gradients (see `_Program`)."""
+    lines = ["def fn(x, p, h):" if carry else "def fn(x, p):"]
     if n_inputs:
         lines.append("    " + "".join(f"x{i}, " for i in range(n_inputs)) + "= x")
     if n_params:
         lines.append("    " + "".join(f"p{j}, " for j in range(n_params)) + "= p")
+        if carry:
+            lines.append("    " + "".join(f"h{j}, " for j in range(n_params)) + "= h")
     lines += [f"    {v} = {e}" for v, e in prog.forward]
     root = prog.outputs[0]
     if has_aux:  # (value, (aux, ...)), as JAX's has_aux
@@ -544,6 +555,7 @@ class Compiled:
         del graph
         self._vg: Callable[..., Any] | None = None
         self._vgp: Callable[..., Any] | None = None
+        self._vgc: Callable[..., Any] | None = None
         if self._lib is None:
             self._vg = self._build(self.source, "value_and_grad")
         self._fw: Callable[..., Any] | None = None
@@ -739,8 +751,8 @@ class Compiled:
                 raise ValueError(f"compiled function: rows must be a 2-D array of shape "
                                  f"(n, {k}), got shape {mv.shape}")
             n = mv.shape[0]
-            if n == 0:
-                return array("d"), 0
+            if n == 0 or k == 0:  # no numbers to read (a function of no inputs: n rows)
+                return array("d"), n
             if mv.format in ("d", "@d") and mv.c_contiguous:
                 buf = array("d")
                 buf.frombytes(mv.cast("B"))
@@ -830,7 +842,7 @@ class Compiled:
                 "its control flow changed; call compile_grad again, or use the interpreter")
         return graph
 
-    def _replay(self, xs: list[float], pd: Sequence[float]
+    def _replay(self, xs: list[float], pd: Sequence[float], fresh: bool = False
                 ) -> tuple[list[Value], list[Value], Value, list[Value]]:
         """The traced graph rebuilt by the interpreter (each op applied to Values) with fresh
         leaves for the inputs and for the parameters at `pd`: (inputs, parameters, output,
@@ -843,13 +855,16 @@ class Compiled:
         inputs = [core._leaf(x) for x in xs]
         params = [core._leaf(exact(d)) for d in pd]
         new: dict[Value, Value] = {}
+        const: set[Value] = set()
         with enable_grad():
             for node in g.order:
                 r = g.role.get(node)
                 if r is not None:
                     new[node] = inputs[r[1]] if r[0] == "x" else params[r[1]]
-                elif node._prim is None or all(new[q] is q for q in node.parents):
-                    new[node] = node  # a constant of the trace (no input or parameter in it)
+                elif node._prim is None or all(q in const for q in node.parents):
+                    const.add(node)  # a constant of the trace (no input or parameter in it)
+                    # `fresh`: a copy, so that a backward pass writes no traced node.
+                    new[node] = core._leaf(node._d) if fresh else node
                 else:
                     new[node] = node._prim(*[new[q] for q in node.parents], *node.params)
         return inputs, params, new[g.out], [new[v] for v in g.aux]
@@ -949,11 +964,44 @@ class Compiled:
         return value, result
 
     def backward(self, xs: Sequence[Any]) -> Any:
-        """Like `f(*xs).backward()` for the parameters: add their gradients to `.grad`."""
-        value, grads = self.value_and_grad(xs)
-        for q, gq in zip(self.params, grads[self.n_inputs:]):
-            q.grad += gq
+        """Like `f(*xs).backward()` for the parameters: add their gradients to `.grad`, bit
+        for bit as the interpreter does (each contribution added to `.grad` in turn)."""
+        fl, pd = self._args(xs)
+        start = [q.grad for q in self.params]
+        if all(type(h) is float and h == 0.0 for h in start):
+            # From zero, adding the sum or each contribution in turn are the same numbers.
+            value, grads = self._value_and_grad_at(fl, pd, None, None)
+            for q, gq in zip(self.params, grads[self.n_inputs:]):
+                q.grad += gq
+            return value
+        hs = [exact(h) for h in start]
+        totals: Sequence[float] | None = None
+        if not (self.check or anomaly_enabled()):
+            try:
+                value, totals = self._carry_fn()(fl, pd, hs)
+            except (ArithmeticError, ValueError):
+                totals = None  # the interpreter raises its own error, or gives its numbers
+        if totals is None:
+            inputs, params, out, aux = self._replay(fl, self._at(pd, None) or pd, fresh=True)
+            for leaf, h in zip(params, hs):
+                leaf.grad = h
+            out.backward()
+            totals = [leaf.grad for leaf in params]
+            value = (out.data, tuple(v.data for v in aux)) if self.has_aux else out.data
+        for q, t in zip(self.params, totals):
+            q.grad = t
         return value
+
+    def _carry_fn(self) -> Callable[..., Any]:
+        """Python replay whose parameter gradients start from given values (`backward`)."""
+        with self._lazy_lock:
+            if self._vgc is None:
+                prog = _Program(self._graph, len(self.params), _PyEmitter(self._namespace),
+                                input_grads=False, carry=True)
+                self._vgc = self._build(_python_source(prog, self.n_inputs, len(self.params),
+                                                       True, self.has_aux, carry=True),
+                                        "backward")
+        return self._vgc
 
     # ---- batches -----------------------------------------------------------------------------
     def forward_batch(self, rows: Any, *, param_data: Sequence[float] | None = None
@@ -1004,6 +1052,8 @@ class Compiled:
             raise TypeError(f"accumulate must be an array('d') of {m} floats, got "
                             f"{describe(accumulate)}")
         sub = None if param_data is None else self._param_data(param_data)
+        if sub is not None and accumulate is not None and _overlap(sub, accumulate):
+            sub = array("d", sub)  # read as it was: the rows' sums are written into accumulate
         flat, n = self._rows(rows, check_nan=not native_run)
         if native_run:
             pd = self._params() if sub is None else sub
@@ -1027,7 +1077,9 @@ class Compiled:
             sub if self._lib is not None else sub.tolist())
         values = []
         grads: list[tuple[float, ...]] | None = [] if input_grads else None
-        pg = [0.0] * m
+        # Each row's sums are added into accumulate's values in turn, as the C loop does (and
+        # written back once every row is done).
+        pg = [0.0] * m if accumulate is None else accumulate.tolist()
         # Python replay without input gradients: its own (shorter) program; an error in it
         # goes to the interpreter, through the full program (which raises it again).
         fast = None if (input_grads or self.check or anomaly_enabled()
@@ -1053,8 +1105,7 @@ class Compiled:
             if grads is not None:
                 grads.append(g[:k])
         if accumulate is not None:
-            for j in range(m):
-                accumulate[j] += pg[j]
+            accumulate[:] = array("d", pg)
             return values, grads, accumulate
         return values, grads, tuple(pg)
 
@@ -1191,6 +1242,12 @@ def _what_changed(old: list[Any], new: list[Any]) -> str:
     return f"{len(new) - 1} nodes now, {len(old) - 1} at trace time"
 
 
+def _overlap(a: array[float], b: array[float]) -> bool:
+    """Whether two arrays share memory (one is the other: C would read what it writes)."""
+    (pa, na), (pb, nb) = a.buffer_info(), b.buffer_info()
+    return na > 0 and nb > 0 and pa < pb + 8 * nb and pb < pa + 8 * na
+
+
 def _row_note(r: int) -> str:
     """The note every backend adds to an error raised while running row `r` of a batch."""
     return f"(in row {r} of the batch)"
@@ -1203,8 +1260,9 @@ def _note_row(e: BaseException, r: int) -> None:
         e.add_note(note)
 
 
-#: memoryview formats of real numbers: ints of every width, half, single and double floats.
-_REAL_FORMATS = frozenset("bBhHiIlLqQnNefd")
+#: memoryview formats of real numbers: ints of every width, half, single, double and long
+#: double floats (numpy's float128, read as its float64 value, as `Value(x)` reads it).
+_REAL_FORMATS = frozenset("bBhHiIlLqQnNefdg")
 
 
 def _close(a: tuple[Any, tuple[float, ...]], b: tuple[Any, tuple[float, ...]]) -> bool:

@@ -345,8 +345,11 @@ class CompiledStep:
             return None
         return memoryview(flat).cast("B").cast("d", [n, width])
 
-    def _batch(self, xb: list[Any], yb: list[Any]) -> tuple[float, array[float], list[Any]] | None:
-        """(mean loss, mean parameter gradients, outputs), or None to use the interpreter."""
+    def _batch(self, xb: list[Any], yb: list[Any], start: list[float] | None = None
+               ) -> tuple[float, array[float], list[Any]] | None:
+        """(mean loss, mean parameter gradients, outputs), or None to use the interpreter.
+        `start`: the gradients start from these values (each sample's added in turn, as the
+        interpreter's backward adds into a `.grad` that was not zeroed), not from 0.0."""
         c = self.compiled
         assert c is not None
         rows = self._rows(xb, yb)
@@ -359,9 +362,9 @@ class CompiledStep:
                     return None
             except TypeError:
                 return None
-            return self._batch(xb, yb) if self.fallback is None else None
+            return self._batch(xb, yb, start) if self.fallback is None else None
         pdata = array("d", [p.data for p in self.params])  # (faster than map(attrgetter))
-        acc = array("d", bytes(8 * len(self.params)))
+        acc = array("d", bytes(8 * len(self.params)) if start is None else start)
         try:
             values, _, _ = c.value_and_grad_batch(rows, param_data=pdata, accumulate=acc,
                                                   input_grads=False)
@@ -421,8 +424,18 @@ class CompiledStep:
             optimizer.step_with(grads)
             return loss, outs
         optimizer.zero_grad()
-        for p, g in zip(self.params, grads):
-            p.grad += g
+        start = [p.grad for p in self.params]
+        kept = None
+        if not all(type(h) is float and h == 0.0 for h in start):
+            # Gradients the optimizer does not zero (frozen parameters) keep accumulating: the
+            # batch again, each sample's contribution added to them in turn, as backward().
+            kept = self._batch(xb, yb, [float(h) for h in start])
+        if kept is not None:
+            for p, total in zip(self.params, kept[1]):
+                p.grad = total
+        else:
+            for p, g in zip(self.params, grads):
+                p.grad += g
         optimizer.step()
         return loss, outs
 
