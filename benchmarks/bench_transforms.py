@@ -56,27 +56,32 @@ def top_level_grad(calls: int = 2_000) -> None:
 
 
 def nested_after_prefix(n: int, m: int) -> float:
-    """The hostile review's case: an inner grad called m times after n prefix nodes."""
+    """The hostile review's case: seconds spent in m inner grads after n prefix nodes."""
+    spent = [0.0]
+
     def outer(x: Value) -> Value:
         h = x
         for _ in range(n):
             h = al.sin(h) + 0.5 * h
-        s: object = 0.0
+        s: object = h * 0.0
+        t = time.perf_counter()
         for j in range(m):
             s = s + func.grad(lambda y: y * y * h)(float(j))
+        spent[0] = time.perf_counter() - t
         return s  # type: ignore[return-value]
 
-    return float(func.grad(outer)(0.3))
+    func.grad(outer)(0.3)
+    return spent[0]
 
 
 def main() -> None:
-    print(f"{'case':44s} {'seconds':>9s}")
+    print(f"{'case':44s} {'seconds':>9s}")  # best of 5 (inner: of 2)
     print(f"{'forward+backward, 100k nodes':44s} {best(hot_path):9.3f}")
     print(f"{'user primitive forward+backward, 90k nodes':44s} {best(user_primitive):9.3f}")
     print(f"{'top-level func.grad, 2000 calls':44s} {best(top_level_grad):9.3f}")
-    for n, m in ((2_000, 20), (20_000, 20)):
-        t = best(lambda n=n, m=m: nested_after_prefix(n, m), repeat=1)
-        print(f"{f'inner grad x{m} after {n} prefix nodes':44s} {t:9.3f}")
+    for n in (2_000, 20_000):
+        t = min(nested_after_prefix(n, 20) for _ in range(2))
+        print(f"{f'one inner grad after {n} prefix nodes (ms)':44s} {t / 20 * 1000:9.3f}")
     assert math.isfinite(nested_after_prefix(10, 3))
 
 
