@@ -281,7 +281,7 @@ class CompiledStep:
             after = _Snapshot((self.model, self.loss_fn), self._param_set)
             if not same or (before.state, between.state) != (after.state, after.state):
                 self.unstable += 1
-                if self.unstable >= 3:
+                if self.unstable >= 3 or before.state == between.state == after.state:
                     self._give_up("the model or the loss records a different graph at every "
                                   "trace (a random draw, or another thread changing it)")
                 return False  # this batch runs in the interpreter
