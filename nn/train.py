@@ -97,7 +97,8 @@ def predict(model: Module, X: Any, threshold: float | None = None,
             labels: Any = None, compiled: bool = False) -> list[Any]:
     """Class predictions for each row of X (a 2-D array or a list of rows), evaluated without
     recording a graph (`compiled=True`: by one compiled, native when possible, forward pass
-    over all rows).
+    over all rows, re-checked against the model's state at every call; module globals the
+    forward reads are not re-checked: docs/compiled.md).
 
     The rule is the one `fit` and `evaluate` use for `loss` (see nn/metrics.py): 0.5 for
     "bce", 0 for logits, -1/+1 for "hinge", the nearest of `labels` (default 0 and 1) for
@@ -326,7 +327,9 @@ def _remember(model: Module, loss_fn: LossFn, rule: Decision | None) -> None:
 def evaluate(model: Module, X: Any, y: Any, loss: str | LossFn | None = None, *,
              compiled: bool = False) -> tuple[float, float | None]:
     """(mean loss, accuracy or None) of the model on (X, y), without recording a graph
-    (`compiled=True`: the outputs by one compiled forward pass, the loss on them as usual).
+    (`compiled=True`: the outputs by one compiled forward pass, the loss on them as usual;
+    the model's state is re-checked at every call, module globals its forward reads are not:
+    docs/compiled.md).
 
     `loss` None: the loss of the model's last `fit` (a built-in one), else "auto". The
     accuracy is at the decision rule of the loss (nn/metrics.py), as in `fit`'s History (the
