@@ -46,18 +46,20 @@ __all__ = [
     "is_grad_enabled", "detect_anomaly", "AutogradError", "AnomalyError", "UnusedInputError",
     "exp", "log", "log1p", "tanh", "sigmoid", "softplus", "relu", "leaky_relu", "sin", "cos",
     "sqrt", "maximum", "minimum", "erf", "div", "where", "compile_grad", "Compiled",
-    "GraphChangedError", "jvp", "jacfwd", "jacrev", "node_ids", "draw_graph",
+    "GraphChangedError", "jvp", "jacfwd", "jacrev", "node_ids", "draw_graph", "export_html",
     "NativeUnavailableError", "NativeUnavailableWarning",
 ]
 
 if TYPE_CHECKING:
     from .compile import Compiled, GraphChangedError, compile_grad
+    from .export import export_html
     from .native import NativeUnavailableError, NativeUnavailableWarning
     from .render import draw_graph
 
 #: Public names whose modules import on first use: rendering pulls in graphviz, compiled
 #: replay ctypes and the compiler driver; none of it is needed to build graphs and differentiate.
-_LAZY = {"draw_graph": "render", "compile_grad": "compile", "Compiled": "compile",
+_LAZY = {"draw_graph": "render", "export_html": "export", "compile_grad": "compile",
+         "Compiled": "compile",
          "GraphChangedError": "compile", "NativeUnavailableError": "native",
          "NativeUnavailableWarning": "native"}
 

@@ -9,10 +9,9 @@ that shadows it)."""
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -52,15 +51,20 @@ def _tour() -> None:
     print(f"b.grad = {b.grad:+.6f}  (= 1 - y^2)")
 
 
-def _positive(text: str) -> int:
-    """argparse type: an int >= 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """argparse type: an int >= `minimum`."""
+    def count(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {n}")
+        return n
+    return count
+
+
+_positive = _at_least(1)
 
 
 def _layer(text: str) -> int:
@@ -73,13 +77,14 @@ def _layer(text: str) -> int:
 
 
 def _seconds(text: str) -> float:
-    """argparse type: a time limit in seconds, a finite number > 0."""
+    """argparse type: a time limit in seconds, a number > 0 (inf: no limit)."""
     try:
         t = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (math.isfinite(t) and t > 0.0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    if not t > 0.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (or inf for no "
+                                         f"limit), got {text!r}")
     return t
 
 
@@ -323,8 +328,8 @@ def _parser(prog: str = "autograd-lite", hint: str = "") -> argparse.ArgumentPar
                       metavar="SIZE", help="hidden layer sizes, e.g. --hidden 16 16 or 8,8 "
                       "(default 16 16)")
     demo.add_argument("--epochs", type=_positive, default=30, help="epochs (default 30)")
-    demo.add_argument("--samples", type=_positive, default=200,
-                      help="points in the data set (default 200)")
+    demo.add_argument("--samples", type=_at_least(2), default=200,
+                      help="points in the data set, at least 2 (default 200)")
     demo.add_argument("--seed", type=int, default=0, help="seed of data and weights (default 0)")
     demo.add_argument("--out", default="demo-output",
                       help="output folder (default demo-output/)")

@@ -266,9 +266,18 @@ def run(dataset: str = "moons", hidden: Sequence[int] = (16, 16), epochs: int = 
     from .render import render_to
 
     start = time.perf_counter()
+    folder = Path(out)  # before training: a bad --out is reported at once
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"the output folder {str(folder)!r} is an existing file, not a "
+                              "folder: give another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a parent is a file, no permission, ...
+        raise OSError(f"cannot make the output folder {str(folder)!r}: "
+                      f"{e.strerror or e}; give another --out") from None
     extras = extras or check_extras(progress, echo)
     X, y = load_dataset(dataset, samples, seed)
-    k = max(y) + 1
+    k = max(max(y) + 1, 2)  # two classes at least, even if a small sample drew one only
     model = MLP(2, [*hidden, 1 if k == 2 else k], activation="tanh", seed=seed)
     n_params = len(list(model.parameters()))
     echo(f"training {model} ({n_params} parameters) on {dataset}: {len(X)} points, "
@@ -293,8 +302,6 @@ def run(dataset: str = "moons", hidden: Sequence[int] = (16, 16), epochs: int = 
     acc = sum(int(p == t) for p, t in zip(_classes(_scores(model, X)), y)) / len(y)
     echo(f"final loss {history.loss[-1]:.4f}, training accuracy {acc:.1%}")
 
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
 
     # One sample's loss, its nodes grouped into clusters by layer and neuron.

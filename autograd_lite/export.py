@@ -90,16 +90,22 @@ def mark_active(svg: str, node_id: str) -> str:
 
 
 def _figure(step_index: int, active: str, name: str, edges: str, upstream: float, node_text: str,
-            received: str, svg: str, hidden: bool, ask: bool = False) -> str:
+            received: str, svg: str, hidden: bool, ask: bool = False,
+            salt: str | None = None) -> str:
+    """One frame's <figure>; with a `salt` (a quiz page), its picture and numbers sealed (they
+    show gradients the learner has yet to find), opened by the page's script when shown."""
     esc = html.escape
     cls, fid = ("frame ask", f"ask-{step_index}") if ask else ("frame", f"frame-{step_index}")
-    return (
-        f'<figure class="{cls}" id="{fid}" data-step="{step_index}" '
-        f'data-active-id="{active}" data-active-label="{esc(name)}" '
-        f'data-edges="{esc(edges)}" data-upstream="{_number(upstream)}" '
-        f'data-node-text="{esc(node_text)}" data-received="{esc(received)}"'
-        f"{' hidden' if hidden else ''}>\n{svg}\n</figure>"
-    )
+    head = (f'<figure class="{cls}" id="{fid}" data-step="{step_index}" '
+            f'data-active-id="{active}" data-active-label="{esc(name)}" '
+            f'data-edges="{esc(edges)}" ')
+    shut = f"{' hidden' if hidden else ''}>"
+    if salt is not None:
+        sealed = json.dumps({"upstream": _number(upstream), "received": received, "svg": svg})
+        return (f'{head}data-node-text="{esc(node_text)}" '
+                f'data-sealed="{seal(sealed, f"{salt}|{fid}")}"{shut}\n</figure>')
+    return (f'{head}data-upstream="{_number(upstream)}" data-node-text="{esc(node_text)}" '
+            f'data-received="{esc(received)}"{shut}\n{svg}\n</figure>')
 
 
 def _frame_html(frame: Frame, tp: Tape, quiz: bool = False) -> str:
@@ -116,12 +122,14 @@ def _frame_html(frame: Frame, tp: Tape, quiz: bool = False) -> str:
     if row.carried is not None and not step.contributions:
         passes += f" ({tp.names[step.node]}.grad also holds {row.carried:.4g} {CARRIED})"
     received = row.received + passes
+    salt = str(tp) if quiz else None
     out = _figure(step.index, frame.active, frame.name, used, step.upstream, row.node_text,
-                  received, svg, step.index > 0 or (quiz and frame.before_svg is not None))
+                  received, svg, step.index > 0 or (quiz and frame.before_svg is not None),
+                  salt=salt)
     if quiz and frame.before_svg is not None:
         before = mark_active(clean_svg(frame.before_svg), frame.active)
         out = _figure(step.index, frame.active, frame.name, "", step.upstream, row.node_text,
-                      received, before, step.index > 0, ask=True) + "\n" + out
+                      received, before, step.index > 0, ask=True, salt=salt) + "\n" + out
     return out
 
 
@@ -149,15 +157,17 @@ def _quiz_html(tp: Tape) -> str:
             local = f"d{name}/d{p}{which}"
             up = format(s.upstream, ".4g")
             answer = json.dumps({"local": _number(c.local),
-                                 "contribution": _number(c.contribution)})
+                                 "contribution": _number(c.contribution),
+                                 "upstream": _number(s.upstream)})
             where = f"{salt}|{s.index}|{c.index}"
+            # The upstream gradient is the sum of earlier answers: sealed, opened when shown.
+            prompt = f"d{esc(top)}/d{esc(name)} · {esc(local)} = {esc(up)} · ? ="
             qs.append(
                 f'<div class="q" data-step="{s.index}" data-arg="{c.index}" '
-                f'data-answer="{seal(answer, where)}" '
-                f'data-upstream="{_number(s.upstream)}">'
+                f'data-answer="{seal(answer, where)}">'
                 f'<label><span class="q-ask-local">{esc(local)} =</span>'
                 f'<span class="q-ask-contribution">contribution to d{esc(top)}/d{esc(p)}{which}: '
-                f"d{esc(top)}/d{esc(name)} · {esc(local)} = {esc(up)} · ? =</span> "
+                f'<span data-sealed="{seal(prompt, where + "|prompt")}"></span></span> '
                 f'<input class="q-input" type="text" inputmode="decimal" autocomplete="off" '
                 f'spellcheck="false" aria-label="{esc(local)}"></label> '
                 f'<button class="q-check" type="button">check</button> '
@@ -169,7 +179,8 @@ def _quiz_html(tp: Tape) -> str:
         out.append(
             f'<section class="q-step" data-step="{s.index}" hidden>'
             f"<p>Step {s.index + 1}: <code>{esc(rows[0].node_text)}</code> received "
-            f"{esc(rows[0].received)}. Before the answer is shown, type "
+            f'<span data-sealed="{seal(esc(rows[0].received), f"{salt}|{s.index}|received")}">'
+            "</span>. Before the answer is shown, type "
             f'<span class="q-ask-local">each local derivative</span>'
             f'<span class="q-ask-contribution">each contribution (upstream × local)</span>:</p>'
             + "".join(qs) + "</section>"

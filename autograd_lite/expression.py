@@ -140,6 +140,23 @@ def _dangling_operator(text: str) -> ExpressionError | None:
                            last.start[0], last.start[1] + 1)
 
 
+def _implicit_product(text: str) -> ExpressionError | None:
+    """For text that does not parse: a number followed by a name (`2x`, `3 y`) is a product
+    written as in maths; say to write `2*x`, at the number."""
+    prev = None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if (prev is not None and prev.type == tokenize.NUMBER and tok.type == tokenize.NAME
+                    and not keyword.iskeyword(tok.string)):
+                return ExpressionError(f"syntax error: a number followed by a name; to "
+                                       f"multiply, write {prev.string}*{tok.string}", text,
+                                       prev.start[0], prev.start[1] + 1)
+            prev = tok
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return None
+
+
 def normalize_name(name: str) -> str:
     """A variable name as Python's parser reads it (NFKC: `ｘ` is `x`), so that names given as
     NAME=VALUE match the names in the expression text."""
@@ -239,9 +256,9 @@ def parse_expression(text: str, names: Iterable[str]) -> ast.Expression:
     except SyntaxWarning as e:
         raise ExpressionError(f"syntax error: {e}") from None
     except SyntaxError as e:
-        dangling = _dangling_operator(text)
-        if dangling is not None:
-            raise dangling from None
+        hint = _dangling_operator(text) or _implicit_product(text)
+        if hint is not None:
+            raise hint from None
         line = e.lineno or 1
         col = e.offset or 1
         raise ExpressionError(f"syntax error: {e.msg}", text, line, col) from None

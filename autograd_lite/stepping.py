@@ -97,9 +97,10 @@ def walk(root: Value, gradient: float = 1.0, *, carry: bool = False) -> Iterator
 
 def carried_grads(root: Value) -> dict[Value, float]:
     """The leaves of root's graph whose `.grad` is not zero: what `backward()` would add to
-    (gradients "carried over from before", e.g. from a previous pass without `zero_grad()`)."""
+    (gradients "carried over from before", e.g. from a previous pass without `zero_grad()`);
+    a `.grad` of None (no gradient yet, as PyTorch's) carries nothing."""
     return {v: v.grad for v in topo_order([_check(root, "carried_grads()")])
-            if v.is_leaf and v.grad != 0.0}
+            if v.is_leaf and v.grad is not None and v.grad != 0.0}
 
 
 def _infer_carried(steps: Sequence[Step]) -> dict[Value, float]:
@@ -122,7 +123,9 @@ def _infer_carried(steps: Sequence[Step]) -> dict[Value, float]:
 CARRIED = "carried over from before"
 
 
-def _num(x: float, fmt: str) -> str:
+def _num(x: float | None, fmt: str) -> str:
+    if x is None:  # a .grad of None: no gradient yet
+        return "None"
     return format(x, fmt) if math.isfinite(x) else repr(x)
 
 

@@ -463,7 +463,59 @@ def test_demo_out_is_a_file_is_a_clear_error(tmp_path, capsys):
     rc = main(["demo", "--epochs", "1", "--samples", "10", "--hidden", "2", "--out",
                str(blocker), "--no-progress", "--no-tour"])
     assert rc == 1
-    assert "autograd-lite demo: error:" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "is an existing file, not a folder" in captured.err
+    assert "training" not in captured.out  # checked before training, not after
+
+
+def test_demo_out_under_a_file_is_a_clear_error_before_training(tmp_path, capsys):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    rc = main(["demo", "--out", str(blocker / "sub"), "--no-progress", "--no-tour"])
+    assert rc == 1
+    captured = capsys.readouterr()
+    assert "cannot make the output folder" in captured.err and "--out" in captured.err
+    assert "training" not in captured.out
+
+
+@pytest.mark.parametrize("n", ["1", "0", "-3"])
+def test_demo_samples_below_two_is_a_usage_error(n, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--samples", n])
+    assert e.value.code == 2
+    assert f"--samples: must be at least 2, got {n}" in capsys.readouterr().err
+
+
+def test_demo_with_two_samples_trains(tmp_path, capsys):
+    # The smallest data set the option allows: two points, whatever classes they drew.
+    rc = main(["demo", "--dataset", "xor", "--epochs", "1", "--samples", "2", "--hidden", "2",
+               "--out", str(tmp_path / "o"), "--no-progress", "--no-tour"])
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "o" / "loss_graph.svg").exists()
+
+
+def test_render_timeout_inf_means_no_limit(tmp_path, capsys):
+    out = tmp_path / "n.svg"
+    assert main(["render", "neuron", "--timeout", "inf", "-o", str(out)]) == 0
+    assert out.read_text().lstrip().startswith(("<?xml", "<svg"))
+
+
+@pytest.mark.parametrize("value", ["nan", "0", "-1", "-inf"])
+def test_render_timeout_not_positive_is_a_usage_error(value, capsys):
+    with pytest.raises(SystemExit):
+        main(["render", "neuron", f"--timeout={value}"])
+    assert "positive number of seconds (or inf for no limit)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "product", "column", "fixed"), [
+    ("2x", "2*x", 1, "2*x"), ("x + 3.5w", "3.5*w", 5, "x + 3.5*w"),
+    ("tanh(2 x)", "2*x", 6, "tanh(2*x)"), ("1e3x", "1e3*x", 1, "1e3*x")])
+def test_number_followed_by_a_name_hints_the_product(text, product, column, fixed):
+    with pytest.raises(ExpressionError) as e:
+        parse_expression(text, ["x", "w"])
+    assert f"to multiply, write {product}" in str(e.value)
+    assert e.value.column == column
+    parse_expression(fixed, ["x", "w"])  # the hint's spelling parses
 
 
 @pytest.mark.parametrize("text", ["1if x else 2", "0x1for"])
@@ -743,7 +795,7 @@ def test_unknown_output_suffix_names_the_formats(tmp_path, capsys, name, command
 @pytest.mark.parametrize("argv", [
     ["--sizes", "0"], ["--sizes", "-3"], ["--sizes", "4", "0"], ["--sizes", "2000"],
     ["--sizes", "x"], ["--timeout", "nan"], ["--timeout", "-1"], ["--timeout", "0"],
-    ["--timeout", "inf"], ["--timeout", "soon"],
+    ["--timeout", "soon"],
 ])
 def test_render_bad_numbers_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as info:

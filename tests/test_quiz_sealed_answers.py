@@ -8,6 +8,7 @@ page in Chromium, which reads the same sealed text).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -92,3 +93,51 @@ def test_quiz_tape_cells_are_sealed_and_read_back_as_the_plain_tape(tmp_path_fac
             assert text not in page  # the answer key is not in the source
     walk = export_html(build(expr), tmp_path_factory.mktemp("w") / "steps.html").read_text()
     assert 'data-sealed="' not in walk  # the plain walk-through shows everything
+
+
+def _figures(page: str) -> dict[str, dict]:
+    """Each sealed <figure>'s id and its opened content (what the page's script reads)."""
+    return {fid: json.loads(unseal(sealed)) for fid, sealed in
+            re.findall(r'<figure [^>]*\sid="([^"]+)"[^>]*data-sealed="([^"]*)"', page)}
+
+
+@settings(max_examples=4, deadline=None)
+@given(expr=expressions(n_nodes=(1, 6)))
+def test_quiz_frames_pictures_and_gradients_are_sealed(tmp_path_factory, expr):
+    # A later frame's picture shows the gradients (answers) found so far: none is in plain
+    # view; opened, each is the walk-through's picture of that step, with its numbers.
+    page = export_html(build(expr), tmp_path_factory.mktemp("q") / "quiz.html",
+                       quiz=True).read_text("utf-8")
+    walk = export_html(build(expr), tmp_path_factory.mktemp("w") / "steps.html").read_text()
+    steps = list(backward_steps(build(expr)))
+    assert "<svg" not in page and "data-upstream=" not in page
+    assert not re.search(r"grad -?\d", page)
+    opened = _figures(page)
+    assert len(opened) == len(steps) + sum(1 for s in steps if s.contributions)
+    plain = dict(re.findall(r'<figure class="frame" id="(frame-\d+)"[^>]*>\n(.*?)\n</figure>',
+                            walk, flags=re.S))
+    received = dict(re.findall(r'<figure class="frame" id="(frame-\d+)"[^>]*'
+                               r'data-received="([^"]*)"', walk))
+    for s in steps:
+        fid = f"frame-{s.index}"
+        assert opened[fid]["svg"] == plain[fid]  # the same picture as the walk-through's
+        assert float(opened[fid]["upstream"]) == s.upstream
+        assert html.escape(opened[fid]["received"]) == received[fid]
+        if s.contributions:
+            assert opened[f"ask-{s.index}"]["svg"].count("<svg") == 1
+
+
+def test_quiz_sections_seal_what_each_step_received(tmp_path):
+    # "Step 2 received dL/dn = 0.5" is the sum of step 1's answers: sealed until step 2 shows.
+    page = export_html(demo_graph(), tmp_path / "quiz.html", quiz=True).read_text("utf-8")
+    quiz = _quiz_section(page)
+    steps = [s for s in backward_steps(demo_graph()) if s.contributions]
+    texts = [unseal(t) for t in re.findall(r'received <span data-sealed="([^"]*)"></span>', quiz)]
+    assert len(texts) == len(steps)
+    for s, text in zip(steps, texts):
+        assert f"= {s.upstream:.4g}" in text or s.index == 0
+        assert text not in quiz
+    prompts = [unseal(t) for t in re.findall(
+        r'<span class="q-ask-contribution">[^<]*<span data-sealed="([^"]*)">', quiz)]
+    assert len(prompts) == sum(len(s.contributions) for s in steps)
+    assert all("· ? =" in p for p in prompts)

@@ -7,6 +7,7 @@ test's tmp_path (the path is printed; run with -s to see it)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -16,7 +17,7 @@ import pytest
 
 import nn
 from autograd_lite import Value, grad
-from autograd_lite.export import demo_graph, export_html
+from autograd_lite.export import demo_graph, export_html, unseal
 from autograd_lite.render import draw_graph, render_to
 from autograd_lite.render.renderers import RENDERER_ENV, _find_pure
 from tests.render_helpers import TEXT_FIT_JS, chromium
@@ -143,6 +144,16 @@ def test_html_pages_text_sits_inside_its_field_in_chromium(driver, renderer, tmp
     kind = "quiz" if quiz else "steps"
     page = export_html(demo_graph(), tmp_path / f"{kind}-{renderer}.html", quiz=quiz)
     driver.get(page.resolve().as_uri())
+    if quiz:  # the quiz seals each picture until its step is shown: open them all first
+        shown = driver.execute_script("return document.querySelectorAll('svg').length;")
+        assert shown == 1  # at load: the first question's picture only
+        sealed = driver.execute_script(
+            "return [...document.querySelectorAll('figure[data-sealed]')]"
+            ".map(f => [f.id, f.getAttribute('data-sealed')]);")
+        assert len(sealed) >= 10
+        for fid, text in sealed:
+            driver.execute_script("document.getElementById(arguments[0]).innerHTML = "
+                                  "arguments[1];", fid, json.loads(unseal(text))["svg"])
     found = _fits(driver, f"{kind} page ({renderer})")
     assert found["svgs"] >= 10  # one per step (and the quiz's before-pictures)
     _keep(driver, tmp_path, f"{kind}-{renderer}")

@@ -192,8 +192,7 @@ def test_widget_without_ipywidgets_says_how_to_install(monkeypatch) -> None:
 
 
 # ---- the quiz page (static checks; tests/test_stepping_browser.py answers it in Chromium) -------
-QUESTION = re.compile(r'<div class="q" data-step="(\d+)" data-arg="(\d+)" data-answer="([^"]*)" '
-                      r'data-upstream="([^"]*)">')
+QUESTION = re.compile(r'<div class="q" data-step="(\d+)" data-arg="(\d+)" data-answer="([^"]*)">')
 
 
 @settings(max_examples=4)
@@ -206,13 +205,16 @@ def test_quiz_page_asks_one_question_per_contribution(tmp_path_factory, expr) ->
     want = [(s.index, c.index, c.local, c.contribution, s.upstream)
             for s in steps for c in s.contributions]
     sealed = QUESTION.findall(page)
-    answers = [json.loads(unseal(a)) for _, _, a, _ in sealed]
-    got = [(int(k), int(i), float(a["local"]), float(a["contribution"]), float(up))
-           for (k, i, _, up), a in zip(sealed, answers)]
+    answers = [json.loads(unseal(a)) for _, _, a in sealed]
+    got = [(int(k), int(i), float(a["local"]), float(a["contribution"]), float(a["upstream"]))
+           for (k, i, _), a in zip(sealed, answers)]
     assert got == want  # exact: the numbers are written with repr
     asks = re.findall(r'<figure class="frame ask" id="ask-(\d+)"', page)
     assert [int(k) for k in asks] == [s.index for s in steps if s.contributions]
-    assert page.count("<svg") == len(steps) + len(asks)
+    figures = re.findall(r'<figure [^>]*data-sealed="([^"]*)"', page)
+    assert "<svg" not in page  # every picture sealed: they show gradients yet to be found
+    assert len(figures) == len(steps) + len(asks)
+    assert all(json.loads(unseal(f))["svg"].count("<svg") == 1 for f in figures)
     assert REMOTE.search(page) is None
     assert re.search(r"\son[a-z]+\s*=", page) is None  # no inline event handlers
     assert "default-src 'none'" in page  # the CSP stays

@@ -26,6 +26,12 @@ COLLAPSE = ("neuron", "layer")
 HEALTH_THRESHOLD = 0.9
 
 
+def _grad(v: Value) -> float:
+    """v's gradient for colouring: a `.grad` of None (no gradient yet) counts as 0."""
+    g = v.grad
+    return 0.0 if g is None else g
+
+
 def node_id(index: int) -> str:
     """The DOT id of the value node at `index` in `topo_order([root])` (its op node: + "op")."""
     return f"n{index}"
@@ -175,7 +181,7 @@ class _Drawing:
         self.coloured: list[float] = []
         self.top = 0.0
         if color_by_grad:
-            self.coloured = [v.grad for v in order if v not in box_of]
+            self.coloured = [_grad(v) for v in order if v not in box_of]
             self.coloured += [self.box_grad(b) for b in boxes.values()]
             self.top = max((abs(g) for g in self.coloured if math.isfinite(g)), default=0.0)
         self.clusters: dict[Path, _Cluster] = {(): _Cluster((), "")}
@@ -212,11 +218,11 @@ class _Drawing:
     # -- look --------------------------------------------------------------------------------
     @staticmethod
     def box_grad(b: Box) -> float:
-        return max((abs(o.grad) for o in b.outputs), default=0.0)
+        return max((abs(_grad(o)) for o in b.outputs), default=0.0)
 
     def fill(self, v: Value) -> str:
         if self.color_by_grad:
-            return L.grad_colour(v.grad, self.top)
+            return L.grad_colour(_grad(v), self.top)
         if v in self.params:
             return L.FILL_PARAM
         return L.FILL_LEAF if v.op is None else L.FILL_VALUE

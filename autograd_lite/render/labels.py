@@ -99,6 +99,13 @@ def cell(text: str, bold: bool = False) -> str:
 _TABLE = '<<table border="0" cellborder="0" cellspacing="0" cellpadding="3">'
 
 
+def field(v: Value, name: str, fmt: str) -> str:
+    """`data 1.5000` or `grad 0.2500`; a `.grad` of None (no gradient yet, as PyTorch's) reads
+    `grad None`."""
+    x = getattr(v, name)
+    return f"{name} None" if x is None else f"{name} {format(x, fmt)}"
+
+
 def value_label(v: Value, show: Sequence[str], fmt: str, within: str = "") -> str | None:
     """A value node's HTML-like label: the `show` fields side by side; None if nothing to show.
 
@@ -112,7 +119,7 @@ def value_label(v: Value, show: Sequence[str], fmt: str, within: str = "") -> st
                     text = text[len(within) + 1:]
                 cells.append(cell(text, bold=True))
         else:
-            cells.append(cell(f"{f} {format(getattr(v, f), fmt)}"))
+            cells.append(cell(field(v, f, fmt)))
     if not cells:
         return None
     return _TABLE + "<tr>" + "<vr/>".join(cells) + "</tr></table>>"
@@ -139,7 +146,7 @@ def box_label(box: Box, show: Sequence[str], fmt: str, note: str = "") -> str:
     if fields:
         for j, o in enumerate(box.outputs[:BOX_SHOWN_OUTPUTS]):
             which = "out" if k == 1 else f"out {j}"
-            cells = [cell(which)] + [cell(f"{f} {format(getattr(o, f), fmt)}") for f in fields]
+            cells = [cell(which)] + [cell(field(o, f, fmt)) for f in fields]
             rows.append("<tr>" + "<vr/>".join(cells) + "</tr>")
         if k > BOX_SHOWN_OUTPUTS:
             more = k - BOX_SHOWN_OUTPUTS
@@ -150,7 +157,10 @@ def box_label(box: Box, show: Sequence[str], fmt: str, note: str = "") -> str:
 
 
 def grad_colour(g: float, top: float) -> str:
-    """The fill for |g| on the scale whose top is the largest finite |grad| drawn."""
+    """The fill for |g| on the scale whose top is the largest finite |grad| drawn (a grad of
+    None, no gradient yet, as 0)."""
+    if g is None:
+        return GRAD_ZERO
     if not math.isfinite(g):
         return GRAD_NONFINITE
     a = abs(g)

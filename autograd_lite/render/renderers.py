@@ -6,6 +6,7 @@ Everything here works on DOT text; nothing knows about Values. Errors are `Rende
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -203,6 +204,7 @@ def run_renderer(
     """Render DOT text with `find_renderer()` and return the output bytes.
 
     PNGs are capped at `PNG_MAX_INCHES` (graph attribute `size`) unless the source sets `size`.
+    `timeout` in seconds (default `DEFAULT_TIMEOUT`; `math.inf`: no limit).
     """
     fmt = format.lower()
     cmd = find_renderer(fmt)
@@ -222,7 +224,8 @@ def run_renderer(
                          "UTF-8 cannot encode (a lone surrogate): no renderer can read it; "
                          "remove or replace it") from None
     try:
-        proc = subprocess.run(args, input=data, capture_output=True, timeout=limit, check=False)
+        proc = subprocess.run(args, input=data, capture_output=True,
+                              timeout=None if limit == math.inf else limit, check=False)
     except subprocess.TimeoutExpired:
         raise RenderTimeout(
             f"{Path(cmd[0]).name} took longer than {limit:g} s to render {fmt} (and was stopped); "
