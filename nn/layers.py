@@ -108,8 +108,28 @@ def as_values(x: Sequence[Any], n: int, where: str) -> list[Value]:
         raise TypeError(f"{where} expects a sequence of {n} numbers or Values, got "
                         f"{type(x).__name__}")
     if len(x) != n:
-        raise ValueError(f"{where} expects {n} inputs, got {len(x)}")
-    return [v if type(v) is Value else Value(v) for v in x]
+        raise ValueError(f"{where} expects {n} inputs, got {_batch_hint(x, n) or len(x)}")
+    try:
+        return [v if type(v) is Value else Value(v) for v in x]
+    except TypeError:
+        if _looks_batched(x):  # n rows of n numbers
+            raise TypeError(f"{where} expects {n} numbers, got {_batch_hint(x, n)}") from None
+        raise
+
+
+def _looks_batched(x: Any) -> bool:
+    """x is a 2-D array or a list of rows (a batch), not one sample."""
+    return len(getattr(x, "shape", ())) == 2 or (
+        len(x) > 0 and hasattr(x[0], "__len__") and not isinstance(x[0], Value | str))
+
+
+def _batch_hint(x: Any, n: int) -> str:
+    """For a batch passed where one sample is expected: what it is, and what to call."""
+    if not _looks_batched(x):
+        return ""
+    cols = x.shape[1] if hasattr(x, "shape") else len(x[0])
+    return (f"{len(x)} row{'s' * (len(x) != 1)} of {cols}: a model takes one sample (a list "
+            f"of {n} numbers); for a batch use nn.predict(model, X)")
 
 
 class Neuron(Module):

@@ -36,6 +36,9 @@ class Optimizer:
     """Holds a fixed list of parameters; subclasses define `step()`."""
 
     def __init__(self, params: Iterable[Value], lr: float) -> None:
+        if callable(getattr(params, "parameters", None)) and not isinstance(params, Value):
+            raise TypeError(f"{type(self).__name__} takes the parameters, not the model: "
+                            f"pass model.parameters(), got {type(params).__name__}")
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
@@ -51,21 +54,26 @@ class Optimizer:
             seen.add(p)
         self.lr = _positive(lr, "lr")
 
-    def zero_grad(self) -> None:
-        """Reset every parameter's `.grad` to 0.0 (before the next backward)."""
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Reset every parameter's `.grad` to 0.0 (before the next backward); with
+        `set_to_none`, to None ("no gradient yet", as PyTorch's), which `step()` skips."""
         for p in self.params:
-            p.zero_grad()
+            if set_to_none:
+                p.grad = None  # type: ignore[assignment]
+            else:
+                p.zero_grad()
 
     def step(self) -> None:
         """Update every parameter's `.data` from its `.grad`."""
         self.step_with(list(map(_get_grad, self.params)))
 
-    def step_with(self, grads: Sequence[float]) -> None:
+    def step_with(self, grads: Sequence[float | None]) -> None:
         """Set each parameter's `.grad` to the given float (one per parameter, in order) and
-        update its `.data` from it, as `step()` would after a backward pass."""
+        update its `.data` from it, as `step()` would after a backward pass; a None skips its
+        parameter (no gradient yet), as `torch.optim` skips a `.grad` of None."""
         raise NotImplementedError
 
-    def _check_count(self, grads: Sequence[float]) -> None:
+    def _check_count(self, grads: Sequence[float | None]) -> None:
         if len(grads) != len(self.params):
             raise ValueError(f"{type(self).__name__}.step_with: got {len(grads)} gradients for "
                              f"{len(self.params)} parameters")
@@ -87,29 +95,27 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
-        self.buffers: list[float] | None = None
+        self.buffers: list[float | None] = [None] * len(self.params)  # per parameter, as torch
 
-    def step_with(self, grads: Sequence[float]) -> None:
+    def step_with(self, grads: Sequence[float | None]) -> None:
         """One update of every parameter from `grads` (see `Optimizer.step_with`)."""
         self._check_count(grads)
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
-        first = self.buffers is None
-        if mu != 0.0 and first:
-            self.buffers = [0.0] * len(self.params)
         bufs = self.buffers
         damp = 1.0 - self.dampening
         nesterov = self.nesterov
-        i = 0
-        for p, g in zip(self.params, grads):
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if g is None:  # no gradient (yet): left as it is, as torch.optim does
+                continue
             p.grad = g
             if wd != 0.0:
                 g = g + wd * p.data
             if mu != 0.0:
-                b = g if first else mu * bufs[i] + damp * g  # type: ignore[index]
-                bufs[i] = b  # type: ignore[index]
+                old = bufs[i]
+                b = g if old is None else mu * old + damp * g
+                bufs[i] = b
                 g = g + mu * b if nesterov else b
             p.data -= lr * g
-            i += 1
 
 
 class Adam(Optimizer):
@@ -129,30 +135,39 @@ class Adam(Optimizer):
         self.betas = (b1, b2)
         self.eps = _positive(eps, "eps")
         self.weight_decay = _positive(weight_decay, "weight_decay")
-        self.t = 0
+        self.t = 0  # step() calls
+        self.steps = [0] * len(self.params)  # updates of each parameter (torch's state["step"])
         self.m = [0.0] * len(self.params)
         self.v = [0.0] * len(self.params)
 
-    def step_with(self, grads: Sequence[float]) -> None:
+    def step_with(self, grads: Sequence[float | None]) -> None:
         """One update of every parameter from `grads` (see `Optimizer.step_with`)."""
         self._check_count(grads)
         self.t += 1
         b1, b2 = self.betas
         lr, eps, wd = self.lr, self.eps, self.weight_decay
-        step_size = lr / (1.0 - b1**self.t)
-        bc2_sqrt = math.sqrt(1.0 - b2**self.t)
-        m, v = self.m, self.v
+        m, v, steps = self.m, self.v, self.steps
         c1, c2 = 1.0 - b1, 1.0 - b2
         sqrt = math.sqrt
         params = self.params
         # L2 weight decay is added to the gradient used, not to the .grad stored.
-        used = grads if wd == 0.0 else [g + wd * p.data for p, g in zip(params, grads)]
+        used = grads if wd == 0.0 else [g if g is None else g + wd * p.data
+                                        for p, g in zip(params, grads)]
+        last = 0
+        step_size = bc2_sqrt = 1.0
         i = 0
         # m[i] and v[i] are replaced after zip has read them (the list iterators are ahead).
         for p, stored, g, mi, vi in zip(params, grads, used, m, v):
+            if stored is None or g is None:  # no gradient (yet): left as is, step count too
+                i += 1
+                continue
             p.grad = stored
+            t = steps[i] = steps[i] + 1
+            if t != last:  # the bias corrections of this parameter's step count
+                last = t
+                step_size = lr / (1.0 - b1**t)
+                bc2_sqrt = sqrt(1.0 - b2**t)
             m[i] = mi = mi + c1 * (g - mi)  # torch: exp_avg.lerp_(grad, 1 - beta1)
             v[i] = vi = vi * b2 + c2 * g * g
             p.data -= step_size * (mi / (sqrt(vi) / bc2_sqrt + eps))
             i += 1
-

@@ -110,6 +110,7 @@ def predict(model: Module, X: Any, threshold: float | None = None,
     wins.
     """
     X = _arrays.rows(X, "predict: X")
+    _check_width(model, X, "predict")
     outs = _compiled_outputs(model, X) if compiled else None
     if outs is None:
         with no_grad():
@@ -186,10 +187,19 @@ def resolve_loss(loss: str | LossFn, sample_output: Any, y: Sequence[Any], *,
                      f"{sorted(_losses.LOSSES)}")
 
 
+def _check_width(model: Module, X: list[list[Any]], name: str) -> None:
+    """ValueError naming X's column count when the model takes another number of inputs."""
+    nin = getattr(model, "nin", None)
+    if type(nin) is int and X and len(X[0]) != nin:
+        raise ValueError(f"{name}: X has {len(X[0])} columns, but {type(model).__name__} takes "
+                         f"{nin} inputs per sample")
+
+
 def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]], list[Any]]:
     """X as rows and y as targets (column vectors flattened for a scalar-output model), both
     checked: equal lengths, at least one sample."""
     X = _arrays.rows(X, f"{name}: X")
+    _check_width(model, X, name)
     y = _arrays.targets(y, f"{name}: y")
     if len(X) != len(y):
         raise ValueError(f"{name}: {len(X)} inputs but {len(y)} labels")
