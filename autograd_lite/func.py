@@ -9,7 +9,8 @@
 Every transform composes with every other, to any depth (see `autograd_lite.functional`:
 each call is a level with its own variables, so closures over an outer transform's inputs are
 constants for the inner one and stay differentiable for the outer one). Results are floats at
-the top level and Values (differentiable) inside another transform or when given Values.
+the top level and Values (differentiable) inside another transform, when given Values, or when
+`f` closes over a Value of yours (as torch.func keeps it connected); constants under `no_grad()`.
 Arguments and results may be numbers, Values, or nested lists/tuples/dicts of them (JAX's
 pytrees); keyword arguments go to `f` undifferentiated, and positional arguments outside
 `argnums` are passed through unchanged, as in JAX. The top-level `autograd_lite.grad(outputs,

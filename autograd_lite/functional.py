@@ -7,10 +7,16 @@ variable, runs the function one level deeper, and differentiates with respect to
 variables only. Everything is recorded on the one tape of Values, so levels compose:
 
 * At the top (no enclosing transform, only numbers given) results are floats, as before.
-* Inside an enclosing transform, or when given Values, the level is *traced*: its variables
-  for Value inputs are identity nodes (`lift`) over them, it differentiates with
+* Inside an enclosing transform, when given Values, or when the function's output reaches a
+  user's Value or a running level's variable made before the level began (a closure; an
+  enclosing transform seen from a worker thread), the level is *traced*: its variables for
+  Value inputs are identity nodes (`lift`) over them, it differentiates with
   `create_graph=True` (reverse) or pushes Value tangents (forward), and returns Values. The
-  enclosing level then differentiates through the inner one's work.
+  enclosing level then differentiates through the inner one's work. Under `no_grad()` the
+  results are constants (torch.func's rule).
+* Each level starts a generation of nodes (`core.new_generation`); its walks stop at older
+  nodes, which cannot depend on its variables, so an inner transform costs what its own
+  function records, not the whole tape before it.
 
 Why this is right (perturbation confusion, Siskind and Pearlmutter): the inner level asks for
 d out / d (its own variables). Its `lift` node is a distinct node from the outer Value it
