@@ -379,32 +379,53 @@ def _evaluate(model: Module, X: list[Any], y: list[Any], loss: str | LossFn, com
     return value, accuracy(y, rule.classes([_data(o) for o in outs]))
 
 
-def _dummy(out: Any) -> Any:
-    """An output of the same shape as `out`, all 0.5 (a valid probability, logit or score)."""
-    if isinstance(out, list | tuple):
-        return [_dummy(o) for o in out]
-    return Value(0.5)
+def _shape(out: Any) -> Any:
+    """An output's shape: 0.0 for a number or a Value, a list of shapes for a vector."""
+    return [_shape(o) for o in out] if isinstance(out, list | tuple) else 0.0
+
+
+def _check_target(base: Any, out: Any, t: Any) -> None:
+    """Raise the error `base` (a built-in loss) would raise for target `t` against an output
+    shaped as `out` (a float or a list), without building any graph (cheap per sample)."""
+    name = base.__name__
+    if base in (_losses.cross_entropy, _losses.multi_margin):
+        if isinstance(out, list):
+            _losses._label(t, len(out), name, "")
+        return  # a scalar output: the loss itself says what is wrong
+    if isinstance(out, list) or isinstance(t, list):
+        if not (isinstance(out, list) and isinstance(t, list)):
+            what = "a vector" if isinstance(out, list) else "a single number"
+            raise ValueError(f"{name}: the model's output is {what}, the target is not")
+        if len(out) != len(t):
+            raise ValueError(f"{name}: {len(out)} outputs but {len(t)} targets")
+        for o, u in zip(out, t):
+            _check_target(base, o, u)
+        return
+    if base is _losses.mse:
+        if type(t) is not Value:
+            _losses._number(t, name, "")
+    elif base is _losses.hinge:
+        if _losses._number(t, name, "") not in (-1.0, 1.0):
+            raise ValueError(f"hinge: target must be -1 or +1, got {t!r} (for 0/1 labels pass "
+                             "2 * y - 1)")
+    else:
+        _losses._unit_target(t, name, "")
 
 
 def _check_targets(loss_fn: LossFn, sample: Any, y: list[Any], where: str) -> None:
     """Check every target against a built-in loss before training starts, so a bad `y[57]`
     is named as such and the model is left untouched (a loss of the user's is not called)."""
-    if _loss_name(loss_fn) is None:
+    known = _loss_name(loss_fn)
+    if known is None:
         return
-    dummy = _dummy(sample)
-    with no_grad():
+    base, out = _losses.LOSSES[known[0]], _shape(sample)
+    for i, t in enumerate(y):
         try:
-            loss_fn([dummy] * len(y), y)
-            return
-        except (TypeError, ValueError):
-            pass
-        for i, t in enumerate(y):  # find the first bad target, and say where it is
-            try:
-                loss_fn(dummy, t)
-            except (TypeError, ValueError) as e:
-                msg = e.args[0] if e.args else str(e)
-                raise type(e)(f"{where}[{i}] = {t!r} is not a target for this loss: {msg}") \
-                    from None
+            _check_target(base, out, t)
+        except (TypeError, ValueError) as e:
+            msg = e.args[0] if e.args else str(e)
+            raise type(e)(f"{where}[{i}] = {t!r} is not a target for this loss: {msg}") \
+                from None
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
