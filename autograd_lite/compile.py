@@ -31,7 +31,11 @@ input or parameter are folded into constants. `value_and_grad_batch(rows, input_
 sweep keeps only the statements that lead to a parameter: the same numbers, fewer statements.
 
 The contract (docs/compiled.md): inputs and the parameters' data are read at every call;
-everything else f reads is baked in at the trace. Parameters must be leaves (ValueError).
+everything else f reads is baked in at the trace. Parameters must be leaves (ValueError). The
+trace records which nodes it made (`core.record_nodes`): a computed Value made before it that
+depends on a parameter (the interpreter reads its stored data; replay would recompute it) is a
+ValueError naming it. `backward` adds into a nonzero `.grad` contribution by contribution, as
+the interpreter does (bit for bit).
 `param_data=` is never written into the shared `.data` (the interpreter re-runs the traced graph
 with fresh leaves at those values), so threads may share a Compiled; a failing batch leaves
 `accumulate` as it was, and its error carries "(in row r of the batch)" on every backend.

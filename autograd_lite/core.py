@@ -147,16 +147,17 @@ def count_data_reads() -> Iterator[DataReads]:
         _READS.reset(token)
 
 
-_CREATED: ContextVar[set[int] | None] = ContextVar("autograd_lite_created_nodes", default=None)
+_CREATED: ContextVar[tuple[set[int], ...]] = ContextVar("autograd_lite_created_nodes",
+                                                       default=())
 _created_get = _CREATED.get
 _RECORDERS = [0]
 
 
 def _recording_alloc(cls: type) -> Any:
-    """`_alloc` while a `record_nodes` is active anywhere: notes the node in this context's set."""
+    """`_alloc` while a `record_nodes` is active anywhere: notes the node in this context's
+    sets (a trace inside a trace: both)."""
     v: Any = object.__new__(cls)
-    created = _created_get()
-    if created is not None:
+    for created in _created_get():
         created.add(id(v))
     return v
 
@@ -170,7 +171,7 @@ def record_nodes() -> Iterator[set[int]]:
     """
     global _alloc
     created: set[int] = set()
-    token = _CREATED.set(created)
+    token = _CREATED.set((*_created_get(), created))
     with _TRACES_LOCK:
         if _RECORDERS[0] == 0:
             _alloc = _recording_alloc
@@ -193,11 +194,12 @@ class Value:
     """
 
     # The float lives in the slot `_d`: the engine's hot paths read and write it directly;
-    # users go through the `data` property, which checks what they assign.
-    __slots__ = ("_d", "grad", "label", "_prim", "_a", "_b", "_g")
+    # users go through the `data` property, which checks what they assign. The same for `_gr`
+    # and `grad`.
+    __slots__ = ("_d", "_gr", "label", "_prim", "_a", "_b", "_g")
 
     _d: float
-    grad: float
+    _gr: float  # the gradient: the hot paths use the slot, users the checked `grad` property
     label: str
     _prim: Primitive | None
     _a: Any  # see the module docstring: a parent, or the tuple of parents
@@ -209,7 +211,7 @@ class Value:
         if not isinstance(label, str):
             raise TypeError(f"Value label must be a str, got {describe(label)}")
         self._d = to_float(data, "Value")
-        self.grad = 0.0
+        self._gr = 0.0
         self.label = label
         self._prim = None
         self._a = None
@@ -225,6 +227,17 @@ class Value:
     @data.setter
     def data(self, value: float) -> None:
         self._d = value if type(value) is float else _assigned_float(value)
+
+    @property
+    def grad(self) -> float:
+        """d(output)/d(this node), accumulated by backward; None means "no gradient yet" (as
+        PyTorch's). Assigning converts a real number (an int, a numpy scalar) to float, allows
+        None and raises TypeError for anything else (a str, a bool, a Value)."""
+        return self._gr
+
+    @grad.setter
+    def grad(self, value: float | None) -> None:
+        self._gr = value if type(value) is float else _assigned_grad(value)  # type: ignore[assignment]
 
     def __bool__(self) -> bool:
         """Truth of the data, as PyTorch's `bool(tensor)`: False for 0.0, True otherwise."""
@@ -331,7 +344,7 @@ class Value:
             _forward_anomaly(ADD, (self._d, other._d), d)
         v = _alloc(self.__class__)
         v._d = d
-        v.grad = 0.0
+        v._gr = 0.0
         v.label = ""
         v._g = _GEN
         if grad_enabled():
@@ -353,7 +366,7 @@ class Value:
             _forward_anomaly(MUL, (self._d, other._d), d)
         v = _alloc(self.__class__)
         v._d = d
-        v.grad = 0.0
+        v._gr = 0.0
         v.label = ""
         v._g = _GEN
         if grad_enabled():
@@ -530,7 +543,7 @@ def _leaf(data: float, label: str = "", cls: type[Value] | None = None) -> Value
     class `cls` (a Value subclass such as the micrograd drop-in) or Value."""
     v = _alloc(cls or Value)
     v._d = data
-    v.grad = 0.0
+    v._gr = 0.0
     v.label = label
     v._g = _GEN
     v._prim = None
@@ -545,7 +558,7 @@ def _node(op: Primitive, data: float, a: Any, b: Any) -> Value:
     Callers check a non-finite `data` against the inputs (`_forward_anomaly`) first."""
     v = _alloc(Value)
     v._d = data
-    v.grad = 0.0
+    v._gr = 0.0
     v.label = ""
     v._g = _GEN
     if grad_enabled():
@@ -599,6 +612,21 @@ def _assigned_float(value: object) -> float:
         f = float(value)
     except OverflowError:
         raise OverflowError(f"Value.data: {describe(value)} is too large for a float") from None
+    return f if type(f) is float else float.__float__(f)
+
+
+def _assigned_grad(value: object) -> float | None:
+    """`v.grad = value` for a value that is not a float: None ("no gradient yet"), a real number
+    converted (NaN and inf allowed), anything else a TypeError naming it."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = " (use its .data)" if isinstance(value, Value) else ""
+        raise TypeError(f"Value.grad must be a real number or None, got {describe(value)}{hint}")
+    try:
+        f = float(value)
+    except OverflowError:
+        raise OverflowError(f"Value.grad: {describe(value)} is too large for a float") from None
     return f if type(f) is float else float.__float__(f)
 
 
@@ -796,7 +824,7 @@ class Primitive:
             _forward_anomaly(self, (a._d,), data)
         v = _alloc(Value)
         v._d = data
-        v.grad = 0.0
+        v._gr = 0.0
         v.label = ""
         v._g = _GEN
         if grad_enabled():
@@ -936,13 +964,13 @@ def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
             def acc1p(node: Value, g: float) -> None:
                 a = node._a
                 local = d(node._d, a._d, node._b)
-                a.grad += 0.0 if mask and local == 0.0 else g * local
+                a._gr += 0.0 if mask and local == 0.0 else g * local
             return acc1p
 
         def acc1(node: Value, g: float) -> None:
             a = node._a
             local = d(node._d, a._d)
-            a.grad += 0.0 if mask and local == 0.0 else g * local
+            a._gr += 0.0 if mask and local == 0.0 else g * local
         return acc1
     if op._kind == _BINARY:
         da, db = partials
@@ -953,8 +981,8 @@ def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
             out, x, y = node._d, a._d, b._d
             la = da(out, x, y)
             lb = db(out, x, y)
-            a.grad += 0.0 if mask and la == 0.0 else g * la
-            b.grad += 0.0 if mask and lb == 0.0 else g * lb
+            a._gr += 0.0 if mask and la == 0.0 else g * la
+            b._gr += 0.0 if mask and lb == 0.0 else g * lb
         return acc2
 
     def accn(node: Value, g: float) -> None:
@@ -964,7 +992,7 @@ def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
         out = node._d
         locals_ = [d(out, *args) for d in partials]
         for v, local in zip(parents, locals_):
-            v.grad += 0.0 if mask and local == 0.0 else g * local
+            v._gr += 0.0 if mask and local == 0.0 else g * local
     return accn
 
 

@@ -34,8 +34,12 @@ These caches were not asked for, so they never replay a stale model (docs/compil
 contract"): before every call (every batch for fit) a `_Snapshot` of what the model (and the
 loss) can read through its attributes is compared with the one taken at the trace; when it
 differs, the function is traced again. A model holding an object the snapshot cannot read is
-re-traced at every call and its graph compared instead (`Compiled.same_graph`). Parameters must be
-leaves (ValueError naming the first that is not). The cache holds models weakly.
+re-traced at every call and its graph compared instead (`Compiled.same_graph`). Every trace is
+made twice, with snapshots before, between and after, and used only when all agree (a random
+draw or another thread's change: the interpreter); a model that uses a Value computed from a
+parameter before the trace, or is re-traced MAX_TRACES times in a row, runs in the interpreter,
+with a warning. Parameters must be leaves (ValueError naming the first that is not). The cache
+holds models weakly.
 """
 
 from __future__ import annotations
