@@ -151,7 +151,7 @@ WRONG: dict[str, str] = {
     "01.neuron-dw2": "answer = 0.5",                        # forgot the tanh' factor
     "01.patterns": "answer = 2",                            # forgot the fan-out to +
     "01.sigmoid-circuit": "answer = 0.39",                  # that is df/dx0
-    "02.sigmoid-partial": "import math\n"                   # python-course.eu's extra o_j
+    "02.sigmoid-partial": "import math\n"                   # the printed variant's extra o_j
                           "s = lambda x: 1 / (1 + math.exp(-x))\n"
                           "answer = lambda x: s(x) * (1 - s(x)) * s(x)",
     "02.shared-bias": "import math\n"                       # only the first output's share
