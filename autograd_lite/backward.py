@@ -85,7 +85,7 @@ def _depth_first(roots: Sequence[Value], reset: bool, leaves: bool = True, since
         if node is None:
             node = unwait()
             if reset:
-                node.grad = 0.0
+                node._gr = 0.0
             emit(node)
             continue
         if node in seen:
@@ -96,8 +96,8 @@ def _depth_first(roots: Sequence[Value], reset: bool, leaves: bool = True, since
             continue
         op = node._prim
         if op is None:
-            if reset and node.grad is None:
-                node.grad = 0.0  # set to None by the user: no gradient yet (PyTorch)
+            if reset and node._gr is None:
+                node._gr = 0.0  # set to None by the user: no gradient yet (PyTorch)
             if leaves:
                 emit(node)
             continue
@@ -194,10 +194,10 @@ def _reverse(order: list[Value], turn: Callable[[Value], T] | None = None) -> It
             op = node._prim
             if op is not None:
                 try:
-                    op.accumulate(node, node.grad)
+                    op.accumulate(node, node._gr)
                 except (ArithmeticError, ValueError):
-                    for parent, _, c in _contributions(node, node.grad, False, False):
-                        parent.grad += c
+                    for parent, _, c in _contributions(node, node._gr, False, False):
+                        parent._gr += c
         return
     for node in reversed(order):
         yield turn(node)
@@ -234,7 +234,7 @@ def _start(root: Value, gradient: object, leaves: bool = True) -> list[Value]:
     (without `leaves`, the order holds the op nodes only: all that backward's fast mode visits)."""
     seed = to_float(gradient, "backward gradient")
     order = _depth_first((root,), reset=True, leaves=leaves)
-    root.grad += seed
+    root._gr += seed
     return order
 
 

@@ -193,25 +193,25 @@ def _tie(mine: Any, other: Any) -> Any:
 
 # ---- specialised accumulates of the hot ops (the same numbers as their partials) -----------
 def _acc_add(node: Value, g: float) -> None:
-    node._a.grad += g
-    node._b.grad += g
+    node._a._gr += g
+    node._b._gr += g
 
 
 def _acc_mul(node: Value, g: float) -> None:
     a = node._a
     b = node._b
-    a.grad += g * b._d  # the slot behind .data: no property call on the hot path
-    b.grad += g * a._d
+    a._gr += g * b._d  # the slot behind .data: no property call on the hot path
+    b._gr += g * a._d
 
 
 def _acc_tanh(node: Value, g: float) -> None:
     o = node._d
-    node._a.grad += g * (1.0 - o * o)
+    node._a._gr += g * (1.0 - o * o)
 
 
 def _acc_relu(node: Value, g: float) -> None:
     a = node._a
-    a.grad += 0.0 if a._d <= 0.0 else g
+    a._gr += 0.0 if a._d <= 0.0 else g
 
 
 

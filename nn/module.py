@@ -79,7 +79,7 @@ class Module:
         `set_to_none`, to None ("no gradient yet", PyTorch's default), which optimizers skip."""
         for p in self.parameters():
             if set_to_none:
-                p.grad = None  # type: ignore[assignment]
+                p.grad = None
             else:
                 p.zero_grad()
 

@@ -59,7 +59,7 @@ class Optimizer:
         `set_to_none`, to None ("no gradient yet", as PyTorch's), which `step()` skips."""
         for p in self.params:
             if set_to_none:
-                p.grad = None  # type: ignore[assignment]
+                p.grad = None
             else:
                 p.zero_grad()
 

@@ -140,7 +140,7 @@ class Value(_Node):
         if op is None:
             return
         for p, local in zip(self.parents, local_partials(self)):
-            p.grad += contribution(self.grad, local, op.mask)
+            p._gr += contribution(self._gr, local, op.mask)
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
