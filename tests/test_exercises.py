@@ -331,3 +331,22 @@ def test_a_value_class_without_backward_is_a_type_error() -> None:
 
     with pytest.raises(TypeError, match="backward"):
         check_value_class(NoBackward)
+
+
+def test_the_quiz_snippet_builds_the_circuit_and_writes_outside_the_repo(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    nb = json.loads(NOTEBOOKS[0].read_text(encoding="utf-8"))
+    (text,) = ["".join(c["source"]) for c in nb["cells"]
+               if c["cell_type"] == "markdown" and "quiz=True" in "".join(c["source"])]
+    (snippet,) = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)  # the notebook's own markdown, kept in the repository
+    page = Path(capsys.readouterr().out.strip())
+    assert page.is_file() and page.suffix == ".html"
+    assert NOTEBOOKS[0].parent.parent not in page.parents  # a temporary file, not the repo
+    f, w0 = namespace["f"], namespace["w0"]
+    assert f.label == "f" and math.isclose(f.data, 1 / (1 + math.exp(-1.0)), rel_tol=1e-12)
+    assert w0.grad == 0.0  # export_html leaves .grad alone
+    # the circuit the exercise checks is this one: its df/dw0 is the reference answer's
+    assert check("01.sigmoid-circuit", -0.1966).status == "correct"
+    page.unlink()
