@@ -827,7 +827,7 @@ def _trace_forward(model: Module, x0: list[float], backend: str, params: list[Va
             warnings.simplefilter("ignore")
             c = compile_grad(f, x0, params=params, has_aux=True, backend=backend)
     except ValueError as e:
-        if not getattr(e, "foreign_node", None):
+        if getattr(e, "foreign_node", None) is None:
             raise  # the model's own error: the interpreter would raise it too
         _interpreter_warning(str(e))
     if c is not None and c.data_dependent:

@@ -49,8 +49,8 @@ def compiled_or_interpreted(model, X, backend):
 
 # ---- a Value computed from a parameter before the trace ---------------------------------------
 class Tied(nn.Module):
-    def __init__(self) -> None:
-        self.w = Value(2.0)
+    def __init__(self, w: float = 2.0) -> None:
+        self.w = Value(w)
         self._scale = self.w * 3.0  # private: not a parameter, computed once, stored
 
     def forward(self, x):
@@ -74,8 +74,9 @@ def test_value_computed_before_the_trace_from_no_parameter_is_a_constant(backend
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_implicit_caches_interpret_a_model_with_a_value_computed_before_the_trace(backend):
-    m = Tied()
+@pytest.mark.parametrize("w", [2.0, 0.0])  # (0.0: a Value whose truth is False)
+def test_implicit_caches_interpret_a_model_with_a_value_computed_before_the_trace(backend, w):
+    m = Tied(w)
     m.w.data = 5.0  # an optimizer step: the stored _scale stays 6.0
     with pytest.warns(RuntimeWarning, match="before the trace"):
         got = nn.compiled.outputs(m, X2, backend)
