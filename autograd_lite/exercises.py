@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from .backward import grad
+from .backward import grad, topo_order
 from .checker import EngineCheckError, EngineExpression, _ours, check_engine, engine_expressions
 from .core import Value, describe, primitive
 from .functional import jvp
@@ -349,12 +349,17 @@ class StudentGraph:
     expression: EngineExpression
 
     def build(self) -> tuple[Value, list[Value]]:
-        """The graph, labelled x0.. and out; returns (out, inputs)."""
-        xs, out = self.expression.run(Value)
-        for i, x in enumerate(xs):
-            x.label = f"x{i}"
-        out.label = "out"
-        return out, xs
+        """The graph, labelled as `repr` prints it (x0.., v1.., out); returns (out, inputs)."""
+        from .checker import ENGINE_OPS
+        names = self.expression.names()
+        xs = [Value(x, label=names[i]) for i, x in enumerate(self.expression.inputs)]
+        vals: list[Any] = list(xs)
+        for op, idx, c in self.expression.nodes:
+            v = ENGINE_OPS[op].apply(*[vals[i] for i in idx], c)
+            v.label = names[len(vals)]
+            _name_helpers(v, set(vals), v.label)
+            vals.append(v)
+        return vals[-1], xs
 
     def function(self, *xs: Value) -> Value:
         """The expression as a function of its inputs (for gradcheck, numerical_grad)."""
@@ -410,6 +415,22 @@ def _interesting(expr: EngineExpression, nodes: int) -> bool:
     # linear in x0 in disguise (x0*x0 - x0 - x0*x0): the gradient does not move with x0
     moved = _ours(EngineExpression((expr.inputs[0] + 0.37, *expr.inputs[1:]), expr.nodes))
     return moved is not None and abs(moved["x0"] - g) > 1e-3
+
+
+def _name_helpers(v: Value, known: set[Value], name: str) -> None:
+    """Label the nodes one operation made besides its result (a constant, the -b of a - b),
+    so that hints name them: constants by their value, `-v1`, else `v2_1`, `v2_2`..."""
+    k = 0
+    for node in reversed(topo_order([v])):
+        if node in known or node.label:
+            continue
+        if node.op is None:
+            node.label = format(node.data, "g")
+        elif node.op.name == "neg" and node.parents[0].label:
+            node.label = "-" + node.parents[0].label
+        else:
+            k += 1
+            node.label = f"{name}_{k}"
 
 
 def student_graph(seed: int, ops: Sequence[str] = ("add", "mul", "mul_const", "tanh", "exp",

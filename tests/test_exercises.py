@@ -350,3 +350,27 @@ def test_the_quiz_snippet_builds_the_circuit_and_writes_outside_the_repo(
     # the circuit the exercise checks is this one: its df/dw0 is the reference answer's
     assert check("01.sigmoid-circuit", -0.1966).status == "correct"
     page.unlink()
+
+
+GRADIENT_EXERCISES = ["01.neuron-dw2", "01.patterns", "01.sigmoid-circuit", "02.shared-bias",
+                      "03.dead-relu", "04.softmax-ce", "05.rnn-du", "05.rnn-dh1", "09.diamond"]
+UNNAMED = re.compile(r"\bn\d+\b")  # node_names' fallback for an unlabelled node
+
+
+@pytest.mark.parametrize("name", GRADIENT_EXERCISES)
+def test_gradient_hints_name_every_node_and_hide_the_received_gradient(name: str) -> None:
+    check(name, _answer(SOLUTIONS[name]))  # start the count of wrong attempts afresh
+    fb = check(name, 12345.0)
+    assert "Hint" in fb.message and "= ? (what" in fb.message, fb
+    assert not UNNAMED.search(fb.message), fb.message
+    want = _answer(SOLUTIONS[name])
+    numbers = set(re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", fb.message))
+    assert want == 0 or not {f"{want:.4g}", f"{want:.3g}", f"{want:.2g}"} & numbers, fb
+
+
+@pytest.mark.parametrize("seed", [0, 5, 2024])
+def test_student_graph_hints_use_the_printed_names(seed: int) -> None:
+    g = student_graph(seed)
+    msg = g.check(12345.0, reveal=True).message
+    assert not UNNAMED.search(msg), msg
+    assert all(name in repr(g) for name in re.findall(r"\b(v\d+)\b", msg))
