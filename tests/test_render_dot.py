@@ -163,24 +163,32 @@ def legend_colours(source: str) -> list[str]:
 
 
 @given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=2, max_size=8))
-def test_grad_colours_follow_magnitude(grads):
+def test_grad_colours_keep_the_sign_and_follow_magnitude(grads):
     xs = [Value(1.0, label=f"x{i}") for i in range(len(grads))]
     root = sum(xs[1:], xs[0])
     for x, g in zip(xs, grads):
         x.grad = g  # drawing only reads .grad; set it to a chosen spread
     src = draw_graph(root, color_by_grad=True).source
     dot = parse(src)
-    scale = legend_colours(src)
+    scale = legend_colours(src)  # 4 positive shades, 4 negative shades, then zero
+    assert "orange +, blue -" in parse(src).label("legend")
+    if all(g == 0.0 for g in grads):
+        assert scale == ["#ffffff"]
+        return
+    assert len(scale) == 9
     ids = {v: f"n{i}" for i, v in enumerate(topo_order([root]))}
     pos = {x: scale.index(dot.nodes[ids[x]]["fillcolor"]) for x in xs}
-    by_size = sorted(xs, key=lambda x: -abs(x.grad))
-    assert [pos[x] for x in by_size] == sorted(pos[x] for x in by_size)  # bigger: earlier row
+    for sign in (1.0, -1.0):
+        same = [x for x in xs if x.grad * sign > 0.0]
+        by_size = sorted(same, key=lambda x: -abs(x.grad))
+        assert [pos[x] for x in by_size] == sorted(pos[x] for x in by_size)  # bigger: earlier
+        assert all((pos[x] < 4) == (sign > 0) for x in same)  # the sign picks the scale
     top = max(abs(v.grad) for v in ids)
     for x in xs:
         if x.grad == 0.0:
             assert pos[x] == len(scale) - 1  # the "= 0" row
         elif abs(x.grad) == top:
-            assert pos[x] == 0
+            assert pos[x] == (0 if x.grad > 0 else 4)
 
 
 def test_legend_states_thresholds_and_nonfinite():
@@ -189,7 +197,7 @@ def test_legend_states_thresholds_and_nonfinite():
     y.grad, a.grad, b.grad = 1.0, 4.0, float("inf")
     src = draw_graph(y, color_by_grad=True).source
     text = parse(src).label("legend")
-    assert "2 <= |grad| <= 4" in text and "|grad| = 0" in text and "inf or nan" in text
+    assert "+ 2 <= |grad| <= 4" in text and "|grad| = 0" in text and "inf or nan" in text
     assert "legend" not in draw_graph(y).source
 
 

@@ -25,8 +25,11 @@ FILL_OP = "#f0f0f0"
 BOX_EDGE = {"color": "#8c8c8c", "penwidth": "0.7"}  # many edges between boxes: keep them light
 FILL_BOX = "#fbfbfb"
 FILL_LAYER = "#f5f7fa"
-#: |grad| scale: (lower bound as a fraction of the largest |grad|, colour); 0 and inf/nan apart.
+#: A diverging scale that keeps the sign: (lower bound of |grad| as a fraction of the largest
+#: |grad| drawn, colour) for positive gradients (oranges) and negative ones (blues); 0 and
+#: inf/nan apart. The scale is relative to each picture's largest |grad|: the legend says so.
 GRAD_SCALE = ((0.5, "#fd8d3c"), (0.1, "#fdae6b"), (0.01, "#fdd0a2"), (0.0, "#feede0"))
+GRAD_SCALE_NEG = ((0.5, "#6baed6"), (0.1, "#9ecae1"), (0.01, "#c6dbef"), (0.0, "#eff3ff"))
 GRAD_ZERO = "#ffffff"
 GRAD_NONFINITE = "#d4a6f0"
 #: Nodes built by grad(..., create_graph=True): the derivative computation.
@@ -157,8 +160,8 @@ def box_label(box: Box, show: Sequence[str], fmt: str, note: str = "") -> str:
 
 
 def grad_colour(g: float, top: float) -> str:
-    """The fill for |g| on the scale whose top is the largest finite |grad| drawn (a grad of
-    None, no gradient yet, as 0)."""
+    """The fill for g: its sign picks the scale (orange +, blue -), |g| the shade, relative to
+    the largest finite |grad| drawn (a grad of None, no gradient yet, as 0)."""
     if g is None:
         return GRAD_ZERO
     if not math.isfinite(g):
@@ -166,10 +169,11 @@ def grad_colour(g: float, top: float) -> str:
     a = abs(g)
     if a == 0.0:
         return GRAD_ZERO
-    for frac, colour in GRAD_SCALE:
+    scale = GRAD_SCALE if g > 0.0 else GRAD_SCALE_NEG
+    for frac, colour in scale:
         if a >= frac * top:
             return colour
-    return GRAD_SCALE[-1][1]
+    return scale[-1][1]
 
 
 def _swatch(fill: str, text: str, border: str = "") -> str:
@@ -183,19 +187,22 @@ def _title(text: str) -> str:
 
 
 def grad_legend_rows(top: float, nonfinite: bool, boxes: bool) -> list[str]:
-    """The legend rows of the |grad| colour scale."""
-    rows = [_title("colour: |grad|")]
+    """The legend rows of the colour scale: positive gradients first (largest first), then
+    negative ones, then zero; shades are relative to this picture's largest |grad|."""
+    rows = [_title("colour: grad (orange +, blue -), relative to the largest |grad| here")]
     if top > 0.0:
-        prev = None
-        for frac, colour in GRAD_SCALE:
-            if frac > 0.0:
-                lo = frac * top
-                text = f"{lo:.3g} <= |grad|" + (f" < {prev:.3g}" if prev else f" <= {top:.3g}")
-                text += f" ({frac:.0%}+ of max)"
-                prev = lo
-            else:
-                text = f"0 < |grad| < {prev:.3g}"
-            rows.append(_swatch(colour, text))
+        for scale, sign in ((GRAD_SCALE, "+"), (GRAD_SCALE_NEG, "-")):
+            prev = None
+            for frac, colour in scale:
+                if frac > 0.0:
+                    lo = frac * top
+                    text = (f"{sign} {lo:.3g} <= |grad|"
+                            + (f" < {prev:.3g}" if prev else f" <= {top:.3g}"))
+                    text += f" ({frac:.0%}+ of max)"
+                    prev = lo
+                else:
+                    text = f"{sign} 0 < |grad| < {prev:.3g}"
+                rows.append(_swatch(colour, text))
     rows.append(_swatch(GRAD_ZERO, "|grad| = 0"))
     if nonfinite:
         rows.append(_swatch(GRAD_NONFINITE, "inf or nan"))
