@@ -473,7 +473,9 @@ def test_no_descriptor_mapping_or_temporary_file_grows_with_graphs(tmp_path, mon
         c.value_and_grad_batch([X, X], input_grads=False)  # its second library too
         del c
     gc.collect()
-    assert _resources() == start
+    end = _resources()
+    # Nothing grew (earlier tests may still have libraries that this collection frees).
+    assert all(e <= s for e, s in zip(end, start)), (start, end)
 
 
 # ---- a full disk ------------------------------------------------------------------------------
