@@ -32,7 +32,7 @@ $(DEMO_STAMP): pyproject.toml | $(PY)
 
 $(STAMP): pyproject.toml | $(PY)
 	@echo "Installing $(TORCH) (PyTorch's CPU build) from $(TORCH_INDEX) ..."
-	@$(PY) -m pip install --progress-bar on --extra-index-url $(TORCH_INDEX) '$(TORCH)' || { \
+	@$(PY) -m pip install --progress-bar on --retries 1 --extra-index-url $(TORCH_INDEX) '$(TORCH)' || { \
 	  echo "make: could not install $(TORCH) from $(TORCH_INDEX). Set TORCH_INDEX to a mirror"; \
 	  echo "of PyTorch's CPU index, or TORCH=torch==2.13.0 for PyPI's CUDA build (several GB)."; \
 	  exit 1; }
