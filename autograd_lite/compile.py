@@ -54,7 +54,7 @@ from collections.abc import Set as AbstractSet
 from itertools import chain
 from typing import Any
 
-from . import core, native, ops
+from . import core, derive, native, ops
 from ._mode import anomaly_enabled, enable_grad
 from .backward import grad, topo_order
 from .core import AutogradError, Primitive, Value, describe, to_float
@@ -91,9 +91,7 @@ class DataDependenceWarning(UserWarning):
 def py_template(op: Primitive) -> tuple[str, tuple[str, ...]] | None:
     """The Python code of `op`, derived from its record (see `autograd_lite.derive`); None when
     not derivable: it is then called through its own functions."""
-    from .derive import templates
-
-    return templates(op, "py")
+    return derive.templates(op, "py")
 
 
 def check_leaf(q: Value, what: str) -> None:

@@ -189,6 +189,7 @@ def _fill(template: str, args: list[str], params: list[str], out: str = "{o}") -
 
 _PLACES = ("{a}", "{b}")
 _lock = threading.Lock()
+_fast: dict[tuple[Primitive, str], tuple[Any, tuple[str, tuple[str, ...]] | None]] = {}
 _cache: dict[tuple[int, str, str], tuple[Primitive, tuple[str, tuple[str, ...]] | None]] = {}
 
 
@@ -240,14 +241,20 @@ def _derive(op: Primitive, lang: str) -> tuple[str, tuple[str, ...]] | None:
 def templates(op: Primitive, lang: str) -> tuple[str, tuple[str, ...]] | None:
     """`(forward, (partial, ...))` code templates of `op` in `lang` ("py" or "c"), derived from
     its partials (and its forward, when the record names none), or None if not derivable."""
+    field = getattr(op, lang, None)
+    hit = _fast.get((op, lang))  # the code generators ask once per node: no lock, no repr
+    if hit is not None and hit[0] is field:
+        return hit[1]
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
-    key = (id(op), lang, repr(getattr(op, lang, None)))
+    key = (id(op), lang, repr(field))
     with _lock:
-        hit = _cache.get(key)
-    if hit is not None and hit[0] is op:
-        return hit[1]
-    result = _derive(op, lang)
-    with _lock:
-        _cache[key] = (op, result)
+        cached = _cache.get(key)
+    if cached is not None and cached[0] is op:
+        result = cached[1]
+    else:
+        result = _derive(op, lang)
+        with _lock:
+            _cache[key] = (op, result)
+    _fast[(op, lang)] = (field, result)  # re-derived when the record's field is replaced
     return result

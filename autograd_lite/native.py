@@ -51,6 +51,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import derive
 from .core import AutogradError, Primitive
 
 __all__ = ["NativeCacheWarning", "NativeUnavailableError", "NativeUnavailableWarning",
@@ -76,9 +77,7 @@ PRELUDE = """#include <math.h>
 def c_template(op: Primitive) -> tuple[str, tuple[str, ...]] | None:
     """The C code of `op`: `(forward, (partial, ...))`, the partials (and the forward, where the
     record names none) derived from the record's own functions (None if not derivable)."""
-    from .derive import templates
-
-    return templates(op, "c")
+    return derive.templates(op, "c")
 
 
 def literal(x: float) -> str:
