@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 # packages). `+cpu` exists only on that index; TORCH_INDEX may name a mirror of it.
 TORCH ?= torch==2.13.0+cpu
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
-# The compiled-replay cache (autograd_lite.native.cache_dir): $XDG_CACHE_HOME/autograd-lite if
+# The compiled-replay cache (autograd_lite.compile.native.cache_dir): $XDG_CACHE_HOME/autograd-lite if
 # XDG_CACHE_HOME is an absolute path, else ~/.cache/autograd-lite.
 XDG_CACHE_ABS := $(filter /%,$(strip $(XDG_CACHE_HOME)))
 CACHE_DIR := $(if $(XDG_CACHE_ABS),$(XDG_CACHE_ABS),$(HOME)/.cache)/autograd-lite
@@ -54,11 +54,13 @@ demo: $(DEMO_STAMP)
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadgroup tests --nbmake notebooks
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

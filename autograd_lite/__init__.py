@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import func  # noqa: F401 - the JAX / torch.func spellings, autograd_lite.func.grad(f)
-from ._mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from .backward import Contribution, Step, backward_steps, grad, node_ids, topo_order
-from .core import AnomalyError, AutogradError, Primitive, UnusedInputError, Value, primitive
-from .functional import hessian, hvp, jacfwd, jacrev, jvp, value_and_grad
-from .ops import (
+from .engine import func  # noqa: F401 - the JAX / torch.func spellings, autograd_lite.engine.func.grad(f)
+from .engine.errors import AnomalyError, AutogradError, UnusedInputError
+from .engine.modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .engine.ops import (
     PRIMITIVES,
     abs,  # noqa: A004, F401 - autograd_lite.abs, kept out of __all__
     cos,
@@ -37,6 +35,9 @@ from .ops import (
     tanh,
     where,
 )
+from .engine.transforms import hessian, hvp, jacfwd, jacrev, jvp, value_and_grad
+from .engine.traversal import Contribution, Step, backward_steps, grad, node_ids, topo_order
+from .engine.value import Primitive, Value, primitive
 
 __version__ = "0.1.0"
 
@@ -51,17 +52,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .compile import Compiled, GraphChangedError, compile_grad
-    from .export import export_html
-    from .native import NativeUnavailableError, NativeUnavailableWarning
-    from .render import draw_graph
+    from .compile.compiled import Compiled, GraphChangedError, compile_grad
+    from .compile.native import NativeUnavailableError, NativeUnavailableWarning
+    from .viz.export import export_html
+    from .viz.render import draw_graph
 
 #: Public names whose modules import on first use: rendering pulls in graphviz, compiled
 #: replay ctypes and the compiler driver; none of it is needed to build graphs and differentiate.
-_LAZY = {"draw_graph": "render", "export_html": "export", "compile_grad": "compile",
-         "Compiled": "compile",
-         "GraphChangedError": "compile", "NativeUnavailableError": "native",
-         "NativeUnavailableWarning": "native"}
+_LAZY = {"draw_graph": "viz.render", "export_html": "viz.export", "compile_grad": "compile",
+         "Compiled": "compile", "GraphChangedError": "compile",
+         "NativeUnavailableError": "compile.native", "NativeUnavailableWarning": "compile.native"}
 
 
 def __dir__() -> list[str]:

@@ -31,13 +31,19 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from .backward import grad, topo_order
-from .checker import EngineCheckError, EngineExpression, _ours, check_engine, engine_expressions
-from .core import Value, describe, primitive
-from .functional import jvp
-from .ops import exp, log, maximum, relu, sigmoid
-from .stepping import tape
-from .testing import GradcheckError, gradcheck
+from .engine.ops import exp, log, maximum, relu, sigmoid
+from .engine.transforms import jvp
+from .engine.traversal import grad, topo_order
+from .engine.value import Value, describe, primitive
+from .testing.checker import (
+    EngineCheckError,
+    EngineExpression,
+    _ours,
+    check_engine,
+    engine_expressions,
+)
+from .testing.numerical import GradcheckError, gradcheck
+from .viz.stepping.tape import tape
 
 __all__ = [
     "Feedback", "check", "check_gradient", "check_number", "check_partial", "check_value_class",
@@ -350,7 +356,7 @@ class StudentGraph:
 
     def build(self) -> tuple[Value, list[Value]]:
         """The graph, labelled as `repr` prints it (x0.., v1.., out); returns (out, inputs)."""
-        from .checker import ENGINE_OPS
+        from .testing.checker import ENGINE_OPS
         names = self.expression.names()
         xs = [Value(x, label=names[i]) for i, x in enumerate(self.expression.inputs)]
         vals: list[Any] = list(xs)
@@ -364,7 +370,7 @@ class StudentGraph:
     def function(self, *xs: Value) -> Value:
         """The expression as a function of its inputs (for gradcheck, numerical_grad)."""
         vals: list[Any] = list(xs)
-        from .checker import ENGINE_OPS
+        from .testing.checker import ENGINE_OPS
         for op, idx, c in self.expression.nodes:
             vals.append(ENGINE_OPS[op].apply(*[vals[i] for i in idx], c))
         return vals[-1]
@@ -631,7 +637,7 @@ def _tangent_v4() -> float:
 
 
 def _kink_numeric() -> float:
-    from .testing import numerical_grad
+    from .testing.numerical import numerical_grad
     return numerical_grad(lambda x: x.relu(), [1e-7], eps=1e-6)[0]
 
 

@@ -173,7 +173,7 @@ def torch_digits(epochs: int, threads: int | None) -> dict[str, float]:
 def compile_time(n: int = 10_000) -> dict[str, float]:
     """Seconds to trace, generate and build a `n`-node graph with a cold cache (wall, and the
     compiler's CPU time), and the optimisation level chosen."""
-    from autograd_lite import native
+    from autograd_lite.compile import native
     leaves, prog = wide_program(n)
     old = os.environ.get("XDG_CACHE_HOME")
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="also write the table to this file")
     args = ap.parse_args(argv)
     q = args.quick
-    from autograd_lite import native
+    from autograd_lite.compile import native
     found = native.find_compiler()
     compiler = found if isinstance(found, str) else found[1].splitlines()[0]
     lines: list[str] = []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from autograd_lite import native  # noqa: E402
+from autograd_lite.compile import native  # noqa: E402
 from benchmarks.bench_native import ours_step  # noqa: E402
 
 

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 
 import autograd_lite as al
-from autograd_lite import Value, func, primitive
+from autograd_lite import Value, primitive
+from autograd_lite.engine import func
 
 
 @primitive("usersq", lambda out, x: 2.0 * x)

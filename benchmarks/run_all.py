@@ -563,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"autograd-lite's freed graphs leave no reference cycles: {nocycles}.")
     from bench_native import compile_time
 
-    from autograd_lite import native
+    from autograd_lite.compile import native
     if not isinstance(native.find_compiler(), str):
         ct = compile_time()
         say(f"Native replay: MLP step in one C call per batch {fmt(ms['native'], 3)} ms vs "

@@ -2,7 +2,8 @@
 
     python scripts/nested_pictures.py        # writes docs/images/nested-*.svg
 
-tests/test_func_nested.py draws them again and checks the checked-in SVGs show the same nodes.
+tests/engine/test_nested_transforms.py draws them again and checks the checked-in SVGs show the same
+nodes.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from autograd_lite import Value, draw_graph, func
-from autograd_lite.functional import LIFT
+from autograd_lite import Value, draw_graph
+from autograd_lite.engine import func
+from autograd_lite.engine.transforms import LIFT
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from hypothesis import strategies as st
 
 from autograd_lite import PRIMITIVES, AnomalyError, Value, detect_anomaly, grad
-from autograd_lite.backward import local_partials, tangents, topo_order
+from autograd_lite.engine.traversal import local_partials, tangents, topo_order
 
 INF = math.inf
 EPS = sys.float_info.epsilon

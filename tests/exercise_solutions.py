@@ -1,7 +1,7 @@
 """Reference solutions to the notebooks' exercises, and a known-wrong answer to each.
 
 Each entry is the source a student would put in place of the `answer = ...` line of the
-exercise's cell (tests/test_exercises.py substitutes it and runs the cell). The numbers are
+exercise's cell (tests/testing/test_exercises.py substitutes it and runs the cell). The numbers are
 worked by hand (the formulas are written out), not copied from the engine: the checkers
 compare them with the engine's own results. Kept out of the notebooks so that CI injects them.
 """

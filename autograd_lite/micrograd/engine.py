@@ -36,8 +36,8 @@ from typing import Any
 
 from autograd_lite import PRIMITIVES
 from autograd_lite import Value as _Node
-from autograd_lite.backward import contribution, local_partials
-from autograd_lite.core import const as _const
+from autograd_lite.engine.traversal import contribution, local_partials
+from autograd_lite.engine.value import const as _const
 
 Number = int | float
 

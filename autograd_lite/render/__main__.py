@@ -2,6 +2,6 @@
 
 import sys
 
-from autograd_lite.cli import main
+from autograd_lite.cli.main import main
 
 sys.exit(main(["render", *sys.argv[1:]], prog="python -m autograd_lite.render"))

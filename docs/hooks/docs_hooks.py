@@ -2,7 +2,7 @@
 name without a docstring is a warning (so `mkdocs build --strict` fails on it), and the
 Pygments stylesheet of the highlighted code is written into the site (no CDN).
 
-Loaded by `mkdocs.yml` (`hooks:`); `tests/test_docs.py` runs the strict build.
+Loaded by `mkdocs.yml` (`hooks:`); `tests/docs/test_docs_site.py` runs the strict build.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ MARKER = "<!-- primitives-table -->"
 #: Modules whose public names the site documents: each needs a docstring, and so does each
 #: of those names (with `__all__`, its names; without, the names defined in the module).
 DOCUMENTED = (
-    "autograd_lite", "autograd_lite.testing", "autograd_lite.checker", "autograd_lite.compile",
-    "autograd_lite.native", "autograd_lite.stepping", "autograd_lite.export",
-    "autograd_lite.render", "autograd_lite.expression", "nn", "nn.module", "nn.layers",
-    "nn.rnn", "nn.losses", "nn.optim", "nn.data", "nn.train", "nn.health",
+    "autograd_lite", "autograd_lite.testing", "autograd_lite.testing.checker",
+    "autograd_lite.compile", "autograd_lite.compile.native", "autograd_lite.viz.stepping",
+    "autograd_lite.viz.export", "autograd_lite.viz.render", "autograd_lite.cli.expression", "nn",
+    "nn.module", "nn.layers", "nn.rnn", "nn.losses", "nn.optim", "nn.data", "nn.train",
+    "nn.health",
 )
 
 

@@ -1,0 +1,1 @@
+"""The command line (`main`), its expression language and the demo."""

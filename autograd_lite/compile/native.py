@@ -1,0 +1,686 @@
+"""Native replay: a traced graph as one C function over a batch of rows, built with the system
+C compiler and loaded with `ctypes`.
+
+`compile_grad(..., backend="c")` (or `"auto"`) asks this module for a shared library. The C
+source is produced by `compile._generate` from the graph only (node indices, the primitives'
+C templates below, constants as exact hex float literals); nothing a user wrote (labels, names,
+reprs) reaches it. It is compiled without `-ffast-math`, with FMA contraction and builtin
+folding off, and calls the same libm functions as Python's `math` module, so it computes the
+interpreter's numbers bit for bit.
+
+Errors and non-finite values: rows whose inputs are not finite (and every row, when a
+parameter or a constant of the graph is not) run in the interpreter. With finite values in,
+each forward domain error the interpreter raises (log of 0, sqrt of -1, 0 ** -1, x / 0) and
+each non-finite result (overflow to inf, inf - inf) raises an IEEE exception flag (invalid,
+divide-by-zero or overflow). The generated function clears the flags before each row and
+tests them after it; a row that raised one is reported (its index) and `Compiled` re-runs that
+row in the interpreter, which gives its exact exception, or its numbers (IEEE inf/nan, as the
+engine's policy says) when the flag did not mean an error.
+
+Libraries are cached in `$XDG_CACHE_HOME/autograd-lite` (else `~/.cache/autograd-lite`), used
+only when this user owns it and no one else can write it or any directory above it; each is
+stored under a key covering everything that changes it and authenticated by an HMAC under a
+per-user secret (mode 0o600). A library that does not verify, or that the loader refuses, is
+rebuilt; an untrusted cache means building in a private temporary directory; a compiler is used
+only after a child interpreter loaded and ran its probe library. Loaded libraries are closed when
+unused. The threat model: docs/native-cache.md.
+"""
+
+from __future__ import annotations
+
+import _ctypes
+import contextlib
+import ctypes
+import hashlib
+import hmac
+import itertools
+import math
+import os
+import platform
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+import weakref
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..engine import derive
+from ..engine.errors import AutogradError
+from ..engine.value import Primitive
+
+__all__ = ["NativeCacheWarning", "NativeUnavailableError", "NativeUnavailableWarning",
+           "c_template", "find_compiler", "load", "PRELUDE", "literal", "missing_template"]
+
+
+class NativeUnavailableError(AutogradError, RuntimeError):
+    """`backend="c"` cannot be used: no working C compiler, or a primitive has no C template."""
+
+
+class NativeUnavailableWarning(UserWarning):
+    """`backend="auto"` found no working C compiler and uses Python replay instead."""
+
+
+#: The head of every generated source. The templates (the primitives' `c` fields) call the C
+#: library's functions, the same ones Python's `math` module calls.
+PRELUDE = """#include <math.h>
+#include <fenv.h>
+#define AL_BAD (FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW)
+"""
+
+
+def c_template(op: Primitive) -> tuple[str, tuple[str, ...]] | None:
+    """The C code of `op`: `(forward, (partial, ...))`, the partials (and the forward, where the
+    record names none) derived from the record's own functions (None if not derivable)."""
+    return derive.templates(op, "c")
+
+
+def literal(x: float) -> str:
+    """An exact C literal for a float: hex (`float.hex`), or INFINITY / NAN."""
+    x = float.__float__(x) if isinstance(x, float) else float(x)
+    if x != x:
+        return "NAN"
+    if x in (float("inf"), float("-inf")):
+        return "INFINITY" if x > 0 else "(-INFINITY)"
+    text = float.hex(x)
+    return f"({text})" if text.startswith("-") else text
+
+
+# ---- the compiler ----------------------------------------------------------------------------
+_lock = threading.Lock()
+_compiler: dict[str, Any] = {}  # cache of the probe: {"key": (CC, PATH), "found": ...}
+#: cache key -> loaded library, for this process. Weak: a library no Compiled uses any more is
+#: closed (its mapping released), so nothing grows with the number of graphs compiled.
+_loaded: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+
+def _candidates() -> list[list[str]]:
+    out = []
+    cc = os.environ.get("CC", "").strip()
+    if cc:
+        try:
+            out.append(shlex.split(cc))
+        except ValueError:
+            pass
+    for name in ("cc", "gcc", "clang"):
+        out.append([name])
+    return out
+
+
+_PROBE = "#include <math.h>\n#include <fenv.h>\ndouble al_probe(double x) " \
+         "{ feclearexcept(FE_ALL_EXCEPT); return exp(x) + (double)fetestexcept(FE_OVERFLOW); }\n"
+
+#: Run by a child interpreter: load the probe library, call it, print the result. A compiler
+#: whose libraries this interpreter cannot load (another architecture, a sanitizer runtime that
+#: must come first, a crash in a constructor) kills or fails the child, never this process.
+_PROBE_CHILD = ("import ctypes, os, sys\n"
+                "path = sys.argv[1]\n"
+                "if hasattr(os, 'memfd_create') and os.path.isdir('/proc/self/fd'):\n"
+                "    fd = os.memfd_create('autograd-lite-probe')\n"
+                "    os.write(fd, open(path, 'rb').read())\n"
+                "    path = '/proc/self/fd/%d' % fd\n"
+                "f = ctypes.CDLL(path).al_probe\n"
+                "f.restype = ctypes.c_double\n"
+                "f.argtypes = [ctypes.c_double]\n"
+                "r = f(1.0)\n"
+                # a library that turns on flush-to-zero (-ffast-math's crtfastmath) changes
+                # every float of the process: subnormals must survive the load
+                "tiny = float.fromhex('0x1p-1022') * float(sys.argv[2])\n"
+                "sys.stdout.write(float.hex(r) + ' ' + float.hex(tiny))\n")
+
+
+def _run(cmd: list[str], timeout: float, tmp: str | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    """Run a tool with output decoded leniently (a compiler in another locale), its temporary
+    files in `tmp` (our private directory: the compiler's intermediate files are code we will
+    load, so they must not go to a $TMPDIR another user can write), and its whole process group
+    killed when it overruns `timeout`."""
+    env = None
+    if tmp is not None:
+        env = {**os.environ, "TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode,
+                                       out.decode("utf-8", "replace"),
+                                       err.decode("utf-8", "replace"))
+
+
+def _probe(full: list[str]) -> tuple[list[str], str] | str:
+    """(command, identity text) if `full` builds a library that this interpreter loads and
+    that computes exp(1) as Python's math does; else why not (one line)."""
+    name = full[0]
+    with _private_tmpdir("autograd-lite-probe-") as tmp:
+        src = Path(tmp) / "probe.c"
+        lib = Path(tmp) / "probe.so"
+        src.write_text(_PROBE)
+        done = _run([*full, *_FLAGS_BASE, "-O1", "-o", str(lib), str(src), "-lm"], 120, tmp)
+        if done.returncode != 0 or not lib.is_file():
+            return (f"{name} cannot build a shared library (exit {done.returncode}: "
+                    f"{done.stderr.strip()[:200]})")
+        if sys.executable:
+            child = _run([sys.executable, "-I", "-S", "-c", _PROBE_CHILD, str(lib), "0.5"], 120,
+                         tmp)
+            want = f"{float.hex(math.exp(1.0))} {float.hex(float.fromhex('0x1p-1023'))}"
+            if child.returncode != 0 or child.stdout.strip() != want:
+                why = (child.stderr.strip().splitlines() or [f"exit {child.returncode}"])[-1]
+                if child.returncode == 0:
+                    why = (f"after loading one, exp(1) and 2**-1022 / 2 are {child.stdout!r}, "
+                           f"not {want!r} (fast-math flushing subnormals?)")
+                return (f"{name} builds libraries this Python cannot load or run "
+                        f"({why[:200]})")
+        version = _run([*full, "--version"], 60, tmp).stdout.strip()
+        target = _run([*full, "-dumpmachine"], 60, tmp).stdout.strip()
+    try:
+        st = os.stat(full[0])
+        stamp = f"{os.path.realpath(full[0])} {st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        stamp = ""
+    # Everything that tells one compiler from another goes into the cache key: its path and
+    # flags, the version text, the target triple, the binary's size and time, and this CPU's
+    # instruction-set flags (a $CC with -march=native builds code only this CPU runs).
+    identity = "\n".join([version, f"target: {target or '?'}", f"binary: {stamp}",
+                          f"cpu: {_cpu_flags()}"])
+    return full, identity
+
+
+def _cpu_flags() -> str:
+    """A digest of this CPU's instruction-set flags (Linux's /proc/cpuinfo), else the
+    platform's processor name."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    words = " ".join(sorted(line.split(":", 1)[1].split()))
+                    return _digest_of(words.encode())[:16]
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def find_compiler() -> tuple[list[str], str] | str:
+    """(compiler command, its identity: version text, target, binary stamp) of the first
+    working C compiler, or the reason none works. Tries `$CC`, then `cc`, `gcc`, `clang` on
+    PATH. Working means: it builds a shared library that a child interpreter loads and runs
+    (so a compiler that makes unloadable or crashing libraries is never used in-process).
+    The result is cached per (CC, PATH)."""
+    key = (os.environ.get("CC", ""), os.environ.get("PATH", ""))
+    with _lock:
+        if _compiler.get("key") == key:
+            return _compiler["found"]
+    tried = []
+    seen: set[tuple[str, ...]] = set()
+    found: tuple[list[str], str] | str = ""
+    user_cc = os.environ.get("CC", "").strip()
+    for i, cmd in enumerate(_candidates()):
+        exe = shutil.which(cmd[0])
+        if exe is None:
+            tried.append(f"{cmd[0]} (not found)")
+            continue
+        # Run the name found on PATH (a front end such as ccache decides by the name it is
+        # called by); the same program under two names is probed once.
+        full = [os.path.abspath(exe), *cmd[1:]]
+        same = (os.path.realpath(exe), *cmd[1:])
+        if same in seen:
+            continue
+        seen.add(same)
+        try:
+            result = _probe(full)
+        except (OSError, subprocess.SubprocessError, NativeUnavailableError) as e:
+            result = f"{cmd[0]} ({e})"
+        if isinstance(result, str):
+            tried.append(result)
+            continue
+        found = result
+        if user_cc and i > 0:
+            warnings.warn(f"$CC ({user_cc}) is not usable: {'; '.join(tried)}; compiled replay "
+                          f"uses {full[0]} instead", NativeUnavailableWarning, stacklevel=4)
+        break
+    if not found:
+        found = ("no working C compiler: tried " + "; ".join(tried) + ". Install one (e.g. "
+                 "`apt-get install gcc`, or Xcode's command line tools on macOS) or set $CC")
+    with _lock:
+        _compiler.update(key=key, found=found)
+    return found
+
+
+# -ffp-contract=off: no fused multiply-add (it rounds once instead of twice); -fno-builtin:
+# libm calls stay calls (no compile-time folding with another rounding, no pow(x, 2) -> x*x).
+_FLAGS_BASE = ["-shared", "-fPIC", "-ffp-contract=off", "-fno-builtin", "-fno-fast-math",
+               "-w"]
+
+
+# GCC passes that cost a third of -O1's time here and find nothing: every store of the
+# generated code is read later (dead store elimination).
+_GCC_FAST_COMPILE = ["-fno-tree-dse", "-fno-dse"]
+
+
+def opt_level(n_lines: int) -> str:
+    """The optimisation level for a program of `n_lines` statements: -O1 makes code ~3x faster
+    than -O0 and costs little more to compile on these chunked programs (~100 us per statement
+    on this 2-core machine). Above 15,000 statements (the digits MLP's graph has 12,000), -O0,
+    so a 10,000-node graph (~20,000 statements) compiles in under 3 s."""
+    return "-O1" if n_lines <= _O1_MAX_LINES else "-O0"
+
+
+_O1_MAX_LINES = 15_000
+
+
+# ---- where files go: the trust checks ----------------------------------------------------------
+class NativeCacheWarning(UserWarning):
+    """The library cache directory cannot be trusted (another user can write it or a parent):
+    libraries are built in a private temporary directory and never loaded from it."""
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as a file must not hang the open
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_warned_cache: set[str] = set()
+
+
+def cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/autograd-lite`, or `~/.cache/autograd-lite`."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if base and os.path.isabs(base):
+        return Path(base) / "autograd-lite"
+    return Path(os.path.expanduser("~")) / ".cache" / "autograd-lite"
+
+
+def _uid() -> int | None:
+    return os.getuid() if hasattr(os, "getuid") else None
+
+
+def _unsafe_part(path: Path, own_last: bool = True) -> str | None:
+    """Why `path` (an existing directory) could be changed by another user, or None.
+
+    Each directory from the root down (followed through symlinks too) must be owned by this
+    user or root and writable by no one else, except a sticky one (like /tmp) whose entry on
+    the path is ours or root's; with `own_last`, the last one must be ours and not sticky.
+    A symlink on the path must be ours or root's (only they can change it, and the directory
+    holding it is checked)."""
+    uid = _uid()
+    if uid is None:
+        return "this platform has no user ids to check ownership with"
+    for chain in (path, Path(os.path.realpath(path))):
+        parts = [Path(chain.anchor), *reversed(chain.parents[:-1]), chain] if chain.parents \
+            else [chain]
+        for i, part in enumerate(parts):
+            try:
+                st = os.lstat(part)
+            except OSError as e:
+                return f"{part}: {e.strerror}"
+            last = own_last and i == len(parts) - 1
+            if st.st_uid not in ((uid,) if last else (uid, 0)):
+                return f"{part} is owned by uid {st.st_uid}"
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                return f"{part} is not a directory"
+            if st.st_mode & 0o022:
+                if last or not st.st_mode & stat.S_ISVTX:
+                    return f"{part} is writable by other users (mode {st.st_mode & 0o7777:o})"
+    return None
+
+
+def _make_private(path: Path) -> None:
+    """Create `path` and its missing parents, each with mode 0o700 (not the umask's), only
+    below a directory another user cannot change (else nothing is created)."""
+    missing = []
+    p = path
+    while not os.path.lexists(p):
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    if missing and _unsafe_part(p, own_last=False) is not None:
+        return  # the caller's check says why
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+
+
+def usable_cache() -> Path | None:
+    """The cache directory if it can be trusted (created, user-only, if missing), else None;
+    an untrusted one is reported once per process with a NativeCacheWarning saying why."""
+    folder: Path | None = None
+    try:
+        folder = cache_dir()
+        if folder.is_absolute():
+            _make_private(folder)
+            why = _unsafe_part(folder)
+        else:
+            why = f"{folder} is not an absolute path (no home directory?)"
+    except (OSError, RuntimeError, ValueError) as e:
+        why = str(e)
+        where = "the cache directory"
+    else:
+        if why is None:
+            return folder
+        where = str(folder)
+    with _lock:
+        first = where not in _warned_cache
+        _warned_cache.add(where)
+    if first and _uid() is not None:
+        warnings.warn(f"autograd-lite does not use the compiled-library cache {where}: {why}. "
+                      "Libraries are built in a private temporary directory instead (set "
+                      "$XDG_CACHE_HOME to a directory only you can write, or remove that one)",
+                      NativeCacheWarning, stacklevel=4)
+    return None
+
+
+def _temp_parent() -> str | None:
+    """A directory for private temporary directories: $TMPDIR (or the platform's default),
+    then /tmp, then /dev/shm, the first that another user cannot tamper with."""
+    for cand in (tempfile.gettempdir(), "/tmp", "/dev/shm"):
+        if os.path.isdir(cand) and _unsafe_part(Path(cand), own_last=False) is None:
+            return cand
+    return None
+
+
+@contextlib.contextmanager
+def _private_tmpdir(prefix: str) -> Iterator[str]:
+    """A fresh 0o700 directory that only this user can change, removed afterwards whatever
+    happens (a full disk included)."""
+    parent = _temp_parent()
+    if parent is None:
+        raise NativeUnavailableError("no temporary directory that other users cannot write "
+                                     "(checked $TMPDIR, /tmp, /dev/shm)")
+    try:
+        tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    except OSError as e:  # out of space or inodes
+        raise NativeUnavailableError(f"cannot make a private temporary directory in {parent}: "
+                                     f"{e}") from None
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- the cache: keyed MACs with a per-user secret ---------------------------------------------
+_SECRET_BYTES = 32
+
+
+def _read_own_file(path: Path, limit: int) -> bytes | None:
+    """The bytes of `path` if it is a regular file (not a symlink) owned by this user, writable
+    by no one else, of at most `limit` bytes; else None. Checked on the open descriptor."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_uid != _uid() or st.st_mode & 0o022
+                or st.st_size > limit):
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(folder: Path, target: Path, payload: bytes, exclusive: bool = False) -> bool:
+    """Write `payload` to `target` in `folder` through a 0o600 temporary file and a rename
+    (`exclusive`: a hard link, so an existing `target` is kept: two processes making the first
+    secret at once agree on one); False, and no temporary file left, if anything fails (a full
+    disk)."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.chmod(tmp, 0o600)
+        if exclusive:
+            try:
+                os.link(tmp, target)
+                return True
+            except FileExistsError:
+                return True
+            except OSError:  # no hard links on this file system: last writer wins
+                pass
+        os.replace(tmp, target)
+        tmp = None
+        return True
+    except OSError:
+        return False
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _secret(folder: Path) -> bytes | None:
+    """This user's secret for the cache's MACs: `folder/key`, 32 random bytes, mode 0o600,
+    created on first use; replaced if it is not a valid one of ours."""
+    path = folder / "key"
+    data = _read_own_file(path, _SECRET_BYTES)
+    if data is not None and len(data) == _SECRET_BYTES and _private_mode(path):
+        return data
+    fresh = os.urandom(_SECRET_BYTES)
+    if os.path.lexists(path):  # not a valid secret of ours: replaced
+        if not _write_atomic(folder, path, fresh):
+            return None
+    elif not _write_atomic(folder, path, fresh, exclusive=True):
+        return None
+    data = _read_own_file(path, _SECRET_BYTES)  # another process may have made it first
+    return data if data is not None and len(data) == _SECRET_BYTES else None
+
+
+def _private_mode(path: Path) -> bool:
+    try:
+        return not os.lstat(path).st_mode & 0o077
+    except OSError:
+        return False
+
+
+def _mac(secret: bytes, key: str, data: bytes) -> str:
+    return hmac.new(secret, key.encode() + b"\0" + data, hashlib.sha256).hexdigest()
+
+
+def _digest_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+#: Number of libraries built (not loaded from the cache) in this process: tests read it.
+BUILDS = [0]
+
+
+def _build(source: str, cmd: list[str], flags: list[str]) -> bytes:
+    """Compile `source` in a private temporary directory; the library's bytes."""
+    with _private_tmpdir("autograd-lite-build-") as tmp:
+        src = Path(tmp) / "replay.c"
+        out = Path(tmp) / "replay.so"
+        try:
+            src.write_text(source)
+            done = _run([*cmd, *flags, "-o", str(out), str(src), "-lm"], 600, tmp)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise NativeUnavailableError(f"C compiler {cmd[0]} failed to run: {e}") from None
+        if done.returncode != 0:
+            raise NativeUnavailableError(
+                f"C compiler {cmd[0]} failed on the generated source (exit "
+                f"{done.returncode}): {done.stderr.strip()[:500]}")
+        BUILDS[0] += 1
+        try:
+            return out.read_bytes()
+        except OSError as e:
+            raise NativeUnavailableError(f"C compiler {cmd[0]} wrote no library: {e}") from None
+
+
+_serial = itertools.count()
+
+
+def _dlclose(handle: int) -> None:
+    close = getattr(_ctypes, "dlclose", None) or getattr(_ctypes, "FreeLibrary", None)
+    if close is not None:
+        with contextlib.suppress(OSError):
+            close(handle)
+
+
+def _dlopen(data: bytes) -> Any:
+    """Load library bytes (already verified or just built) from a copy only this process
+    holds, under a name never used before in this process (the dynamic loader recognises
+    loaded libraries by name): an anonymous memory file reached through a uniquely named
+    symlink in a private directory (memory files load even where /tmp is mounted noexec), else
+    a file in a private directory. The copy's descriptor, symlink and file are gone once the
+    library is mapped; the library is closed when no one uses it (not at exit: threads or
+    atexit handlers may still call it).
+
+    Raises OSError when the loader refuses the bytes (another architecture, a broken file)."""
+    errors: list[OSError] = []
+    for way in (_load_from_memory, _load_from_file):
+        try:
+            lib = way(data)
+        except OSError as e:
+            errors.append(e)
+            continue
+        if lib is not None:
+            weakref.finalize(lib, _dlclose, lib._handle).atexit = False
+            return lib
+    raise errors[0] if errors else OSError("no way to load a library here")
+
+
+def _load_from_memory(data: bytes) -> Any:
+    if not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")):
+        return None
+    fd = os.memfd_create("autograd-lite-replay", getattr(os, "MFD_CLOEXEC", 0))
+    try:
+        _write_all(fd, data)
+        with _private_tmpdir("autograd-lite-load-") as tmp:
+            name = os.path.join(tmp, f"replay-{os.getpid()}-{next(_serial)}.so")
+            os.symlink(f"/proc/self/fd/{fd}", name)
+            return ctypes.CDLL(name)
+    finally:
+        os.close(fd)
+
+
+def _load_from_file(data: bytes) -> Any:
+    with _private_tmpdir("autograd-lite-load-") as tmp:
+        name = os.path.join(tmp, f"replay-{os.getpid()}-{next(_serial)}.so")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        return ctypes.CDLL(name)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _package_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def cache_key(text: str, cmd: Sequence[str], identity: str, flags: Sequence[str]) -> str:
+    """The cache key of a library: everything that changes it (the whole C text, prelude
+    included, the package version, the compiler's command, identity and target, the flags,
+    the platform and machine)."""
+    parts = [_package_version(), text, *cmd, identity, *flags, sys.platform,
+             platform.machine(), str(ctypes.sizeof(ctypes.c_void_p))]
+    return _digest_of("\0".join(parts).encode())
+
+
+def _has_symbols(lib: Any, symbols: Sequence[str]) -> bool:
+    try:
+        for name in symbols:
+            getattr(lib, name)
+    except AttributeError:
+        return False
+    return True
+
+
+def load(source: str, n_lines: int, symbols: Sequence[str] = ("al_vg", "al_fw")) -> Any:
+    """The shared library of `source` (without the prelude): from this process, the disk
+    cache (its MAC checked with this user's secret), or built.
+
+    Raises NativeUnavailableError when there is no working compiler or the build fails or
+    cannot be loaded; a cached library that does not verify or load is rebuilt.
+    """
+    found = find_compiler()
+    if isinstance(found, str):
+        raise NativeUnavailableError(found)
+    cmd, identity = found
+    flags = [*_FLAGS_BASE, opt_level(n_lines)]
+    if "Free Software Foundation" in identity and flags[-1] != "-O0":
+        flags += _GCC_FAST_COMPILE
+    text = PRELUDE + source
+    key = cache_key(text, cmd, identity, flags)
+    with _lock:
+        lib = _loaded.get(key)
+    if lib is not None:
+        return lib
+    folder = usable_cache()
+    secret = _secret(folder) if folder is not None else None
+    path, sidecar = (folder / f"{key}.so", folder / f"{key}.mac") if folder else (None, None)
+    if secret is not None and path is not None and sidecar is not None:
+        data = _read_own_file(path, 1 << 30)
+        mac = _read_own_file(sidecar, 64)
+        if data is not None and mac is not None and hmac.compare_digest(
+                mac, _mac(secret, key, data).encode()):
+            try:
+                lib = _dlopen(data)
+            except (OSError, NativeUnavailableError):
+                lib = None  # ours, but this machine cannot load it: rebuilt below
+            if lib is not None and not _has_symbols(lib, symbols):
+                lib = None
+    if lib is None:
+        data = _build(text, cmd, flags)
+        try:
+            lib = _dlopen(data)
+        except OSError as e:
+            raise NativeUnavailableError(
+                f"the library built by {cmd[0]} cannot be loaded: {e}") from None
+        if not _has_symbols(lib, symbols):
+            raise NativeUnavailableError(f"the library built by {cmd[0]} lacks the functions "
+                                         f"{', '.join(symbols)} of its source")
+        if secret is not None and path is not None and sidecar is not None and folder:
+            if _write_atomic(folder, path, data):
+                _write_atomic(folder, sidecar, _mac(secret, key, data).encode())
+    with _lock:
+        _loaded[key] = lib
+    return lib
+
+
+def forget_loaded() -> None:
+    """Drop this process's table of loaded libraries (tests use it to exercise the disk cache)."""
+    with _lock:
+        _loaded.clear()
+
+
+def forget_compiler() -> None:
+    """Probe for the compiler again at the next build (after changing $CC or PATH)."""
+    with _lock:
+        _compiler.clear()
+
+
+def missing_template(ops_used: Sequence[Primitive]) -> Primitive | None:
+    """The first primitive among `ops_used` without a C template, or None."""
+    for op in ops_used:
+        if c_template(op) is None:
+            return op
+    return None

@@ -1,0 +1,1159 @@
+"""`Value`, the graph node, and `Primitive`, the one record an operation needs.
+
+A node stores its data, its gradient, its label, the primitive that made it and its parents.
+To keep a node small (it is the unit of memory), parents live in two slots instead of a tuple:
+
+* leaf:                                   _prim is None, _a and _b are None
+* one input, at most one parameter:      _a is the parent, _b the parameter (or None)
+* two inputs, no parameter:               _a and _b are the parents
+* any other arity:                        _a is the tuple of parents, _b the tuple of parameters
+
+`Value.parents` and `Value.params` present this as ordered tuples; nothing outside this module
+and the traversal reads the slots.
+
+The built-in records (`autograd_lite.engine.ops`) and `Value`'s operators are one layer:
+`Value.__add__` applies the `add` record and a record makes `Value`s, so the table is bound at the
+end of this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import math
+import numbers
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Self, cast, overload
+
+from .errors import AnomalyError
+from .modes import anomaly_enabled, grad_enabled, ieee_enabled
+
+if TYPE_CHECKING:
+    from .errors import Number
+    from .traversal import Step
+
+
+_UNARY, _BINARY, _NARY = 1, 2, 3
+_INF = math.inf
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+
+def describe(x: object) -> str:
+    """Short text for an offending input in an error message: its type and value."""
+    if isinstance(x, Value):
+        return repr(x)
+    try:
+        text = repr(x)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real error
+        text = f"<{type(x).__name__} object>"
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(x).__name__} {text}"
+
+
+def to_float(x: object, where: str) -> float:
+    """Convert a user's number to float, or raise TypeError/ValueError naming `where` and `x`."""
+    if type(x) is float:
+        if x != x:
+            raise ValueError(f"{where}: got NaN, a Value needs a number (inf is allowed)")
+        return x
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{where} needs a real number, got {describe(x)}")
+    try:
+        f = float(x)
+    except OverflowError:
+        raise OverflowError(f"{where}: {describe(x)} is too large for a float") from None
+    if type(f) is not float:  # a hostile __float__ returning a float subclass
+        f = float.__float__(f)
+    if f != f:
+        raise ValueError(f"{where}: got NaN, a Value needs a number (inf is allowed)")
+    return f
+
+
+# ---- reads of data while tracing ------------------------------------------------------------
+class DataReads:
+    """How often user code read Values' data (`.data`, comparisons, `float()`) in one trace;
+    `numbers`: the reads that took the number itself out (`.data`, `float()`, `item()`, format),
+    not only an ordering of it."""
+
+    __slots__ = ("count", "numbers")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.numbers = 0
+
+
+_READS: ContextVar[DataReads | None] = ContextVar("autograd_lite_data_reads", default=None)
+_reads_get = _READS.get
+_TRACES = [0]
+_TRACES_LOCK = threading.Lock()
+
+
+def _note_read(number: bool = False) -> None:
+    """Count a read of data by the caller's caller, if it is user code inside a trace
+    (`number`: the number itself was taken out, not only compared)."""
+    counter = _reads_get()
+    if counter is not None:
+        if not sys._getframe(2).f_globals.get("__name__", "").startswith("autograd_lite"):
+            counter.count += 1
+            counter.numbers += number
+
+
+def _counting_data() -> property:
+    put = _PLAIN_DATA.fset
+
+    def read(self: Value) -> float:
+        _note_read(True)  # the caller of this property is the reader it judges
+        return self._d
+
+    return property(read, put, doc="The node's float.")
+
+
+@contextlib.contextmanager
+def count_data_reads() -> Iterator[DataReads]:
+    """Count, in this context only, user code's reads of any Value's data while inside.
+
+    Used by `compile_grad` to spot Python control flow on data (frozen in a replay). While a
+    count is active anywhere, `.data` is a counting property (slower), then the plain one again.
+    """
+    counter = DataReads()
+    token = _READS.set(counter)
+    with _TRACES_LOCK:
+        if _TRACES[0] == 0:
+            setattr(Value, "data", _counting_data())  # noqa: B010 - swaps the slot descriptor
+        _TRACES[0] += 1
+    try:
+        yield counter
+    finally:
+        with _TRACES_LOCK:
+            _TRACES[0] -= 1
+            if _TRACES[0] == 0:
+                setattr(Value, "data", _PLAIN_DATA)  # noqa: B010
+        _READS.reset(token)
+
+
+_CREATED: ContextVar[tuple[set[int], ...]] = ContextVar("autograd_lite_created_nodes",
+                                                       default=())
+_created_get = _CREATED.get
+_RECORDERS = [0]
+
+
+def _recording_alloc(cls: type) -> Any:
+    """`_alloc` while a `record_nodes` is active anywhere: notes the node in this context's
+    sets (a trace inside a trace: both)."""
+    v: Any = object.__new__(cls)
+    for created in _created_get():
+        created.add(id(v))
+    return v
+
+
+@contextlib.contextmanager
+def record_nodes() -> Iterator[set[int]]:
+    """The ids of the nodes the engine makes in this context (this thread) while inside.
+
+    Used by `compile_grad` to tell the nodes a trace made from Values computed before it. While
+    a recorder is active anywhere, every node constructor (`_alloc`) notes its node (slower).
+    """
+    global _alloc
+    created: set[int] = set()
+    token = _CREATED.set((*_created_get(), created))
+    with _TRACES_LOCK:
+        if _RECORDERS[0] == 0:
+            _alloc = _recording_alloc
+        _RECORDERS[0] += 1
+    try:
+        yield created
+    finally:
+        with _TRACES_LOCK:
+            _RECORDERS[0] -= 1
+            if _RECORDERS[0] == 0:
+                _alloc = object.__new__
+        _CREATED.reset(token)
+
+
+class Value:
+    """A scalar node of the computation graph: `data`, accumulated `grad`, and how it was made.
+
+    Values compare and hash by identity (a node, not a number); `float(v)` gives the data.
+    Ordering comparisons (`<`, `>`, ...) compare data and are not differentiable.
+    """
+
+    # The float lives in the slot `_d`: the engine's hot paths read and write it directly;
+    # users go through the `data` property, which checks what they assign. The same for `_gr`
+    # and `grad`.
+    __slots__ = ("_d", "_gr", "label", "_prim", "_a", "_b", "_g")
+
+    _d: float
+    _gr: float  # the gradient: the hot paths use the slot, users the checked `grad` property
+    label: str
+    _prim: Primitive | None
+    _a: Any  # see the module docstring: a parent, or the tuple of parents
+    _b: Any  # the second parent, the parameter, or the tuple of parameters
+    _g: int  # the generation it was made in (see `new_generation`)
+
+    def __init__(self, data: Number, label: str = "") -> None:
+        # A user's leaf, checked; the engine makes its nodes with `_node` and `_leaf` instead.
+        if not isinstance(label, str):
+            raise TypeError(f"Value label must be a str, got {describe(label)}")
+        self._d = to_float(data, "Value")
+        self._gr = 0.0
+        self.label = label
+        self._prim = None
+        self._a = None
+        self._b = None
+        self._g = _GEN + 1  # odd: a user's leaf (see `new_generation`)
+
+    @property
+    def data(self) -> float:
+        """The node's number, always a float. Assigning converts a real number (an int, a numpy
+        scalar) to float and raises TypeError for anything else (a str, a bool, a Value)."""
+        return self._d
+
+    @data.setter
+    def data(self, value: float) -> None:
+        self._d = value if type(value) is float else _assigned_float(value)
+
+    @property
+    def grad(self) -> float:
+        """d(output)/d(this node), accumulated by backward; None means "no gradient yet" (as
+        PyTorch's). Assigning converts a real number (an int, a numpy scalar) to float, allows
+        None and raises TypeError for anything else (a str, a bool, a Value)."""
+        return self._gr
+
+    @grad.setter
+    def grad(self, value: float | None) -> None:
+        self._gr = value if type(value) is float else _assigned_grad(value)  # type: ignore[assignment]
+
+    def __bool__(self) -> bool:
+        """Truth of the data, as PyTorch's `bool(tensor)`: False for 0.0, True otherwise."""
+        _note_read()
+        return self._d != 0.0
+
+    # ---- structure -------------------------------------------------------------------------
+    @property
+    def op(self) -> Primitive | None:
+        """The primitive that produced this node, None for a leaf."""
+        return self._prim
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for nodes made by the user (or under no_grad), not by an op."""
+        return self._prim is None
+
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The inputs of the op that made this node, in argument order (`a + a` has two)."""
+        op = self._prim
+        if op is None:
+            return ()
+        kind = op._kind
+        if kind == _BINARY:
+            return (self._a, self._b)
+        if kind == _UNARY:
+            return (self._a,)
+        return cast("tuple[Value, ...]", self._a)
+
+    @property
+    def params(self) -> tuple[float, ...]:
+        """The op's static, non-differentiable parameters (the exponent of `x ** 3`, ...)."""
+        op = self._prim
+        if op is None or op.nparams == 0:
+            return ()
+        if op._kind == _NARY:
+            return cast("tuple[float, ...]", self._b)
+        return (self._b,)
+
+    def detach(self) -> Value:
+        """A new leaf with the same data and label, cut off from this graph."""
+        return _leaf(self.data, self.label)
+
+    def item(self) -> float:
+        """The data as a float (PyTorch's spelling)."""
+        _note_read(True)
+        return self.data
+
+    def zero_grad(self) -> None:
+        """Reset this node's gradient to 0.0."""
+        self.grad = 0.0
+
+    def __float__(self) -> float:
+        _note_read(True)
+        return self.data
+
+    def __format__(self, spec: str) -> str:
+        """`f"{v:.3f}"` formats the data; an empty spec gives the repr, as `str(v)`."""
+        if not spec:
+            return repr(self)
+        _note_read(True)
+        return format(self.data, spec)
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        op = f", op={self._prim.name!r}" if self._prim is not None else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{label}{op})"
+
+    # ---- ordering on data (identity equality is kept from object) -------------------------
+    def __lt__(self, other: Value | Number) -> bool:
+        _note_read()
+        return self.data < _data(other, "<")
+
+    def __le__(self, other: Value | Number) -> bool:
+        _note_read()
+        return self.data <= _data(other, "<=")
+
+    def __gt__(self, other: Value | Number) -> bool:
+        _note_read()
+        return self.data > _data(other, ">")
+
+    def __ge__(self, other: Value | Number) -> bool:
+        _note_read()
+        return self.data >= _data(other, ">=")
+
+    __hash__ = object.__hash__
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        """`copy.deepcopy`: the whole graph behind this node, each node copied once, without
+        recursion (a chain of any depth); primitive records are shared, not copied."""
+        return cast("Self", _copy_graph(self, memo))
+
+    # ---- arithmetic: primitives, and sugar composed from them ------------------------------
+    # add and mul are the hottest ops: their forward (the table's `operator.add`/`mul`, which
+    # cannot raise on floats) is inlined here, saving a call per node; the result is the same.
+    # The node is of the left operand's class, so a subclass (the micrograd drop-in) keeps its
+    # kind of node through the hot path without a copy of it.
+    def __add__(self, other: Value | Number) -> Self:
+        if type(other) is not Value:
+            other = const(other, "add", self.__class__)
+        d = self._d + other._d
+        if d - d != 0.0:
+            _forward_anomaly(ADD, (self._d, other._d), d)
+        v = _alloc(self.__class__)
+        v._d = d
+        v._gr = 0.0
+        v.label = ""
+        v._g = _GEN
+        if grad_enabled():
+            v._prim = ADD
+            v._a = self
+            v._b = other
+        else:
+            v._prim = v._a = v._b = None
+        return v
+
+    def __radd__(self, other: Number) -> Value:
+        return ADD.apply2(const(other, "add"), self)
+
+    def __mul__(self, other: Value | Number) -> Self:
+        if type(other) is not Value:
+            other = const(other, "mul", self.__class__)
+        d = self._d * other._d
+        if d - d != 0.0:
+            _forward_anomaly(MUL, (self._d, other._d), d)
+        v = _alloc(self.__class__)
+        v._d = d
+        v._gr = 0.0
+        v.label = ""
+        v._g = _GEN
+        if grad_enabled():
+            v._prim = MUL
+            v._a = self
+            v._b = other
+        else:
+            v._prim = v._a = v._b = None
+        return v
+
+    def __rmul__(self, other: Number) -> Value:
+        return MUL.apply2(const(other, "mul"), self)
+
+    def __neg__(self) -> Value:
+        return NEG.apply1(self)
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __sub__(self, other: Value | Number) -> Value:
+        return self + -(other if type(other) is Value else const(other, "sub"))
+
+    def __rsub__(self, other: Number) -> Value:
+        return const(other, "sub") + -self
+
+    def __pow__(self, other: Value | Number) -> Value:
+        if type(other) is Value:
+            return POW.apply2(self, other)
+        return POWC.apply1(self, param(other, "pow"))
+
+    def __rpow__(self, other: Number) -> Value:
+        return RPOW.apply1(self, param(other, "pow"))
+
+    def __truediv__(self, other: Value | Number) -> Value:
+        return DIV.apply2(self, other if type(other) is Value else const(other, "div"))
+
+    def __rtruediv__(self, other: Number) -> Value:
+        return DIV.apply2(const(other, "div"), self)
+
+    def __abs__(self) -> Value:
+        return ABS.apply1(self)
+
+    # Methods for the unary primitives (each also a function in autograd_lite).
+    def exp(self) -> Value:
+        """e ** self."""
+        return EXP.apply1(self)
+
+    def log(self) -> Value:
+        """Natural logarithm; raises ValueError for data <= 0."""
+        return LOG.apply1(self)
+
+    def log1p(self) -> Value:
+        """log(1 + self), accurate near 0; raises ValueError for data <= -1."""
+        return LOG1P.apply1(self)
+
+    def tanh(self) -> Value:
+        """Hyperbolic tangent."""
+        return TANH.apply1(self)
+
+    def sigmoid(self) -> Value:
+        """Logistic sigmoid 1 / (1 + e^-x), stable for large |x|."""
+        return SIGMOID.apply1(self)
+
+    def relu(self) -> Value:
+        """max(x, 0); derivative 0 at 0 (as in PyTorch)."""
+        return RELU.apply1(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Value:
+        """x for x > 0, negative_slope * x otherwise."""
+        return LEAKY_RELU.apply1(self, param(negative_slope, "leaky_relu"))
+
+    def softplus(self) -> Value:
+        """log(1 + e^x), stable for large |x|."""
+        return SOFTPLUS.apply1(self)
+
+    def sin(self) -> Value:
+        """Sine."""
+        return SIN.apply1(self)
+
+    def cos(self) -> Value:
+        """Cosine."""
+        return COS.apply1(self)
+
+    def sqrt(self) -> Value:
+        """Square root; raises ValueError for data < 0."""
+        return SQRT.apply1(self)
+
+    def abs(self) -> Value:
+        """|x|; derivative 0 at 0 (as in PyTorch)."""
+        return ABS.apply1(self)
+
+    def maximum(self, other: Value | Number) -> Value:
+        """max(self, other); a tie splits the gradient evenly (as in PyTorch and JAX)."""
+        return MAXIMUM(self, other)
+
+    def minimum(self, other: Value | Number) -> Value:
+        """min(self, other); a tie splits the gradient evenly (as in PyTorch and JAX)."""
+        return MINIMUM(self, other)
+
+    # numpy calls a method of this name on each element of an object array (`np.exp2(arr)`):
+    # compositions of primitives, as numpy_interop's table has them for a bare Value.
+    def fabs(self) -> Value:
+        """|x| (numpy's name for object arrays)."""
+        return ABS.apply1(self)
+
+    def exp2(self) -> Value:
+        """2 ** x."""
+        return RPOW.apply1(self, 2.0)
+
+    def log2(self) -> Value:
+        """log(x) / log(2); raises ValueError for data <= 0."""
+        return LOG.apply1(self) / _LN2
+
+    def log10(self) -> Value:
+        """log(x) / log(10); raises ValueError for data <= 0."""
+        return LOG.apply1(self) / _LN10
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy ufuncs with a primitive record nodes (`np.maximum(v, 0.0)`); others raise."""
+        from .numpy_interop import array_ufunc  # numpy is loaded: it is calling
+
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    # ---- backward (the traversal lives in autograd_lite.engine.traversal, a layer above) ---------
+    def backward(self, gradient: Number = 1.0, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Sequence[Value] | None = None) -> None:
+        """Accumulate d(self)/d(leaf) * gradient into every leaf's `.grad`.
+
+        Interior nodes' `.grad` are reset first, then filled with this pass's gradients, so
+        calling it twice doubles the leaves' gradients and leaves interior ones as after one call.
+        PyTorch's keywords: `retain_graph` is accepted (a graph is never freed by backward);
+        `inputs=[...]` accumulates into those Values only; `create_graph=True` is not possible
+        with float `.grad`s (use `grad(..., create_graph=True)`).
+        """
+        from .traversal import backward
+
+        if create_graph:
+            raise TypeError("backward(create_graph=True): .grad holds floats; use "
+                            "autograd_lite.grad(output, inputs, create_graph=True) for "
+                            "differentiable gradients")
+        backward(self, gradient, inputs)
+
+    def backward_steps(self, gradient: Number = 1.0) -> Iterator[Step]:
+        """Generator of `Step` records, one per node, in the order `backward()` processes them."""
+        from .traversal import backward_steps
+
+        return backward_steps(self, gradient)
+
+
+_PLAIN_DATA = Value.__dict__["data"]  # the checked property (count_data_reads swaps it)
+
+#: The generation new nodes are stamped with (`Value._g`). A function transform starts a new
+#: one for its level, so a node stamped earlier was made before the level's variables and
+#: cannot depend on them: the level's traversals stop there, and reaching one tells the level
+#: that its function used Values from outside (a closure, an enclosing level in another thread).
+#: Generations are even; a user's leaf (`Value(...)`) is stamped one more (odd), so that a
+#: transform can tell it from the engine's constants and its own variables.
+_GEN = 0
+_GEN_LOCK = threading.Lock()
+
+
+def new_generation() -> int:
+    """Start a new generation of nodes and return its number (every node made from now on is
+    stamped with it or a later one, in any thread)."""
+    global _GEN
+    with _GEN_LOCK:
+        _GEN += 2
+        return _GEN
+_alloc = object.__new__
+
+
+def _leaf(data: float, label: str = "", cls: type[Value] | None = None) -> Value:
+    """A leaf Value from data the engine produced itself (no validation: it is a float), of
+    class `cls` (a Value subclass such as the micrograd drop-in) or Value."""
+    v = _alloc(cls or Value)
+    v._d = data
+    v._gr = 0.0
+    v.label = label
+    v._g = _GEN
+    v._prim = None
+    v._a = None
+    v._b = None
+    return v
+
+
+def _node(op: Primitive, data: float, a: Any, b: Any) -> Value:
+    """A node made by `op` (a leaf under no_grad): the one constructor of the hot path.
+
+    Callers check a non-finite `data` against the inputs (`_forward_anomaly`) first."""
+    v = _alloc(Value)
+    v._d = data
+    v._gr = 0.0
+    v.label = ""
+    v._g = _GEN
+    if grad_enabled():
+        v._prim = op
+        v._a = a
+        v._b = b
+    else:
+        v._prim = v._a = v._b = None
+    return v
+
+
+def _forward_anomaly(op: Primitive, inputs: tuple[float, ...], out: float) -> None:
+    """Under detect_anomaly(), raise where an op makes a non-finite value from finite inputs."""
+    if anomaly_enabled() and all(math.isfinite(x) for x in inputs):
+        raise AnomalyError(f"{op.name} produced the non-finite value {out!r}"
+                           + (f" from {_format_args(inputs)}" if inputs else ""))
+
+
+def const(x: object, op: str, cls: type[Value] | None = None) -> Value:
+    """Lift a number operand of `op` to a leaf Value (of class `cls`, default Value), or raise
+    TypeError naming op and x."""
+    if type(x) is float and x == x:
+        return _leaf(x, "", cls)
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{op}: operand must be a Value or a real number, got {describe(x)}")
+    return _leaf(to_float(x, op), "", cls)
+
+
+def param(x: object, op: str) -> float:
+    """Check a static number parameter (an exponent, a slope) of `op`."""
+    if type(x) is float and x == x:
+        return x
+    if type(x) is int and -(2**53) <= x <= 2**53:  # exactly representable: `x ** 2`
+        return float(x)
+    if isinstance(x, Value):
+        raise TypeError(f"{op}: parameter must be a plain number, got {describe(x)}")
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{op}: parameter must be a real number, got {describe(x)}")
+    return to_float(x, op)
+
+
+def _assigned_float(value: object) -> float:
+    """`v.data = value` for a value that is not a float: a real number converted, NaN and inf
+    allowed (an update can make them), anything else a TypeError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = " (use its .data)" if isinstance(value, Value) else ""
+        raise TypeError(f"Value.data must be a real number, got {describe(value)}{hint}")
+    try:
+        f = float(value)
+    except OverflowError:
+        raise OverflowError(f"Value.data: {describe(value)} is too large for a float") from None
+    return f if type(f) is float else float.__float__(f)
+
+
+def _assigned_grad(value: object) -> float | None:
+    """`v.grad = value` for a value that is not a float: None ("no gradient yet"), a real number
+    converted (NaN and inf allowed), anything else a TypeError naming it."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = " (use its .data)" if isinstance(value, Value) else ""
+        raise TypeError(f"Value.grad must be a real number or None, got {describe(value)}{hint}")
+    try:
+        f = float(value)
+    except OverflowError:
+        raise OverflowError(f"Value.grad: {describe(value)} is too large for a float") from None
+    return f if type(f) is float else float.__float__(f)
+
+
+def _data(x: object, op: str) -> float:
+    if isinstance(x, Value):
+        return x.data
+    return to_float(x, op)
+
+
+def _format_args(args: Sequence[Any]) -> str:
+    return ", ".join(repr(a) for a in args)
+
+
+Interval = tuple[float, float]
+#: Code for compiled replay: the forward's expression (partials derived, see
+#: autograd_lite.engine.derive), or a hand-written `(forward, (partial, ...))` pair.
+Template = str | tuple[str, tuple[str, ...]]
+
+
+class Primitive:
+    """One differentiable operation and everything the engine knows about it, in one record.
+
+    `partials[i](out, *inputs, *params)` returns d out / d inputs[i]. It is written with
+    operators and autograd_lite functions, so called with floats it gives a float (plain
+    backward) and called with Values it records a graph (`create_graph=True`, higher order).
+    Calling a primitive with any Value argument records a node; with plain numbers only it
+    returns a float, so the same function serves floats and Values.
+
+    The other fields serve the rest of the package; a user's primitive gets defaults:
+    `symbol` (pictures and tapes; `{0}` is the first parameter; default the name), `domain`
+    (per input, the open interval where the op is defined and smooth enough for gradient
+    checks: strategies sample there; default all reals), `param_domain` (per parameter, the
+    interval strategies draw from; default [-2, 2]), `defaults` (default values of trailing
+    parameters, e.g. leaky_relu's slope), `kink` (`(*inputs, *params) -> float`, the distance
+    to the nearest kink, tie or singular point; strategies keep away from it), `mask` (a zero
+    local derivative masks the upstream gradient, even inf or nan, as PyTorch's relu and max
+    masks do), `ieee` (the forward with IEEE results, inf or nan, where `forward` raises a
+    domain error: used while differentiating, so backward gives inf where the true
+    derivative is infinite), `py` and `c` (the forward's expression in Python and C for
+    compiled replay, over `{a}` `{b}` `{p}`; the partials' code is derived from `partials`, and
+    without one the forward's is derived too when it is written with operators; a primitive
+    with nothing derivable is called through its functions, or not compiled to C), `accumulate` (a
+    specialised `(node, upstream)` that adds the node's contributions to its parents'
+    `.grad`: the hot ops' fast path; default built from `partials`), `function` (exposed as a
+    function by name, e.g. in the CLI's expression language; False for operators),
+    `param_names` (the parameters' keyword names, `leaky_relu(x, negative_slope=0.2)`; default
+    the forward function's own).
+    """
+
+    __slots__ = ("name", "forward", "partials", "nargs", "nparams", "_kind", "doc", "symbol",
+                 "domain", "param_domain", "defaults", "kink", "mask", "ieee", "py", "c",
+                 "accumulate", "function", "param_names")
+
+    name: str
+    forward: Callable[..., float]
+    partials: tuple[Callable[..., Any], ...]
+    nargs: int
+    nparams: int
+    _kind: int
+    doc: str
+    symbol: str
+    domain: tuple[Interval, ...]
+    param_domain: tuple[Interval, ...]
+    defaults: tuple[float, ...]
+    kink: Callable[..., float] | None
+    mask: bool
+    ieee: Callable[..., float] | None
+    py: Template | None
+    c: Template | None
+    accumulate: Callable[[Value, float], None]
+    function: bool
+    param_names: tuple[str, ...]
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., float],
+        partials: Sequence[Callable[..., Any]],
+        nparams: int = 0,
+        doc: str = "",
+        *,
+        symbol: str | None = None,
+        domain: Sequence[Interval] | None = None,
+        param_domain: Sequence[Interval] | None = None,
+        defaults: Sequence[float] = (),
+        kink: Callable[..., float] | None = None,
+        mask: bool = False,
+        ieee: Callable[..., float] | None = None,
+        py: Template | None = None,
+        c: Template | None = None,
+        accumulate: Callable[[Value, float], None] | None = None,
+        function: bool = True,
+        param_names: Sequence[str] | None = None,
+    ) -> None:
+        if not name or not isinstance(name, str):
+            raise TypeError(f"primitive name must be a non-empty str, got {describe(name)}")
+        if not callable(forward):
+            raise TypeError(
+                f"primitive {name!r}: forward must be callable, got {describe(forward)}")
+        partials = tuple(partials)
+        if not partials:
+            raise TypeError(f"primitive {name!r} needs one partial derivative per input, got none")
+        for i, d in enumerate(partials):
+            if not callable(d):
+                raise TypeError(f"primitive {name!r}: partial {i} is not callable: {describe(d)}")
+        if isinstance(nparams, bool) or not isinstance(nparams, int) or nparams < 0:
+            raise TypeError(f"primitive {name!r}: nparams must be an int >= 0, got {nparams!r}")
+        nargs = len(partials)
+        if nargs == 1 and nparams <= 1:
+            kind = _UNARY
+        elif nargs == 2 and nparams == 0:
+            kind = _BINARY
+        else:
+            kind = _NARY
+        self.name = name
+        self.forward = forward
+        self.partials = tuple(d if _own(d) else _float_partial(d, name, i)
+                              for i, d in enumerate(partials))
+        self.nargs = nargs
+        self.nparams = nparams
+        self._kind = kind
+        self.doc = doc or getattr(forward, "__doc__", None) or f"The {name} primitive."
+        self.symbol = name if symbol is None else symbol
+        self.domain = _intervals(domain, nargs, (-_INF, _INF), name, "domain")
+        self.param_domain = _intervals(param_domain, nparams, (-2.0, 2.0), name, "param_domain")
+        self.defaults = tuple(float(d) for d in defaults)
+        if len(self.defaults) > nparams:
+            raise TypeError(f"primitive {name!r}: {len(self.defaults)} defaults for "
+                            f"{nparams} parameter(s)")
+        self.kink = kink
+        self.mask = bool(mask)
+        self.ieee = ieee
+        self.py = py
+        self.c = c
+        self.accumulate = accumulate or _accumulator(self)
+        self.function = bool(function)
+        self.param_names = _param_names(param_names, forward, nargs, nparams, name)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name} ({self.nargs} input(s), {self.nparams} parameter(s))>"
+
+    def __copy__(self) -> Primitive:
+        """A record is the op itself (tables and the micrograd drop-in key on its identity):
+        `copy.copy` and `copy.deepcopy` return the record, as they do for functions."""
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Primitive:
+        return self
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """A built-in primitive pickles by name (unpickled as the same record); a user's by
+        its fields, as any object."""
+        from .ops import PRIMITIVES
+
+        if PRIMITIVES.get(self.name) is self:
+            return (_builtin_primitive, (self.name,))
+        return super().__reduce_ex__(protocol)
+
+    def label(self, params: Sequence[float] = ()) -> str:
+        """How a node of this op reads in pictures and tapes: `+`, `tanh`, `**3`, `2**`."""
+        text = self.symbol
+        shown = [f"{p:g}" for p in params]
+        if "{" in text:
+            return text.format(*shown)
+        return f"{text}({', '.join(shown)})" if shown else text
+
+    # ---- forward ---------------------------------------------------------------------------
+    def _run(self, datas: tuple[float, ...], params: tuple[Any, ...]) -> float:
+        """Call the forward function, naming this op and its inputs in any arithmetic error.
+
+        While differentiating (IEEE mode), a domain error gives the `ieee` forward's inf/nan.
+        """
+        try:
+            out = self.forward(*datas, *params)
+        except (ArithmeticError, ValueError) as e:
+            if self.ieee is not None and ieee_enabled():
+                return float(self.ieee(*datas, *params))
+            raise type(e)(f"{self.name}({_format_args(datas + params)}): {e}") from e
+        if type(out) is not float:
+            if isinstance(out, bool) or not isinstance(out, numbers.Real):
+                raise TypeError(
+                    f"{self.name}({_format_args(datas + params)}): forward returned "
+                    f"{describe(out)}, expected a real number"
+                )
+            out = float(out)
+        return out
+
+    def apply1(self, a: Value, p: Any = None) -> Value:
+        """Fast path for a one-input primitive on a Value (with its one parameter, if any)."""
+        try:
+            data = self.forward(a._d) if p is None else self.forward(a._d, p)
+        except (ArithmeticError, ValueError):
+            data = self._run((a._d,), () if p is None else (p,))
+        if data - data != 0.0:
+            _forward_anomaly(self, (a._d,), data)
+        v = _alloc(Value)
+        v._d = data
+        v._gr = 0.0
+        v.label = ""
+        v._g = _GEN
+        if grad_enabled():
+            v._prim = self
+            v._a = a
+            v._b = p
+        else:
+            v._prim = v._a = v._b = None
+        return v
+
+    def apply2(self, a: Value, b: Value) -> Value:
+        """Fast path for a two-input primitive on two Values."""
+        try:
+            data = self.forward(a._d, b._d)
+        except (ArithmeticError, ValueError):
+            data = self._run((a._d, b._d), ())
+        if data - data != 0.0:
+            _forward_anomaly(self, (a._d, b._d), data)
+        return _node(self, data, a, b)
+
+    def _positional(self, args: tuple[Any, ...], named: dict[str, Any]) -> tuple[Any, ...]:
+        """`args` with the parameters given by name put in their places (defaults between)."""
+        n = self.nargs
+        given = list(args[n:])
+        by_index: dict[int, Any] = {}
+        for name, value in named.items():
+            if name not in self.param_names:
+                raise TypeError(f"{self.name}() got an unexpected keyword argument {name!r} "
+                                f"(parameters: {', '.join(self.param_names) or 'none'})")
+            j = self.param_names.index(name)
+            if j < len(given):
+                raise TypeError(f"{self.name}() got multiple values for {name!r}")
+            by_index[j] = value
+        first_default = self.nparams - len(self.defaults)
+        for j in range(len(given), max(by_index) + 1):
+            if j in by_index:
+                given.append(by_index[j])
+            elif j >= first_default:
+                given.append(self.defaults[j - first_default])
+            else:
+                raise TypeError(f"{self.name}() missing parameter {self.param_names[j]!r}")
+        return (*args[:n], *given)
+
+    @overload
+    def __call__(self, x: Value, /, *rest: Value | Number, **named: Number) -> Value: ...
+    @overload
+    def __call__(self, x: Number, y: Value, /, *rest: Value | Number,
+                 **named: Number) -> Value: ...
+    @overload
+    def __call__(self, x: Number, /, *rest: Number, **named: Number) -> float: ...
+
+    def __call__(self, /, *args: Any, **named: Any) -> Value | float:
+        """Apply to Values (records a node) or to plain numbers (returns a float).
+
+        Parameters may also be given by name (`leaky_relu(x, negative_slope=0.2)`), as the
+        record's `param_names` spell them."""
+        if named:
+            args = self._positional(args, named)
+        n, k = self.nargs, self.nparams
+        given = len(args)
+        if not n + k - len(self.defaults) <= given <= n + k:
+            want = f"{n} input(s) and {k} parameter(s)"
+            if self.defaults:
+                want += f" ({len(self.defaults)} optional)"
+            raise TypeError(f"{self.name}() takes {want}, got {given} argument(s)")
+        inputs = args[:n]
+        params: tuple[float, ...] = ()
+        try:
+            if k:
+                given_params = args[n:]
+                missing = k - len(given_params)
+                params = tuple(param(p, self.name) for p in given_params)
+                params += self.defaults[len(self.defaults) - missing:] if missing else ()
+            if not any(isinstance(x, Value) for x in inputs):
+                datas = tuple(to_float(x, self.name) for x in inputs)
+                return self._run(datas, params)
+        except TypeError:
+            # An operand that is not a number may apply the op itself: derive.Sym prints
+            # code (the only one in the package; the protocol costs nothing on numbers).
+            hook = next((getattr(type(x), "__al_apply__", None) for x in args
+                         if hasattr(type(x), "__al_apply__")), None)
+            if hook is None:
+                raise
+            return hook(self, args, {})  # type: ignore[no-any-return]
+        values = tuple(x if isinstance(x, Value) else const(x, self.name) for x in inputs)
+        data = self._run(tuple(v.data for v in values), params)
+        if data - data != 0.0:
+            _forward_anomaly(self, tuple(v.data for v in values), data)
+        kind = self._kind
+        if kind == _UNARY:
+            return _node(self, data, values[0], params[0] if k else None)
+        if kind == _BINARY:
+            return _node(self, data, values[0], values[1])
+        return _node(self, data, values, params)
+
+
+def _param_names(given: Sequence[str] | None, forward: Callable[..., float], nargs: int,
+                 nparams: int, name: str) -> tuple[str, ...]:
+    """The parameters' keyword names: as given, else the forward function's own, else p0..."""
+    if given is not None:
+        names = tuple(given)
+        if len(names) != nparams or not all(isinstance(s, str) and s for s in names):
+            raise TypeError(f"primitive {name!r}: param_names needs {nparams} names, "
+                            f"got {given!r}")
+        return names
+    try:
+        sig = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):
+        sig = []
+    names = tuple(p.name for p in sig[nargs:nargs + nparams]
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return names if len(names) == nparams else tuple(f"p{j}" for j in range(nparams))
+
+
+def _intervals(given: Sequence[Interval] | None, n: int, default: Interval, name: str,
+               what: str) -> tuple[Interval, ...]:
+    if given is None:
+        return (default,) * n
+    out = tuple((float(lo), float(hi)) for lo, hi in given)
+    if len(out) != n or any(not lo < hi for lo, hi in out):
+        raise TypeError(f"primitive {name!r}: {what} needs {n} intervals (lo < hi), got {given!r}")
+    return out
+
+
+def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
+    """The default `accumulate` of `op`: every local partial first, then `parent.grad += g * d`.
+
+    All locals are computed before any gradient changes, so when a partial raises (a float
+    division by zero, an overflow) the traversal can redo the node in IEEE mode without adding
+    anything twice. A masking op adds 0.0 where its local derivative is 0.0.
+    """
+    partials = op.partials
+    mask = op.mask
+    if op._kind == _UNARY:
+        d = partials[0]
+        if op.nparams:
+            def acc1p(node: Value, g: float) -> None:
+                a = node._a
+                local = d(node._d, a._d, node._b)
+                a._gr += 0.0 if mask and local == 0.0 else g * local
+            return acc1p
+
+        def acc1(node: Value, g: float) -> None:
+            a = node._a
+            local = d(node._d, a._d)
+            a._gr += 0.0 if mask and local == 0.0 else g * local
+        return acc1
+    if op._kind == _BINARY:
+        da, db = partials
+
+        def acc2(node: Value, g: float) -> None:
+            a = node._a
+            b = node._b
+            out, x, y = node._d, a._d, b._d
+            la = da(out, x, y)
+            lb = db(out, x, y)
+            a._gr += 0.0 if mask and la == 0.0 else g * la
+            b._gr += 0.0 if mask and lb == 0.0 else g * lb
+        return acc2
+
+    def accn(node: Value, g: float) -> None:
+        parents = node._a
+        args = [v._d for v in parents]
+        args.extend(node._b)
+        out = node._d
+        locals_ = [d(out, *args) for d in partials]
+        for v, local in zip(parents, locals_):
+            v._gr += 0.0 if mask and local == 0.0 else g * local
+    return accn
+
+
+def _builtin_primitive(name: str) -> Primitive:
+    """The built-in record called `name` (how a pickled built-in primitive is read back)."""
+    from .ops import PRIMITIVES
+
+    return PRIMITIVES[name]
+
+
+_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _slot_names(cls: type) -> tuple[str, ...]:
+    """Every slot of `cls` and its bases, base first (what a copy must carry over)."""
+    known = _SLOTS.get(cls)
+    if known is not None:
+        return known
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        slots = klass.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name not in ("__dict__", "__weakref__") and name not in names:
+                names.append(name)
+    _SLOTS[cls] = tuple(names)
+    return _SLOTS[cls]
+
+
+def _copy_graph(root: Value, memo: dict[int, Any]) -> Value:
+    """Deep-copy the graph reachable from `root` (parents, Value parameters or gradients)
+    iteratively: every node is created first and put in `memo`, then its slots are filled
+    with the copies of the nodes they name; primitive records and numbers are shared."""
+    import copy
+
+    order: list[Value] = []
+    stack: list[Any] = [root]
+    seen: set[int] = set()
+    while stack:
+        v = stack.pop()
+        if id(v) in seen or id(v) in memo:
+            continue
+        seen.add(id(v))
+        order.append(v)
+        for name in _slot_names(type(v)):
+            x = getattr(v, name, None)
+            t = type(x)
+            if t is float or t is str or x is None:
+                continue
+            if isinstance(x, Value):
+                stack.append(x)
+            elif t is tuple:
+                stack.extend(e for e in x if isinstance(e, Value))
+    for v in order:
+        memo[id(v)] = _alloc(type(v))  # (noted by `record_nodes`, as every node)
+    memo.setdefault(id(memo), []).extend(order)  # keep the originals alive, as deepcopy does
+
+    def mapped(x: Any) -> Any:
+        if isinstance(x, Value):
+            return memo[id(x)]
+        if type(x) is tuple:
+            return tuple(mapped(e) for e in x)
+        if x is None or type(x) in (float, int, str, bool) or isinstance(x, Primitive):
+            return x
+        return copy.deepcopy(x, memo)
+
+    for v in order:
+        c = memo[id(v)]
+        for name in _slot_names(type(v)):
+            try:
+                x = getattr(v, name)
+            except AttributeError:  # an unset slot stays unset
+                continue
+            t = type(x)
+            if t is float or t is str or x is None:
+                setattr(c, name, x)
+            elif isinstance(x, Value):
+                setattr(c, name, memo[id(x)])
+            else:
+                setattr(c, name, mapped(x))
+        extra = getattr(v, "__dict__", None)
+        if extra is not None:
+            c.__dict__.update(copy.deepcopy(extra, memo))
+    return cast(Value, memo[id(root)])
+
+
+def primitive(
+    name: str | None = None, *partials: Callable[..., Any], nparams: int = 0, **fields: Any
+) -> Callable[[Callable[..., float]], Primitive]:
+    """Declare a user primitive: `@primitive("cube", lambda out, x: 3 * x**2)` over `def cube(x)`.
+
+    Give one partial derivative per input, each `(out, *inputs, *params) -> d out / d input`,
+    written with operators or autograd_lite functions so that it also works on Values. Other
+    record fields (`symbol`, `domain`, `kink`, ...; see `Primitive`) are keywords. The result
+    gets backward, higher-order derivatives, forward mode, compiled replay, rendering,
+    stepping and gradient checks.
+    """
+
+    def wrap(forward: Callable[..., float]) -> Primitive:
+        return Primitive(name or forward.__name__, forward, partials, nparams=nparams,
+                         doc=forward.__doc__ or "", **fields)
+
+    return wrap
+
+
+def _own(d: Callable[..., Any]) -> bool:
+    """Whether a partial is this package's own (its results are floats already: no wrapper)."""
+    return str(getattr(d, "__module__", "")).split(".")[0] == "autograd_lite"
+
+
+def _float_partial(d: Callable[..., Any], name: str, i: int) -> Callable[..., Any]:
+    """A user's partial whose numbers come back as plain floats: a numpy scalar (np.float64,
+    np.float32), int or bool from it would otherwise flow into `.grad`, tangents and pages.
+    Values (differentiating with create_graph) pass through; anything else is a TypeError."""
+
+    @functools.wraps(d)
+    def partial(*args: Any) -> Any:
+        r = d(*args)
+        if type(r) is float or isinstance(r, Value) or hasattr(type(r), "__al_apply__"):
+            return r  # a number, a graph, or code (derive.Sym)
+        if isinstance(r, float | int):  # np.float64 is a float, bool an int
+            return float(r)
+        if isinstance(r, numbers.Real) or hasattr(type(r), "__float__"):  # np.float32, 0-d arrays
+            try:
+                return float(r)
+            except (TypeError, ValueError):
+                pass
+        raise TypeError(f"primitive {name!r}: partial derivative {i} returned {describe(r)}, "
+                        "expected a real number (or a Value when differentiating a derivative)")
+
+    def on_values(*args: Any) -> Any:
+        """The partial on Values (differentiating a derivative): a plain number computed from
+        a Value's number (`math.cos(x)`, `x.data`) would make every higher derivative through
+        it silently 0, so it raises. A constant (`1.0`), or one chosen by comparing Values
+        (`1.0 if x > 0 else 0.0`), is a true derivative and passes."""
+        with count_data_reads() as reads:
+            r = partial(*args)
+        if reads.numbers and not isinstance(r, Value) and not hasattr(type(r), "__al_apply__"):
+            raise TypeError(
+                f"primitive {name!r}: partial derivative {i} read a Value's number (float(), "
+                f".data, math.*) and returned the plain number {r!r}, so higher derivatives "
+                "through it would be silently wrong (0); write the partial with operators "
+                "and autograd_lite functions (autograd_lite.cos(x), not math.cos(x)) so that "
+                "on Values it records a graph")
+        return r
+
+    partial.on_values = on_values  # type: ignore[attr-defined]
+    return partial
+
+
+# Bound at the end of this module: these modules import this one.
+from .ops import (  # noqa: E402
+    ABS,
+    ADD,
+    COS,
+    DIV,
+    EXP,
+    LEAKY_RELU,
+    LOG,
+    LOG1P,
+    MAXIMUM,
+    MINIMUM,
+    MUL,
+    NEG,
+    POW,
+    POWC,
+    RELU,
+    RPOW,
+    SIGMOID,
+    SIN,
+    SOFTPLUS,
+    SQRT,
+    TANH,
+)
+
+__all__ = ["Value", "Primitive", "primitive", "count_data_reads", "DataReads"]

@@ -1,0 +1,34 @@
+"""Testing helpers for users' own derivatives: `gradcheck`, `gradgradcheck`, hypothesis strategies.
+
+    from autograd_lite.testing import gradcheck, expressions
+    gradcheck(lambda x, y: (x * y).tanh(), [0.3, -1.2])
+
+Not imported by `autograd_lite` itself (it needs hypothesis): `import autograd_lite.testing`.
+"""
+
+from __future__ import annotations
+
+from .checker import (
+           EngineCheckError,
+           EngineMismatchError,
+           EngineRecursionError,
+           EngineReport,
+           check_deep_graph,
+           check_engine,
+)
+from .numerical import GradcheckError, gradcheck, gradgradcheck, numerical_grad
+from .strategies import (
+           PARAMETERS,
+           Expression,
+           expressions,
+           finite_floats,
+           parameters,
+           primitive_inputs,
+           sample_range,
+           values,
+)
+
+__all__ = ["EngineCheckError", "EngineMismatchError", "EngineRecursionError", "EngineReport",
+           "Expression", "GradcheckError", "PARAMETERS", "check_deep_graph", "check_engine",
+           "expressions", "finite_floats", "gradcheck", "gradgradcheck", "numerical_grad",
+           "parameters", "primitive_inputs", "sample_range", "values"]

@@ -1,0 +1,1 @@
+"""Pictures, tapes, frames and pages: read graphs, never change them."""
