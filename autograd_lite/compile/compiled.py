@@ -1,5 +1,9 @@
 """Compiled replay: trace a function's scalar graph once, then run it as straight-line floats.
 
+Why one file past ~400 lines: `Compiled` is the public face and still holds the backend choice,
+row marshalling and the interpreter fallbacks; splitting them into backend objects (Python, C)
+chosen once is the planned next step (issue: native replay at the limit).
+
     from autograd_lite import compile_grad
     c = compile_grad(lambda x, y: (x * y).tanh(), [0.5, 2.0])
     value, (dx, dy) = c.value_and_grad([0.3, -1.0])     # no Values, no graph, no dispatch

@@ -1,6 +1,10 @@
 """Native replay: a traced graph as one C function over a batch of rows, built with the system
 C compiler and loaded with `ctypes`.
 
+Why one file past ~400 lines: it is one idea, the trust boundary between generated C and this
+process (the compiler probe, the trusted cache, loading and closing); its checks are meant to
+be read, and reviewed, in one place (docs/native-cache.md).
+
 `compile_grad(..., backend="c")` (or `"auto"`) asks this module for a shared library. The C
 source is produced by `compile._generate` from the graph only (node indices, the primitives'
 C templates below, constants as exact hex float literals); nothing a user wrote (labels, names,

@@ -2,6 +2,10 @@
 `jacrev` here (this package's original spellings), and the machinery that
 `autograd_lite.engine.func` (JAX's and torch.func's spellings) shares.
 
+Why one file past ~400 lines: forward mode, the levels that keep nested transforms apart and
+the pytree handling share `Level` and the depth counter; split, every transform would import
+all three.
+
 One idea: a transform call is a *level*. It gives each input it differentiates its own
 variable, runs the function one level deeper, and differentiates with respect to its own
 variables only. Everything is recorded on the one tape of Values, so levels compose:

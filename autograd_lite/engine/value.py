@@ -1,5 +1,9 @@
 """`Value`, the graph node, and `Primitive`, the one record an operation needs.
 
+Why one file past ~400 lines: `Value` and `Primitive` share the node constructors and the
+allocation hook that tracing swaps (`_alloc`, `record_nodes`); split, the hook would have to be
+patched in two modules. The next step is moving read counting and recording to the tracer.
+
 A node stores its data, its gradient, its label, the primitive that made it and its parents.
 To keep a node small (it is the unit of memory), parents live in two slots instead of a tuple:
 

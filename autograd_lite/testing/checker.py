@@ -1,5 +1,8 @@
 """Test your own engine: run a micrograd-style `Value` class and autograd-lite side by side.
 
+Why one file past ~400 lines: the checker is one idea (a student's engine against ours, stage by
+stage, with shrinking); its stages read top to bottom as the lesson they grade.
+
     from micrograd.engine import Value as MyValue
     from autograd_lite.testing import check_engine
     check_engine(MyValue)       # raises EngineMismatchError / EngineRecursionError, else a report
