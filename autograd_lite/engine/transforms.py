@@ -29,7 +29,7 @@ its variables) and stays connected for the outer one. Using the outer Value itse
 inner variable would add the closure's dependence into the inner derivative: the naive bug.
 
 Forward mode walks the recorded graph once per tangent direction with the table's partials
-(`backward.tangents` on floats, `_tangents` here on Values), so every primitive, a user's
+(`traversal.tangents`, on floats or, for outer levels, on Values), so every primitive, a user's
 included, works in both modes. Results and arguments may be nested lists, tuples and dicts
 (pytrees, as in JAX) of numbers and Values.
 """
@@ -43,9 +43,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from .errors import AnomalyError
-from .modes import anomaly_enabled, enable_grad, grad_enabled, ieee_mode
-from .traversal import _grad, contribution, local_partials, tangents, topo_order, topo_since
+from .modes import enable_grad, grad_enabled, ieee_mode
+from .traversal import _grad, tangents, topo_order, topo_since
 from .value import Primitive, Value, _leaf, describe, new_generation, to_float
 
 Outputs = Value | Sequence[Value]
@@ -492,38 +491,8 @@ def push(outs: Sequence[Value | float], seeds: dict[Value, Any], traced: bool,
     if order is None:
         roots = [o for o in outs if isinstance(o, Value)]
         order = topo_order(roots) if roots else []
-    tan = _tangents(order, seeds) if traced else tangents(order, seeds)
+    tan = tangents(order, seeds, graph=traced)
     return [as_result(tan.get(o, 0.0) if isinstance(o, Value) else 0.0, traced) for o in outs]
-
-
-def _tangents(order: list[Value], seeds: dict[Value, Any]) -> dict[Value, Any]:
-    """`backward.tangents` on Values: each tangent a graph, differentiable by outer levels."""
-    tan: dict[Value, Any] = dict(seeds)
-    check = anomaly_enabled()
-    with enable_grad(), ieee_mode():
-        for node in order:
-            op = node._prim
-            if op is None or node in tan:
-                continue
-            parents = node.parents
-            if not any(p in tan for p in parents):
-                continue
-            total: Any = 0.0
-            for i, (parent, local) in enumerate(zip(parents, local_partials(node, True))):
-                if parent in tan:
-                    c = contribution(tan[parent], local, op.mask)
-                    if check and not _finite(c):
-                        raise AnomalyError(
-                            f"forward mode: {op.name} produced a non-finite tangent for input "
-                            f"{i} ({parent!r}): tangent {tan[parent]!r} x local {local!r}")
-                    total = c if isinstance(total, float) and total == 0.0 else total + c
-            tan[node] = total
-    return tan
-
-
-def _finite(x: Any) -> bool:
-    d = x.data if isinstance(x, Value) else float(x)
-    return d - d == 0.0
 
 
 def _tangent(t: Any, where: str) -> Any:

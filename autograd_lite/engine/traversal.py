@@ -392,14 +392,23 @@ def _grad(outs: list[Value], ins: list[Value], seeds: list[Any], values: bool,
     return [grads.get(x) for x in ins]
 
 
-def tangents(order: list[Value], seeds: dict[Value, float]) -> dict[Value, float]:
+def tangents(order: list[Value], seeds: dict[Value, Any], graph: bool = False
+             ) -> dict[Value, Any]:
     """Forward mode over a recorded graph: d node / d (seeded leaves) along the seed direction.
 
     Nodes in topological order; a node's tangent is the sum over its parents of local partial
     times the parent's tangent (the same partials and rule as reverse mode). Nodes that depend
-    on no seeded leaf get no entry (tangent 0).
+    on no seeded leaf get no entry (tangent 0). `graph`: the tangents are Values, each a graph
+    that outer transforms can differentiate (the partials are taken on Values).
     """
-    tan: dict[Value, float] = dict(seeds)
+    if graph:
+        with enable_grad(), ieee_mode():
+            return _tangents(order, seeds, True)
+    return _tangents(order, seeds, False)
+
+
+def _tangents(order: list[Value], seeds: dict[Value, Any], graph: bool) -> dict[Value, Any]:
+    tan: dict[Value, Any] = dict(seeds)
     check = anomaly_enabled()
     for node in order:
         op = node._prim
@@ -408,14 +417,18 @@ def tangents(order: list[Value], seeds: dict[Value, float]) -> dict[Value, float
         parents = node.parents
         if not any(p in tan for p in parents):
             continue
-        total = 0.0
-        for i, (parent, local) in enumerate(zip(parents, local_partials(node))):
+        total: Any = 0.0
+        for i, (parent, local) in enumerate(zip(parents, local_partials(node, graph))):
             if parent in tan:
                 c = contribution(tan[parent], local, op.mask)
-                if check and not math.isfinite(c):
+                d = c.data if isinstance(c, Value) else c
+                if check and not math.isfinite(d):
                     raise AnomalyError(
-                        f"forward mode: {op.name} produced a non-finite tangent {c!r} for input "
+                        f"forward mode: {op.name} produced a non-finite tangent {d!r} for input "
                         f"{i} ({parent!r}): tangent {tan[parent]!r} x local {local!r}")
-                total += c
+                if not graph:
+                    total += c
+                else:  # the first contribution itself: no `0.0 + c` node in the graph
+                    total = c if isinstance(total, float) and total == 0.0 else total + c
         tan[node] = total
     return tan
