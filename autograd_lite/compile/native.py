@@ -640,8 +640,9 @@ def load(source: str, n_lines: int, symbols: Sequence[str] = ("al_vg", "al_fw"))
         return lib
     folder = usable_cache()
     secret = _secret(folder) if folder is not None else None
-    path, sidecar = (folder / f"{key}.so", folder / f"{key}.mac") if folder else (None, None)
-    if secret is not None and path is not None and sidecar is not None:
+    path, sidecar = Path(f"{key}.so"), Path(f"{key}.mac")
+    if folder is not None and secret is not None:
+        path, sidecar = folder / path, folder / sidecar
         data = _read_own_file(path, 1 << 30)
         mac = _read_own_file(sidecar, 64)
         if data is not None and mac is not None and hmac.compare_digest(
@@ -662,9 +663,8 @@ def load(source: str, n_lines: int, symbols: Sequence[str] = ("al_vg", "al_fw"))
         if not _has_symbols(lib, symbols):
             raise NativeUnavailableError(f"the library built by {cmd[0]} lacks the functions "
                                          f"{', '.join(symbols)} of its source")
-        if secret is not None and path is not None and sidecar is not None and folder:
-            if _write_atomic(folder, path, data):
-                _write_atomic(folder, sidecar, _mac(secret, key, data).encode())
+        if folder is not None and secret is not None and _write_atomic(folder, path, data):
+            _write_atomic(folder, sidecar, _mac(secret, key, data).encode())
     with _lock:
         _loaded[key] = lib
     return lib
