@@ -63,7 +63,7 @@ from autograd_lite import Compiled, Value, compile_grad, no_grad
 from . import losses as _losses
 from .module import Module
 from .optim import Optimizer
-from .train import LossFn, train_batch
+from .step import LossFn, train_batch
 
 #: More distinct discrete targets than this are not worth a one-hot input each.
 MAX_TARGETS = 64

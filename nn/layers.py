@@ -25,6 +25,7 @@ from typing import Any
 
 from autograd_lite import Value
 
+from . import torch_bridge
 from .module import Module
 
 
@@ -132,6 +133,11 @@ def _batch_hint(x: Any, n: int) -> str:
             f"of {n} numbers); for a batch use nn.predict(model, X)")
 
 
+def _dense(neurons: list[Neuron], activation: str) -> torch_bridge.Dense:
+    """Neurons over the same inputs as one Linear layer's plain numbers (row j: neuron j)."""
+    return ([[w.data for w in n.w] for n in neurons], [n.b.data for n in neurons], activation)
+
+
 class Neuron(Module):
     """One unit: `activation(b + sum_i w[i] * x[i])`. Parameters: `w.0 .. w.{nin-1}`, then `b`."""
 
@@ -161,6 +167,11 @@ class Neuron(Module):
             out.label = name
         return out
 
+    def to_torch(self) -> Any:
+        """A float64 `torch.nn.Sequential(Linear(nin, 1)[, activation])` with this neuron's
+        weights (row 0) and bias. Needs torch installed."""
+        return torch_bridge.sequential([_dense([self], self.activation)])
+
     def __repr__(self) -> str:
         return f"Neuron({self.nin}, activation={self.activation!r})"
 
@@ -182,6 +193,11 @@ class Layer(Module):
         """Each neuron's output, in neuron order."""
         xs = as_values(x, self.nin, "Layer")
         return [n._forward(xs) for n in self.neurons]
+
+    def to_torch(self) -> Any:
+        """A float64 `torch.nn.Sequential(Linear(nin, nout)[, activation])`, neuron j being
+        row j of the weight and entry j of the bias. Needs torch installed."""
+        return torch_bridge.sequential([_dense(self.neurons, self.activation)])
 
     def __repr__(self) -> str:
         return f"Layer({self.nin}, {self.nout}, activation={self.activation!r})"
@@ -220,9 +236,28 @@ class MLP(Module):
     def from_torch(cls, module: Any) -> MLP:
         """The MLP equal to a `torch.nn.Sequential` of Linear layers each followed by at most
         one Tanh/ReLU/Sigmoid/Identity (or to a module `to_torch()` made); weights copied."""
-        from .torch_bridge import mlp_from_torch
+        layers = torch_bridge.read_sequential(module)
+        hidden = {act for _, _, act in layers[:-1]}
+        if len(hidden) > 1:
+            raise ValueError(f"from_torch(): hidden layers mix activations {sorted(hidden)}; "
+                             "an MLP has one hidden activation")
+        model = MLP(len(layers[0][0][0]), [len(weight) for weight, _, _ in layers],
+                    activation=hidden.pop() if hidden else "tanh",
+                    output_activation=layers[-1][2], seed=0)
+        state = {}
+        for k, (weight, bias, _) in enumerate(layers):
+            for j, row in enumerate(weight):
+                for i, w in enumerate(row):
+                    state[f"layers.{k}.neurons.{j}.w.{i}"] = w
+                state[f"layers.{k}.neurons.{j}.b"] = bias[j]
+        model.load_state_dict(state)
+        return model
 
-        return mlp_from_torch(module)
+    def to_torch(self) -> Any:
+        """A float64 `torch.nn.Sequential` of `Linear(nin, h1), Act(), ..., Linear(h_k,
+        nout)[, OutAct()]` with this MLP's parameters. Needs torch installed."""
+        return torch_bridge.sequential([_dense(layer.neurons, layer.activation)
+                                        for layer in self.layers])
 
     def forward(self, x: Sequence[Any]) -> Value | list[Value]:
         """The output for one input vector of length `nin`."""

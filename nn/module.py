@@ -16,6 +16,8 @@ from typing import Any
 
 from autograd_lite import Value
 
+from .fitted import fitted_state
+
 #: Written into saved files, checked when loading, so a foreign JSON file fails clearly.
 FORMAT = "autograd-lite.nn.state"
 VERSION = 1
@@ -151,8 +153,6 @@ class Module:
                              f"{type(self).__name__}")
         fitted = doc.get("fitted")
         if fitted is not None:
-            from .train import fitted_state
-
             fitted_state(fitted, f"{where}: \"fitted\"")  # checked before anything changes
         try:
             self.load_state_dict(doc["parameters"])
@@ -170,10 +170,10 @@ class Module:
 
     def to_torch(self) -> Any:
         """An equivalent float64 `torch.nn.Module` with this model's parameters copied (MLP,
-        Layer, Neuron, RNNCell; see nn/torch_bridge.py). Needs torch installed."""
-        from .torch_bridge import to_torch
-
-        return to_torch(self)
+        Layer, Neuron, RNNCell override this; see nn/torch_bridge.py). Needs torch installed.
+        A module with no torch equivalent: TypeError naming its class."""
+        raise TypeError(f"to_torch() converts MLP, Layer, Neuron and RNNCell, got "
+                        f"{type(self).__name__}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.parameters())} parameters)"

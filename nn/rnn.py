@@ -18,6 +18,7 @@ from typing import Any
 
 from autograd_lite import Value
 
+from . import torch_bridge
 from .arrays import is_array, rows
 from .layers import _check_size, _rng, as_values
 from .module import Module
@@ -79,6 +80,13 @@ class RNNCell(Module):
                 v.label = f"h{len(states) + 1}.{i}"
             states.append(h)
         return states
+
+    def to_torch(self) -> Any:
+        """A float64 tanh `torch.nn.RNNCell` with weight_ih = W, weight_hh = U, bias_ih = b
+        and a zero bias_hh. Needs torch installed."""
+        return torch_bridge.rnn_cell([[w.data for w in row] for row in self.W],
+                                     [[u.data for u in row] for row in self.U],
+                                     [b.data for b in self.b])
 
     def __repr__(self) -> str:
         return f"RNNCell({self.nin}, {self.nhidden})"

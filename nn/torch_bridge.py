@@ -5,18 +5,20 @@ An `MLP(nin, [h1, ..., nout], activation, output_activation)` is the `torch.nn.S
 `Linear(nin, h1), Act(), ..., Linear(h_k, nout)[, OutAct()]` in float64, where neuron j of a
 layer is row j of its Linear's `weight` and entry j of its `bias`; "linear" adds no layer.
 torch is imported only inside these functions (it is an optional, large dependency).
+
+This module is the torch side only: it turns plain numbers (a `Dense` per Linear layer,
+an RNN cell's matrices) into torch modules and back. Each model class says what it is in
+those terms (`Neuron.to_torch`, `MLP.from_torch`, ... in nn/layers.py and nn/rnn.py), so the
+classes use this module and this module never imports them.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
-from .layers import MLP, Layer, Neuron
 from .module import Module
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .rnn import RNNCell
 
 INSTALL = ("needs PyTorch: pip install torch==2.13.0 --index-url "
            "https://download.pytorch.org/whl/cpu (the CPU build; a plain `pip install torch` "
@@ -25,8 +27,13 @@ INSTALL = ("needs PyTorch: pip install torch==2.13.0 --index-url "
 #: Our activation names -> torch.nn layer class names (linear: no layer).
 TORCH_ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid"}
 
+#: One Linear layer and its activation as plain numbers: (weight rows, bias, activation
+#: name), row j being neuron j's weights.
+Dense = tuple[list[list[float]], list[float], str]
 
-def _torch(what: str) -> Any:
+
+def require_torch(what: str) -> Any:
+    """The torch module, or ImportError saying that `what` needs it and how to install it."""
     try:
         import torch
     except ImportError:
@@ -34,53 +41,39 @@ def _torch(what: str) -> Any:
     return torch
 
 
-def _linear(torch: Any, neurons: list[Neuron]) -> Any:
-    nin = neurons[0].nin
-    lin = torch.nn.Linear(nin, len(neurons), dtype=torch.float64)
-    with torch.no_grad():
-        lin.weight.copy_(torch.tensor([[w.data for w in n.w] for n in neurons],
-                                      dtype=torch.float64))
-        lin.bias.copy_(torch.tensor([n.b.data for n in neurons], dtype=torch.float64))
-    return lin
-
-
-def _layers(torch: Any, neurons: list[Neuron], activation: str) -> list[Any]:
-    out = [_linear(torch, neurons)]
-    if activation != "linear":
-        out.append(getattr(torch.nn, TORCH_ACTIVATIONS[activation])())
-    return out
-
-
 def to_torch(model: Module) -> Any:
-    """An equivalent float64 `torch.nn.Module` with `model`'s parameters copied: a Sequential
-    of Linear and activation layers for `MLP`, `Layer` and `Neuron` (input shape `(..., nin)`,
-    output `(..., nout)`), a `torch.nn.RNNCell` for `RNNCell`."""
-    torch = _torch("to_torch()")
-    from .rnn import RNNCell
-
-    if isinstance(model, MLP):
-        layers = [m for layer in model.layers
-                  for m in _layers(torch, layer.neurons, layer.activation)]
-    elif isinstance(model, Layer):
-        layers = _layers(torch, model.neurons, model.activation)
-    elif isinstance(model, Neuron):
-        layers = _layers(torch, [model], model.activation)
-    elif isinstance(model, RNNCell):
-        return _rnn_to_torch(torch, model)
-    else:
+    """`model.to_torch()` as a function: the equivalent float64 `torch.nn.Module`."""
+    if not isinstance(model, Module):
         raise TypeError(f"to_torch() converts MLP, Layer, Neuron and RNNCell, got "
                         f"{type(model).__name__}")
-    return torch.nn.Sequential(*layers)
+    return model.to_torch()
 
 
-def _rnn_to_torch(torch: Any, cell: RNNCell) -> Any:
-    ref = torch.nn.RNNCell(cell.nin, cell.nhidden, nonlinearity="tanh", dtype=torch.float64)
+def sequential(layers: Sequence[Dense]) -> Any:
+    """A float64 `torch.nn.Sequential` of one Linear (plus its activation, none for
+    "linear") per entry, weights and biases copied."""
+    torch = require_torch("to_torch()")
+    out: list[Any] = []
+    for weight, bias, activation in layers:
+        lin = torch.nn.Linear(len(weight[0]), len(weight), dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor(weight, dtype=torch.float64))
+            lin.bias.copy_(torch.tensor(bias, dtype=torch.float64))
+        out.append(lin)
+        if activation != "linear":
+            out.append(getattr(torch.nn, TORCH_ACTIVATIONS[activation])())
+    return torch.nn.Sequential(*out)
+
+
+def rnn_cell(W: list[list[float]], U: list[list[float]], b: list[float]) -> Any:
+    """A float64 tanh `torch.nn.RNNCell` with input weights `W`, hidden weights `U`, input
+    bias `b` and a zero hidden bias."""
+    torch = require_torch("to_torch()")
+    ref = torch.nn.RNNCell(len(W[0]), len(U), nonlinearity="tanh", dtype=torch.float64)
     with torch.no_grad():
-        ref.weight_ih.copy_(torch.tensor([[w.data for w in row] for row in cell.W],
-                                         dtype=torch.float64))
-        ref.weight_hh.copy_(torch.tensor([[u.data for u in row] for row in cell.U],
-                                         dtype=torch.float64))
-        ref.bias_ih.copy_(torch.tensor([b.data for b in cell.b], dtype=torch.float64))
+        ref.weight_ih.copy_(torch.tensor(W, dtype=torch.float64))
+        ref.weight_hh.copy_(torch.tensor(U, dtype=torch.float64))
+        ref.bias_ih.copy_(torch.tensor(b, dtype=torch.float64))
         ref.bias_hh.zero_()
     return ref
 
@@ -99,11 +92,12 @@ def _values(torch: Any, tensor: Any, what: str) -> list[Any]:
     return rows
 
 
-def mlp_from_torch(module: Any) -> MLP:
-    """Our `MLP` equal to `module`: a `torch.nn.Sequential` (nested ones are flattened) of
-    `Linear` layers, each optionally followed by one `Tanh`, `ReLU`, `Sigmoid` or `Identity`;
-    hidden layers must share one activation. Weights are copied as float64."""
-    torch = _torch("from_torch()")
+def read_sequential(module: Any) -> list[Dense]:
+    """The layers of `module` as plain numbers: a `torch.nn.Sequential` (nested ones are
+    flattened) of `Linear` layers, each optionally followed by one `Tanh`, `ReLU`, `Sigmoid`
+    or `Identity`, or one `Linear`; a missing bias reads as zeros. TypeError or ValueError
+    naming the layer that has no MLP equivalent."""
+    torch = require_torch("from_torch()")
     names = {getattr(torch.nn, cls): act for act, cls in TORCH_ACTIVATIONS.items()}
     names[torch.nn.Identity] = "linear"
     if not isinstance(module, torch.nn.Module):
@@ -135,21 +129,10 @@ def mlp_from_torch(module: Any) -> MLP:
         if cur.in_features != prev.out_features:
             raise ValueError(f"from_torch(): Linear {k} takes {cur.in_features} inputs but "
                              f"Linear {k - 1} gives {prev.out_features}")
-    hidden = {act for _, act in groups[:-1]}
-    if len(hidden) > 1:
-        raise ValueError(f"from_torch(): hidden layers mix activations {sorted(hidden)}; an "
-                         "MLP has one hidden activation")
-    activation = hidden.pop() if hidden else "tanh"
-    model = MLP(groups[0][0].in_features, [lin.out_features for lin, _ in groups],
-                activation=activation, output_activation=groups[-1][1], seed=0)
-    state = {}
-    for k, (lin, _) in enumerate(groups):
+    layers: list[Dense] = []
+    for k, (lin, activation) in enumerate(groups):
         weight = _values(torch, lin.weight, f"Linear {k} weight")
         bias = (_values(torch, lin.bias, f"Linear {k} bias") if lin.bias is not None
                 else [0.0] * lin.out_features)
-        for j, row in enumerate(weight):
-            for i, w in enumerate(row):
-                state[f"layers.{k}.neurons.{j}.w.{i}"] = w
-            state[f"layers.{k}.neurons.{j}.b"] = bias[j]
-    model.load_state_dict(state)
-    return model
+        layers.append((weight, bias, activation))
+    return layers

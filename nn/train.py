@@ -8,9 +8,6 @@ compiled fast path.
 
 from __future__ import annotations
 
-import functools
-import inspect
-import math
 import numbers
 import random
 import sys
@@ -23,6 +20,8 @@ from autograd_lite import Value, no_grad
 
 from . import arrays as _arrays
 from . import losses as _losses
+from .fitted import _Fitted, _fitted, _loss_name, _remember
+from .layers import MLP, Layer, Neuron
 from .metrics import (
     Decision,
     accuracy,
@@ -33,14 +32,12 @@ from .metrics import (
 )
 from .module import Module
 from .optim import Adam, Optimizer
+from .step import LossFn, StepFn, train_batch
+from .step import output_data as _data
 
 __all__ = ["History", "train_batch", "fit", "evaluate", "predict", "resolve_loss", "accuracy",
            "confusion_matrix", "classes_from_outputs", "Decision", "decision_rule", "LossFn",
            "StepFn"]
-
-LossFn = Callable[[list[Any], list[Any]], Value]
-#: `step(model, xb, yb, loss_fn, optimizer) -> (mean batch loss, output data per sample)`.
-StepFn = Callable[[Module, list[Any], list[Any], LossFn, Optimizer], tuple[float, list[Any]]]
 
 
 @dataclass
@@ -62,27 +59,6 @@ class History:
     def wall_time(self) -> float:
         """Total training seconds over all epochs."""
         return sum(self.epoch_time)
-
-
-def _data(out: Any) -> Any:
-    """Output data: a float for a Value, a list of floats for a vector of Values."""
-    if isinstance(out, Value):
-        return out.data
-    return [v.data if isinstance(v, Value) else float(v) for v in out]
-
-
-def train_batch(model: Module, xb: list[Any], yb: list[Any], loss_fn: LossFn,
-                optimizer: Optimizer) -> tuple[float, list[Any]]:
-    """One optimisation step on a mini-batch: zero grads, forward, mean loss, backward, step.
-
-    Returns the batch loss and each sample's output data (used for training accuracy).
-    """
-    optimizer.zero_grad()
-    outs = [model(x) for x in xb]
-    loss = loss_fn(outs, yb)
-    loss.backward()
-    optimizer.step()
-    return loss.data, [_data(o) for o in outs]
 
 
 def _compiled_outputs(model: Module, X: Sequence[Any]) -> list[Any] | None:
@@ -149,8 +125,6 @@ def _is_class_labels(y: Sequence[Any]) -> bool:
 def output_activation(model: Any) -> str | None:
     """The activation of a built-in model's output ("sigmoid", "linear", ...): an MLP's
     `output_activation`, a Layer's or Neuron's `activation`; None for other modules."""
-    from .layers import MLP, Layer, Neuron
-
     if isinstance(model, MLP):
         return model.output_activation
     if isinstance(model, Layer | Neuron):
@@ -215,123 +189,6 @@ def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]],
         if not (isinstance(out, list) and len(out) == 1):  # y of shape (n, 1): n labels,
             y = [t[0] for t in y]  # as scikit-learn ravels a column (unless 1-vector outputs)
     return X, y
-
-
-class _Fitted:
-    """What `fit` left on a model, read back from its plain-data marker (see `_remember`):
-    the loss (a built-in one, else None), its name and options, and the decision rule (None
-    for regression targets)."""
-
-    __slots__ = ("loss", "name", "options", "rule")
-
-    def __init__(self, name: str | None, options: dict[str, Any], rule: Decision | None
-                 ) -> None:
-        self.name, self.options, self.rule = name, options, rule
-        self.loss: LossFn | None = None
-        if name is not None:
-            fn: Callable[..., Value] = _losses.LOSSES[name]  # type: ignore[assignment]
-            self.loss = functools.partial(fn, **options) if options else fn
-
-    def labels(self) -> list[Any]:
-        """The class labels of the rule (for a vector output's argmax rule: 0 and 1)."""
-        rule = self.rule or Decision()
-        return list(rule.nearest) if rule.nearest else [rule.negative, rule.positive]
-
-    def same_loss(self, loss_fn: LossFn) -> bool:
-        """Whether `loss_fn` is the built-in loss (with the same options) fit used."""
-        return self.name is not None and _loss_name(loss_fn) == (self.name, self.options)
-
-
-def _plain_number(v: Any) -> bool:
-    return type(v) in (int, float) and math.isfinite(v)
-
-
-def _loss_name(loss_fn: Any) -> tuple[str, dict[str, Any]] | None:
-    """(canonical name, keyword options) of a built-in loss (or a `functools.partial` of one
-    with number or string keywords), else None: a loss of the user's."""
-    options: dict[str, Any] = {}
-    while isinstance(loss_fn, functools.partial):
-        if loss_fn.args:
-            return None
-        options = {**loss_fn.keywords, **options}  # an outer partial's keywords win
-        loss_fn = loss_fn.func
-    if not all(_plain_number(v) or type(v) is str for v in options.values()):
-        return None
-    for name, fn in _losses.LOSSES.items():  # the first name of a function is its canonical one
-        if fn is loss_fn:
-            return name, options
-    return None
-
-
-def fitted_state(obj: Any, where: str = "fitted") -> _Fitted:
-    """Read a fitted-model marker (the plain JSON data `fit` stores on a model and `save`
-    writes: `{"loss": name or null, "options": {...}, "rule": null or {"threshold",
-    "negative", "positive", "nearest"}}`); ValueError naming what is wrong."""
-    if not isinstance(obj, dict):
-        raise ValueError(f"{where} must be a JSON object, got {type(obj).__name__}")
-    extra = sorted(set(obj) - {"loss", "options", "rule"})
-    if extra:
-        raise ValueError(f"{where}: unexpected entries {extra}")
-    name, options, rule = obj.get("loss"), obj.get("options", {}), obj.get("rule")
-    if name is not None and (type(name) is not str or name not in _losses.LOSSES):
-        raise ValueError(f"{where}: loss must be null or one of {sorted(_losses.LOSSES)}, "
-                         f"got {name!r}")
-    if not isinstance(options, dict) or not all(
-            type(k) is str and (_plain_number(v) or type(v) is str) for k, v in options.items()):
-        raise ValueError(f"{where}: options must map names to numbers or strings, got "
-                         f"{options!r}")
-    if options and name is None:
-        raise ValueError(f"{where}: options {options!r} without a loss")
-    if name is not None and options:
-        try:
-            fn: Callable[..., Value] = _losses.LOSSES[name]  # type: ignore[assignment]
-            inspect.signature(fn).bind_partial(None, None, **options)
-        except TypeError:
-            raise ValueError(f"{where}: {name} takes no options {sorted(options)}") from None
-    decision = None
-    if rule is not None:
-        if not isinstance(rule, dict) or set(rule) != {"threshold", "negative", "positive",
-                                                       "nearest"}:
-            raise ValueError(f"{where}: rule must be null or an object with threshold, "
-                             f"negative, positive and nearest, got {rule!r}")
-        near = rule["nearest"]
-        values = [rule["threshold"], rule["negative"], rule["positive"]]
-        if not isinstance(near, list) or not all(_plain_number(v) for v in [*values, *near]):
-            raise ValueError(f"{where}: rule entries must be finite numbers (nearest a list "
-                             f"of them), got {rule!r}")
-        if near != sorted(near):
-            raise ValueError(f"{where}: rule nearest labels must be sorted, got {near!r}")
-        decision = Decision(rule["threshold"], rule["negative"], rule["positive"], tuple(near))
-    return _Fitted(name, dict(options), decision)
-
-
-def _fitted(model: Module) -> _Fitted | None:
-    marker = getattr(model, "_nn_fitted", None)
-    if marker is None:
-        return None
-    try:
-        return fitted_state(marker)
-    except ValueError:  # not fit's marker (an attribute of the user's with this name)
-        return None
-
-
-def _remember(model: Module, loss_fn: LossFn, rule: Decision | None) -> None:
-    """Leave the loss and the rule on the model as plain JSON data (strings, numbers, lists):
-    it pickles, `save` writes it, and nn.compiled's snapshot reads it (no re-trace)."""
-    known = _loss_name(loss_fn)
-    marker: dict[str, Any] = {"loss": None if known is None else known[0],
-                              "options": {} if known is None else dict(known[1]),
-                              "rule": None if rule is None else {
-                                  "threshold": rule.threshold, "negative": rule.negative,
-                                  "positive": rule.positive, "nearest": list(rule.nearest)}}
-    try:
-        fitted_state(marker)
-    except ValueError:  # labels that JSON cannot hold as numbers: no rule remembered
-        marker["rule"] = None
-    try:
-        model._nn_fitted = marker
-    except AttributeError:  # a module with __slots__: nothing remembered
-        pass
 
 
 def evaluate(model: Module, X: Any, y: Any, loss: str | LossFn | None = None, *,
