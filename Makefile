@@ -64,6 +64,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_native_limits.py --out benchmarks/results_native.md
 
 # What the project writes: the environment, build and cache folders, the demo's and the docs'
 # output, the README commands' files, and the compiled-replay cache in $(CACHE_DIR).
