@@ -602,14 +602,15 @@ def test_a_batch_stays_at_the_parameter_values_it_started_with():
     # native call); the row C hands to the interpreter (an inf input) runs at the values C
     # read, so the batch is one model's answer, not two models'.
     c, w, b = compiled("c")
-    native_call = c._call
+    library = c._impl._lib  # the C backend's loaded library: its call is the native call
+    native_call = library.call
 
     def call_then_write(*args):
         rc = native_call(*args)
         w.data = 4.0  # the other thread's write
         return rc
 
-    c._call = call_then_write
+    library.call = call_then_write
     rows = [[2.0, 1.0], [math.inf, 1.0], [0.5, 3.0]]
     values, grads, total = c.value_and_grad_batch(rows)
     refs = [reference(r, 0.5, -1.5) for r in rows]

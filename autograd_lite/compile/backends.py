@@ -1,0 +1,412 @@
+"""The two backends that run a traced program, each an object chosen once by `Compiled`.
+
+`PythonBackend` runs generated Python source; `CBackend` calls a generated C function that
+loops over a batch of rows (`native` builds and loads it). Both offer the same operations:
+one row's `forward` / `value_and_grad`, `carry` (parameter gradients added into given starting
+values, for `backward`), and the batch sweeps `forward_batch` / `value_and_grad_batch` (with or
+without input gradients). A row the replay cannot give the interpreter's answer for (a domain
+error, an IEEE flag) runs in the interpreter (`reference.Reference`), which raises its error
+or gives its numbers; errors in a batch carry "(in row r of the batch)".
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import warnings
+from array import array
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..engine import ops
+from ..engine.value import Value
+from . import emit, native
+from .emit import _CEmitter, _PyEmitter, _python_source
+from .native import NativeUnavailableError, NativeUnavailableWarning
+from .program import _Graph, _Program, exact
+from .reference import Reference
+from .rows import Rows, nan_error, note_row
+
+Row = tuple[Any, tuple[float, ...]]
+
+#: The C generator: block code over SIMD lanes where `emit` has it, else one row at a time
+#: (the same functions, arguments and return codes).
+_c_source: Callable[..., tuple[str, int, list[int]]] = getattr(
+    emit, "c_blocks_source", emit._c_source)
+
+#: The Python programs of a graph: name -> (with gradients, input gradients, carry).
+_PY_KINDS = {"value_and_grad": (True, True, False), "forward": (False, True, False),
+             "value_and_param_grads": (True, False, False), "backward": (True, False, True)}
+
+
+class PythonReplay:
+    """The graph's Python programs (see `_PY_KINDS`), each generated and compiled on first
+    use. Generated source only (never user text) runs, in a namespace holding math functions
+    and the primitives' own functions."""
+
+    def __init__(self, graph: _Graph, n_inputs: int, n_params: int, has_aux: bool) -> None:
+        self.graph = graph
+        self.n_inputs, self.n_params, self.has_aux = n_inputs, n_params, has_aux
+        self.namespace: dict[str, Any] = dict(ops.PY_NAMES, K=[], P=[])
+        self._sources: dict[str, str] = {}
+        self._fns: dict[str, Callable[..., Any]] = {}
+        self._lock = threading.RLock()  # two threads must not exchange `fn`s in the namespace
+
+    def source(self, kind: str) -> str:
+        """The source of program `kind`, generated on first use."""
+        with self._lock:
+            if kind not in self._sources:
+                with_grad, input_grads, carry = _PY_KINDS[kind]
+                prog = _Program(self.graph, self.n_params, _PyEmitter(self.namespace),
+                                input_grads=input_grads, carry=carry)
+                self._sources[kind] = _python_source(prog, self.n_inputs, self.n_params,
+                                                     with_grad, self.has_aux, carry=carry)
+            return self._sources[kind]
+
+    def fn(self, kind: str) -> Callable[..., Any]:
+        """Program `kind` as a function, compiled on first use."""
+        with self._lock:
+            if kind not in self._fns:
+                code = compile(self.source(kind), f"<autograd_lite.compile: {kind}>", "exec")
+                exec(code, self.namespace)
+                self._fns[kind] = self.namespace.pop("fn")
+            return self._fns[kind]
+
+
+def batch_loop(rows: Rows, k: int, m: int, pd: Any, accumulate: array[float] | None,
+               input_grads: bool, row_fn: Callable[[list[float], int], Row],
+               fast: Callable[..., Any] | None = None
+               ) -> tuple[list[Any], list[tuple[float, ...]] | None, Any]:
+    """`value_and_grad_batch` one row at a time: `row_fn(xs, r)` gives a row's value and
+    gradients; `fast(xs, pd)`, when given, a row's value and parameter gradients (its errors
+    go to `row_fn`). `accumulate` is only written once every row is done."""
+    values = []
+    grads: list[tuple[float, ...]] | None = [] if input_grads else None
+    # Each row's sums are added into accumulate's values in turn, as the C loop does (and
+    # written back once every row is done).
+    pg = [0.0] * m if accumulate is None else accumulate.tolist()
+    for r in range(rows.n):
+        xs = rows.row(r, k)
+        g: tuple[float, ...] | None = None
+        try:
+            if fast is not None:
+                try:
+                    value, g = fast(xs, pd)
+                except (ArithmeticError, ValueError):
+                    g = None
+                if g is not None:
+                    pg = [a + b for a, b in zip(pg, g)]
+            if g is None:
+                value, g = row_fn(xs, r)
+                pg = [a + b for a, b in zip(pg, g[k:])]
+        except Exception as e:  # any error, the replay's own included (a user primitive)
+            note_row(e, r)
+            raise
+        values.append(value)
+        if grads is not None:
+            grads.append(g[:k])
+    if accumulate is not None:
+        accumulate[:] = array("d", pg)
+        return values, grads, accumulate
+    return values, grads, tuple(pg)
+
+
+class PythonBackend:
+    """Python replay: the generated functions, the interpreter for a row they cannot do."""
+
+    name = "python"
+    checks_nan = False  #: rows are checked for NaN before they reach it
+
+    def __init__(self, replay: PythonReplay, reference: Reference, params: list[Value]) -> None:
+        self.replay = replay
+        self.reference = reference
+        self.params_ = params
+        self.k, self.m = replay.n_inputs, replay.n_params
+        self._vg = replay.fn("value_and_grad")
+
+    def params(self) -> Any:
+        """The parameters' current data, as floats."""
+        datas = [q.data for q in self.params_]
+        if set(map(type, datas)) <= {float}:
+            return datas
+        return [exact(d) for d in datas]
+
+    @staticmethod
+    def param_values(sub: array[float]) -> Any:
+        return sub.tolist()
+
+    def forward(self, fl: list[float], pd: Any, sub: Sequence[float] | None,
+                r: int | None) -> Any:
+        try:
+            return self.replay.fn("forward")(fl, pd)
+        except (ArithmeticError, ValueError):
+            # The interpreter is the reference: it raises its own error, or gives the value.
+            return self.reference.forward_row(fl, r, self.reference.at(pd, sub))
+
+    def value_and_grad(self, fl: list[float], pd: Any, sub: Sequence[float] | None,
+                       r: int | None) -> Row:
+        try:
+            return self._vg(fl, pd)
+        except (ArithmeticError, ValueError):
+            return self.reference.interpret_row(fl, r, self.reference.at(pd, sub))
+
+    def carry(self, fl: list[float], pd: Any, hs: list[float]) -> Row | None:
+        """(value, parameter gradients added into `hs` one contribution at a time), or None
+        where the interpreter must run (it raises its own error, or gives its numbers)."""
+        try:
+            return self.replay.fn("backward")(fl, pd, hs)
+        except (ArithmeticError, ValueError):
+            return None
+
+    def forward_batch(self, rows: Rows, pd: Any, sub: array[float] | None) -> list[Any]:
+        values = []
+        for r in range(rows.n):
+            try:
+                values.append(self.forward(rows.row(r, self.k), pd, sub, r))
+            except Exception as e:  # any error, the replay's own included (a user primitive)
+                note_row(e, r)
+                raise
+        return values
+
+    def value_and_grad_batch(self, rows: Rows, sub: array[float] | None,
+                             accumulate: array[float] | None, input_grads: bool
+                             ) -> tuple[list[Any], list[tuple[float, ...]] | None, Any]:
+        pd = self.params() if sub is None else self.param_values(sub)
+        # Without input gradients: its own (shorter) program; an error in it goes to the
+        # interpreter, through the full program (which raises it again).
+        fast = None if input_grads else self.replay.fn("value_and_param_grads")
+        return batch_loop(rows, self.k, self.m, pd, accumulate, input_grads,
+                          lambda xs, r: self.value_and_grad(xs, pd, sub, r), fast)
+
+
+def c_program(graph: _Graph, n_inputs: int, n_params: int, input_grads: bool = True,
+              flag_every_row: bool = False) -> tuple[str, int, list[int], int, bool]:
+    """The graph's C program (see `emit._c_source`): (source, scratch doubles, parameters the
+    output depends on, statements, whether a constant is not finite). `flag_every_row`: send
+    every row to the interpreter (the full program has a non-finite constant)."""
+    cemit = _CEmitter(len(graph.order))
+    prog = _Program(graph, n_params, cemit, input_grads=input_grads)
+    source, scratch, used = _c_source(prog, n_inputs, n_params, len(graph.order),
+                                      cemit.non_finite or flag_every_row,
+                                      input_grads=input_grads)
+    return source, scratch, used, len(prog.forward) + len(prog.backward), cemit.non_finite
+
+
+class _Library:
+    """A loaded C library and its scratch space (shared, or fresh for a concurrent call)."""
+
+    def __init__(self, source: str, n_lines: int, scratch: int) -> None:
+        lib = native.load(source, n_lines)
+        self.vg, self.fw = lib.al_vg, lib.al_fw
+        ptr = ctypes.c_void_p
+        self.vg.argtypes = [ctypes.c_long, ptr, ptr, ptr, ptr, ptr,
+                            ctypes.POINTER(ctypes.c_long), ptr]
+        self.fw.argtypes = [ctypes.c_long, ptr, ptr, ptr, ctypes.POINTER(ctypes.c_long), ptr]
+        self.vg.restype = self.fw.restype = ctypes.c_int
+        self.lib = lib  # (kept alive: the cache closes a library no one holds)
+        self.nbytes = 8 * max(scratch, 1)
+        self.scratch = array("d", bytes(self.nbytes))
+        self.lock = threading.Lock()
+
+    def call(self, fn: Any, *args: Any) -> int:
+        """Call `fn` with scratch space: the shared one, or a fresh one when another thread
+        is using it (ctypes releases the GIL during the call)."""
+        if self.lock.acquire(blocking=False):
+            try:
+                return fn(*args, self.scratch.buffer_info()[0])
+            finally:
+                self.lock.release()
+        scratch = array("d", bytes(self.nbytes))
+        return fn(*args, scratch.buffer_info()[0])
+
+
+class CBackend:
+    """Native replay: one C call per batch; rows it flags run in the interpreter."""
+
+    name = "c"
+    checks_nan = True  #: the C function checks the rows for NaN itself (return code 3)
+
+    def __init__(self, graph: _Graph, replay: PythonReplay, reference: Reference,
+                 params: list[Value], source: str, scratch: int, used: list[int],
+                 n_lines: int, non_finite: bool) -> None:
+        self.graph, self.replay, self.reference, self.params_ = graph, replay, reference, params
+        self.k, self.m, self.nv = replay.n_inputs, replay.n_params, 1 + len(graph.aux)
+        self.has_aux = replay.has_aux
+        self.source = source
+        self.non_finite = non_finite
+        self._lib = _Library(source, n_lines, scratch)
+        self._lib_params: _Library | None | bool = None
+        self._source_params: str | None = None
+        self._lock = threading.Lock()
+        # One row's parameter gradients start from -0.0 (x + -0.0 is x, signed zeros
+        # included); a parameter the output does not depend on gets 0.0, as the interpreter.
+        self._pg_single = array("d", [0.0] * self.m)
+        for j in used:
+            self._pg_single[j] = -0.0
+
+    def params_source(self) -> str:
+        """The C source without input gradients, generated on first use."""
+        with self._lock:
+            if self._source_params is None:
+                self._source_params, self._scratch_p, _, self._n_lines_p, _ = c_program(
+                    self.graph, self.k, self.m, input_grads=False,
+                    flag_every_row=self.non_finite)
+            return self._source_params
+
+    def _params_lib(self) -> _Library | None:
+        """The library without input gradients, built on first use; None when it cannot be
+        built or loaded now (a full disk): the full program serves, with one warning."""
+        source = self.params_source()
+        with self._lock:
+            if self._lib_params is None:
+                try:
+                    self._lib_params = _Library(source, self._n_lines_p, self._scratch_p)
+                except NativeUnavailableError as e:
+                    self._lib_params = False
+                    warnings.warn(f"compiled function: the program without input gradients "
+                                  f"cannot be built ({e}); the full program is used",
+                                  NativeUnavailableWarning, stacklevel=5)
+        return self._lib_params if isinstance(self._lib_params, _Library) else None
+
+    def params(self) -> Any:
+        """The parameters' current data, as an array("d")."""
+        try:
+            return array("d", [q.data for q in self.params_])  # faster than map
+        except TypeError:
+            return array("d", [exact(q.data) for q in self.params_])
+
+    @staticmethod
+    def param_values(sub: array[float]) -> Any:
+        return sub
+
+    def forward(self, fl: list[float], pd: Any, sub: Sequence[float] | None,
+                r: int | None) -> Any:
+        rows = Rows.of(array("d", fl), 1)
+        return self.run(False, rows, pd, subst=sub is not None, row=r)[0][0]
+
+    def value_and_grad(self, fl: list[float], pd: Any, sub: Sequence[float] | None,
+                       r: int | None) -> Row:
+        rows = Rows.of(array("d", fl), 1)
+        values, grads, total = self.run(True, rows, pd, single=True, subst=sub is not None,
+                                        row=r)
+        assert grads is not None
+        return values[0], grads[0] + tuple(total)
+
+    def carry(self, fl: list[float], pd: Any, hs: list[float]) -> Row | None:
+        """As `PythonBackend.carry` (Python replay: one row, gradients added in turn)."""
+        try:
+            return self.replay.fn("backward")(fl, pd, hs)
+        except (ArithmeticError, ValueError):
+            return None
+
+    def forward_batch(self, rows: Rows, pd: Any, sub: array[float] | None) -> list[Any]:
+        return self.run(False, rows, pd, subst=sub is not None, batch=True)[0]
+
+    def value_and_grad_batch(self, rows: Rows, sub: array[float] | None,
+                             accumulate: array[float] | None, input_grads: bool
+                             ) -> tuple[list[Any], list[tuple[float, ...]] | None, Any]:
+        pd = self.params() if sub is None else sub
+        saved = None if accumulate is None else array("d", accumulate)
+        try:
+            return self.run(True, rows, pd, accumulate, input_grads, subst=sub is not None,
+                            batch=True)
+        except BaseException:
+            if accumulate is not None and saved is not None:
+                accumulate[:] = saved  # rows before the failing one were added: undo
+            raise
+
+    def _outputs(self, V: array[float], n: int) -> list[Any]:
+        if not self.has_aux:
+            return V.tolist()
+        nv, out = self.nv, V.tolist()
+        return [(out[r * nv], tuple(out[r * nv + 1:(r + 1) * nv])) for r in range(n)]
+
+    def run(self, with_grad: bool, rows: Rows, pd: Sequence[float],
+            accumulate: array[float] | None = None, input_grads: bool = True,
+            single: bool = False, subst: bool = False, batch: bool = False,
+            row: int | None = None) -> tuple[list[Any], list[tuple[float, ...]] | None, Any]:
+        """(values, input grads per row or None, param grads summed: a tuple, or `accumulate`)
+        from the C function, which checks the inputs and parameters itself (see `_c_source`).
+        A NaN input raises ValueError (before any row runs); rows that raised a flag or hold
+        an inf, and every row when a parameter is not finite, run in the interpreter: with
+        finite values in, every Python error and every non-finite result raises an IEEE flag in
+        C, but a non-finite value in could reach, e.g., inf / 0 (Python raises, IEEE gives inf
+        silently). `single`: one row's own gradients (the sum starts from -0.0, not 0.0).
+        `subst`: `pd` was given by the caller, so the interpreter runs at it (`replay`), not
+        at the parameters' `.data`. `batch`: errors name the row; `row`: the row this one-row
+        call is (for a caller's batch)."""
+        k, nv, m, n = self.k, self.nv, self.m, rows.n
+        lib = self._lib
+        keep_grads = input_grads
+        if with_grad and not input_grads:
+            lib_p = self._params_lib()
+            if lib_p is None:  # the full program: its input gradients computed, then dropped
+                input_grads = True
+            else:
+                lib = lib_p
+        P = pd if isinstance(pd, array) and pd.typecode == "d" else array("d", pd)
+        V = array("d", bytes(8 * n * nv))
+        G = array("d", bytes(8 * n * k)) if with_grad and input_grads else None
+        if accumulate is not None:
+            PG = accumulate
+        elif single:
+            PG = array("d", self._pg_single)
+        else:
+            PG = array("d", bytes(8 * m))
+        fail = ctypes.c_long(0)
+        x0, p0, v0 = rows.address, P.buffer_info()[0], V.buffer_info()[0]
+        g0 = G.buffer_info()[0] if G is not None else 0
+        pg0 = PG.buffer_info()[0]
+        patched: dict[int, Row] = {}
+        interpret_all = False
+        at: list[float] | None = None
+        row_at: Sequence[float] | None
+        start = 0
+        while start < n:
+            if interpret_all:
+                r = start
+            else:
+                if with_grad:
+                    rc = lib.call(lib.vg, n - start, x0 + 8 * k * start, p0,
+                                  v0 + 8 * nv * start, g0 and g0 + 8 * k * start, pg0,
+                                  ctypes.byref(fail))
+                else:
+                    rc = lib.call(lib.fw, n - start, x0 + 8 * k * start, p0,
+                                  v0 + 8 * nv * start, ctypes.byref(fail))
+                if rc == 0:
+                    break
+                if rc == 3:
+                    j = k * start + fail.value
+                    if batch:
+                        raise nan_error(j, k)
+                    raise ValueError(f"compiled input {j % k}: got NaN, a Value needs a "
+                                     "number (inf is allowed)")
+                interpret_all = rc == 2
+                r = start if interpret_all else start + fail.value
+            xs = rows.row(r, k)
+            where = r if batch else row
+            if not subst:
+                row_at = self.reference.at(P, None)  # P, if another thread changed them
+            else:
+                if at is None:
+                    at = P.tolist()
+                row_at = at
+            if with_grad:
+                value, g = self.reference.interpret_row(xs, where, row_at)
+                for j in range(m):
+                    PG[j] += g[k + j]
+            else:
+                value, g = self.reference.forward_row(xs, where, row_at), ()
+            patched[r] = (value, g)
+            start = r + 1
+        values = self._outputs(V, n)
+        grads = None
+        if G is not None:
+            gl = G.tolist()
+            grads = [tuple(gl[r * k:(r + 1) * k]) for r in range(n)]
+        for r, (value, g) in patched.items():
+            values[r] = value
+            if grads is not None:
+                grads[r] = g[:k]
+        total: Any = PG if accumulate is not None else tuple(PG.tolist())
+        return values, grads if keep_grads else None, total
