@@ -37,11 +37,11 @@ from .engine.traversal import grad, topo_order
 from .engine.value import Value, describe, primitive
 from .testing.checker import (
     EngineCheckError,
-    EngineExpression,
     _ours,
     check_engine,
     engine_expressions,
 )
+from .testing.graphs import Expression
 from .testing.numerical import GradcheckError, gradcheck
 from .viz.stepping.tape import tape
 
@@ -352,16 +352,15 @@ class StudentGraph:
     """A random expression (seeded): find d out / d x0 by hand, then `.check(answer)`."""
 
     seed: int
-    expression: EngineExpression
+    expression: Expression
 
     def build(self) -> tuple[Value, list[Value]]:
         """The graph, labelled as `repr` prints it (x0.., v1.., out); returns (out, inputs)."""
-        from .testing.checker import ENGINE_OPS
         names = self.expression.names()
         xs = [Value(x, label=names[i]) for i, x in enumerate(self.expression.inputs)]
         vals: list[Any] = list(xs)
-        for op, idx, c in self.expression.nodes:
-            v = ENGINE_OPS[op].apply(*[vals[i] for i in idx], c)
+        for op, idx, params in self.expression.nodes:
+            v = self.expression.apply(op, [vals[i] for i in idx], params)
             v.label = names[len(vals)]
             _name_helpers(v, set(vals), v.label)
             vals.append(v)
@@ -369,11 +368,7 @@ class StudentGraph:
 
     def function(self, *xs: Value) -> Value:
         """The expression as a function of its inputs (for gradcheck, numerical_grad)."""
-        vals: list[Any] = list(xs)
-        from .testing.checker import ENGINE_OPS
-        for op, idx, c in self.expression.nodes:
-            vals.append(ENGINE_OPS[op].apply(*[vals[i] for i in idx], c))
-        return vals[-1]
+        return self.expression(*xs)
 
     @property
     def inputs(self) -> tuple[float, ...]:
@@ -392,7 +387,7 @@ class StudentGraph:
 _NONLINEAR = frozenset({"tanh", "exp", "mul", "div", "pow_const"})
 
 
-def _interesting(expr: EngineExpression, nodes: int) -> bool:
+def _interesting(expr: Expression, nodes: int) -> bool:
     """At least `nodes` operations, every one of them feeding `out` and none of them a trivial
     `v - v`, out nonlinear in x0, and d out / d x0 neither 0, +-1, nor huge."""
     k = len(expr.inputs)
@@ -419,7 +414,7 @@ def _interesting(expr: EngineExpression, nodes: int) -> bool:
     if not (math.isfinite(g) and 1e-2 < abs(g) < 1e3 and abs(abs(g) - 1.0) > 1e-2):
         return False
     # linear in x0 in disguise (x0*x0 - x0 - x0*x0): the gradient does not move with x0
-    moved = _ours(EngineExpression((expr.inputs[0] + 0.37, *expr.inputs[1:]), expr.nodes))
+    moved = _ours(expr.with_inputs((expr.inputs[0] + 0.37, *expr.inputs[1:])))
     return moved is not None and abs(moved["x0"] - g) > 1e-3
 
 
@@ -446,7 +441,7 @@ def student_graph(seed: int, ops: Sequence[str] = ("add", "mul", "mul_const", "t
     `out`, out nonlinear in x0, and d out / d x0 not 0 or +-1."""
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"student_graph() needs an int seed, got {describe(seed)}")
-    found: list[EngineExpression] = []
+    found: list[Expression] = []
 
     class _Found(Exception):
         pass
@@ -454,9 +449,9 @@ def student_graph(seed: int, ops: Sequence[str] = ("add", "mul", "mul_const", "t
     @settings(max_examples=2000, deadline=None, database=None,
               phases=(Phase.generate,), suppress_health_check=list(HealthCheck))
     @given(engine_expressions(list(ops), max_inputs=2, max_nodes=nodes + 2))
-    def draw(expr: EngineExpression) -> None:
-        rounded = EngineExpression(tuple(round(x, 2) if abs(round(x, 2)) > 0.1 else 0.5
-                                         for x in expr.inputs), expr.nodes)
+    def draw(expr: Expression) -> None:
+        rounded = expr.with_inputs([round(x, 2) if abs(round(x, 2)) > 0.1 else 0.5
+                                    for x in expr.inputs])
         if _interesting(rounded, nodes):
             found.append(rounded)
             raise _Found

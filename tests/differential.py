@@ -1,10 +1,11 @@
 """Differential testing against PyTorch float64: random graphs over every primitive, the
 engine's written non-finite policy (docs/non-finite.md) as the comparison rule.
 
-A `Graph` is a list of slots: leaves (`LEAF`, (j,), ()) and nodes (primitive name, argument
-slot indices, params). `graphs(target)` draws one that contains the primitive `target`, with
-extreme leaves (0.0, -0.0, 1e-300, 5e-324, +-700, +-1000, +-inf), ties and kinks; domain
-errors are drawn on purpose in about one graph in ten. `compare_with_torch(g)` checks value,
+The graphs are `autograd_lite.testing.Expression`s drawn by the one generator:
+`extreme_graphs(target)` gives one that contains the primitive `target`, with extreme leaves
+(0.0, -0.0, 1e-300, 5e-324, +-700, +-1000, +-inf), ties and kinks, built with operators or with
+the records; domain errors are drawn on purpose in about one graph in ten. Slots are numbered
+as `Expression.trace` returns them: inputs, then nodes. `compare_with_torch(g)` checks value,
 gradient and Hessian against torch and returns what was compared ("compared" or
 "domain-error"), so tests can assert that most examples were really compared.
 """
@@ -14,19 +15,17 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from hypothesis import strategies as st
 
-from autograd_lite import PRIMITIVES, AnomalyError, Value, detect_anomaly, grad
+from autograd_lite import AnomalyError, Value, detect_anomaly, grad
 from autograd_lite.engine.traversal import local_partials, tangents, topo_order
+from autograd_lite.testing import Expression
 
 INF = math.inf
 EPS = sys.float_info.epsilon
-LEAF = "<leaf>"
 DT = torch.float64
 
 
@@ -64,183 +63,17 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
     "erf": torch.erf,
 }
 
-#: How a user writes each primitive with Value's operators and methods (the fast paths).
-SUGAR: dict[str, Callable[..., Value]] = {
-    "add": lambda a, b: a + b,
-    "mul": lambda a, b: a * b,
-    "neg": lambda a: -a,
-    "div": lambda a, b: a / b,
-    "pow": lambda a, b: a**b,
-    "powc": lambda x, p: x**p,
-    "rpow": lambda x, c: c**x,
-    "abs": lambda a: abs(a),
-}
-
 #: Policy-listed domain errors where torch gives a finite number (rpow: c ** x, c < 0).
 FINITE_IN_TORCH_BUT_ERROR = {"rpow"}
 
-EXTREMES = (0.0, -0.0, 1e-300, -1e-300, 5e-324, -5e-324, 700.0, -700.0, 1000.0, -1000.0,
-            INF, -INF, 1.0, -1.0, 2.0, 0.5)
-PARAMS: dict[str, tuple[float, ...]] = {
-    "powc": (2.0, 3.0, -1.0, -2.0, 0.5, -0.5, 1.5, 0.0, 1.0, 1.0 / 3.0),
-    "rpow": (0.0, 0.5, 1.0, 2.0, math.e, 10.0, -2.0),
-    "leaky_relu": (0.0, 0.01, 0.2, 1.0),
-}
 
-leaf_values = st.one_of(
-    st.floats(-3.0, 3.0), st.floats(-3.0, 3.0), st.floats(-3.0, 3.0),
-    st.sampled_from(EXTREMES), st.sampled_from(EXTREMES),
-    st.floats(allow_nan=False, allow_infinity=True),
-)
-
-
-def param_values(name: str, j: int) -> st.SearchStrategy[float]:
-    """Parameters: the interesting ones of the built-ins, else the record's `param_domain`."""
-    lo, hi = PRIMITIVES[name].param_domain[j]
-    interval = st.floats(lo, hi)
-    if name in PARAMS:
-        return st.one_of(st.sampled_from(PARAMS[name]), interval)
-    return interval
-
-
-def domain_values(interval: tuple[float, float]) -> st.SearchStrategy[float]:
-    """Leaves inside a record's open domain interval, its extremes included."""
-    lo, hi = interval
-    inside = [x for x in EXTREMES if lo < x < hi or x == hi == INF]
-    return st.one_of(st.sampled_from(inside or [(lo + hi) / 2.0]),
-                     st.floats(lo, hi, exclude_min=True, exclude_max=not math.isinf(hi)))
-
-
-Slot = tuple[str, tuple[int, ...], tuple[float, ...]]
-
-
-@dataclass(frozen=True)
-class Graph:
-    """Slots in order (leaves and nodes); the last slot is the output. `sugar`: build with
-    operators and methods where they exist, else through the records."""
-
-    leaves: tuple[float, ...]
-    slots: tuple[Slot, ...]
-    sugar: bool
-
-    def __str__(self) -> str:
-        names: list[str] = []
-        lines: list[str] = []
-        for k, (name, idx, params) in enumerate(self.slots):
-            if name == LEAF:
-                names.append(f"x{idx[0]}")
-                continue
-            args = [names[i] for i in idx] + [repr(p) for p in params]
-            names.append(f"n{k}")
-            lines.append(f"n{k} = {name}({', '.join(args)})")
-        xs = ", ".join(f"x{j}={x!r}" for j, x in enumerate(self.leaves))
-        how = "operators" if self.sugar else "records"
-        return f"[{'; '.join(lines)}] at {xs} ({how}; output n{len(self.slots) - 1})"
-
-    def live(self) -> Graph:
-        """The graph without the nodes the output does not depend on (leaves all kept)."""
-        keep = {len(self.slots) - 1}
-        for k in range(len(self.slots) - 1, -1, -1):
-            if k in keep:
-                keep.update(self.slots[k][1] if self.slots[k][0] != LEAF else ())
-        new: dict[int, int] = {}
-        slots: list[Slot] = []
-        for k, (name, idx, params) in enumerate(self.slots):
-            if name == LEAF or k in keep:
-                new[k] = len(slots)
-                slots.append((name, idx if name == LEAF else tuple(new[i] for i in idx), params))
-        return Graph(self.leaves, tuple(slots), self.sugar)
-
-    __repr__ = __str__
-
-    @property
-    def used(self) -> set[str]:
-        return {name for name, _, _ in self.slots if name != LEAF}
-
-
-def apply_ours(name: str, args: Sequence[Value], params: Sequence[float], sugar: bool) -> Value:
-    if sugar and name in SUGAR:
-        return SUGAR[name](*args, *params)
-    if sugar and hasattr(Value, name) and callable(getattr(Value, name)):
-        return getattr(args[0], name)(*args[1:], *params)
-    return PRIMITIVES[name](*args, *params)  # type: ignore[no-any-return]
-
-
-def build(g: Graph, xs: Sequence[Any]) -> list[Value]:
-    """Every slot's Value for leaves `xs` (Values); raises the engine's domain error."""
-    vals: list[Value] = []
-    for name, idx, params in g.slots:
-        if name == LEAF:
-            vals.append(xs[idx[0]])
-        else:
-            vals.append(apply_ours(name, [vals[i] for i in idx], params, g.sugar))
-    return vals
-
-
-def function(g: Graph) -> Callable[..., Value]:
+def function(g: Expression) -> Callable[..., Value]:
     """The graph as a function of its leaves (for compile_grad)."""
-    return lambda *xs: build(g, xs)[-1]
-
-
-@st.composite
-def graphs(draw: Any, target: str, max_prefix: int = 3, max_suffix: int = 2) -> Graph:
-    """A graph whose slots include `target` applied to earlier slots (or fresh leaves), with
-    random primitives before and a chain of random primitives after it. Nodes whose forward
-    raises a domain error are redrawn; in about one graph in ten the target may raise."""
-    names = sorted(PRIMITIVES)
-    allow_errors = draw(st.integers(0, 9)) == 0
-    sugar = draw(st.booleans())
-    leaves: list[float] = []
-    slots: list[Slot] = []
-    vals: list[float] = []
-
-    def new_leaf(x: float) -> int:
-        leaves.append(x)
-        slots.append((LEAF, (len(leaves) - 1,), ()))
-        vals.append(x)
-        return len(slots) - 1
-
-    def add(name: str, chain: int | None, may_fail: bool) -> bool:
-        prim = PRIMITIVES[name]
-        for attempt in range(4):
-            idx: list[int] = []
-            for i in range(prim.nargs):
-                if i == 0 and chain is not None:
-                    idx.append(chain)
-                elif i > 0 and draw(st.integers(0, 3)) == 0:  # a tie: a new leaf, same value
-                    idx.append(new_leaf(vals[idx[0]]) if math.isfinite(vals[idx[0]]) or
-                               vals[idx[0]] == vals[idx[0]] else new_leaf(0.0))
-                elif attempt >= 2:  # after two domain errors: a fresh leaf inside the domain
-                    idx.append(new_leaf(draw(domain_values(prim.domain[i]))))
-                elif draw(st.integers(0, 3)) == 0:
-                    idx.append(new_leaf(draw(leaf_values)))
-                else:
-                    idx.append(draw(st.integers(0, len(slots) - 1)))
-            params = tuple(draw(param_values(name, j)) for j in range(prim.nparams))
-            try:
-                out = prim(*[vals[i] for i in idx], *params)
-            except (ValueError, ZeroDivisionError):
-                if may_fail and (allow_errors or attempt == 3):
-                    slots.append((name, tuple(idx), params))
-                    return False
-                continue
-            slots.append((name, tuple(idx), params))
-            vals.append(out)
-            return True
-        return True  # an optional node that kept failing is left out
-
-    for _ in range(draw(st.integers(1, 3))):
-        new_leaf(draw(leaf_values))
-    for _ in range(draw(st.integers(0, max_prefix))):
-        add(draw(st.sampled_from(names)), None, False)
-    if add(target, None, True):
-        for _ in range(draw(st.integers(0, max_suffix))):
-            add(draw(st.sampled_from(names)), len(slots) - 1, False)
-    return Graph(tuple(leaves), tuple(slots), sugar)
+    return lambda *xs: g(*xs)
 
 
 # ---- running both sides -----------------------------------------------------------------------
-def torch_values(g: Graph, xs: Sequence[float], pin: Sequence[float] | None = None
+def torch_values(g: Expression, xs: Sequence[float], pin: Sequence[float] | None = None
                  ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """(leaf tensors, every slot's tensor) in float64, leaves requiring grad.
 
@@ -250,16 +83,14 @@ def torch_values(g: Graph, xs: Sequence[float], pin: Sequence[float] | None = No
     subnormal) can neither be amplified downstream nor move a kink op to another branch.
     """
     leaves = [torch.tensor(x, dtype=DT, requires_grad=True) for x in xs]
-    vals: list[torch.Tensor] = []
-    for k, (name, idx, params) in enumerate(g.slots):
-        if name == LEAF:
-            vals.append(leaves[idx[0]])
-            continue
-        t = torch_op(name)(*[vals[i] for i in idx], *params)
+
+    def pinned(k: int, t: torch.Tensor) -> torch.Tensor:
         if pin is not None and not same_bits(t.item(), pin[k]):
             t.data.fill_(pin[k])
-        vals.append(t)
-    return leaves, vals
+        return t
+
+    ops = {name: torch_op(name) for name in g.used}
+    return leaves, g.trace(leaves, ops, pinned)
 
 
 def torch_op(name: str) -> Callable[..., torch.Tensor]:
@@ -311,7 +142,7 @@ def close(ours: float, ref: float, scale: Callable[[], float]) -> bool:
 
 
 def agree(what: str, ours: float, ref: float, masked: bool, scale: Callable[[], float],
-          g: Graph) -> str:
+          g: Expression) -> str:
     """Check one number under the policy. Returns "" or "masked" (the allowed difference)."""
     if math.isnan(ref):
         if math.isnan(ours):
@@ -401,32 +232,27 @@ def edge_scale(out: Value, leaves: Sequence[Value]) -> float:
     return s
 
 
-def compare_with_torch(g: Graph) -> str:
+def compare_with_torch(g: Expression) -> str:
     """Ours vs torch on `g` under the policy: "domain-error" or "compared", plus "|note"
     for each allowed or known difference met ("masked", "overflow-order", "known:...").
     Raises Disagreement."""
-    xs = [Value(x) for x in g.leaves]
-    vals: list[Value] = []
-    for k, (name, idx, params) in enumerate(g.slots):
-        if name == LEAF:
-            vals.append(xs[idx[0]])
-            continue
+    xs = [Value(x) for x in g.inputs]
+    vals: list[Value] = list(xs)
+    for k, (name, idx, params) in enumerate(g.nodes, len(xs)):
         args = [vals[i] for i in idx]
         try:
-            vals.append(apply_ours(name, args, params, g.sugar))
+            vals.append(g.apply(name, args, params))
         except (ValueError, ZeroDivisionError) as e:
             note = check_domain_error(name, [a.data for a in args], params, e, g, k)
             return "domain-error" + (f"|{note}" if note else "")
     notes = set()
     # forward: every node against torch's op on the same inputs (ours' values of its parents)
-    for k, v in enumerate(vals):
-        name, idx, params = g.slots[k]
-        if name == LEAF:
-            continue
+    for k, (name, idx, params) in enumerate(g.nodes, len(xs)):
+        v = vals[k]
         ref = torch_op(name)(*[_t(vals[i].data) for i in idx], *params).item()
         agree(f"value of slot {k} ({name})", v.data, ref, False, lambda v=v: _value_scale(v), g)
     else:
-        leaves_t, vals_t = torch_values(g, g.leaves, [v.data for v in vals])
+        leaves_t, vals_t = torch_values(g, g.inputs, [v.data for v in vals])
         ours_g, ours_h, gv = ours_derivatives(vals[-1], xs)
         ref_g, ref_h = torch_derivatives(vals_t[-1], leaves_t)
         exempt = pow_hessian_exempt(g, vals)
@@ -483,7 +309,7 @@ def compare_with_torch(g: Graph) -> str:
 
 
 
-def overflow_order(g: Graph, roots: list[Value], ours: float, ref: float) -> bool:
+def overflow_order(g: Expression, roots: list[Value], ours: float, ref: float) -> bool:
     """A non-finite result on one side, and ours' graphs make an inf value or a non-finite
     local partial from finite inputs: the result depends on how products of huge and zero
     factors associate (upstream * (1 / b) against torch's upstream / b)."""
@@ -520,13 +346,13 @@ def has_infinite_node(v: Value) -> bool:
     return any(math.isinf(n.data) for n in topo_order([v]))
 
 
-def pow_hessian_exempt(g: Graph, vals: list[Value]) -> str:
+def pow_hessian_exempt(g: Expression, vals: list[Value]) -> str:
     """Why the Hessian of a graph with `pow` (Value ** Value) is not compared, or "".
 
     Torch's defects: at x = 0 its d2/dy2 of x**y is 0 * log(0)**2 = nan (ours: the limit 0);
     its pow backward masks d/dx at y == 0 with a `where`, so d2/dxdy there is 0 (true: x**-1).
     """
-    for name, idx, params in g.slots:
+    for name, idx, params in g.nodes:
         if name == "pow" and vals[idx[0]].data == 0.0:
             # torch: d2/dy2 of 0 ** y is 0 * log(0)**2 = nan; ours keeps the limit 0 (y > 0)
             return "torch:pow-zero-base-second-order"
@@ -548,7 +374,7 @@ def _value_scale(v: Value) -> float:
 
 
 def check_domain_error(name: str, args: list[float], params: Sequence[float], e: Exception,
-                       g: Graph, k: int) -> str:
+                       g: Expression, k: int) -> str:
     """Ours raised at slot k: the message names the op and a value; torch is non-finite there
     (or the op is one of the policy's errors that torch evaluates)."""
     text = str(e)
@@ -563,31 +389,31 @@ def check_domain_error(name: str, args: list[float], params: Sequence[float], e:
     return ""
 
 
-def check_backward_matches_grad(g: Graph, ours_g: list[float]) -> None:
+def check_backward_matches_grad(g: Expression, ours_g: list[float]) -> None:
     """`.backward()` (the accumulate fast path) and `grad()` give the same numbers (a zero's
     sign may differ: `.grad` starts at +0.0, and 0.0 + -0.0 is 0.0)."""
-    xs = [Value(x) for x in g.leaves]
-    build(g, xs)[-1].backward()
+    xs = [Value(x) for x in g.inputs]
+    g(*xs).backward()
     for i, (x, r) in enumerate(zip(xs, ours_g)):
         if not (x.grad == r or (x.grad != x.grad and r != r)):  # .grad starts at +0.0
             raise Disagreement(f"backward() gives x{i}.grad = {x.grad!r}, grad() {r!r} for {g}")
 
 
-def check_anomaly(g: Graph, vals: list[Value], ours_g: list[float]) -> str:
+def check_anomaly(g: Expression, vals: list[Value], ours_g: list[float]) -> str:
     """Under detect_anomaly(): the first node with a non-finite value from finite inputs
     raises AnomalyError naming its op; else a non-finite contribution in backward raises;
     else the same numbers."""
     first_bad = None
-    for k, (name, idx, _) in enumerate(g.slots):
-        if name != LEAF and not math.isfinite(vals[k].data) and all(
+    for k, (name, idx, _) in enumerate(g.nodes, len(g.inputs)):
+        if not math.isfinite(vals[k].data) and all(
                 math.isfinite(vals[i].data) for i in idx):
             first_bad = name
             break
     bad = not all(math.isfinite(c) for c in contributions(vals[-1]))
-    xs = [Value(x) for x in g.leaves]
+    xs = [Value(x) for x in g.inputs]
     with detect_anomaly():
         try:
-            vals_a = build(g, xs)
+            vals_a = g.trace(xs)
         except AnomalyError as e:
             if first_bad is not None and str(e).startswith(first_bad):
                 return ""

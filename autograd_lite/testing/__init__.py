@@ -1,4 +1,5 @@
-"""Testing helpers for users' own derivatives: `gradcheck`, `gradgradcheck`, hypothesis strategies.
+"""Testing helpers for users' own derivatives: `gradcheck`, `gradgradcheck`, hypothesis strategies
+and the one random-graph generator (`graphs`, `Expression`) the engine's own tests use.
 
     from autograd_lite.testing import gradcheck, expressions
     gradcheck(lambda x, y: (x * y).tanh(), [0.3, -1.2])
@@ -16,11 +17,10 @@ from .checker import (
            check_deep_graph,
            check_engine,
 )
+from .graphs import Expression, Policy, expressions, extreme_graphs, graphs
 from .numerical import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from .strategies import (
            PARAMETERS,
-           Expression,
-           expressions,
            finite_floats,
            parameters,
            primitive_inputs,
@@ -29,6 +29,7 @@ from .strategies import (
 )
 
 __all__ = ["EngineCheckError", "EngineMismatchError", "EngineRecursionError", "EngineReport",
-           "Expression", "GradcheckError", "PARAMETERS", "check_deep_graph", "check_engine",
-           "expressions", "finite_floats", "gradcheck", "gradgradcheck", "numerical_grad",
-           "parameters", "primitive_inputs", "sample_range", "values"]
+           "Expression", "GradcheckError", "PARAMETERS", "Policy", "check_deep_graph",
+           "check_engine", "expressions", "extreme_graphs", "finite_floats", "gradcheck",
+           "gradgradcheck", "graphs", "numerical_grad", "parameters", "primitive_inputs",
+           "sample_range", "values"]

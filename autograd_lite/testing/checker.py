@@ -26,11 +26,13 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from ..engine.modes import no_grad
 from ..engine.value import Value, describe
+from .graphs import ANY, Expression, graphs
 
 __all__ = [
     "check_engine", "check_deep_graph", "EngineCheckError", "EngineMismatchError",
-    "EngineRecursionError", "EngineReport", "EngineExpression", "ENGINE_OPS",
+    "EngineRecursionError", "EngineReport", "ENGINE_OPS", "engine_expressions", "supported_ops",
 ]
 
 
@@ -41,7 +43,7 @@ class EngineCheckError(AssertionError):
 class EngineMismatchError(EngineCheckError):
     """A (shrunk) expression on which the two engines give different numbers, or yours raised."""
 
-    def __init__(self, message: str, expression: EngineExpression,
+    def __init__(self, message: str, expression: Expression,
                  yours: dict[str, Any], ours: dict[str, float]) -> None:
         super().__init__(message)
         self.expression = expression
@@ -61,12 +63,26 @@ class EngineRecursionError(EngineCheckError):
 # ---- the operations ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Op:
+    """An operation as a user writes it on any micrograd-style class (a `GraphOp`)."""
+
     name: str
-    arity: int  #: Values taken (1 or 2)
+    nargs: int  #: Values taken (1 or 2)
     needs: tuple[str, ...]  #: attributes the user's class must have
-    apply: Callable[..., Any]  #: (args..., const) -> result, plain Python on either class
-    text: str  #: Python source with {0}, {1} (arguments) and {c} (the constant)
+    fn: Callable[..., Any]  #: (args..., *params) -> result, plain Python on either class
+    text: str  #: Python source with {0}, {1} (arguments) and {p0} (the constant)
     consts: tuple[float, ...] = ()  #: the constants drawn, simplest first
+
+    @property
+    def nparams(self) -> int:
+        """1 for the operations with a constant (`v + c`), else 0."""
+        return 1 if self.consts else 0
+
+    def __call__(self, *args: Any) -> Any:
+        """The operation on the user's values; on plain numbers, a float (through Value)."""
+        if all(isinstance(a, int | float) for a in args[:self.nargs]):
+            with no_grad():
+                return self.fn(*[Value(a) for a in args[:self.nargs]], *args[self.nargs:]).data
+        return self.fn(*args)
 
 
 _C = (2.0, 0.5, -1.5, 3.0)  # shrinking prefers the first
@@ -74,26 +90,26 @@ _POWERS = (2, 3, -1, 0.5, -2, 1.5)
 
 
 def _method(name: str) -> _Op:
-    return _Op(name, 1, (name,), lambda a, c: getattr(a, name)(), f"{{0}}.{name}()")
+    return _Op(name, 1, (name,), lambda a: getattr(a, name)(), f"{{0}}.{name}()")
 
 
 #: Every operation the checker knows, in shrinking order (simplest first). An operation is
 #: used when the user's class has the attributes it needs.
 ENGINE_OPS: dict[str, _Op] = {op.name: op for op in (
-    _Op("add", 2, ("__add__",), lambda a, b, c: a + b, "{0} + {1}"),
-    _Op("mul", 2, ("__mul__",), lambda a, b, c: a * b, "{0} * {1}"),
-    _Op("add_const", 1, ("__add__",), lambda a, c: a + c, "{0} + {c}", _C),
-    _Op("mul_const", 1, ("__mul__",), lambda a, c: a * c, "{0} * {c}", _C),
-    _Op("radd_const", 1, ("__radd__",), lambda a, c: c + a, "{c} + {0}", _C),
-    _Op("rmul_const", 1, ("__rmul__",), lambda a, c: c * a, "{c} * {0}", _C),
-    _Op("sub", 2, ("__sub__",), lambda a, b, c: a - b, "{0} - {1}"),
-    _Op("neg", 1, ("__neg__",), lambda a, c: -a, "-{0}"),
-    _Op("pow_const", 1, ("__pow__",), lambda a, c: a ** c, "{0} ** {c}", _POWERS),
-    _Op("div", 2, ("__truediv__",), lambda a, b, c: a / b, "{0} / {1}"),
-    _Op("sub_const", 1, ("__sub__",), lambda a, c: a - c, "{0} - {c}", _C),
-    _Op("rsub_const", 1, ("__rsub__",), lambda a, c: c - a, "{c} - {0}", _C),
-    _Op("div_const", 1, ("__truediv__",), lambda a, c: a / c, "{0} / {c}", _C),
-    _Op("rdiv_const", 1, ("__rtruediv__",), lambda a, c: c / a, "{c} / {0}", _C),
+    _Op("add", 2, ("__add__",), lambda a, b: a + b, "{0} + {1}"),
+    _Op("mul", 2, ("__mul__",), lambda a, b: a * b, "{0} * {1}"),
+    _Op("add_const", 1, ("__add__",), lambda a, c: a + c, "{0} + {p0}", _C),
+    _Op("mul_const", 1, ("__mul__",), lambda a, c: a * c, "{0} * {p0}", _C),
+    _Op("radd_const", 1, ("__radd__",), lambda a, c: c + a, "{p0} + {0}", _C),
+    _Op("rmul_const", 1, ("__rmul__",), lambda a, c: c * a, "{p0} * {0}", _C),
+    _Op("sub", 2, ("__sub__",), lambda a, b: a - b, "{0} - {1}"),
+    _Op("neg", 1, ("__neg__",), lambda a: -a, "-{0}"),
+    _Op("pow_const", 1, ("__pow__",), lambda a, c: a ** c, "{0} ** {p0}", _POWERS),
+    _Op("div", 2, ("__truediv__",), lambda a, b: a / b, "{0} / {1}"),
+    _Op("sub_const", 1, ("__sub__",), lambda a, c: a - c, "{0} - {p0}", _C),
+    _Op("rsub_const", 1, ("__rsub__",), lambda a, c: c - a, "{p0} - {0}", _C),
+    _Op("div_const", 1, ("__truediv__",), lambda a, c: a / c, "{0} / {p0}", _C),
+    _Op("rdiv_const", 1, ("__rtruediv__",), lambda a, c: c / a, "{p0} / {0}", _C),
     *(_method(m) for m in ("tanh", "relu", "exp", "sigmoid", "log", "sin", "cos", "sqrt")),
 )}
 
@@ -109,109 +125,29 @@ def supported_ops(value_class: type) -> list[str]:
 
 
 # ---- expressions -------------------------------------------------------------------------------
-Node = tuple[str, tuple[int, ...], Any]  # (op name, argument indices, constant or None)
-
-
-@dataclass(frozen=True)
-class EngineExpression:
-    """Inputs x0.. and nodes v1.. (each an op on earlier inputs/nodes); the last node is `out`."""
-
-    inputs: tuple[float, ...]
-    nodes: tuple[Node, ...]
-
-    def names(self) -> list[str]:
-        """Variable names in the report: x0.. for inputs, v1.. for nodes, `out` for the last."""
-        k = len(self.inputs)
-        return ([f"x{i}" for i in range(k)] + [f"v{j + 1}" for j in range(len(self.nodes) - 1)]
-                + ["out"])
-
-    def run(self, value_class: Callable[[float], Any]) -> tuple[list[Any], Any]:
-        """Build the graph with `value_class` leaves; return (inputs, out)."""
-        xs = [value_class(x) for x in self.inputs]
-        vals: list[Any] = list(xs)
-        for name, idx, c in self.nodes:
-            vals.append(ENGINE_OPS[name].apply(*[vals[i] for i in idx], c))
-        return xs, vals[-1]
-
-    def formula(self) -> str:
-        """The output as one Python expression of the inputs (shared nodes written out)."""
-        texts = [f"x{i}" for i in range(len(self.inputs))]
-        for name, idx, c in self.nodes:
-            args = [texts[i] if i < len(self.inputs) else f"({texts[i]})" for i in idx]
-            texts.append(ENGINE_OPS[name].text.format(*args, c=_const(c)))
-        return texts[-1]
-
-    def program(self, cls: str = "Value") -> str:
-        """Runnable code: one line per node, then `out.backward()`."""
-        names = self.names()
-        lines = [f"{names[i]} = {cls}({x!r})" for i, x in enumerate(self.inputs)]
-        for j, (name, idx, c) in enumerate(self.nodes):
-            text = ENGINE_OPS[name].text.format(*[names[i] for i in idx], c=_const(c))
-            lines.append(f"{names[len(self.inputs) + j]} = {text}")
-        lines.append("out.backward()")
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        at = ", ".join(f"x{i} = {x!r}" for i, x in enumerate(self.inputs))
-        return f"out = {self.formula()}   at {at}"
-
-    __repr__ = __str__
-
-
-def _const(c: Any) -> str:
-    return "" if c is None else (f"({c!r})" if c < 0 else repr(c))
-
-
-def _prune(inputs: tuple[float, ...], nodes: list[Node]) -> EngineExpression:
-    """Drop the nodes and inputs the output does not use (keeping x0), renumbering the rest."""
-    k = len(inputs)
-    used = {k + len(nodes) - 1}
-    for j in range(len(nodes) - 1, -1, -1):
-        if k + j in used:
-            used.update(nodes[j][1])
-    keep_in = [i for i in range(k) if i in used] or [0]
-    new = {i: n for n, i in enumerate(keep_in)}
-    kept: list[Node] = []
-    for j, (name, idx, c) in enumerate(nodes):
-        if k + j in used:
-            new[k + j] = len(keep_in) + len(kept)
-            kept.append((name, tuple(new[i] for i in idx), c))
-    return EngineExpression(tuple(inputs[i] for i in keep_in), tuple(kept))
-
-
-def _numbers(lo: float, hi: float) -> st.SearchStrategy[float]:
-    # Small integers first: a shrunk example reads "x0 = 2.0", not "x0 = 1.8376...".
-    return st.one_of(st.integers(math.ceil(lo), math.floor(hi)).map(float),
-                     st.floats(lo, hi, allow_nan=False, allow_infinity=False))
-
-
-@st.composite
-def engine_expressions(draw: Any, ops: Sequence[str], max_inputs: int = 3,
-                       max_nodes: int = 6) -> EngineExpression:
-    """Random expressions over the named `ENGINE_OPS` (pruned to what the output uses)."""
-    inputs = tuple(draw(_numbers(-3.0, 3.0)) for _ in range(draw(st.integers(1, max_inputs))))
-    nodes: list[Node] = []
-    for _ in range(draw(st.integers(1, max_nodes))):
-        op = ENGINE_OPS[draw(st.sampled_from(ops))]
-        n = len(inputs) + len(nodes)
-        idx = tuple(draw(st.integers(0, n - 1)) for _ in range(op.arity))
-        c = draw(st.sampled_from(op.consts)) if op.consts else None
-        nodes.append((op.name, idx, c))
-    return _prune(inputs, nodes)
+def engine_expressions(ops: Sequence[str], max_inputs: int = 3,
+                       max_nodes: int = 6) -> st.SearchStrategy[Expression]:
+    """Random expressions over the named `ENGINE_OPS` (the one generator, `graphs`, with every
+    draw kept and the result pruned to what the output uses)."""
+    return graphs({name: ENGINE_OPS[name] for name in ops}, ANY, (1, max_inputs),
+                  (1, max_nodes))
 
 
 # ---- running both engines ----------------------------------------------------------------------
-def _ours(expr: EngineExpression) -> dict[str, float] | None:
+def _ours(expr: Expression) -> dict[str, float] | None:
     """Our numbers for `expr` ({"out": data, "x0": grad, ...}), None where the expression is
-    outside a safe domain (an error, a non-finite or huge number anywhere in the graph, or a
+    outside a safe domain (an error, a non-finite or huge number anywhere in the graph, a
+    divisor whose reciprocal is huge: a micrograd-style engine forms `b ** -1` for `a / b`, or a
     relu argument of exactly 0, where engines may differ by convention)."""
     try:
         xs = [Value(x) for x in expr.inputs]
         vals: list[Value] = list(xs)
-        for name, idx, c in expr.nodes:
+        for name, idx, params in expr.nodes:
             if name in _KINKS and vals[idx[0]].data == 0.0:
                 return None
-            vals.append(ENGINE_OPS[name].apply(*[vals[i] for i in idx], c))
+            if name in ("div", "rdiv_const") and not abs(vals[idx[-1]].data) * _LIMIT >= 1.0:
+                return None  # the divisor: a / b's b, c / a's a
+            vals.append(ENGINE_OPS[name](*[vals[i] for i in idx], *params))
         out = vals[-1]
         out.backward()
     except (ArithmeticError, ValueError):
@@ -223,7 +159,7 @@ def _ours(expr: EngineExpression) -> dict[str, float] | None:
     return got
 
 
-def _yours(value_class: Callable[[float], Any], expr: EngineExpression, twice: bool
+def _yours(value_class: Callable[[float], Any], expr: Expression, twice: bool
            ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     xs, out = expr.run(value_class)
     out.backward()
@@ -262,7 +198,7 @@ def _table(yours: dict[str, Any], ours: dict[str, float], rtol: float, atol: flo
                      for r in rows)
 
 
-def _mismatch(expr: EngineExpression, yours: dict[str, Any], ours: dict[str, float],
+def _mismatch(expr: Expression, yours: dict[str, Any], ours: dict[str, float],
               rtol: float, atol: float, twice: bool = False) -> EngineMismatchError:
     code = "\n".join("    " + line for line in expr.program().splitlines())
     if twice:
@@ -276,7 +212,7 @@ def _mismatch(expr: EngineExpression, yours: dict[str, Any], ours: dict[str, flo
     return EngineMismatchError(msg, expr, yours, ours)
 
 
-def _crash(expr: EngineExpression, e: BaseException, ours: dict[str, float]
+def _crash(expr: Expression, e: BaseException, ours: dict[str, float]
            ) -> EngineMismatchError:
     code = "\n".join("    " + line for line in expr.program().splitlines())
     expected = ", ".join(f"{'out.data' if k == 'out' else k + '.grad'} = {v!r}"
@@ -362,7 +298,7 @@ def check_engine(
     if not isinstance(max_nodes, int) or max_nodes < 1:
         raise ValueError(f"check_engine(): max_nodes must be a positive int, got {max_nodes!r}")
     names = [n for n in ENGINE_OPS if n in names]  # keep the simplest-first order
-    agreed: set[EngineExpression] = set()
+    agreed: set[Expression] = set()
 
     @settings(max_examples=max_examples, deadline=None, database=None,
               report_multiple_bugs=False,
@@ -370,7 +306,7 @@ def check_engine(
               suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow,
                                      HealthCheck.data_too_large])
     @given(expr=engine_expressions(names, max_nodes=max_nodes))
-    def run(expr: EngineExpression) -> None:
+    def run(expr: Expression) -> None:
         ours = _ours(expr)
         assume(ours is not None)
         assert ours is not None

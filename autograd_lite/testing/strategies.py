@@ -1,16 +1,10 @@
-"""Testing helpers for users' own derivatives: `gradcheck`, `gradgradcheck`, hypothesis strategies.
-
-    from autograd_lite.testing import gradcheck, expressions
-    gradcheck(lambda x, y: (x * y).tanh(), [0.3, -1.2])
-
-Not imported by `autograd_lite` itself (it needs hypothesis): `import autograd_lite.testing`.
-"""
+"""Hypothesis strategies read from the primitive records: numbers, leaf Values, parameters and
+inputs where a primitive is defined, smooth and moderate (random graphs: `graphs.py`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from hypothesis import assume
@@ -115,90 +109,3 @@ def primitive_inputs(draw: Any, prim: Primitive) -> tuple[tuple[float, ...], tup
     args = tuple(draw(finite_floats(*sample_range(prim, i))) for i in range(prim.nargs))
     assume(_evaluate(prim, args, params) is not None)
     return args, params
-
-
-@dataclass(frozen=True)
-class Expression:
-    """A random expression graph: primitives applied to inputs and earlier nodes (reuse allowed).
-
-    `nodes[k] = (primitive name, argument indices, params)`; indices below `len(inputs)` are
-    inputs, the others are earlier nodes. The last node is the output. Call it with Values (or
-    floats) like a function; `evaluate` runs it with any table of operations (sympy, torch).
-    """
-
-    inputs: tuple[float, ...]
-    nodes: tuple[tuple[str, tuple[int, ...], tuple[float, ...]], ...]
-    table: Mapping[str, Primitive]
-
-    def evaluate(self, xs: Sequence[Any], ops: Mapping[str, Callable[..., Any]]) -> Any:
-        """Run the graph with `ops[name](*args, *params)` for each node; return the output."""
-        vals = list(xs)
-        for name, idx, params in self.nodes:
-            vals.append(ops[name](*[vals[i] for i in idx], *params))
-        return vals[-1]
-
-    def __call__(self, *xs: Any) -> Any:
-        return self.evaluate(xs, self.table)
-
-    def __str__(self) -> str:
-        names = [f"x{i}" for i in range(len(self.inputs))]
-        for name, idx, params in self.nodes:
-            args = [names[i] for i in idx] + [repr(p) for p in params]
-            names.append(f"{name}({', '.join(args)})")
-        return f"{names[-1]} at {self.inputs}"
-
-    __repr__ = __str__
-
-    @property
-    def used(self) -> frozenset[str]:
-        """Names of the primitives that occur in the graph."""
-        return frozenset(name for name, _, _ in self.nodes)
-
-
-@st.composite
-def expressions(
-    draw: Any,
-    n_inputs: int | tuple[int, int] = (1, 3),
-    n_nodes: int | tuple[int, int] = (1, 8),
-    primitives: Mapping[str, Primitive] | Sequence[Primitive] | None = None,
-    min_value: float = -2.0,
-    max_value: float = 2.0,
-) -> Expression:
-    """Random expression graphs over the primitive table, valid at their drawn inputs.
-
-    Each node draws a primitive and arguments among earlier nodes; a choice that would leave
-    the primitive's domain, sit on a kink or tie, or grow past 1e4 is redrawn (falling back to
-    `tanh`, defined everywhere), so gradient checks on the result are meaningful.
-    """
-    if primitives is None:
-        table: dict[str, Primitive] = dict(PRIMITIVES)
-    elif isinstance(primitives, Mapping):
-        table = dict(primitives)
-    else:
-        table = {p.name: p for p in primitives}
-    if not table:
-        raise ValueError("expressions() needs at least one primitive")
-    lo_in, hi_in = (n_inputs, n_inputs) if isinstance(n_inputs, int) else n_inputs
-    lo_n, hi_n = (n_nodes, n_nodes) if isinstance(n_nodes, int) else n_nodes
-    k = draw(st.integers(lo_in, hi_in))
-    inputs = tuple(draw(finite_floats(min_value, max_value)) for _ in range(k))
-    current = list(inputs)
-    nodes: list[tuple[str, tuple[int, ...], tuple[float, ...]]] = []
-    names = sorted(table)
-    for _ in range(draw(st.integers(lo_n, hi_n))):
-        for _attempt in range(8):
-            prim = table[draw(st.sampled_from(names))]
-            # Prefer recent nodes so graphs are deep, but any earlier node may be reused.
-            idx = tuple(draw(st.integers(0, len(current) - 1)) for _ in range(prim.nargs))
-            params = draw(parameters(prim))
-            out = _evaluate(prim, [current[i] for i in idx], params)
-            if out is not None:
-                break
-        else:
-            prim = table.setdefault("tanh", PRIMITIVES["tanh"])
-            idx = (len(current) - 1,)
-            params = ()
-            out = prim(current[-1])
-        nodes.append((prim.name, idx, params))
-        current.append(out)
-    return Expression(inputs, tuple(nodes), table)

@@ -17,8 +17,10 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from autograd_lite import PRIMITIVES, Value, compile_grad, grad
+from autograd_lite.testing import Expression
+from autograd_lite.testing.graphs import extreme_floats, extreme_graphs
 from tests import differential as d
-from tests.differential import LEAF, Disagreement, Graph
+from tests.differential import Disagreement
 
 NAMES = sorted(PRIMITIVES)
 
@@ -57,23 +59,23 @@ def test_matches_torch_float64(name: str) -> None:
     """Value, gradient and Hessian of graphs containing `name` agree with torch."""
     d.torch_op(name)  # a loud LookupError for a primitive without a counterpart
     stats: Counter = Counter()
-    run(d.compare_with_torch, d.graphs(name), stats)
+    run(d.compare_with_torch, extreme_graphs(name), stats)
     assert_mostly_compared(stats, name)
 
 
 # ---- compiled replay --------------------------------------------------------------------------
 @st.composite
-def graph_and_point(draw, name: str) -> tuple[Graph, tuple[float, ...]]:
+def graph_and_point(draw, name: str) -> tuple[Expression, tuple[float, ...]]:
     """A graph (no domain error at its own leaves) and a second point to replay it at."""
-    g = draw(d.graphs(name))
-    other = tuple(draw(st.one_of(st.just(x), d.leaf_values)) for x in g.leaves)
+    g = draw(extreme_graphs(name))
+    other = tuple(draw(st.one_of(st.just(x), extreme_floats())) for x in g.inputs)
     return g, other
 
 
-def interpret(g: Graph, xs) -> tuple[float, tuple[float, ...]] | type[Exception]:
+def interpret(g: Expression, xs) -> tuple[float, tuple[float, ...]] | type[Exception]:
     leaves = [Value(x) for x in xs]
     try:
-        out = d.build(g, leaves)[-1]
+        out = g(*leaves)
     except (ValueError, ZeroDivisionError) as e:
         return type(e)
     return out.data, grad(out, leaves, allow_unused=True, materialize_grads=True)
@@ -100,13 +102,13 @@ def template_names(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def check_python_replay(example) -> str:
     g, other = example
-    g = g.live()  # replay computes only what the output depends on (a dead node's error is lost)
-    if isinstance(interpret(g, g.leaves), type):
+    g = g.prune()  # replay computes only what the output depends on (a dead node's error is lost)
+    if isinstance(interpret(g, g.inputs), type):
         return "domain-error"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the graphs read no data: no DataDependenceWarning
-        c = compile_grad(d.function(g), g.leaves, backend="python")
-    for xs in (g.leaves, other):
+        c = compile_grad(d.function(g), g.inputs, backend="python")
+    for xs in (g.inputs, other):
         want = interpret(g, xs)
         got = replay(c, xs)
         if isinstance(want, type) or isinstance(got, type):
@@ -136,10 +138,10 @@ C_ULPS: Counter = Counter()
 
 def check_c_replay(example) -> str:
     g, rows = example
-    g = g.live()
-    if isinstance(interpret(g, g.leaves), type):
+    g = g.prune()
+    if isinstance(interpret(g, g.inputs), type):
         return "domain-error"
-    c = compile_grad(d.function(g), g.leaves, backend="c")
+    c = compile_grad(d.function(g), g.inputs, backend="c")
     values, grads, _ = c.value_and_grad_batch([list(r) for r in rows])
     for r, xs in enumerate(rows):
         want = interpret(g, xs)
@@ -155,11 +157,11 @@ def check_c_replay(example) -> str:
 
 
 @st.composite
-def graph_and_rows(draw) -> tuple[Graph, list[tuple[float, ...]]]:
-    g = draw(d.graphs(draw(st.sampled_from(NAMES)))).live()
-    rows = [g.leaves]
+def graph_and_rows(draw) -> tuple[Expression, list[tuple[float, ...]]]:
+    g = draw(extreme_graphs(draw(st.sampled_from(NAMES)))).prune()
+    rows = [g.inputs]
     for _ in range(7):
-        row = tuple(draw(st.one_of(st.just(x), d.leaf_values)) for x in g.leaves)
+        row = tuple(draw(st.one_of(st.just(x), extreme_floats())) for x in g.inputs)
         if not isinstance(interpret(g, row), type):
             rows.append(row)  # rows with a domain error raise in the batch (tested elsewhere)
     return g, rows
@@ -179,7 +181,7 @@ def test_comparison_catches_a_wrong_derivative(monkeypatch: pytest.MonkeyPatch) 
     """A torch counterpart with the right value but another derivative is caught."""
     import torch
 
-    g = Graph((0.3,), ((LEAF, (0,), ()), ("tanh", (0,), ())), False)
+    g = Expression((0.3,), (("tanh", (0,), ()),))
     assert d.compare_with_torch(g) == "compared"
     monkeypatch.setitem(d.TORCH, "tanh", lambda x: torch.tanh(x.detach()) + 1e-3 * (x - x.detach()))
     with pytest.raises(Disagreement, match="d out / d x0"):
@@ -188,14 +190,14 @@ def test_comparison_catches_a_wrong_derivative(monkeypatch: pytest.MonkeyPatch) 
 
 def test_comparison_catches_an_unmasked_nan() -> None:
     """Ours finite where torch is nan is accepted only behind a kink mask."""
-    g = Graph((math.inf,), ((LEAF, (0,), ()), ("mul", (0, 0), ())), False)
+    g = Expression((math.inf,), (("mul", (0, 0), ()),))
     with pytest.raises(Disagreement):
         d.agree("x", 0.0, math.nan, False, lambda: 1.0, g)
     assert d.agree("x", 0.0, math.nan, True, lambda: 1.0, g) == "masked"
 
 
 def test_domain_errors_are_checked_against_torch() -> None:
-    g = Graph((-1.0,), ((LEAF, (0,), ()), ("log", (0,), ())), True)
+    g = Expression((-1.0,), (("log", (0,), ()),), sugar=True)
     assert d.compare_with_torch(g) == "domain-error"
 
 

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from autograd_lite import Value, no_grad
+from autograd_lite.testing import Expression
 from autograd_lite.testing.checker import (
     ENGINE_OPS,
     EngineCheckError,
-    EngineExpression,
     EngineMismatchError,
     EngineRecursionError,
     check_deep_graph,
@@ -34,13 +34,13 @@ def mutant(old: str, new: str) -> type:
     return namespace["Value"]
 
 
-def central_difference(expr: EngineExpression, i: int, eps: float = 1e-6) -> float:
+def central_difference(expr: Expression, i: int, eps: float = 1e-6) -> float:
     """d out / d x_i from two forward evaluations (no backward involved)."""
     def f(shift: float) -> float:
         moved = list(expr.inputs)
         moved[i] += shift
         with no_grad():
-            return EngineExpression(tuple(moved), expr.nodes).run(Value)[1].data
+            return expr.with_inputs(moved).run(Value)[1].data
     return (f(eps) - f(-eps)) / (2 * eps)
 
 
@@ -170,8 +170,8 @@ def test_a_wrong_deep_gradient_is_reported() -> None:
 
 # ---- the expressions and bad input -------------------------------------------------------------
 def test_expression_program_is_runnable_micrograd_code() -> None:
-    expr = EngineExpression((2.0, -1.0), (("mul", (0, 1), None), ("pow_const", (2,), -1),
-                                          ("radd_const", (3,), 0.5)))
+    expr = Expression((2.0, -1.0), (("mul", (0, 1), ()), ("pow_const", (2,), (-1,)),
+                                    ("radd_const", (3,), (0.5,))), ENGINE_OPS)
     assert expr.formula() == "0.5 + ((x0 * x1) ** (-1))"
     namespace = {"Value": MicroValue}
     exec(expr.program(), namespace)  # noqa: S102 - our own generated text
