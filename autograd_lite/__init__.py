@@ -48,11 +48,12 @@ __all__ = [
     "exp", "log", "log1p", "tanh", "sigmoid", "softplus", "relu", "leaky_relu", "sin", "cos",
     "sqrt", "maximum", "minimum", "erf", "div", "where", "compile_grad", "Compiled",
     "GraphChangedError", "jvp", "jacfwd", "jacrev", "node_ids", "draw_graph", "export_html",
-    "NativeUnavailableError", "NativeUnavailableWarning",
+    "NativeUnavailableError", "NativeUnavailableWarning", "compile_map", "Mapped",
 ]
 
 if TYPE_CHECKING:
     from .compile.compiled import Compiled, GraphChangedError, compile_grad
+    from .compile.mapped import Mapped, compile_map
     from .compile.native import NativeUnavailableError, NativeUnavailableWarning
     from .viz.export import export_html
     from .viz.render import draw_graph
@@ -61,7 +62,8 @@ if TYPE_CHECKING:
 #: replay ctypes and the compiler driver; none of it is needed to build graphs and differentiate.
 _LAZY = {"draw_graph": "viz.render", "export_html": "viz.export", "compile_grad": "compile",
          "Compiled": "compile", "GraphChangedError": "compile",
-         "NativeUnavailableError": "compile.native", "NativeUnavailableWarning": "compile.native"}
+         "NativeUnavailableError": "compile.native", "NativeUnavailableWarning": "compile.native",
+         "compile_map": "compile.mapped", "Mapped": "compile.mapped"}
 
 
 def __dir__() -> list[str]:

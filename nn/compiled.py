@@ -58,11 +58,12 @@ from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any
 
-from autograd_lite import Compiled, Value, compile_grad, no_grad
+from autograd_lite import Compiled, Mapped, Value, compile_grad, compile_map, no_grad
+from autograd_lite import sqrt as _sqrt
 
 from . import losses as _losses
 from .module import Module
-from .optim import Optimizer
+from .optim import SGD, Adam, Optimizer, adam_corrections, adam_update, sgd_update
 from .step import LossFn, train_batch
 
 #: More distinct discrete targets than this are not worth a one-hot input each.
@@ -172,11 +173,16 @@ class _Choice(_Encoding):
         return total
 
 
-def _sample_loss(model: Module, enc: _Encoding, n_in: int) -> Callable[..., Any]:
+def _sample_loss(get: Callable[[], Module | None], enc: _Encoding, n_in: int
+                 ) -> Callable[..., Any]:
     """f(*x, *target inputs, 1/n) = (the sample's loss * (1/n), [loss, *model outputs]): closes
-    over the model and the encoding only (not over a CompiledStep: no reference cycle)."""
+    over the model (through `get`, a weak reference when it can be one) and the encoding only
+    (not over a CompiledStep: no reference cycle; a cached step does not keep the model)."""
 
     def sample_loss(*xs: Value) -> tuple[Value, list[Value]]:
+        model = get()
+        if model is None:
+            raise ReferenceError("nn.compiled: the model was garbage-collected")
         out = model(list(xs[:n_in]))
         loss = enc.loss(out, list(xs[n_in:-1]))
         outs = [out] if isinstance(out, Value) else list(out)
@@ -196,7 +202,10 @@ class CompiledStep:
     def __init__(self, model: Module, loss_fn: LossFn, backend: str = "auto",
                  targets: Sequence[Any] | None = None) -> None:
         _check_leaves(model)
-        self.model = model
+        try:
+            self._model: Callable[[], Module | None] = weakref.ref(model)
+        except TypeError:  # not weak-referenceable: never cached (`fit_step`), held strongly
+            self._model = lambda: model
         self.loss_fn = loss_fn
         self.backend = backend
         self.params = model.parameters()
@@ -213,6 +222,14 @@ class CompiledStep:
         self.unstable = 0  #: traces in a row that a second trace did not confirm
         self._owner: Optimizer | None = None  # an optimizer whose params are exactly ours
 
+    @property
+    def model(self) -> Module:
+        """The model this step trains (held weakly: the step may be cached, see `fit_step`)."""
+        model = self._model()
+        if model is None:
+            raise ReferenceError("nn.compiled: the model was garbage-collected")
+        return model
+
     def _give_up(self, why: str) -> None:
         self.fallback = why
         warnings.warn(f"fit(compiled=True): using the interpreter: {why}", RuntimeWarning,
@@ -225,7 +242,7 @@ class CompiledStep:
             raise ValueError(f"target {t!r} cannot be encoded")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return compile_grad(_sample_loss(self.model, enc, len(x)), [*x, *code, 1.0],
+            return compile_grad(_sample_loss(self._model, enc, len(x)), [*x, *code, 1.0],
                                 params=self.params, has_aux=True, backend=self.backend)
 
     def _candidates(self, out: Any, ys: list[Any]) -> list[Callable[[], _Encoding]]:
@@ -368,6 +385,14 @@ class CompiledStep:
                 return None
             return self._batch(xb, yb, start) if self.fallback is None else None
         pdata = array("d", [p.data for p in self.params])  # (faster than map(attrgetter))
+        return self._replay(rows, pdata, start)
+
+    def _replay(self, rows: memoryview[float], pdata: array[float],
+                start: list[float] | None = None
+                ) -> tuple[float, array[float], list[Any]] | None:
+        """`_batch` on rows already encoded, at the parameter values `pdata`."""
+        c = self.compiled
+        assert c is not None
         acc = array("d", bytes(8 * len(self.params)) if start is None else start)
         try:
             values, _, _ = c.value_and_grad_batch(rows, param_data=pdata, accumulate=acc,
@@ -443,9 +468,279 @@ class CompiledStep:
         optimizer.step()
         return loss, outs
 
+    # ---- a whole fit: the training set encoded once, parameters in one flat buffer -----------
+    def open(self, X: Sequence[Any], y: Sequence[Any], optimizer: Optimizer,
+             batch_size: int) -> None:
+        """Start a fit over (X, y) with batches given by index (`run`). Between a batch that
+        loads them and `sync`, the parameters (and the optimizer's state) live in flat arrays
+        updated in place by native kernels; the model is checked at the first batch and after
+        each `sync` (user code runs only between batches: callbacks, lr_schedule, validation,
+        a live plot), not at every batch."""
+        self._X, self._y, self._opt, self._size = X, y, optimizer, batch_size
+        self._table: tuple[_Encoding, int, list[memoryview]] | None = None
+        self._flat: _Flat | None = None
+        self._check = True
+
+    def run(self, idx: Sequence[int]) -> tuple[float, list[Any]]:
+        """One batch (the training rows `idx`, in order): `__call__`'s results and steps."""
+        flat = self._flat if self._flat is not None else self._load(idx)
+        if flat is not None:
+            rows = self._gather(idx)
+            res = None if rows is None else self._replay(rows, flat.data)
+            if res is not None:
+                loss, grads, outs = res
+                flat.step(grads)
+                return loss, outs
+            self.sync()  # this batch goes the interpreter's way (which decides what it means)
+        X, y = self._X, self._y
+        return self(self.model, [X[i] for i in idx], [y[i] for i in idx], self.loss_fn,
+                    self._opt)
+
+    def sync(self) -> None:
+        """Write the flat parameters back to the Values' `.data` (and `.grad`, the last batch's
+        gradients, as the interpreter leaves them) and the optimizer's state back to it: before
+        any user code runs. The next batch reads them again and checks the model first."""
+        flat, self._flat = getattr(self, "_flat", None), None
+        self._check = True
+        if flat is not None:
+            flat.store()
+
+    def close(self) -> None:
+        """End the fit: `sync`, and drop the training set."""
+        self.sync()
+        self._X = self._y = self._opt = None  # type: ignore[assignment]
+        self._table = None
+
+    def _load(self, idx: Sequence[int]) -> _Flat | None:
+        """The flat state for the next batches, or None when this batch takes `__call__`'s
+        path: not traced or verified yet, the model changed, an optimizer or state the kernels
+        do not cover, targets the encoding cannot hold."""
+        if self.fallback is not None or self.compiled is None or not self.verified or not idx:
+            return None
+        if self._check:
+            X, y = self._X, self._y
+            if not self._fresh([X[i] for i in idx], [y[i] for i in idx]):
+                return None  # `__call__` traces again
+            self._check = False
+            self.traces = 0
+        opt = self._opt
+        if getattr(opt, "params", None) != self.params or self._encoded() is None:
+            return None
+        try:
+            self._flat = _Flat(self.params, opt, self.backend)
+        except _NotFlat:
+            return None
+        return self._flat
+
+    def _encoded(self) -> tuple[_Encoding, int, list[memoryview]] | None:
+        """The training set as one buffer of rows (inputs, encoded target, 1/batch size),
+        built once per fit and encoding: (encoding, row width, each row's bytes)."""
+        enc = self.encoding
+        assert enc is not None
+        if self._table is not None and self._table[0] is enc:
+            return self._table if self._table[2] else None
+        k = self.n_inputs
+        width = k + enc.width + 1
+        scale = 1.0 / self._size
+        encode = enc.encode
+        items: list[Any] = []
+        self._table = (enc, width, [])  # (no rows: this encoding cannot hold the training set)
+        try:
+            for x, t in zip(self._X, self._y):
+                code = encode(t)
+                if code is None:
+                    return None
+                items += x
+                items += code
+                items.append(scale)
+            if len(items) != len(self._X) * width:
+                return None
+            flat = array("d", items)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        raw = memoryview(flat).cast("B")
+        step = 8 * width
+        self._table = (enc, width, [raw[i:i + step] for i in range(0, len(raw), step)])
+        return self._table
+
+    def _gather(self, idx: Sequence[int]) -> memoryview[float] | None:
+        """Rows `idx` of the encoded training set as an (n, width) buffer, in REVERSE order
+        (see the module docstring), 1/n in the last column."""
+        table = self._table
+        if table is None or table[0] is not self.encoding or not table[2]:
+            return None
+        _, width, rows = table
+        n = len(idx)
+        data = bytearray(b"".join([rows[i] for i in reversed(idx)]))
+        out = memoryview(data).cast("d")
+        if n != self._size:
+            scale = 1.0 / n
+            for j in range(width - 1, n * width, width):
+                out[j] = scale
+        return out.cast("B").cast("d", [n, width])
+
 
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-10)
+
+
+class _NotFlat(Exception):
+    """The optimizer (or its state) is not one the flat kernels reproduce."""
+
+
+#: (optimizer kind, structure flags, backend) -> its elementwise kernel (compile_map).
+_kernels: dict[tuple[str, tuple[bool, ...], str], Mapped] = {}
+
+
+def _kernel(kind: str, flags: tuple[bool, ...], backend: str) -> Mapped:
+    """The optimizer update `optim.sgd_update` / `optim.adam_update` with these structure
+    flags, compiled once per process into a loop over flat arrays."""
+    key = (kind, flags, backend)
+    k = _kernels.get(key)
+    if k is None:
+        if kind == "sgd":
+            decay, heavy, first, nesterov = flags
+
+            def fn(p: Any, g: Any, buf: Any, lr: Any, mu: Any, damp: Any, wd: Any) -> Any:
+                new, b = sgd_update(p, g, buf, lr, mu, damp, wd, decay=decay, heavy=heavy,
+                                    first=first, nesterov=nesterov)
+                return (new, b) if heavy else new
+
+            k = compile_map(fn, 7, backend=backend)
+        else:
+            k = compile_map(functools.partial(adam_update, decay=flags[0], sqrt=_sqrt), 11,
+                            backend=backend)
+        _kernels[key] = k
+    return k
+
+
+class _Flat:
+    """A compiled fit's parameters, last gradients and optimizer state as flat arrays: the
+    source of truth from `CompiledStep._load` to `sync` (`store` writes them back). Steps are
+    `optim.SGD` / `optim.Adam`'s own per-parameter updates (`sgd_update`, `adam_update`) run by
+    `compile_map` kernels: the Python optimizer's numbers, bit for bit."""
+
+    def __init__(self, params: list[Value], opt: Optimizer, backend: str) -> None:
+        self.params, self.opt, self.backend = params, opt, backend
+        self.steps = 0
+        self.grad: array[float] | None = None
+        self.buf: array[float] | None = None
+        if type(opt) not in (SGD, Adam):
+            raise _NotFlat
+        try:
+            self.data = array("d", [p.data for p in params])
+            if type(opt) is SGD:
+                self.kind = "sgd"
+                bufs = opt.buffers
+                if opt.momentum != 0.0 and not all(b is None for b in bufs):
+                    if not all(type(b) is float for b in bufs):
+                        raise _NotFlat  # some parameters had no gradient yet
+                    self.buf = array("d", bufs)  # type: ignore[arg-type]
+            else:
+                assert isinstance(opt, Adam)
+                self.kind = "adam"
+                if len(set(opt.steps)) != 1:
+                    raise _NotFlat  # per-parameter step counts differ (skipped gradients)
+                self.s = opt.steps[0]
+                self.m, self.v = array("d", opt.m), array("d", opt.v)
+        except TypeError:
+            raise _NotFlat from None
+
+    def step(self, grads: array[float]) -> None:
+        """One optimizer step from this batch's gradients; all or nothing (a kernel writes its
+        outputs once every element is done)."""
+        opt = self.opt
+        if self.kind == "sgd":
+            assert isinstance(opt, SGD)
+            mu, wd = opt.momentum, opt.weight_decay
+            heavy = mu != 0.0
+            first = heavy and self.buf is None
+            k = _kernel("sgd", (wd != 0.0, heavy, first, opt.nesterov), self.backend)
+            buf = grads if self.buf is None else self.buf
+            args = (self.data, grads, buf, opt.lr, mu, 1.0 - opt.dampening, wd)
+            if heavy:
+                new_buf = array("d", bytes(len(buf) * 8)) if first else buf
+                k(*args, out=[self.data, new_buf])
+                self.buf = new_buf
+            else:
+                k(*args, out=[self.data])
+        else:
+            assert isinstance(opt, Adam)
+            b1, b2 = opt.betas
+            s = self.s + 1
+            step_size, bc2_sqrt = adam_corrections(opt.lr, b1, b2, s)
+            wd = opt.weight_decay
+            k = _kernel("adam", (wd != 0.0,), self.backend)
+            k(self.data, grads, self.m, self.v, step_size, bc2_sqrt, b2, 1.0 - b1, 1.0 - b2,
+              opt.eps, wd, out=[self.data, self.m, self.v])
+            self.s = s
+        self.grad = grads
+        self.steps += 1
+
+    def store(self) -> None:
+        """Write everything back: `.data` and `.grad` of each parameter, the optimizer's
+        buffers (SGD) or m, v, step counts and t (Adam), as its Python steps leave them."""
+        if not self.steps or self.grad is None:
+            return
+        for p, d, g in zip(self.params, self.data.tolist(), self.grad.tolist()):
+            p.data = d
+            p.grad = g
+        opt = self.opt
+        if isinstance(opt, SGD):
+            if self.buf is not None:
+                opt.buffers[:] = self.buf.tolist()
+        elif isinstance(opt, Adam):
+            opt.t += self.steps
+            opt.steps[:] = [self.s] * len(self.params)
+            opt.m[:] = self.m.tolist()
+            opt.v[:] = self.v.tolist()
+        self.steps = 0
+
+
+#: model -> {backend: its compiled fit step}, reused by the next `fit` while still valid.
+_steps: weakref.WeakKeyDictionary[Module, dict[str, CompiledStep]] = weakref.WeakKeyDictionary()
+
+
+def _same_targets(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return len(a) == len(b) and all(type(s) is type(t) and s == t for s, t in zip(a, b))
+
+
+def fit_step(model: Module, loss_fn: LossFn, targets: Sequence[Any], backend: str = "auto"
+             ) -> CompiledStep:
+    """The compiled step for a `fit` of `model` with `loss_fn` on `targets`: the previous
+    fit's (its trace, compiled code and verification kept) when it traced this loss (the same
+    function, or an equal partial) on the same targets and compiles; a new one otherwise. The
+    model is checked against the trace's snapshot at the first batch as always, and traced
+    again if it changed."""
+    ys = list(targets)
+    try:
+        entries = _steps.get(model)
+    except TypeError:  # not weak-referenceable: no cache
+        return CompiledStep(model, loss_fn, backend, ys)
+    old = None if entries is None else entries.get(backend)
+    if old is not None and old.fallback is None and old.compiled is not None and \
+            old.verified and _same_loss(old.loss_fn, loss_fn) and \
+            old.targets is not None and _same_targets(old.targets, ys):
+        old.loss_fn = loss_fn
+        return old
+    step = CompiledStep(model, loss_fn, backend, ys)
+    _steps.setdefault(model, {})[backend] = step
+    return step
+
+
+def _same_loss(a: LossFn, b: LossFn) -> bool:
+    """The same loss function, or partials of one function with equal arguments."""
+    if a is b:
+        return True
+    if isinstance(a, functools.partial) and isinstance(b, functools.partial):
+        try:
+            return a.func is b.func and _same_targets(a.args, b.args) and \
+                set(a.keywords) == set(b.keywords) and all(
+                    type(v) is type(b.keywords[k]) and v == b.keywords[k]
+                    for k, v in a.keywords.items())
+        except Exception:  # an argument that cannot be compared
+            return False
+    return False
 
 
 # ---- guards: what an implicit cache depends on -------------------------------------------------

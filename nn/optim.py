@@ -16,9 +16,12 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from autograd_lite import Value
+
+T = TypeVar("T", float, Value)  #: float, or Value when traced (see `sgd_update`)
 
 _get_grad = operator.attrgetter("grad")
 
@@ -30,6 +33,43 @@ def _positive(x: object, what: str, strict: bool = False) -> float:
     if not math.isfinite(f) or f < 0.0 or (strict and f == 0.0):
         raise ValueError(f"{what} must be finite and {'> 0' if strict else '>= 0'}, got {x!r}")
     return f
+
+
+# ---- the per-parameter updates, each written once --------------------------------------------
+# Plain functions of floats: `step_with` calls them per parameter, and compiled training
+# (nn/compiled.py) traces them with `autograd_lite.compile_map` into one native loop over a flat
+# buffer of all parameters: the same IEEE operations in the same order, so the same bits. The
+# keyword-only flags choose the formula's structure (a kernel per choice); the numbers are
+# inputs, so a new lr needs no new kernel.
+
+def sgd_update(p: T, g: T, buf: T | None, lr: T, mu: T, damp: T, wd: T, *, decay: bool,
+               heavy: bool, first: bool, nesterov: bool) -> tuple[T, T | None]:
+    """(new data, new momentum buffer) of one parameter, as torch.optim.SGD's single-tensor
+    code: g + wd * p; buf = g on the first step, else mu * buf + damp * g; p - lr * g."""
+    if decay:
+        g = g + wd * p
+    b = buf
+    if heavy:
+        b = g if first else mu * buf + damp * g  # type: ignore[operator]
+        g = g + mu * b if nesterov else b
+    return p - lr * g, b
+
+
+def adam_update(p: T, g: T, m: T, v: T, step_size: T, bc2_sqrt: T, b2: T, c1: T, c2: T,
+                eps: T, wd: T, *, decay: bool, sqrt: Callable[[T], T]) -> tuple[T, T, T]:
+    """(new data, m, v) of one parameter, as torch.optim.Adam's single-tensor code (`c1`, `c2`:
+    1 - beta1, 1 - beta2; `step_size`, `bc2_sqrt`: `adam_corrections`); the L2 weight decay is
+    added to the gradient used, not to the `.grad` stored."""
+    if decay:
+        g = g + wd * p
+    m = m + c1 * (g - m)  # torch: exp_avg.lerp_(grad, 1 - beta1)
+    v = v * b2 + c2 * g * g
+    return p - step_size * (m / (sqrt(v) / bc2_sqrt + eps)), m, v
+
+
+def adam_corrections(lr: float, b1: float, b2: float, t: int) -> tuple[float, float]:
+    """(lr / (1 - b1^t), sqrt(1 - b2^t)): Adam's bias corrections after `t` updates."""
+    return lr / (1.0 - b1**t), math.sqrt(1.0 - b2**t)
 
 
 class Optimizer:
@@ -103,19 +143,17 @@ class SGD(Optimizer):
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
         bufs = self.buffers
         damp = 1.0 - self.dampening
-        nesterov = self.nesterov
+        decay, heavy, nesterov = wd != 0.0, mu != 0.0, self.nesterov
+        update = sgd_update
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if g is None:  # no gradient (yet): left as it is, as torch.optim does
                 continue
             p.grad = g
-            if wd != 0.0:
-                g = g + wd * p.data
-            if mu != 0.0:
-                old = bufs[i]
-                b = g if old is None else mu * old + damp * g
+            old = bufs[i]
+            p.data, b = update(p.data, g, old, lr, mu, damp, wd, decay=decay, heavy=heavy,
+                               first=old is None, nesterov=nesterov)
+            if heavy:
                 bufs[i] = b
-                g = g + mu * b if nesterov else b
-            p.data -= lr * g
 
 
 class Adam(Optimizer):
@@ -150,24 +188,17 @@ class Adam(Optimizer):
         c1, c2 = 1.0 - b1, 1.0 - b2
         sqrt = math.sqrt
         params = self.params
-        # L2 weight decay is added to the gradient used, not to the .grad stored.
-        used = grads if wd == 0.0 else [g if g is None else g + wd * p.data
-                                        for p, g in zip(params, grads)]
+        decay = wd != 0.0
+        update = adam_update
         last = 0
         step_size = bc2_sqrt = 1.0
-        i = 0
-        # m[i] and v[i] are replaced after zip has read them (the list iterators are ahead).
-        for p, stored, g, mi, vi in zip(params, grads, used, m, v):
-            if stored is None or g is None:  # no gradient (yet): left as is, step count too
-                i += 1
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if g is None:  # no gradient (yet): left as is, step count too
                 continue
-            p.grad = stored
+            p.grad = g
             t = steps[i] = steps[i] + 1
             if t != last:  # the bias corrections of this parameter's step count
                 last = t
-                step_size = lr / (1.0 - b1**t)
-                bc2_sqrt = sqrt(1.0 - b2**t)
-            m[i] = mi = mi + c1 * (g - mi)  # torch: exp_avg.lerp_(grad, 1 - beta1)
-            v[i] = vi = vi * b2 + c2 * g * g
-            p.data -= step_size * (mi / (sqrt(vi) / bc2_sqrt + eps))
-            i += 1
+                step_size, bc2_sqrt = adam_corrections(lr, b1, b2, t)
+            p.data, m[i], v[i] = update(p.data, g, m[i], v[i], step_size, bc2_sqrt, b2, c1,
+                                        c2, eps, wd, decay=decay, sqrt=sqrt)

@@ -336,9 +336,10 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     if optimizer is None:
         optimizer = Adam(model.parameters(), lr=0.01)
     if compiled and step is train_batch:
-        from .compiled import CompiledStep
+        from .compiled import fit_step
 
-        step = CompiledStep(model, loss_fn, targets=y)
+        step = fit_step(model, loss_fn, y)  # the last fit's, when still valid
+    session = _compiled_session(step, model, loss_fn)
     labels = class_labels(y, loss_fn)
     classify = labels is not None
     rule = decision_rule(loss_fn, labels)
@@ -355,6 +356,8 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     n_batches = -(-len(X) // batch_size)
     history = History()
     bar = _progress_bar(epochs * n_batches, progress and plot is None)
+    if session is not None:  # batches by index; parameters in flat buffers between syncs
+        session.open(X, y, optimizer, batch_size)
     try:
         for epoch in range(epochs):
             if bar is not None:
@@ -370,7 +373,10 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
                 yb = [y[i] for i in idx]
-                batch_loss, outs = step(model, [X[i] for i in idx], yb, loss_fn, optimizer)
+                if session is not None:
+                    batch_loss, outs = session.run(idx)
+                else:
+                    batch_loss, outs = step(model, [X[i] for i in idx], yb, loss_fn, optimizer)
                 total_loss += batch_loss * len(idx)
                 seen += len(idx)
                 if classify:
@@ -384,9 +390,14 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
                     bar.update(1)
                 if plot is not None:
                     drawing = time.perf_counter()
+                    if session is not None:
+                        session.sync()  # the plot reads the model
                     plot.update(history, epoch + (b + 1) / n_batches, total_loss / seen,
                                 correct / seen if classify else None)
                     start += time.perf_counter() - drawing  # epoch_time is training only
+            if session is not None and (validation is not None or plot is not None or (
+                    lr_schedule is not None and epoch + 1 < epochs)):
+                session.sync()  # user code runs next: it sees current parameters
             history.epoch_time.append(time.perf_counter() - start)
             history.loss.append(total_loss / seen)
             history.accuracy.append(correct / seen if classify else None)
@@ -401,6 +412,17 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
             plot.update(history, float(history.epochs), history.loss[-1], history.accuracy[-1],
                         force=True)  # the final state, whatever the throttle says
     finally:
+        if session is not None:
+            session.close()  # parameters and optimizer state written back, also on an error
         if bar is not None:
             bar.close()
     return history
+
+
+def _compiled_session(step: Any, model: Module, loss_fn: LossFn) -> Any:
+    """`step` when it is nn.compiled's CompiledStep for this model and loss (fit then gives it
+    batches by index: see `CompiledStep.open`), else None (each batch through `step`)."""
+    mod = sys.modules.get(f"{__package__}.compiled")  # loaded whenever a CompiledStep exists
+    if mod is None or not isinstance(step, mod.CompiledStep):
+        return None
+    return step if step.model is model and step.loss_fn is loss_fn else None

@@ -1,0 +1,204 @@
+"""`compile_map`: a scalar function of floats, traced once and run elementwise over arrays (one
+C loop when a compiler is available), giving exactly the numbers the function gives on floats.
+
+    from autograd_lite import compile_map, sqrt
+    k = compile_map(lambda p, g, lr: p - lr * g, 3)
+    (p_new,) = k(params, grads, 0.1)                  # arrays ("d") and scalars (broadcast)
+    k(params, grads, 0.1, out=[params])              # in place, all or nothing
+
+The function is traced once on Values (its graph becomes one C statement per node, through the
+same emitters and native toolchain as `compile_grad`: no FMA contraction, libm calls, so each
+element is the function's float result bit for bit); it must also run on plain floats (use
+`autograd_lite`'s functions, which accept both, or take e.g. `sqrt` as an argument): that is the
+Python path, used without a compiler and for any call whose inputs are not all finite or whose
+C run raised an IEEE invalid, divide-by-zero or overflow flag (so Python's own errors, such as
+ZeroDivisionError, and its numbers for inf are what the caller sees). Outputs are written only
+when every element is done.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from array import array
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..engine.value import Value, describe
+from . import native
+from .emit import _CEmitter
+from .program import _Graph, _Program
+
+__all__ = ["Mapped", "compile_map"]
+
+
+class _MapEmitter(_CEmitter):
+    """C names for an elementwise kernel: inputs `x0..`, node k in the local `t{k}`."""
+
+    @staticmethod
+    def leaf(kind: str, i: int) -> str:
+        return f"x{i}"
+
+    @staticmethod
+    def var(k: int) -> str:
+        return f"t{k}"
+
+
+def _c_source(prog: _Program, n_in: int) -> str:
+    """`al_map(n, A, S, O)`: for r < n, inputs A[i][r * S[i]] (stride 0: a scalar), outputs
+    O[j][r]; returns 1 when an input is not finite, 2 when an IEEE flag was raised, else 0.
+    The loop is a `noinline` function, so no computation leaves the flag window."""
+    body = [f"    const double x{i} = a{i}[r * s{i}];" for i in range(n_in)]
+    body += [f"    const double {v} = {e};" for v, e in prog.forward]
+    body += [f"    o{j}[r] = {e};" for j, e in enumerate(prog.outputs)]
+    n_out = len(prog.outputs)
+    head = [f"  const double *a{i} = A[{i}]; const long s{i} = S[{i}];" for i in range(n_in)]
+    head += [f"  double *o{j} = O[{j}];" for j in range(n_out)]
+    check = [f"  for (long r = 0; r < (S[{i}] ? n : 1); r++) if (!isfinite(A[{i}][r])) return 1;"
+             for i in range(n_in)]
+    sig = "(long n, double *const *A, const long *S, double *const *O)"
+    return "\n".join([
+        f"static __attribute__((noinline)) void al_map_rows{sig} {{", *head,
+        "  for (long r = 0; r < n; r++) {", *body, "  }", "}",
+        f"int al_map{sig} {{", *check, "  feclearexcept(AL_BAD);", "  al_map_rows(n, A, S, O);",
+        "  return fetestexcept(AL_BAD) ? 2 : 0;", "}", ""])
+
+
+class Mapped:
+    """An elementwise kernel made by `compile_map`: `k(*inputs, out=None)` over arrays of one
+    length (scalars broadcast). `backend` is "c" (one native loop) or "python" (the function
+    called on floats, element by element)."""
+
+    def __init__(self, fn: Callable[..., Any], n_inputs: int,
+                 example: Sequence[float] | None = None, backend: str = "auto") -> None:
+        where = "compile_map"
+        if not callable(fn):
+            raise TypeError(f"{where}: fn must be callable, got {describe(fn)}")
+        if isinstance(n_inputs, bool) or not isinstance(n_inputs, int) or n_inputs < 1:
+            raise ValueError(f"{where}: n_inputs must be a positive int, got {n_inputs!r}")
+        if backend not in ("auto", "c", "python"):
+            raise ValueError(f"{where}: backend must be 'auto', 'c' or 'python', got "
+                             f"{describe(backend)}")
+        xs = [1.0] * n_inputs if example is None else [float(x) for x in example]
+        if len(xs) != n_inputs:
+            raise ValueError(f"{where}: example has {len(xs)} values for {n_inputs} inputs")
+        self.fn = fn
+        self.n_inputs = n_inputs
+        arity: list[int] = []
+
+        def traced(*vs: Value) -> tuple[Value, list[Value]]:
+            res = fn(*vs)
+            outs = list(res) if isinstance(res, (tuple, list)) else [res]
+            arity.append(len(outs))
+            outs = [o if isinstance(o, Value) else Value(float(o)) for o in outs]
+            return outs[0], outs[1:]
+
+        graph = _Graph(traced, xs, (), where, has_aux=True)
+        if graph.data_reads:
+            raise ValueError(f"{where}: fn compared its inputs or read their data "
+                             f"{graph.data_reads} time(s): an elementwise kernel cannot branch "
+                             "on data (pass such choices as Python arguments, e.g. with "
+                             "functools.partial)")
+        self.n_outputs = arity[0]
+        self.backend = "python"
+        self._lib: Any = None
+        self.c_source: str | None = None
+        if backend != "python":
+            why = None
+            missing = native.missing_template(graph.primitives())
+            if missing is not None:
+                why = f"primitive {missing.name!r} has no C template"
+            else:
+                emit = _MapEmitter(len(graph.order))
+                prog = _Program(graph, 0, emit, input_grads=False)
+                if emit.non_finite:
+                    why = "fn holds a constant inf or nan"
+                else:
+                    self.c_source = _c_source(prog, n_inputs)
+                    try:
+                        self._lib = native.load(self.c_source, len(prog.forward),
+                                                symbols=("al_map",))
+                    except native.NativeUnavailableError as e:
+                        why = str(e)
+            if why is not None:
+                if backend == "c":
+                    raise native.NativeUnavailableError(f"compile_map(backend='c'): {why}")
+            else:
+                fn_c = self._lib.al_map
+                ptr = ctypes.c_void_p
+                fn_c.argtypes = [ctypes.c_long, ptr, ptr, ptr]
+                fn_c.restype = ctypes.c_int
+                self._run = fn_c
+                self.backend = "c"
+
+    def __repr__(self) -> str:
+        return f"<Mapped {self.n_inputs} -> {self.n_outputs} ({self.backend})>"
+
+    def _length(self, args: Sequence[Any]) -> int:
+        if len(args) != self.n_inputs:
+            raise TypeError(f"compiled map takes {self.n_inputs} inputs, got {len(args)}")
+        n = None
+        for i, a in enumerate(args):
+            if isinstance(a, float):
+                continue
+            if not (isinstance(a, array) and a.typecode == "d"):
+                raise TypeError(f"compiled map: input {i} must be an array('d') or a float, "
+                                f"got {describe(a)}")
+            if n is not None and len(a) != n:
+                raise ValueError(f"compiled map: input {i} has {len(a)} items, input 0.. "
+                                 f"have {n}")
+            n = len(a)
+        if n is None:
+            raise ValueError("compiled map: at least one input must be an array")
+        return n
+
+    def __call__(self, *args: Any, out: Sequence[array[float]] | None = None
+                 ) -> tuple[array[float], ...]:
+        """The outputs, one array per output of fn: into `out` (arrays of the inputs' length,
+        which may be the inputs themselves) when given, written only once every element is
+        done; new arrays otherwise."""
+        args = tuple(float(a) if isinstance(a, int) and not isinstance(a, bool) else a
+                     for a in args)
+        n = self._length(args)
+        if out is not None:
+            out = list(out)
+            if len(out) != self.n_outputs or not all(
+                    isinstance(o, array) and o.typecode == "d" and len(o) == n for o in out):
+                raise TypeError(f"compiled map: out must be {self.n_outputs} array('d')s of "
+                                f"{n} items")
+        res = None
+        if self.backend == "c" and n:
+            res = self._c_call(args, n)
+        if res is None:
+            res = self._python_call(args, n)
+        if out is None:
+            return tuple(res)
+        for o, r in zip(out, res):
+            o[:] = r
+        return tuple(out)
+
+    def _c_call(self, args: tuple[Any, ...], n: int) -> list[array[float]] | None:
+        """The outputs by the C loop; None when the Python path must decide (see module)."""
+        keep = [a if isinstance(a, array) else array("d", [a]) for a in args]
+        res = [array("d", bytes(8 * n)) for _ in range(self.n_outputs)]
+        ins = (ctypes.c_void_p * len(keep))(*(a.buffer_info()[0] for a in keep))
+        strides = (ctypes.c_long * len(keep))(*(0 if isinstance(a, float) else 1 for a in args))
+        outs = (ctypes.c_void_p * len(res))(*(r.buffer_info()[0] for r in res))
+        return res if self._run(n, ins, strides, outs) == 0 else None
+
+    def _python_call(self, args: tuple[Any, ...], n: int) -> list[array[float]]:
+        fn = self.fn
+        cols = [[a] * n if isinstance(a, float) else a.tolist() for a in args]
+        rows = [fn(*xs) for xs in zip(*cols)]
+        if self.n_outputs == 1 and not (rows and isinstance(rows[0], (tuple, list))):
+            return [array("d", rows)]
+        return [array("d", col) for col in zip(*rows)] if rows else \
+            [array("d") for _ in range(self.n_outputs)]
+
+
+def compile_map(fn: Callable[..., Any], n_inputs: int, *, example: Sequence[float] | None = None,
+                backend: str = "auto") -> Mapped:
+    """`fn(*floats) -> float or tuple of floats` as an elementwise kernel over arrays: traced
+    once on Values (`example`: the trace's inputs, default all 1.0), run in C when a compiler
+    exists (`backend="auto"`; `"c"` raises NativeUnavailableError otherwise, `"python"` never
+    compiles), bit for bit fn's float results (see the module)."""
+    return Mapped(fn, n_inputs, example, backend)
