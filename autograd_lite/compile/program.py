@@ -1,16 +1,12 @@
-"""Tracing a function's graph and the straight-line program built from it (nodes, folding,
-slices)."""
+"""The straight-line program built from a traced graph (`trace._Graph`): nodes, folding,
+slices."""
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..engine import value
-from ..engine.modes import enable_grad
-from ..engine.traversal import topo_order
-from ..engine.value import Primitive, Value, describe, to_float
+from ..engine.value import Value
+from .trace import _Graph
 
 
 def check_leaf(q: Value, what: str) -> None:
@@ -29,74 +25,6 @@ def exact(x: Any) -> float:
     if isinstance(x, float):
         return float.__float__(x)
     return float(x)
-
-
-def _bits(x: Any) -> Any:
-    """A constant as a key that tells 0.0 from -0.0 and equals itself when NaN (its bytes)."""
-    return struct.pack("<d", x) if type(x) is float else (type(x).__name__, x)
-
-
-class _Graph:
-    """The traced graph: topological order, leaf roles and a structural signature."""
-
-    def __init__(self, f: Callable[..., Any], xs: Sequence[float], params: Sequence[Value],
-                 where: str, has_aux: bool = False) -> None:
-        inputs = [Value(x) for x in xs]
-        # Reads of .data, comparisons and float() by f itself, in this context only.
-        with value.count_data_reads() as reads, value.record_nodes() as created, enable_grad():
-            result = f(*inputs)
-        self.data_reads = int(reads.count)
-        aux: list[Value] = []
-        if has_aux:
-            if not (isinstance(result, tuple) and len(result) == 2):
-                raise TypeError(f"{where}: with has_aux, f must return (Value, aux), got "
-                                f"{describe(result)}")
-            result, extra = result
-            items = [extra] if isinstance(extra, Value) or not isinstance(extra, Sequence) \
-                else list(extra)
-            aux = [v if isinstance(v, Value) else Value(to_float(v, f"{where} aux[{i}]"))
-                   for i, v in enumerate(items)]
-        if not isinstance(result, Value):
-            raise TypeError(f"{where}: f must return a Value (a scalar), got {describe(result)}")
-        self.out = result
-        self.aux = aux
-        self.inputs = inputs
-        # The output's nodes come first, in topo_order([out])'s order; aux-only nodes after.
-        self.order = topo_order([result, *aux])
-        role: dict[Value, tuple[str, int]] = {v: ("x", i) for i, v in enumerate(inputs)}
-        for j, p in enumerate(params):
-            role.setdefault(p, ("p", j))
-        self.role = role
-        index = {v: k for k, v in enumerate(self.order)}
-        sig: list[Any] = []
-        for node in self.order:
-            op = node._prim
-            if op is None:
-                sig.append(role.get(node) or ("c", _bits(node.data)))
-            else:
-                sig.append((op, tuple(index[p] for p in node.parents),
-                            tuple(map(_bits, node.params))))
-        sig.append(tuple(index[v] for v in aux))
-        self.signature = sig
-        # Computed nodes f did not make (a Value computed from a parameter before the trace):
-        # the interpreter reads their stored data, replay would recompute them from the
-        # parameters' current data. Those that depend on an input or a parameter are refused
-        # (`Compiled`); the others are constants, as any Value that is not a parameter.
-        live: set[Value] = set()
-        self.foreign: list[Value] = []
-        for node in self.order:
-            if node in role or any(q in live for q in node.parents):
-                live.add(node)
-                if node._prim is not None and id(node) not in created:
-                    self.foreign.append(node)
-
-    def primitives(self) -> list[Primitive]:
-        """The distinct primitives of the graph, in order of first appearance."""
-        seen: dict[Primitive, None] = {}
-        for node in self.order:
-            if node._prim is not None:
-                seen.setdefault(node._prim)
-        return list(seen)
 
 
 class _Program:

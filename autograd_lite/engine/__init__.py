@@ -2,7 +2,23 @@
 table (`ops`) < the traversal < numpy ufuncs and derived code (`derive`) < transforms
 (`transforms`, `func`)."""
 
-# Value, the primitive record and the table are one layer (Value's operators apply
-# records, a record makes Values): value binds the table at its end, so it loads first,
-# whichever engine module is imported.
-from . import value  # noqa: F401
+from __future__ import annotations
+
+from typing import Any
+
+# Each module imports only those below it. Value calls up through what the layers above bind
+# when they load (`value.bind_table`, `value._LAYERS`), so importing any engine module loads
+# the table and the traversal here, before anything can use a Value.
+from . import ops, traversal, value  # noqa: F401 - loaded for what they bind
+
+
+def _array_ufunc(ufunc: Any, method: str, inputs: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+    """numpy's entry (`Value.__array_ufunc__`): numpy_interop imports numpy, so it loads here,
+    on numpy's first call, never with the engine."""
+    from .numpy_interop import array_ufunc
+
+    return array_ufunc(ufunc, method, inputs, kwargs)
+
+
+value._LAYERS.array_ufunc = _array_ufunc

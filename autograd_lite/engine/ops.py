@@ -24,7 +24,7 @@ import math
 import operator
 from typing import Any
 
-from .value import Primitive, Value
+from .value import Primitive, Value, bind_table
 
 _INF = math.inf
 _NAN = math.nan
@@ -301,6 +301,7 @@ PRIMITIVES: dict[str, Primitive] = {
     for p in (ADD, MUL, NEG, DIV, POW, POWC, RPOW, EXP, LOG, LOG1P, TANH, SIGMOID, SOFTPLUS,
               RELU, LEAKY_RELU, SIN, COS, SQRT, ABS, MAXIMUM, MINIMUM, ERF)
 }
+bind_table(PRIMITIVES)  # Value's operators and methods apply these records
 
 #: Names the Python templates may call (compiled replay puts them in its namespace).
 PY_NAMES: dict[str, Any] = {

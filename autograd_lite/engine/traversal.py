@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from .errors import AnomalyError, UnusedInputError
 from .modes import anomaly_enabled, enable_grad, ieee_mode, no_grad
-from .value import Primitive, Value, _leaf, describe, to_float
+from .value import _LAYERS, Primitive, Value, _leaf, describe, to_float
 
 _UNARY, _BINARY = 1, 2
 T = TypeVar("T")
@@ -432,3 +432,7 @@ def _tangents(order: list[Value], seeds: dict[Value, Any], graph: bool) -> dict[
                     total = c if isinstance(total, float) and total == 0.0 else total + c
         tan[node] = total
     return tan
+
+
+_LAYERS.backward = backward  # what Value.backward() and backward_steps() run
+_LAYERS.backward_steps = backward_steps

@@ -1,8 +1,8 @@
 """`Value`, the graph node, and `Primitive`, the one record an operation needs.
 
-Why one file past ~400 lines: `Value` and `Primitive` share the node constructors and the
-allocation hook that tracing swaps (`_alloc`, `record_nodes`); split, the hook would have to be
-patched in two modules. The next step is moving read counting and recording to the tracer.
+Why one file past ~400 lines: `Value` and `Primitive` are one idea, a node and the record that
+makes it: both build nodes with the one constructor `_node` (a record's `apply1`, `apply2`, its
+call, and Value's inlined add and mul), and a record's partials are checked on Values here.
 
 A node stores its data, its gradient, its label, the primitive that made it and its parents.
 To keep a node small (it is the unit of memory), parents live in two slots instead of a tuple:
@@ -15,26 +15,29 @@ To keep a node small (it is the unit of memory), parents live in two slots inste
 `Value.parents` and `Value.params` present this as ordered tuples; nothing outside this module
 and the traversal reads the slots.
 
-The built-in records (`autograd_lite.engine.ops`) and `Value`'s operators are one layer:
-`Value.__add__` applies the `add` record and a record makes `Value`s, so the table is bound at the
-end of this module.
+A node is of the class of its op's first Value operand (`_node`'s `cls`): a subclass of Value
+(the micrograd drop-in) keeps its kind of node through every op, numbers lifted to its class.
+
+This module imports nothing above it. Value's operators apply the built-in records, which the
+table (`autograd_lite.engine.ops`) binds here when it loads (`bind_table`); `backward()` and
+numpy's entry call what the traversal and the engine package bind (`_LAYERS`). Tracing
+(`autograd_lite.compile.trace`) observes reads of a node's number by wrapping the methods that
+let it out (`data`, `__float__`, `item`, `__format__`, `__bool__`, the ordering comparisons):
+they read the slot `_d` and nothing else, so a wrapper sees each read once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import math
 import numbers
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Self, cast, overload
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast, overload
 
 from .errors import AnomalyError
-from .modes import anomaly_enabled, grad_enabled, ieee_enabled
+from .modes import anomaly_enabled, grad_enabled, ieee_enabled, no_grad
 
 if TYPE_CHECKING:
     from .errors import Number
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 
 
 _UNARY, _BINARY, _NARY = 1, 2, 3
+V = TypeVar("V", bound="Value")
 _INF = math.inf
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
@@ -76,107 +80,6 @@ def to_float(x: object, where: str) -> float:
     if f != f:
         raise ValueError(f"{where}: got NaN, a Value needs a number (inf is allowed)")
     return f
-
-
-# ---- reads of data while tracing ------------------------------------------------------------
-class DataReads:
-    """How often user code read Values' data (`.data`, comparisons, `float()`) in one trace;
-    `numbers`: the reads that took the number itself out (`.data`, `float()`, `item()`, format),
-    not only an ordering of it."""
-
-    __slots__ = ("count", "numbers")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.numbers = 0
-
-
-_READS: ContextVar[DataReads | None] = ContextVar("autograd_lite_data_reads", default=None)
-_reads_get = _READS.get
-_TRACES = [0]
-_TRACES_LOCK = threading.Lock()
-
-
-def _note_read(number: bool = False) -> None:
-    """Count a read of data by the caller's caller, if it is user code inside a trace
-    (`number`: the number itself was taken out, not only compared)."""
-    counter = _reads_get()
-    if counter is not None:
-        if not sys._getframe(2).f_globals.get("__name__", "").startswith("autograd_lite"):
-            counter.count += 1
-            counter.numbers += number
-
-
-def _counting_data() -> property:
-    put = _PLAIN_DATA.fset
-
-    def read(self: Value) -> float:
-        _note_read(True)  # the caller of this property is the reader it judges
-        return self._d
-
-    return property(read, put, doc="The node's float.")
-
-
-@contextlib.contextmanager
-def count_data_reads() -> Iterator[DataReads]:
-    """Count, in this context only, user code's reads of any Value's data while inside.
-
-    Used by `compile_grad` to spot Python control flow on data (frozen in a replay). While a
-    count is active anywhere, `.data` is a counting property (slower), then the plain one again.
-    """
-    counter = DataReads()
-    token = _READS.set(counter)
-    with _TRACES_LOCK:
-        if _TRACES[0] == 0:
-            setattr(Value, "data", _counting_data())  # noqa: B010 - swaps the slot descriptor
-        _TRACES[0] += 1
-    try:
-        yield counter
-    finally:
-        with _TRACES_LOCK:
-            _TRACES[0] -= 1
-            if _TRACES[0] == 0:
-                setattr(Value, "data", _PLAIN_DATA)  # noqa: B010
-        _READS.reset(token)
-
-
-_CREATED: ContextVar[tuple[set[int], ...]] = ContextVar("autograd_lite_created_nodes",
-                                                       default=())
-_created_get = _CREATED.get
-_RECORDERS = [0]
-
-
-def _recording_alloc(cls: type) -> Any:
-    """`_alloc` while a `record_nodes` is active anywhere: notes the node in this context's
-    sets (a trace inside a trace: both)."""
-    v: Any = object.__new__(cls)
-    for created in _created_get():
-        created.add(id(v))
-    return v
-
-
-@contextlib.contextmanager
-def record_nodes() -> Iterator[set[int]]:
-    """The ids of the nodes the engine makes in this context (this thread) while inside.
-
-    Used by `compile_grad` to tell the nodes a trace made from Values computed before it. While
-    a recorder is active anywhere, every node constructor (`_alloc`) notes its node (slower).
-    """
-    global _alloc
-    created: set[int] = set()
-    token = _CREATED.set((*_created_get(), created))
-    with _TRACES_LOCK:
-        if _RECORDERS[0] == 0:
-            _alloc = _recording_alloc
-        _RECORDERS[0] += 1
-    try:
-        yield created
-    finally:
-        with _TRACES_LOCK:
-            _RECORDERS[0] -= 1
-            if _RECORDERS[0] == 0:
-                _alloc = object.__new__
-        _CREATED.reset(token)
 
 
 class Value:
@@ -234,7 +137,6 @@ class Value:
 
     def __bool__(self) -> bool:
         """Truth of the data, as PyTorch's `bool(tensor)`: False for 0.0, True otherwise."""
-        _note_read()
         return self._d != 0.0
 
     # ---- structure -------------------------------------------------------------------------
@@ -272,50 +174,44 @@ class Value:
         return (self._b,)
 
     def detach(self) -> Value:
-        """A new leaf with the same data and label, cut off from this graph."""
-        return _leaf(self.data, self.label)
+        """A new leaf of this node's class with the same data and label, cut off from this
+        graph."""
+        return _leaf(self._d, self.label, self.__class__)
 
     def item(self) -> float:
         """The data as a float (PyTorch's spelling)."""
-        _note_read(True)
-        return self.data
+        return self._d
 
     def zero_grad(self) -> None:
         """Reset this node's gradient to 0.0."""
         self.grad = 0.0
 
     def __float__(self) -> float:
-        _note_read(True)
-        return self.data
+        return self._d
 
     def __format__(self, spec: str) -> str:
         """`f"{v:.3f}"` formats the data; an empty spec gives the repr, as `str(v)`."""
         if not spec:
             return repr(self)
-        _note_read(True)
-        return format(self.data, spec)
+        return format(self._d, spec)
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         op = f", op={self._prim.name!r}" if self._prim is not None else ""
-        return f"Value(data={self.data!r}, grad={self.grad!r}{label}{op})"
+        return f"Value(data={self._d!r}, grad={self._gr!r}{label}{op})"
 
     # ---- ordering on data (identity equality is kept from object) -------------------------
     def __lt__(self, other: Value | Number) -> bool:
-        _note_read()
-        return self.data < _data(other, "<")
+        return self._d < _data(other, "<")
 
     def __le__(self, other: Value | Number) -> bool:
-        _note_read()
-        return self.data <= _data(other, "<=")
+        return self._d <= _data(other, "<=")
 
     def __gt__(self, other: Value | Number) -> bool:
-        _note_read()
-        return self.data > _data(other, ">")
+        return self._d > _data(other, ">")
 
     def __ge__(self, other: Value | Number) -> bool:
-        _note_read()
-        return self.data >= _data(other, ">=")
+        return self._d >= _data(other, ">=")
 
     __hash__ = object.__hash__
 
@@ -325,31 +221,21 @@ class Value:
         return cast("Self", _copy_graph(self, memo))
 
     # ---- arithmetic: primitives, and sugar composed from them ------------------------------
-    # add and mul are the hottest ops: their forward (the table's `operator.add`/`mul`, which
-    # cannot raise on floats) is inlined here, saving a call per node; the result is the same.
-    # The node is of the left operand's class, so a subclass (the micrograd drop-in) keeps its
-    # kind of node through the hot path without a copy of it.
+    # Every result is made by `_node`, of the class of the first Value operand (a number
+    # operand becomes a leaf of that class), so a subclass (the micrograd drop-in) keeps its
+    # kind of node through every op. add and mul are the hottest ops: their forward (the
+    # table's `operator.add`/`mul`, which cannot raise on floats) is inlined here, saving the
+    # call through the record; the result is the same.
     def __add__(self, other: Value | Number) -> Self:
         if type(other) is not Value:
             other = const(other, "add", self.__class__)
         d = self._d + other._d
         if d - d != 0.0:
             _forward_anomaly(ADD, (self._d, other._d), d)
-        v = _alloc(self.__class__)
-        v._d = d
-        v._gr = 0.0
-        v.label = ""
-        v._g = _GEN
-        if grad_enabled():
-            v._prim = ADD
-            v._a = self
-            v._b = other
-        else:
-            v._prim = v._a = v._b = None
-        return v
+        return _node(self.__class__, ADD, d, self, other)
 
-    def __radd__(self, other: Number) -> Value:
-        return ADD.apply2(const(other, "add"), self)
+    def __radd__(self, other: Number) -> Self:
+        return ADD.apply2(const(other, "add", self.__class__), self)  # type: ignore[return-value]
 
     def __mul__(self, other: Value | Number) -> Self:
         if type(other) is not Value:
@@ -357,97 +243,87 @@ class Value:
         d = self._d * other._d
         if d - d != 0.0:
             _forward_anomaly(MUL, (self._d, other._d), d)
-        v = _alloc(self.__class__)
-        v._d = d
-        v._gr = 0.0
-        v.label = ""
-        v._g = _GEN
-        if grad_enabled():
-            v._prim = MUL
-            v._a = self
-            v._b = other
-        else:
-            v._prim = v._a = v._b = None
-        return v
+        return _node(self.__class__, MUL, d, self, other)
 
-    def __rmul__(self, other: Number) -> Value:
-        return MUL.apply2(const(other, "mul"), self)
+    def __rmul__(self, other: Number) -> Self:
+        return MUL.apply2(const(other, "mul", self.__class__), self)  # type: ignore[return-value]
 
-    def __neg__(self) -> Value:
+    def __neg__(self) -> Self:
         return NEG.apply1(self)
 
-    def __pos__(self) -> Value:
+    def __pos__(self) -> Self:
         return self
 
-    def __sub__(self, other: Value | Number) -> Value:
-        return self + -(other if type(other) is Value else const(other, "sub"))
+    def __sub__(self, other: Value | Number) -> Self:
+        return self + -(other if type(other) is Value else const(other, "sub", self.__class__))
 
-    def __rsub__(self, other: Number) -> Value:
-        return const(other, "sub") + -self
+    def __rsub__(self, other: Number) -> Self:
+        return const(other, "sub", self.__class__) + -self  # type: ignore[return-value]
 
-    def __pow__(self, other: Value | Number) -> Value:
-        if type(other) is Value:
+    def __pow__(self, other: Value | Number) -> Self:
+        if isinstance(other, Value):
             return POW.apply2(self, other)
         return POWC.apply1(self, param(other, "pow"))
 
-    def __rpow__(self, other: Number) -> Value:
+    def __rpow__(self, other: Number) -> Self:
         return RPOW.apply1(self, param(other, "pow"))
 
-    def __truediv__(self, other: Value | Number) -> Value:
-        return DIV.apply2(self, other if type(other) is Value else const(other, "div"))
+    def __truediv__(self, other: Value | Number) -> Self:
+        return DIV.apply2(
+            self, other if type(other) is Value else const(other, "div", self.__class__))
 
-    def __rtruediv__(self, other: Number) -> Value:
-        return DIV.apply2(const(other, "div"), self)
+    def __rtruediv__(self, other: Number) -> Self:
+        return DIV.apply2(const(other, "div", self.__class__), self)  # type: ignore[return-value]
 
-    def __abs__(self) -> Value:
+    def __abs__(self) -> Self:
         return ABS.apply1(self)
 
     # Methods for the unary primitives (each also a function in autograd_lite).
-    def exp(self) -> Value:
+    def exp(self) -> Self:
         """e ** self."""
         return EXP.apply1(self)
 
-    def log(self) -> Value:
+    def log(self) -> Self:
         """Natural logarithm; raises ValueError for data <= 0."""
         return LOG.apply1(self)
 
-    def log1p(self) -> Value:
+    def log1p(self) -> Self:
         """log(1 + self), accurate near 0; raises ValueError for data <= -1."""
         return LOG1P.apply1(self)
 
-    def tanh(self) -> Value:
+    def tanh(self) -> Self:
         """Hyperbolic tangent."""
         return TANH.apply1(self)
 
-    def sigmoid(self) -> Value:
+    def sigmoid(self) -> Self:
         """Logistic sigmoid 1 / (1 + e^-x), stable for large |x|."""
         return SIGMOID.apply1(self)
 
-    def relu(self) -> Value:
+    def relu(self) -> Self:
         """max(x, 0); derivative 0 at 0 (as in PyTorch)."""
         return RELU.apply1(self)
 
-    def leaky_relu(self, negative_slope: float = 0.01) -> Value:
+    def leaky_relu(self, negative_slope: float = 0.01) -> Self:
         """x for x > 0, negative_slope * x otherwise."""
         return LEAKY_RELU.apply1(self, param(negative_slope, "leaky_relu"))
 
-    def softplus(self) -> Value:
+    def softplus(self) -> Self:
         """log(1 + e^x), stable for large |x|."""
         return SOFTPLUS.apply1(self)
 
-    def sin(self) -> Value:
+    def sin(self) -> Self:
         """Sine."""
         return SIN.apply1(self)
 
-    def cos(self) -> Value:
+    def cos(self) -> Self:
         """Cosine."""
         return COS.apply1(self)
 
-    def sqrt(self) -> Value:
+    def sqrt(self) -> Self:
         """Square root; raises ValueError for data < 0."""
         return SQRT.apply1(self)
 
-    def abs(self) -> Value:
+    def abs(self) -> Self:
         """|x|; derivative 0 at 0 (as in PyTorch)."""
         return ABS.apply1(self)
 
@@ -461,27 +337,26 @@ class Value:
 
     # numpy calls a method of this name on each element of an object array (`np.exp2(arr)`):
     # compositions of primitives, as numpy_interop's table has them for a bare Value.
-    def fabs(self) -> Value:
+    def fabs(self) -> Self:
         """|x| (numpy's name for object arrays)."""
         return ABS.apply1(self)
 
-    def exp2(self) -> Value:
+    def exp2(self) -> Self:
         """2 ** x."""
         return RPOW.apply1(self, 2.0)
 
-    def log2(self) -> Value:
+    def log2(self) -> Self:
         """log(x) / log(2); raises ValueError for data <= 0."""
         return LOG.apply1(self) / _LN2
 
-    def log10(self) -> Value:
+    def log10(self) -> Self:
         """log(x) / log(10); raises ValueError for data <= 0."""
         return LOG.apply1(self) / _LN10
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        """numpy ufuncs with a primitive record nodes (`np.maximum(v, 0.0)`); others raise."""
-        from .numpy_interop import array_ufunc  # numpy is loaded: it is calling
-
-        return array_ufunc(ufunc, method, inputs, kwargs)
+        """numpy ufuncs with a primitive record nodes (`np.maximum(v, 0.0)`); others raise
+        (`autograd_lite.engine.numpy_interop`, loaded by numpy's first call)."""
+        return _LAYERS.array_ufunc(ufunc, method, inputs, kwargs)
 
     # ---- backward (the traversal lives in autograd_lite.engine.traversal, a layer above) ---------
     def backward(self, gradient: Number = 1.0, retain_graph: bool | None = None,
@@ -494,22 +369,101 @@ class Value:
         `inputs=[...]` accumulates into those Values only; `create_graph=True` is not possible
         with float `.grad`s (use `grad(..., create_graph=True)`).
         """
-        from .traversal import backward
-
         if create_graph:
             raise TypeError("backward(create_graph=True): .grad holds floats; use "
                             "autograd_lite.grad(output, inputs, create_graph=True) for "
                             "differentiable gradients")
-        backward(self, gradient, inputs)
+        _LAYERS.backward(self, gradient, inputs)
 
     def backward_steps(self, gradient: Number = 1.0) -> Iterator[Step]:
         """Generator of `Step` records, one per node, in the order `backward()` processes them."""
-        from .traversal import backward_steps
-
-        return backward_steps(self, gradient)
+        return _LAYERS.backward_steps(self, gradient)
 
 
-_PLAIN_DATA = Value.__dict__["data"]  # the checked property (count_data_reads swaps it)
+class _NumberRead(BaseException):
+    """A probe's number was taken out (private: `on_values` catches it; a BaseException so
+    that a user's `except Exception` in a partial cannot hide it)."""
+
+
+class _Probe(Value):
+    """A stand-in for a node while a user's partial is checked (`on_values`): it computes as
+    a Value (its results are probes too) and compares as one, but taking its number out
+    (`.data`, `float()`, `item()`, a format spec) raises `_NumberRead`."""
+
+    __slots__ = ()
+
+    @property
+    def data(self) -> float:
+        """Refused: see the class."""
+        raise _NumberRead
+
+    @data.setter
+    def data(self, value: float) -> None:
+        raise _NumberRead
+
+    def item(self) -> float:
+        raise _NumberRead
+
+    def __float__(self) -> float:
+        raise _NumberRead
+
+    def __format__(self, spec: str) -> str:
+        if spec:
+            raise _NumberRead
+        return repr(self)
+
+
+# ---- what the layers above bind -------------------------------------------------------------
+class _Bound:
+    """The entry points of the engine's upper layers that Value calls, bound by those layers
+    when they load, so this module imports nothing above it: the traversal binds `backward`
+    and `backward_steps`, the engine package `array_ufunc` (numpy_interop, loaded on numpy's
+    first call). The built-in records Value's operators apply are bound by the table
+    (`bind_table`), as module globals, read on the hot path without an attribute lookup."""
+
+    backward: Callable[[Value, object, Sequence[Value] | None], None]
+    backward_steps: Callable[[Value, object], Iterator[Step]]
+    array_ufunc: Callable[[Any, str, tuple[Any, ...], dict[str, Any]], Any]
+
+
+_LAYERS = _Bound()
+
+ADD: Primitive
+MUL: Primitive
+NEG: Primitive
+DIV: Primitive
+POW: Primitive
+POWC: Primitive
+RPOW: Primitive
+ABS: Primitive
+EXP: Primitive
+LOG: Primitive
+LOG1P: Primitive
+TANH: Primitive
+SIGMOID: Primitive
+SOFTPLUS: Primitive
+RELU: Primitive
+LEAKY_RELU: Primitive
+SIN: Primitive
+COS: Primitive
+SQRT: Primitive
+MAXIMUM: Primitive
+MINIMUM: Primitive
+_TABLE: dict[str, Primitive] = {}
+
+
+def bind_table(table: dict[str, Primitive]) -> None:
+    """Bind the built-in records that Value's operators and methods apply (called once, by the
+    table, `autograd_lite.engine.ops`, which is a layer above this module)."""
+    global ADD, MUL, NEG, DIV, POW, POWC, RPOW, ABS, EXP, LOG, LOG1P, TANH, SIGMOID
+    global SOFTPLUS, RELU, LEAKY_RELU, SIN, COS, SQRT, MAXIMUM, MINIMUM
+    ADD, MUL, NEG, DIV = table["add"], table["mul"], table["neg"], table["div"]
+    POW, POWC, RPOW, ABS = table["pow"], table["powc"], table["rpow"], table["abs"]
+    EXP, LOG, LOG1P, TANH = table["exp"], table["log"], table["log1p"], table["tanh"]
+    SIGMOID, SOFTPLUS, RELU = table["sigmoid"], table["softplus"], table["relu"]
+    LEAKY_RELU, SIN, COS, SQRT = table["leaky_relu"], table["sin"], table["cos"], table["sqrt"]
+    MAXIMUM, MINIMUM = table["maximum"], table["minimum"]
+    _TABLE.update(table)
 
 #: The generation new nodes are stamped with (`Value._g`). A function transform starts a new
 #: one for its level, so a node stamped earlier was made before the level's variables and
@@ -528,13 +482,15 @@ def new_generation() -> int:
     with _GEN_LOCK:
         _GEN += 2
         return _GEN
-_alloc = object.__new__
+
+
+_new = object.__new__
 
 
 def _leaf(data: float, label: str = "", cls: type[Value] | None = None) -> Value:
     """A leaf Value from data the engine produced itself (no validation: it is a float), of
     class `cls` (a Value subclass such as the micrograd drop-in) or Value."""
-    v = _alloc(cls or Value)
+    v: Value = _new(cls or Value)
     v._d = data
     v._gr = 0.0
     v.label = label
@@ -545,11 +501,13 @@ def _leaf(data: float, label: str = "", cls: type[Value] | None = None) -> Value
     return v
 
 
-def _node(op: Primitive, data: float, a: Any, b: Any) -> Value:
-    """A node made by `op` (a leaf under no_grad): the one constructor of the hot path.
+def _node(cls: type[V], op: Primitive, data: float, a: Any, b: Any) -> V:
+    """The one constructor of op results: a node of class `cls` (the class of the op's first
+    Value operand, so a subclass keeps its kind of node) made by `op` with parents `a`, `b`
+    (see the module docstring for the slots), or a leaf under no_grad.
 
     Callers check a non-finite `data` against the inputs (`_forward_anomaly`) first."""
-    v = _alloc(Value)
+    v: V = _new(cls)
     v._d = data
     v._gr = 0.0
     v.label = ""
@@ -625,7 +583,7 @@ def _assigned_grad(value: object) -> float | None:
 
 def _data(x: object, op: str) -> float:
     if isinstance(x, Value):
-        return x.data
+        return x._d
     return to_float(x, op)
 
 
@@ -772,9 +730,7 @@ class Primitive:
     def __reduce_ex__(self, protocol: Any) -> Any:
         """A built-in primitive pickles by name (unpickled as the same record); a user's by
         its fields, as any object."""
-        from .ops import PRIMITIVES
-
-        if PRIMITIVES.get(self.name) is self:
+        if _TABLE.get(self.name) is self:
             return (_builtin_primitive, (self.name,))
         return super().__reduce_ex__(protocol)
 
@@ -807,7 +763,7 @@ class Primitive:
             out = float(out)
         return out
 
-    def apply1(self, a: Value, p: Any = None) -> Value:
+    def apply1(self, a: V, p: Any = None) -> V:
         """Fast path for a one-input primitive on a Value (with its one parameter, if any)."""
         try:
             data = self.forward(a._d) if p is None else self.forward(a._d, p)
@@ -815,20 +771,9 @@ class Primitive:
             data = self._run((a._d,), () if p is None else (p,))
         if data - data != 0.0:
             _forward_anomaly(self, (a._d,), data)
-        v = _alloc(Value)
-        v._d = data
-        v._gr = 0.0
-        v.label = ""
-        v._g = _GEN
-        if grad_enabled():
-            v._prim = self
-            v._a = a
-            v._b = p
-        else:
-            v._prim = v._a = v._b = None
-        return v
+        return _node(a.__class__, self, data, a, p)
 
-    def apply2(self, a: Value, b: Value) -> Value:
+    def apply2(self, a: V, b: Value) -> V:
         """Fast path for a two-input primitive on two Values."""
         try:
             data = self.forward(a._d, b._d)
@@ -836,7 +781,7 @@ class Primitive:
             data = self._run((a._d, b._d), ())
         if data - data != 0.0:
             _forward_anomaly(self, (a._d, b._d), data)
-        return _node(self, data, a, b)
+        return _node(a.__class__, self, data, a, b)
 
     def _positional(self, args: tuple[Any, ...], named: dict[str, Any]) -> tuple[Any, ...]:
         """`args` with the parameters given by name put in their places (defaults between)."""
@@ -902,16 +847,18 @@ class Primitive:
             if hook is None:
                 raise
             return hook(self, args, {})  # type: ignore[no-any-return]
-        values = tuple(x if isinstance(x, Value) else const(x, self.name) for x in inputs)
-        data = self._run(tuple(v.data for v in values), params)
+        cls = next(type(x) for x in inputs if isinstance(x, Value))  # the first Value's class
+        values = tuple(x if isinstance(x, Value) else const(x, self.name, cls) for x in inputs)
+        datas = tuple(v._d for v in values)
+        data = self._run(datas, params)
         if data - data != 0.0:
-            _forward_anomaly(self, tuple(v.data for v in values), data)
+            _forward_anomaly(self, datas, data)
         kind = self._kind
         if kind == _UNARY:
-            return _node(self, data, values[0], params[0] if k else None)
+            return _node(cls, self, data, values[0], params[0] if k else None)
         if kind == _BINARY:
-            return _node(self, data, values[0], values[1])
-        return _node(self, data, values, params)
+            return _node(cls, self, data, values[0], values[1])
+        return _node(cls, self, data, values, params)
 
 
 def _param_names(given: Sequence[str] | None, forward: Callable[..., float], nargs: int,
@@ -991,9 +938,7 @@ def _accumulator(op: Primitive) -> Callable[[Value, float], None]:
 
 def _builtin_primitive(name: str) -> Primitive:
     """The built-in record called `name` (how a pickled built-in primitive is read back)."""
-    from .ops import PRIMITIVES
-
-    return PRIMITIVES[name]
+    return _TABLE[name]
 
 
 _SLOTS: dict[type, tuple[str, ...]] = {}
@@ -1039,7 +984,7 @@ def _copy_graph(root: Value, memo: dict[int, Any]) -> Value:
             elif t is tuple:
                 stack.extend(e for e in x if isinstance(e, Value))
     for v in order:
-        memo[id(v)] = _alloc(type(v))  # (noted by `record_nodes`, as every node)
+        memo[id(v)] = _new(type(v))
     memo.setdefault(id(memo), []).extend(order)  # keep the originals alive, as deepcopy does
 
     def mapped(x: Any) -> Any:
@@ -1119,45 +1064,26 @@ def _float_partial(d: Callable[..., Any], name: str, i: int) -> Callable[..., An
         """The partial on Values (differentiating a derivative): a plain number computed from
         a Value's number (`math.cos(x)`, `x.data`) would make every higher derivative through
         it silently 0, so it raises. A constant (`1.0`), or one chosen by comparing Values
-        (`1.0 if x > 0 else 0.0`), is a true derivative and passes."""
-        with count_data_reads() as reads:
-            r = partial(*args)
-        if reads.numbers and not isinstance(r, Value) and not hasattr(type(r), "__al_apply__"):
+        (`1.0 if x > 0 else 0.0`), is a true derivative and passes: a plain result is checked
+        by calling the partial again on probes, stand-ins whose number cannot be taken out."""
+        r = partial(*args)
+        if isinstance(r, Value) or hasattr(type(r), "__al_apply__"):
+            return r
+        probes = [_leaf(x._d, "", _Probe) if isinstance(x, Value) else x for x in args]
+        try:
+            with no_grad():
+                partial(*probes)
+        except _NumberRead:
             raise TypeError(
                 f"primitive {name!r}: partial derivative {i} read a Value's number (float(), "
                 f".data, math.*) and returned the plain number {r!r}, so higher derivatives "
                 "through it would be silently wrong (0); write the partial with operators "
                 "and autograd_lite functions (autograd_lite.cos(x), not math.cos(x)) so that "
-                "on Values it records a graph")
+                "on Values it records a graph") from None
         return r
 
     partial.on_values = on_values  # type: ignore[attr-defined]
     return partial
 
 
-# Bound at the end of this module: these modules import this one.
-from .ops import (  # noqa: E402
-    ABS,
-    ADD,
-    COS,
-    DIV,
-    EXP,
-    LEAKY_RELU,
-    LOG,
-    LOG1P,
-    MAXIMUM,
-    MINIMUM,
-    MUL,
-    NEG,
-    POW,
-    POWC,
-    RELU,
-    RPOW,
-    SIGMOID,
-    SIN,
-    SOFTPLUS,
-    SQRT,
-    TANH,
-)
-
-__all__ = ["Value", "Primitive", "primitive", "count_data_reads", "DataReads"]
+__all__ = ["Value", "Primitive", "primitive"]

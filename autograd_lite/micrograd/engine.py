@@ -63,36 +63,16 @@ def _exponent(p: float) -> str:
     return str(int(p)) if p.is_integer() and abs(p) < 2**53 else repr(p)
 
 
-def _operand(x: object, op: str) -> _Node:
-    """An operand as a node: Values as they are, numbers as new drop-in leaves (engine checks)."""
-    if isinstance(x, _Node):
-        return x
-    c = _const(x, op)
-    c.__class__ = Value
-    return c
-
-
 def _number(x: object, op: str) -> float:
     """A number operand of `op` as a float, or the engine's TypeError/ValueError naming op and x."""
     return x if type(x) is float and x == x else _const(x, op).data
 
 
-def _adopt(v: _Node) -> Value:
-    """A plain engine node as a drop-in Value: the same object, its class changed in place.
-
-    Both classes have the same slots, so nothing else changes. Used for parents that engine
-    functions (`autograd_lite.exp(v)`) or plain engine Values brought into a drop-in graph.
-    """
-    if type(v) is _Node:
-        v.__class__ = Value
-    return v  # type: ignore[return-value]
-
-
 class Value(_Node):
     """A scalar node with micrograd's API: `data`, `grad`, `_prev`, `_op`, `backward()`.
 
-    Results of its operations are drop-in Values too. Compares and hashes by identity, as
-    micrograd's does.
+    Results of its operations are drop-in Values too (the engine makes a node of its first
+    Value operand's class). Compares and hashes by identity, as micrograd's does.
     """
 
     __slots__ = ()
@@ -111,7 +91,7 @@ class Value(_Node):
     @property
     def _prev(self) -> set[Value]:
         """The parents as a set, as micrograd keeps them (`parents` keeps order and repeats)."""
-        return {_adopt(p) for p in self.parents}
+        return set(self.parents)  # type: ignore[arg-type]
 
     @property
     def _op(self) -> str:
@@ -145,21 +125,12 @@ class Value(_Node):
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
-    # ---- operators: + and * are the engine's own (a node of the left operand's class; a
-    # number operand becomes an engine leaf, shown as a drop-in Value by `_prev`) ----------
-    def __radd__(self, other: Number) -> Value:  # other + self
+    # ---- operators: the engine's own, except where micrograd builds another graph --------
+    def __radd__(self, other: Number) -> Value:  # other + self, micrograd's order: self + other
         return self + other
 
-    def __rmul__(self, other: Number) -> Value:  # other * self
+    def __rmul__(self, other: Number) -> Value:  # other * self, micrograd's order: self * other
         return self * other
-
-    def __pow__(self, other: _Node | Number) -> Value:
-        if isinstance(other, _Node):
-            return _adopt(_POW(self, other))  # micrograd asserts a number; the engine can do it
-        return _adopt(_POWC(self, other))
-
-    def __rpow__(self, other: Number) -> Value:  # other ** self (micrograd has none)
-        return _adopt(_Node.__rpow__(self, other))
 
     def __neg__(self) -> Value:  # -self
         return self * -1
@@ -179,70 +150,6 @@ class Value(_Node):
 
     def __rtruediv__(self, other: Number) -> Value:  # other / self
         return _number(other, "div") * self**-1
-
-    def __abs__(self) -> Value:
-        return _adopt(_Node.__abs__(self))
-
-    # ---- methods: the engine's primitives, results kept in this class ----------------------
-    def relu(self) -> Value:
-        """max(x, 0), op 'ReLU'; derivative 0 at 0 (as micrograd and PyTorch)."""
-        return _adopt(_Node.relu(self))
-
-    def tanh(self) -> Value:
-        """Hyperbolic tangent (math.tanh: no overflow for large |x|), op 'tanh'."""
-        return _adopt(_Node.tanh(self))
-
-    def exp(self) -> Value:
-        """e ** x, op 'exp'; OverflowError names the input above ~709.78."""
-        return _adopt(_Node.exp(self))
-
-    def log(self) -> Value:
-        """Natural logarithm; ValueError for data <= 0."""
-        return _adopt(_Node.log(self))
-
-    def log1p(self) -> Value:
-        """log(1 + x), accurate near 0; ValueError for data <= -1."""
-        return _adopt(_Node.log1p(self))
-
-    def sigmoid(self) -> Value:
-        """1 / (1 + e^-x), stable for large |x|."""
-        return _adopt(_Node.sigmoid(self))
-
-    def leaky_relu(self, negative_slope: float = 0.01) -> Value:
-        """x for x > 0, negative_slope * x otherwise."""
-        return _adopt(_Node.leaky_relu(self, negative_slope))
-
-    def softplus(self) -> Value:
-        """log(1 + e^x), stable for large |x|."""
-        return _adopt(_Node.softplus(self))
-
-    def sin(self) -> Value:
-        """Sine."""
-        return _adopt(_Node.sin(self))
-
-    def cos(self) -> Value:
-        """Cosine."""
-        return _adopt(_Node.cos(self))
-
-    def sqrt(self) -> Value:
-        """Square root; ValueError for data < 0."""
-        return _adopt(_Node.sqrt(self))
-
-    def abs(self) -> Value:
-        """|x|; derivative 0 at 0."""
-        return _adopt(_Node.abs(self))
-
-    def maximum(self, other: _Node | Number) -> Value:
-        """max(self, other); a tie splits the gradient evenly."""
-        return _adopt(_Node.maximum(self, other))
-
-    def minimum(self, other: _Node | Number) -> Value:
-        """min(self, other); a tie splits the gradient evenly."""
-        return _adopt(_Node.minimum(self, other))
-
-    def detach(self) -> Value:
-        """A new leaf with the same data and label, cut off from this graph."""
-        return _adopt(_Node.detach(self))
 
 
 __all__ = ["Value"]

@@ -183,13 +183,22 @@ def test_prev_is_a_set_as_in_micrograd_parents_keep_both_edges() -> None:
     assert a.grad == 2.0  # both edges count (micrograd also gets 2 here)
 
 
-def test_prev_adopts_engine_nodes_in_place() -> None:
+def test_engine_functions_on_dropin_values_make_dropin_nodes() -> None:
+    e = autograd_lite.exp(Value(0.0))  # an engine function on a drop-in Value
+    y = Value(1.0) * Value(2.0) + e
+    assert type(e) is Value and type(y) is Value
+    assert all(type(v) is Value for v in trace(y))
+
+
+def test_a_plain_engine_value_in_a_dropin_graph_stays_what_it_is() -> None:
     plain = autograd_lite.Value(2.0)
-    e = autograd_lite.exp(Value(0.0))  # an engine function: returns an engine node
-    y = Value(1.0) * plain + e
-    prev = trace(y)
-    assert all(type(v) is Value for v in prev)
-    assert any(v is plain for v in prev)  # the same object, seen as a drop-in Value
+    m = Value(1.0) * plain  # a node of the first operand's class
+    y = m + autograd_lite.exp(Value(0.0))
+    assert type(m) is Value and type(y) is Value
+    assert m in y._prev and all(type(v) is Value for v in y._prev)
+    assert plain in m._prev and type(plain) is autograd_lite.Value  # not rewritten in place
+    y.backward()
+    assert plain.grad == 1.0
 
 
 def test_backward_matches_micrograd_readme_example() -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import autograd_lite as al
 from autograd_lite import AnomalyError, Value, detect_anomaly, grad, no_grad
-from autograd_lite.engine.value import count_data_reads
+from autograd_lite.compile.trace import count_data_reads
 from autograd_lite.testing import finite_floats, gradcheck, gradgradcheck, primitive_inputs
 
 from ..oracles import close

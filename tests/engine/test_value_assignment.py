@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autograd_lite import Value, grad, no_grad
-from autograd_lite.engine.value import count_data_reads
+from autograd_lite.compile.trace import count_data_reads
 
 torch = pytest.importorskip("torch")
 
