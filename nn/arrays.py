@@ -118,6 +118,9 @@ def _feature(v: Any, where: str) -> Any:
     return v
 
 
+_FLOAT = {float}
+
+
 def _is_row(x: object) -> bool:
     return is_array(x) or (isinstance(x, Sequence | array.array) and not isinstance(x, str))
 
@@ -155,15 +158,18 @@ def rows(X: Any, where: str = "X") -> list[list[Any]]:
     out: list[list[Any]] = []
     width = -1
     for i, r in enumerate(X):
-        if not _is_row(r):
+        if type(r) is not list and not _is_row(r):
             raise ValueError(f"{where}[{i}] must be a row of numbers (X is samples x features), "
                              f"got {_describe(r)}; for a single feature use [[x] for x in X]")
-        if is_array(r):
+        if type(r) is not list and is_array(r):
             a = to_ndarray(r, f"{where}[{i}]")
             if a.ndim != 1:
                 raise ValueError(f"{where}[{i}] must be a 1-D row, got shape {tuple(a.shape)}")
             r = _plain(a)
-        row = [_feature(v, f"{where}[{i}][{j}]") for j, v in enumerate(r)]
+        if type(r) is list and set(map(type, r)) <= _FLOAT and all(map(math.isfinite, r)):
+            row = r[:]  # plain finite floats, as _feature returns them (checked at C speed)
+        else:
+            row = [_feature(v, f"{where}[{i}][{j}]") for j, v in enumerate(r)]
         if width < 0:
             width = len(row)
         elif len(row) != width:
