@@ -11,7 +11,8 @@ import json
 import math
 import numbers
 import os
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from autograd_lite import Value
@@ -31,6 +32,60 @@ def _walk(prefix: str, obj: Any) -> Iterator[tuple[str, Value]]:
     elif isinstance(obj, list | tuple):
         for i, item in enumerate(obj):
             yield from _walk(f"{prefix}.{i}" if prefix else str(i), item)
+
+
+#: A cluster path for draw_graph: cluster names, outermost first.
+Path = tuple[str, ...]
+
+
+class _Clusters:
+    """What a module tree says about draw_graph's clusters, found from its structure (no name
+    is parsed): each parameter's path and, per module owning parameters, its own path."""
+
+    def __init__(self) -> None:
+        self.paths: dict[Value, Path] = {}
+        self.owned: dict[str, tuple[Path, set[Value]]] = {}  # module name -> (path, its Values)
+
+    def module(self, m: Module, name: str, outer: Path, listed: bool) -> None:
+        # A module that is an item of a list (`layers.0`, `neurons.3`) is a level of its own;
+        # one held by an attribute (`encoder`) is one only for the Values it holds itself.
+        path = outer + (name,) if listed and name else outer
+        own = path if not name or (path and path[-1] == name) else path + (name,)
+        for attr, obj in vars(m).items():
+            if not attr.startswith("_"):
+                self.item(obj, f"{name}.{attr}" if name else attr, path, own, False)
+
+    def item(self, obj: Any, name: str, path: Path, own: Path, listed: bool) -> None:
+        if isinstance(obj, Value):
+            if obj not in self.paths:  # a tied parameter stays with its first module
+                self.paths[obj] = own
+                if own:
+                    self.owned.setdefault(own[-1], (own, set()))[1].add(obj)
+        elif isinstance(obj, Module):
+            self.module(obj, name, path, listed)
+        elif isinstance(obj, list | tuple):
+            for i, x in enumerate(obj):
+                self.item(x, f"{name}.{i}", path, own, True)
+
+    def output_of(self, v: Value) -> Path | None:
+        """The path of the module whose output `v` is: v carries the module's name as its
+        label (as a Neuron's output does) and is computed from that module's parameters,
+        found before reaching another module's output (so a second model with the same names
+        is not taken for this one)."""
+        owner = self.owned.get(v.label) if v.op is not None and v.label else None
+        if owner is None:
+            return None
+        path, mine = owner
+        todo, seen = deque(v.parents), {v}
+        while todo:
+            u = todo.popleft()
+            if u in mine:
+                return path
+            if u in seen or u.op is None or (u.label and u.label in self.owned):
+                continue
+            seen.add(u)
+            todo.extend(u.parents)
+        return None
 
 
 def _describe(x: object) -> str:
@@ -75,6 +130,27 @@ class Module:
         """Set each parameter's `.label` to its dotted name (done by the built-in models)."""
         for name, p in self.named_parameters():
             p.label = name
+
+    def graph_clusters(self) -> Callable[[Value], Path | None]:
+        """Where `draw_graph` groups this model's nodes: a function of a Value giving its
+        cluster path, or None to let the drawing's rules place it (docs/rendering.md).
+
+        `draw_graph(loss, modules=model)` calls this; `clusters=model.graph_clusters()` is the
+        same. Clusters follow the module tree: each module that is an item of a list is a
+        cluster named by its dotted name inside the ones holding it (an MLP's
+        `("layers.0", "layers.0.neurons.3")`), and a parameter sits in the innermost module
+        holding it; a Neuron's output (labelled with the neuron's name) ends its cluster.
+        Parameters of no such module (an RNNCell's) are placed outside every cluster.
+        """
+        found = _Clusters()
+        found.module(self, "", (), False)
+        paths, output_of = found.paths, found.output_of
+
+        def place(v: Value) -> Path | None:
+            path = paths.get(v)
+            return path if path is not None else output_of(v)
+
+        return place
 
     def zero_grad(self, set_to_none: bool = False) -> None:
         """Reset every parameter's `.grad` to 0.0 (call before each backward); with

@@ -9,8 +9,9 @@ order (layer by layer, neuron by neuron, weights only; biases start at 0), so af
 
 Differences, each where micrograd silently misbehaves: a wrong input length raises
 ValueError (micrograd's `zip` drops the extra inputs or weights without a word), sizes must
-be positive ints, and `named_parameters()` (not in micrograd) gives dotted names so
-`autograd_lite.draw_graph(loss, modules=model)` can draw clusters per layer and neuron.
+be positive ints, `named_parameters()` (not in micrograd) gives dotted names, and
+`graph_clusters()` tells `autograd_lite.draw_graph(loss, modules=model)` the clusters per
+layer and neuron.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ class Module:
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Value]]:
         """`(dotted_name, Value)` pairs in `parameters()` order, e.g. `layers.0.neurons.3.w.1`."""
         return iter(())
+
+    def graph_clusters(self) -> dict[Value, tuple[str, ...]]:
+        """Each parameter's cluster path for `draw_graph(..., modules=model)`, outermost first
+        (`("layers.0", "layers.0.neurons.3")`); a lone neuron's are in none."""
+        return dict.fromkeys(self.parameters(), ())
 
 
 class Neuron(Module):
@@ -102,6 +108,10 @@ class Layer(Module):
         for i, n in enumerate(self.neurons):
             yield from n.named_parameters(f"{p}neurons.{i}")
 
+    def graph_clusters(self) -> dict[Value, tuple[str, ...]]:
+        """One cluster per neuron, `neurons.<i>`."""
+        return {p: (f"neurons.{i}",) for i, n in enumerate(self.neurons) for p in n.parameters()}
+
     def __repr__(self) -> str:
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
 
@@ -135,6 +145,12 @@ class MLP(Module):
         p = f"{prefix}." if prefix else ""
         for i, layer in enumerate(self.layers):
             yield from layer.named_parameters(f"{p}layers.{i}")
+
+    def graph_clusters(self) -> dict[Value, tuple[str, ...]]:
+        """A cluster per layer, `layers.<k>`, holding one per neuron, `layers.<k>.neurons.<i>`."""
+        return {p: (f"layers.{k}", *(f"layers.{k}.{name}" for name in path))
+                for k, layer in enumerate(self.layers)
+                for p, path in layer.graph_clusters().items()}
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"

@@ -127,7 +127,11 @@ def test_result_is_a_digraph_subclass():
     ({"collapse": "neuron"}, ValueError, "modules"),
     ({"collapse": "block", "modules": object()}, ValueError, "collapse"),
     ({"max_nodes": 0}, ValueError, "max_nodes"),
-    ({"modules": object()}, TypeError, "named_parameters"),
+    ({"modules": object()}, TypeError, "graph_clusters"),
+    ({"clusters": 3}, TypeError, "clusters"),
+    ({"clusters": lambda v: "layer"}, TypeError, "tuple of cluster names"),
+    ({"clusters": lambda v: ("layer", 0)}, TypeError, "non-empty str"),
+    ({"clusters": {}, "modules": object()}, ValueError, "not both"),
     ({"highlight": [Value(1.0)]}, ValueError, "highlight"),
     ({"highlight_edges": [(Value(1.0), Value(2.0))]}, ValueError, "highlight_edges"),
     ({"highlight_edges": [Value(1.0)]}, TypeError, "pairs"),
@@ -218,6 +222,13 @@ class FakeModel:
     def named_parameters(self):
         return iter(self.params.items())
 
+    def graph_clusters(self):
+        """Each parameter in its layer and neuron, as the model knows them (no name parsed)."""
+        return {p: (f"layers.{layer}", f"layers.{layer}.neurons.{j}")
+                for layer, nout in ((0, 2), (1, 1)) for j in range(nout)
+                for name, p in self.params.items()
+                if name.startswith(f"layers.{layer}.neurons.{j}.")}
+
     def forward(self, xs):
         """The output and, for each neuron, the nodes its forward pass made (the oracle)."""
         made: dict[str, list[Value]] = {}
@@ -284,14 +295,14 @@ def test_assign_clusters_rules():
 
 
 def test_cluster_ends_at_a_module_output():
-    # nn labels each neuron's output with the neuron's name: nodes after it (a loss's
-    # neg/softplus, even unary) stay outside the neuron, though all their parents are inside.
+    # A computed node the caller places (nn places each neuron's output) is its cluster's
+    # output: nodes after it (a loss's neg/softplus, even unary) stay outside the neuron,
+    # though all their parents are inside. Its label plays no part.
     w, x = Value(1.0, label="L0.N0.w"), Value(2.0)
-    params = {w: ("L0", "L0.N0")}
     out = (w * x).tanh()
-    out.label = "L0.N0"
+    out.label = "anything"
     loss = (-out).softplus()
-    where = assign_clusters(topo_order([loss]), params)
+    where = assign_clusters(topo_order([loss]), {w: ("L0", "L0.N0"), out: ("L0", "L0.N0")})
     assert where[out] == ("L0", "L0.N0")
     assert loss not in where and loss.parents[0] not in where
 
@@ -302,11 +313,11 @@ def test_real_mlp_loss_stays_outside_the_output_neuron():
     pred = model([0.5, -1.0])
     assert pred.label == "layers.1.neurons.0"
     loss = (-pred).softplus()
-    where = assign_clusters(topo_order([loss]), dict(
-        (p, ("layers." + n.split(".")[1], ".".join(n.split(".")[:4])))
-        for n, p in model.named_parameters()))
-    assert where[pred] == ("layers.1", "layers.1.neurons.0")
-    assert loss not in where and loss.parents[0] not in where
+    order = topo_order([loss])
+    ids = {v: f"n{i}" for i, v in enumerate(order)}
+    dot = parse(draw_graph(loss, modules=model).source)
+    assert dot.clusters[ids[pred]] == ("layers.1", "neurons.0")
+    assert dot.clusters[ids[loss]] == dot.clusters[ids[loss.parents[0]]] == ()
 
 
 def test_collapse_neuron_boxes():

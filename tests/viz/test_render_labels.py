@@ -55,6 +55,9 @@ class _Model:
     def named_parameters(self):
         yield f"{self.name}.w", self.p
 
+    def graph_clusters(self):
+        return {self.p: (self.name,)}
+
 
 def _symbol_primitive(symbol: str):
     @primitive("shown", lambda out, x: 2.0, symbol=symbol)

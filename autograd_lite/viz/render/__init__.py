@@ -2,9 +2,9 @@
 turns DOT into SVG, PNG or PDF with whichever Graphviz program this machine has.
 
 One idea per module: `renderers` (finding and running a Graphviz program), `graph` (the
-`graphviz.Digraph` subclass that uses it), `clusters` (grouping nodes by module parameter
-names), `labels` (symbols, labels, colours, legend) and `draw` (`draw_graph`). The engine never
-imports this package, and this package never imports `nn` or the command line.
+`graphviz.Digraph` subclass that uses it), `clusters` (grouping nodes into the clusters the
+caller names), `labels` (symbols, labels, colours, legend) and `draw` (`draw_graph`). The
+engine never imports this package, and this package never imports `nn` or the command line.
 """
 
 from __future__ import annotations

@@ -1,55 +1,69 @@
-"""Grouping a graph's nodes by module: clusters from dotted parameter names
-(`layers.0.neurons.3.w.1`) and the boxes of a collapsed drawing (one per neuron or layer).
+"""Grouping a graph's nodes into clusters the caller names: `draw_graph(clusters=...)` (or
+`modules=`, an object whose `graph_clusters()` says it), the rules that place the nodes the
+caller leaves out, and the boxes of a collapsed drawing (one per innermost or outermost cluster).
 
-Works on any object with `named_parameters()` yielding (name, Value) pairs, such as an
-`nn.Module`; this package never imports `nn`.
+A cluster path is a tuple of cluster names, outermost first, such as nn's
+("layers.0", "layers.0.neurons.3"). This module reads no meaning into the names: what a model
+calls its parts is the model's to say (nn's `Module.graph_clusters()`); this package never
+imports `nn`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ... import Value
 
-#: A node's cluster path: its module levels, outermost first,
-#: e.g. ("layers.0", "layers.0.neurons.3").
+#: A node's cluster path: cluster names, outermost first, e.g. ("layers.0", "layers.0.neurons.3").
 Path = tuple[str, ...]
 
-
-def levels(name: str) -> Path:
-    """Module levels of a dotted parameter name, outermost first:
-    `layers.0.neurons.3.w.1` -> ("layers.0", "layers.0.neurons.3"); `w.1` -> ()."""
-    parts = name.split(".")
-    while parts and parts[-1].isdigit():
-        parts.pop()
-    parts = parts[:-1]  # the attribute (`w`, `b`)
-    found = [".".join(parts[:k + 1]) for k, p in enumerate(parts) if p.isdigit()]
-    if parts and (not found or found[-1] != ".".join(parts)):
-        found.append(".".join(parts))
-    return tuple(found)
+#: What `draw_graph(clusters=...)` takes: a mapping from nodes to cluster paths, or a function
+#: of a node returning its path (None: let the rules place it).
+Clusters = Mapping[Value, Sequence[str]] | Callable[[Value], Sequence[str] | None]
 
 
-def parameter_paths(modules: Any) -> dict[Value, Path]:
-    """Each parameter of `modules` (anything with `named_parameters()`) and its cluster path."""
-    named = getattr(modules, "named_parameters", None)
-    if not callable(named):
-        raise TypeError("draw_graph(): modules must have named_parameters() (an nn.Module), got "
-                        f"{type(modules).__name__}")
-    paths: dict[Value, Path] = {}
-    for item in named():
-        try:
-            name, p = item
-        except (TypeError, ValueError):
-            raise TypeError("draw_graph(): named_parameters() must yield (name, Value) pairs, "
-                            f"got {item!r}") from None
-        if not isinstance(name, str) or not isinstance(p, Value):
-            raise TypeError("draw_graph(): named_parameters() must yield (str, Value) pairs, "
-                            f"got ({type(name).__name__}, {type(p).__name__})")
-        paths.setdefault(p, levels(name))  # a tied parameter stays with its first name
-    return paths
+def _path(v: Value, path: Any) -> Path:
+    """`path` checked: a sequence of non-empty str names (a str alone is refused)."""
+    if isinstance(path, str) or not isinstance(path, Sequence):
+        raise TypeError(f"draw_graph(): clusters gives {v!r} the path {path!r}; a path is a "
+                        "tuple of cluster names, outermost first, e.g. ('layer 0', 'neuron 3')")
+    for name in path:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"draw_graph(): clusters gives {v!r} the path {tuple(path)!r}; each "
+                            "cluster name must be a non-empty str")
+    return tuple(path)
+
+
+def modules_clusters(modules: Any) -> Clusters:
+    """What `modules=` says through its `graph_clusters()` hook (nn's modules have it)."""
+    hook = getattr(modules, "graph_clusters", None)
+    if not callable(hook):
+        raise TypeError("draw_graph(): modules= needs an object with graph_clusters() (an "
+                        "nn.Module or a micrograd drop-in module), got "
+                        f"{type(modules).__name__}; for another model pass clusters={{value: "
+                        "('layer 0', 'neuron 3'), ...} or a function of a Value")
+    return hook()
+
+
+def placed_nodes(order: list[Value], clusters: Clusters) -> dict[Value, Path]:
+    """The nodes of `order` the caller places, each with its checked path (() = outside every
+    cluster); nodes it leaves out (absent, or None from a function) are not in the result."""
+    if isinstance(clusters, Mapping):
+        get: Callable[[Value], Any] = clusters.get
+    elif callable(clusters):
+        get = clusters
+    else:
+        raise TypeError("draw_graph(): clusters must map Values to cluster paths or be a "
+                        f"function of a Value, got {type(clusters).__name__}")
+    placed: dict[Value, Path] = {}
+    for v in order:
+        path = get(v)
+        if path is not None:
+            placed[v] = _path(v, path)
+    return placed
 
 
 def _common_prefix(paths: list[Path]) -> Path:
@@ -64,25 +78,28 @@ def _common_prefix(paths: list[Path]) -> Path:
     return first[:n]
 
 
-def assign_clusters(order: list[Value], params: Mapping[Value, Path]) -> dict[Value, Path]:
+def assign_clusters(order: list[Value], placed: Mapping[Value, Path]) -> dict[Value, Path]:
     """Cluster path of every node, in one pass over the forward order.
 
-    A parameter sits in its module; a node fed directly by parameters joins the module they
-    share (their neuron); any other node joins a cluster only if all its parents are in that
-    same cluster (so a loss computed from the output neuron and a target stays outside). A node
-    labelled with its module's name (`nn` labels each neuron's output so) is that module's
-    output: the cluster ends there, so `softplus(-output)` in a loss stays outside too.
+    A node the caller placed sits where it was put; a placed computed node is its cluster's
+    output, so the cluster ends there (a loss's `softplus(-output)` stays outside it). Other
+    computed nodes: one fed directly by placed leaves (a neuron's weights) joins the innermost
+    cluster those share; any other joins a cluster only if all its parents are in that same
+    cluster and none is a cluster's output (so a loss computed from the output and a target
+    stays outside). Unplaced leaves (inputs, constants) stay outside.
     """
     where: dict[Value, Path] = {}
     closed: set[Value] = set()
     for v in order:
-        if v in params:
-            path = params[v]
+        if v in placed:
+            path = placed[v]
+            if path and v.op is not None:
+                closed.add(v)
         elif v.op is None:
             continue
         else:
             parents = v.parents
-            fed = [params[p] for p in parents if p in params]
+            fed = [placed[p] for p in parents if p in placed and p.op is None]
             if fed:
                 path = _common_prefix(fed)
             elif any(p in closed for p in parents):
@@ -92,8 +109,6 @@ def assign_clusters(order: list[Value], params: Mapping[Value, Path]) -> dict[Va
                 path = first if all(where.get(p, ()) == first for p in parents) else ()
         if path:
             where[v] = path
-            if v.label and v.label == path[-1]:
-                closed.add(v)
     return where
 
 
@@ -124,7 +139,9 @@ def safe(name: str) -> str:
 def collapse_boxes(order: list[Value], root: Value, where: Mapping[Value, Path],
                    params: Mapping[Value, Path], collapse: str
                    ) -> tuple[dict[Path, Box], dict[Value, Box]]:
-    """The boxes of a collapsed drawing (one per neuron or layer) and each hidden node's box.
+    """The boxes of a collapsed drawing and each hidden node's box: "neuron", one box per
+    innermost cluster; "layer", one per outermost cluster. `params`: the placed leaves (each
+    box counts its own).
 
     A box's outputs are its nodes used outside it (or the root), in forward order."""
     boxes: dict[Path, Box] = {}
@@ -155,7 +172,8 @@ def collapse_boxes(order: list[Value], root: Value, where: Mapping[Value, Path],
 
 
 def short_name(key: Path) -> str:
-    """A module's name inside its parent: `layers.0.neurons.3` in `layers.0` reads `neurons.3`."""
+    """A cluster's name as drawn inside its parent: a name that starts with the parent's name
+    and a dot is shown without them (`layers.0.neurons.3` in `layers.0` reads `neurons.3`)."""
     name = key[-1]
     outer = key[-2] if len(key) > 1 else ""
     return name[len(outer) + 1:] if outer and name.startswith(outer + ".") else name

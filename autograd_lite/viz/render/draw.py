@@ -15,7 +15,17 @@ from typing import Any
 
 from ... import Value, topo_order
 from . import labels as L
-from .clusters import Box, Path, assign_clusters, collapse_boxes, parameter_paths, safe, unique
+from .clusters import (
+    Box,
+    Clusters,
+    Path,
+    assign_clusters,
+    collapse_boxes,
+    modules_clusters,
+    placed_nodes,
+    safe,
+    unique,
+)
 from .graph import Graph
 from .renderers import graphviz  # imported there, with the install hint if missing
 
@@ -54,7 +64,7 @@ class _Health:
     dead: float | None
 
 
-def _check_options(root: Any, rankdir: Any, show: Any, fmt: Any, collapse: Any, modules: Any,
+def _check_options(root: Any, rankdir: Any, show: Any, fmt: Any, collapse: Any, grouped: bool,
                    max_nodes: Any) -> tuple[str, ...]:
     if not isinstance(root, Value):
         raise TypeError(f"draw_graph() needs a Value, got {type(root).__name__}")
@@ -76,20 +86,20 @@ def _check_options(root: Any, rankdir: Any, show: Any, fmt: Any, collapse: Any, 
     if collapse is not None and collapse not in COLLAPSE:
         raise ValueError(f"draw_graph(): collapse must be None, 'neuron' or 'layer', got "
                          f"{collapse!r}")
-    if collapse is not None and modules is None:
-        raise ValueError("draw_graph(): collapse= needs modules= (e.g. your nn model) to know "
-                         "which nodes form a neuron or layer")
+    if collapse is not None and not grouped:
+        raise ValueError("draw_graph(): collapse= needs modules= (e.g. your nn model) or "
+                         "clusters= to know which nodes form a neuron or layer")
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
         raise ValueError(f"draw_graph(): max_nodes must be a positive int, got {max_nodes!r}")
     return show
 
 
-def _too_many(n: int, max_nodes: int, collapse: str | None, modules: Any) -> ValueError:
+def _too_many(n: int, max_nodes: int, collapse: str | None, grouped: bool) -> ValueError:
     if collapse == "layer":
         hint = "raise max_nodes"
     elif collapse == "neuron":
         hint = "use collapse='layer', or raise max_nodes"
-    elif modules is None:
+    elif not grouped:
         hint = ("pass modules=<your nn model> with collapse='neuron' or collapse='layer' to "
                 "draw each neuron or layer as one box, or raise max_nodes")
     else:
@@ -136,10 +146,10 @@ def _fraction(figures: Any, name: str, key: str) -> float | None:
     return float(x)
 
 
-def _read_health(health: Any, modules: Any) -> dict[str, _Health]:
-    if modules is None:
-        raise ValueError("draw_graph(): health= needs modules= (your nn model) to find the "
-                         "neurons it names")
+def _read_health(health: Any, grouped: bool) -> dict[str, _Health]:
+    if not grouped:
+        raise ValueError("draw_graph(): health= needs modules= (your nn model) or clusters= to "
+                         "find the neurons it names")
     if not isinstance(health, Mapping):
         raise TypeError("draw_graph(): health must map neuron names (e.g. 'layers.0.neurons.3') "
                         f"to their figures, as nn.neuron_health returns; got "
@@ -261,13 +271,13 @@ class _Drawing:
         return "", ""
 
     def layer_note(self, key: Path) -> str:
-        """For a layer box: how many of its neurons are marked."""
+        """For a layer box: how many of the clusters inside it are marked."""
         counts = {"saturated": 0, "dead": 0}
-        for name in self.health:
-            if name.startswith(key[-1] + "."):
-                mark, _ = self.health_of((key[-1], name))
-                if mark:
-                    counts[mark] += 1
+        inside = {path for path in self.where.values() if len(path) > 1 and path[0] == key[0]}
+        for name in sorted({path[-1] for path in inside}):
+            mark, _ = self.health_of((key[0], name))
+            if mark:
+                counts[mark] += 1
         return ", ".join(f"{n} {m}" for m, n in counts.items() if n)
 
     # -- nodes -------------------------------------------------------------------------------
@@ -423,6 +433,7 @@ def draw_graph(
     highlight_edges: Iterable[tuple[Value, Value]] = (),
     color_by_grad: bool = False,
     modules: Any = None,
+    clusters: Clusters | None = None,
     collapse: str | None = None,
     max_nodes: int = 2000,
     size: str | tuple[float, float] | None = None,
@@ -436,30 +447,41 @@ def draw_graph(
 
     `show`: fields of value nodes; `fmt`: number format; `highlight` / `highlight_edges`:
     Values and (parent, child) pairs drawn in blue; `color_by_grad`: fill by |grad| with a
-    legend; `modules` (with `named_parameters()`): clusters per layer and neuron; `collapse`:
-    "neuron" or "layer" draws each as one box; more than `max_nodes` drawn nodes: ValueError.
+    legend; `clusters`: where nodes are grouped, a mapping from Values to cluster paths (names,
+    outermost first: `{w: ("layer 0", "neuron 3")}`) or a function of a Value returning its path
+    or None, the other nodes placed by the rules of docs/rendering.md; `modules`: an object that
+    says its own clusters through `graph_clusters()` (an nn model: a cluster per layer and
+    neuron); without either, no clusters. `collapse`: "neuron" or "layer" draws each innermost
+    or outermost cluster as one box; more than `max_nodes` drawn nodes: ValueError.
     `derivative_of`: the forward output(s) a `grad(..., create_graph=True)` result was taken of;
     nodes built by that grad are outlined (dashed purple, in the legend). `health`: per-neuron
-    figures (`nn.neuron_health(model, X)`: name -> {"saturated": f, "dead": f}); neurons past
-    `health_threshold` of the batch are marked saturated (red) or dead (grey).
+    figures by cluster name (`nn.neuron_health(model, X)`: name -> {"saturated": f, "dead": f});
+    neurons past `health_threshold` of the batch are marked saturated (red) or dead (grey).
     """
-    show = _check_options(root, rankdir, show, fmt, collapse, modules, max_nodes)
+    if modules is not None and clusters is not None:
+        raise ValueError("draw_graph(): pass modules= or clusters=, not both (modules=m is "
+                         "clusters=m.graph_clusters())")
+    grouped = modules is not None or clusters is not None
+    show = _check_options(root, rankdir, show, fmt, collapse, grouped, max_nodes)
     if isinstance(health_threshold, bool) or not isinstance(health_threshold, int | float) \
             or not 0.0 < health_threshold <= 1.0:
         raise ValueError("draw_graph(): health_threshold must be a fraction in (0, 1], got "
                          f"{health_threshold!r}")
     order = topo_order([root])
     if collapse is None and len(order) > max_nodes:
-        raise _too_many(len(order), max_nodes, collapse, modules)
-    params = parameter_paths(modules) if modules is not None else {}
-    where = assign_clusters(order, params) if params else {}
+        raise _too_many(len(order), max_nodes, collapse, grouped)
+    if modules is not None:
+        clusters = modules_clusters(modules)
+    placed = placed_nodes(order, clusters) if clusters is not None else {}
+    where = assign_clusters(order, placed) if placed else {}
+    params = {v: path for v, path in placed.items() if v.op is None}  # drawn as parameters
     boxes, box_of = (collapse_boxes(order, root, where, params, collapse) if collapse
                      else ({}, {}))
     if collapse is not None:
         drawn = len(order) - len(box_of) + len(boxes)
         if drawn > max_nodes:
-            raise _too_many(drawn, max_nodes, collapse, modules)
-    figures = _read_health(health, modules) if health is not None else {}
+            raise _too_many(drawn, max_nodes, collapse, grouped)
+    figures = _read_health(health, grouped) if health is not None else {}
     if figures:
         known = {p for path in where.values() for p in path}
         unknown = sorted(set(figures) - known)
@@ -467,7 +489,7 @@ def draw_graph(
             raise ValueError(f"draw_graph(): health names {unknown[0]!r}, which is not a module "
                              f"of this graph (e.g. {sorted(known)[-1]!r}); pass the figures of "
                              "the model drawn" if known else "draw_graph(): health names "
-                             f"{unknown[0]!r} but modules= has no parameters in this graph")
+                             f"{unknown[0]!r} but no node of this graph is in a cluster")
     d = _Drawing(root, order, show, fmt, params, where, boxes, box_of, color_by_grad,
                  derivative_levels(order, derivative_of), figures, float(health_threshold),
                  (_threshold_text(health, "saturation_threshold"),
