@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import derive
 from ..engine.value import Primitive
-from . import native
+from . import native, vector
 from .program import exact
 
 if TYPE_CHECKING:
@@ -151,6 +151,93 @@ def _python_source(prog: _Program, n_inputs: int, n_params: int, with_grad: bool
 CHUNK = 400
 
 
+class _CParts:
+    """What the scalar and the block generators share: the statements, the slots of the
+    outputs in T, the parameters the output depends on, and the input and parameter checks."""
+
+    def __init__(self, prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
+                 input_grads: bool) -> None:
+        self.fwd = [(v, "=", e) for v, e in prog.forward]
+        self.bwd = [(v, "=" if new else "+=", e) for new, v, e in prog.backward]
+        self.size = 2 * n_nodes
+        k_grads = n_inputs if input_grads else 0
+        self.vslots = [self._slot(o, self.fwd) for o in prog.outputs]
+        self.gslots = [self._slot(e, self.bwd) for e in prog.grads[:k_grads]]
+        self.used = [(j, self._slot(e, self.bwd)) for j, e in enumerate(prog.grads[k_grads:])
+                     if e != "0.0"]
+        self.k, self.n_params, self.input_grads = n_inputs, n_params, input_grads
+
+    def _slot(self, expr: str, lines: list[tuple[str, str, str]]) -> int:
+        if expr.startswith("T[") and expr.endswith("]") and expr[2:-1].isdigit():
+            return int(expr[2:-1])
+        lines.append((f"T[{self.size}]", "=", expr))  # a leaf or a constant: copied into T
+        self.size += 1
+        return self.size - 1
+
+    def checks(self) -> list[str]:
+        """Inputs and parameters are checked once per call: a NaN input is the caller's error,
+        a non-finite parameter or an inf input sends rows to the interpreter (see `_c_run`)."""
+        return [f"  for (long i = 0; i < n * {self.k}; i++) "
+                "if (isnan(X[i])) { *fail = i; return 3; }",
+                f"  for (long j = 0; j < {self.n_params}; j++) "
+                "if (!isfinite(P[j])) { *fail = 0; return 2; }"]
+
+    def tables(self, out: list[str]) -> None:
+        def table(name: str, items: list[int]) -> None:
+            out.append(f"static const long {name}[{max(len(items), 1)}] = "
+                       f"{{{', '.join(map(str, items)) or '0'}}};")
+
+        table("al_vs", self.vslots)
+        table("al_gs", self.gslots)
+        table("al_pj", [j for j, _ in self.used])
+        table("al_ps", [t for _, t in self.used])
+
+
+def _chunks(out: list[str], prefix: str, lines: list[str], head: str, args: str) -> list[str]:
+    """Emit `lines` as noinline functions of CHUNK statements; the statements calling them."""
+    names = []
+    for c in range(0, len(lines), CHUNK):
+        names.append(f"{prefix}{c // CHUNK}")
+        out.append(f"static __attribute__((noinline)) {head}{names[-1]}{args} {{")
+        out.extend(lines[c:c + CHUNK])
+        if head.startswith("AL_T"):
+            out.append("  AL_VZ;")  # AVX code leaves the upper register halves clean
+        out.append("}")
+    return [f"    {name}(x, P, T);" if not head.startswith("AL_T") else f"      {name}(P, VT);"
+            for name in names]
+
+
+_FW_SIG = "(long n, const double *X, const double *P, double *V, long *fail, double *T)"
+_VG_SIG = ("(long n, const double *X, const double *P, double *V, double *G, double *PG, "
+           "long *fail, double *T)")
+
+
+def _scalar_rows(parts: _CParts, out: list[str], flag_every_row: bool) -> None:
+    """`al_fw_rows(r0, ...)` and `al_vg_rows(r0, ...)`: rows r0..n-1 one at a time (the flags
+    cleared before and tested after each row), returning 0 or 1 with `*fail` = the row."""
+    k, nv, m = parts.k, len(parts.vslots), len(parts.used)
+    sig = "(const double *restrict x, const double *restrict P, double *restrict T)"
+    call_fw = _chunks(out, "al_f", [f"  {v} {o} {e};" for v, o, e in parts.fwd], "void ", sig)
+    call_bw = _chunks(out, "al_b", [f"  {v} {o} {e};" for v, o, e in parts.bwd], "void ", sig)
+    head = [f"    const double *x = X + r * {k};",
+            f"    for (long i = 0; i < {k}; i++) "
+            "if (!isfinite(x[i])) { *fail = r; return 1; }",
+            "    feclearexcept(AL_BAD);"]
+    if flag_every_row:  # a non-finite constant: every row goes to the interpreter
+        head.append("    feraiseexcept(FE_INVALID);")
+    store_v = f"    for (long i = 0; i < {nv}; i++) V[r * {nv} + i] = T[al_vs[i]];"
+    test = "    if (fetestexcept(AL_BAD)) { *fail = r; return 1; }"
+    store_g = [f"    for (long i = 0; i < {k}; i++) G[r * {k} + i] = "
+               "T[al_gs[i]];"] if parts.input_grads else []
+    out += [f"static int al_fw_rows(long r0, {_FW_SIG[1:]} {{",
+            "  for (long r = r0; r < n; r++) {", *head, *call_fw, store_v, test, "  }",
+            "  return 0;", "}"]
+    out += [f"static int al_vg_rows(long r0, {_VG_SIG[1:]} {{",
+            "  for (long r = r0; r < n; r++) {", *head, *call_fw, store_v, *call_bw, *store_g,
+            test, f"    for (long j = 0; j < {m}; j++) PG[al_pj[j]] += T[al_ps[j]];",
+            "  }", "  return 0;", "}"]
+
+
 def _c_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
               flag_every_row: bool = False, input_grads: bool = True
               ) -> tuple[str, int, list[int]]:
@@ -169,67 +256,96 @@ def _c_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     parameters and T and write T, so no computation can move out of the window between
     clearing and testing the flags; results are copied out of T by loops over index tables.
     """
-    fwd = [f"  {v} = {e};" for v, e in prog.forward]
-    bwd = [f"  {v} {'=' if new else '+='} {e};" for new, v, e in prog.backward]
-    size = 2 * n_nodes
-
-    def slot(expr: str, lines: list[str]) -> int:
-        nonlocal size
-        if expr.startswith("T[") and expr.endswith("]") and expr[2:-1].isdigit():
-            return int(expr[2:-1])
-        lines.append(f"  T[{size}] = {expr};")  # a leaf or a constant: copied into T
-        size += 1
-        return size - 1
-
-    k_grads = n_inputs if input_grads else 0
-    vslots = [slot(o, fwd) for o in prog.outputs]
-    gslots = [slot(e, bwd) for e in prog.grads[:k_grads]]
-    used = [(j, slot(e, bwd)) for j, e in enumerate(prog.grads[k_grads:]) if e != "0.0"]
+    parts = _CParts(prog, n_inputs, n_params, n_nodes, input_grads)
     out: list[str] = []
-    sig = "(const double *restrict x, const double *restrict P, double *restrict T)"
+    parts.tables(out)
+    _scalar_rows(parts, out, flag_every_row)
+    check = parts.checks()
+    out += [f"int al_fw{_FW_SIG} {{", *check, "  return al_fw_rows(0, n, X, P, V, fail, T);",
+            "}"]
+    out += [f"int al_vg{_VG_SIG} {{", *check,
+            "  return al_vg_rows(0, n, X, P, V, G, PG, fail, T);", "}", ""]
+    return "\n".join(out), parts.size, [j for j, _ in parts.used]
 
-    def chunks(prefix: str, lines: list[str]) -> list[str]:
-        names = []
-        for c in range(0, len(lines), CHUNK):
-            names.append(f"{prefix}{c // CHUNK}")
-            out.append(f"static __attribute__((noinline)) void {names[-1]}{sig} {{")
-            out.extend(lines[c:c + CHUNK])
-            out.append("}")
-        return [f"    {name}(x, P, T);" for name in names]
 
-    def table(name: str, items: list[int]) -> None:
-        out.append(f"static const long {name}[{max(len(items), 1)}] = "
-                   f"{{{', '.join(map(str, items)) or '0'}}};")
+def c_blocks_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
+                    flag_every_row: bool = False, input_grads: bool = True,
+                    simd: Any = "auto") -> tuple[str, int, list[int]]:
+    """`_c_source`'s functions, with the same arguments, results and return codes, computing
+    B rows at a time in SIMD lanes (`native.simd()`'s choice, or `simd`: a `vector.Simd` or
+    None), bit for bit as the scalar code: see `_c_blocks`. Scalar code when there is no
+    vector instruction set, a constant is not finite, or a template is outside the dialect
+    `vector.VectorText` reads."""
+    if simd == "auto":
+        simd = native.simd()
+    if simd is None or flag_every_row:
+        return _c_source(prog, n_inputs, n_params, n_nodes, flag_every_row, input_grads)
+    try:
+        return _c_blocks(prog, n_inputs, n_params, n_nodes, input_grads, simd)
+    except vector.Unsupported:
+        return _c_source(prog, n_inputs, n_params, n_nodes, flag_every_row, input_grads)
 
-    call_fw = chunks("al_f", fwd)
-    call_bw = chunks("al_b", bwd)
-    table("al_vs", vslots)
-    table("al_gs", gslots)
-    table("al_pj", [j for j, _ in used])
-    table("al_ps", [t for _, t in used])
-    nv, m = len(vslots), len(used)
-    # Inputs and parameters are checked here, once: a NaN input is the caller's error, a
-    # non-finite parameter or an inf input sends rows to the interpreter (see `_c_run`).
-    check = [f"  for (long i = 0; i < n * {n_inputs}; i++) "
-             "if (isnan(X[i])) { *fail = i; return 3; }",
-             f"  for (long j = 0; j < {n_params}; j++) "
-             "if (!isfinite(P[j])) { *fail = 0; return 2; }"]
-    head = [f"    const double *x = X + r * {n_inputs};",
-            f"    for (long i = 0; i < {n_inputs}; i++) "
-            "if (!isfinite(x[i])) { *fail = r; return 1; }",
-            "    feclearexcept(AL_BAD);"]
-    if flag_every_row:  # a non-finite constant: every row goes to the interpreter
-        head.append("    feraiseexcept(FE_INVALID);")
-    store_v = f"    for (long i = 0; i < {nv}; i++) V[r * {nv} + i] = T[al_vs[i]];"
-    test = "    if (fetestexcept(AL_BAD)) { *fail = r; return 1; }"
-    store_g = [f"    for (long i = 0; i < {n_inputs}; i++) G[r * {n_inputs} + i] = "
-               "T[al_gs[i]];"] if input_grads else []
-    out += ["int al_fw(long n, const double *X, const double *P, double *V, long *fail, "
-            "double *T) {", *check, "  for (long r = 0; r < n; r++) {", *head, *call_fw,
-            store_v, test, "  }", "  return 0;", "}"]
-    out += ["int al_vg(long n, const double *X, const double *P, double *V, double *G, "
-            "double *PG, long *fail, double *T) {", *check,
-            "  for (long r = 0; r < n; r++) {", *head, *call_fw, store_v, *call_bw, *store_g,
-            test, f"    for (long j = 0; j < {m}; j++) PG[al_pj[j]] += T[al_ps[j]];",
-            "  }", "  return 0;", "}", ""]
-    return "\n".join(out), size, [j for j, _ in used]
+
+def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
+              input_grads: bool, simd: vector.Simd) -> tuple[str, int, list[int]]:
+    """Block code: each full block of B rows is transposed into vectors (input i of the
+    block's rows in `VX[i]`), its flags cleared once, every statement run once on vectors of
+    B rows (`VT[k]`, aligned to a vector, in the scratch space), and its flags tested once. A
+    clean block's values and gradients are copied out row by row and its parameter gradients
+    added lane by lane, in row order (the same sums as the scalar code). A block with a
+    non-finite input or a raised flag is re-run by the scalar rows (`al_vg_rows`), which find
+    its first failing row and add the rows before it in order; the last n % B rows are scalar.
+    """
+    parts = _CParts(prog, n_inputs, n_params, n_nodes, input_grads)
+    text = vector.VectorText()
+
+    def vec(lines: list[tuple[str, str, str]]) -> list[str]:
+        return [f"  {text.target(v)} {o} {text.expr(e)};" for v, o, e in lines]
+
+    vfwd, vbwd = vec(parts.fwd), vec(parts.bwd)
+    b, k, nv, m = simd.lanes, parts.k, len(parts.vslots), len(parts.used)
+    out: list[str] = [simd.prelude()]
+    out += [simd.lane_call(name, nargs) for name, nargs in sorted(text.calls)]
+    parts.tables(out)
+    _scalar_rows(parts, out, False)
+    sig = "(const double *restrict P, vd *restrict VT)"
+    out.append(f"#define VX (VT + {parts.size})")
+    call_fw = _chunks(out, "al_vf", vfwd, "AL_T void ", sig)
+    call_bw = _chunks(out, "al_vb", vbwd, "AL_T void ", sig)
+    out.append("#undef VX")
+    # The vector scratch: parts.size vectors of nodes, then k of inputs, aligned to a vector.
+    size = max(parts.size, b * (parts.size + k) + b)
+    head = ["  vd *VT = (vd *)(((uintptr_t)T + sizeof(vd) - 1) & ~(uintptr_t)(sizeof(vd) - 1));",
+            f"  double *xv = (double *)(VT + {parts.size});",
+            "  const double *t = (const double *)VT;",
+            f"  for (long r = 0; r < n; r += {b}) {{",
+            f"    long w = n - r < {b} ? n - r : {b};  /* the block's rows */",
+            f"    const double *x = X + r * {k};",
+            "    int ok = 2 * w > AL_LANES;  /* a short tail: scalar rows (fewer library calls) */",
+            f"    for (long i = 0; ok && i < w * {k}; i++) ok = isfinite(x[i]) != 0;",
+            "    if (ok) {",
+            # A short block's lanes past w repeat its last row: no flag a real row lacks.
+            f"      for (long l = 0; l < {b}; l++) for (long i = 0; i < {k}; i++) "
+            f"xv[i * {b} + l] = x[(l < w ? l : w - 1) * {k} + i];",
+            "      feclearexcept(AL_BAD);"]
+    done_v = [f"        for (long l = 0; l < w; l++) for (long i = 0; i < {nv}; i++) "
+              f"V[(r + l) * {nv} + i] = t[al_vs[i] * {b} + l];"]
+    done_g = [f"        for (long l = 0; l < w; l++) for (long i = 0; i < {k}; i++) "
+              f"G[(r + l) * {k} + i] = t[al_gs[i] * {b} + l];"] if input_grads else []
+    done_pg = [f"        for (long j = 0; j < {m}; j++) {{",
+               f"          const double *u = t + al_ps[j] * {b}; double s = PG[al_pj[j]];",
+               "          for (long l = 0; l < w; l++) s += u[l];",
+               "          PG[al_pj[j]] = s;", "        }"]
+
+    def driver(name: str, sig: str, calls: list[str], done: list[str], rows: str) -> None:
+        out.extend([f"int {name}{sig} {{", *parts.checks(), *head, *calls,
+                    "      if (!fetestexcept(AL_BAD)) {", *done, "        continue;",
+                    "      }", "    }",
+                    f"    int rc = {rows};", "    if (rc) return rc;", "  }", "  return 0;",
+                    "}"])
+
+    driver("al_fw", _FW_SIG, call_fw, done_v, "al_fw_rows(r, r + w, X, P, V, fail, T)")
+    driver("al_vg", _VG_SIG, call_fw + call_bw, done_v + done_g + done_pg,
+           "al_vg_rows(r, r + w, X, P, V, G, PG, fail, T)")
+    out.append("")
+    return "\n".join(out), size, [j for j, _ in parts.used]

@@ -58,9 +58,11 @@ from typing import Any
 from ..engine import derive
 from ..engine.errors import AutogradError
 from ..engine.value import Primitive
+from . import vector
 
 __all__ = ["NativeCacheWarning", "NativeUnavailableError", "NativeUnavailableWarning",
-           "c_template", "find_compiler", "load", "PRELUDE", "literal", "missing_template"]
+           "c_template", "cpu_simd", "find_compiler", "load", "PRELUDE", "literal",
+           "missing_template", "simd", "simd_of"]
 
 
 class NativeUnavailableError(AutogradError, RuntimeError):
@@ -280,6 +282,134 @@ def opt_level(n_lines: int) -> str:
 
 
 _O1_MAX_LINES = 15_000
+
+
+# ---- the instruction set of block code ---------------------------------------------------------
+#: Forces a lower instruction set for block code than this CPU offers: "none" (scalar code),
+#: "sse2", "avx2" or "avx512" (a higher one than the CPU's is lowered to the CPU's).
+SIMD_ENV = "AUTOGRAD_LITE_SIMD"
+SIMD_LEVELS = ("none", "sse2", "avx2", "avx512")
+#: The level chosen when the environment names none: SSE2's two lanes do not pay on the
+#: machines measured (benchmarks/bench_blocks.py), so scalar code below AVX2.
+_DEFAULT_FLOOR = "avx2"
+_cpu_level: list[str] = []
+
+
+def cpu_simd() -> str:
+    """The best instruction set for block code this CPU and OS run (read once per process):
+    "avx512" (AVX-512F), "avx2", "sse2" on x86-64 per Linux's /proc/cpuinfo (the kernel lists
+    AVX only when it saves the registers), else "none"."""
+    with _lock:
+        if _cpu_level:
+            return _cpu_level[0]
+    level = "none"
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        flags: set[str] = set()
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if line.startswith("flags"):
+                        flags = set(line.split(":", 1)[1].split())
+                        break
+        except OSError:
+            pass
+        for name, flag in (("avx512", "avx512f"), ("avx2", "avx2"), ("sse2", "sse2")):
+            if flag in flags:
+                level = name
+                break
+    with _lock:
+        _cpu_level[:] = [level]
+    return level
+
+
+def _wanted_simd() -> str:
+    """The level asked for: $AUTOGRAD_LITE_SIMD, lowered to the CPU's; by default the CPU's
+    when it is at least `_DEFAULT_FLOOR`, else "none"."""
+    env = os.environ.get(SIMD_ENV, "").strip().lower()
+    if env and env not in SIMD_LEVELS:
+        raise ValueError(f"${SIMD_ENV} must be one of {', '.join(SIMD_LEVELS)} (or unset), "
+                         f"got {env!r}")
+    cpu = cpu_simd()
+    if not env:
+        return cpu if SIMD_LEVELS.index(cpu) >= SIMD_LEVELS.index(_DEFAULT_FLOOR) else "none"
+    return SIMD_LEVELS[min(SIMD_LEVELS.index(env), SIMD_LEVELS.index(cpu))]
+
+
+_simd_probed: dict[tuple[str, str], bool] = {}
+
+
+def simd() -> vector.Simd | None:
+    """The instruction set block code is generated for (`vector.SIMDS`), or None for scalar
+    code: the CPU's (see `cpu_simd`, `$AUTOGRAD_LITE_SIMD`), stepped down until the compiler
+    builds a probe of vector-type code that a child interpreter loads and runs exactly; None
+    also when there is no working compiler. Probed once per compiler and level."""
+    level = _wanted_simd()
+    found = find_compiler()
+    if isinstance(found, str):
+        return None
+    cmd, identity = found
+    while level != "none":
+        key = ("\0".join([*cmd, identity]), level)
+        with _lock:
+            ok = _simd_probed.get(key)
+        if ok is None:
+            try:
+                ok = _probe_simd(cmd, vector.SIMDS[level])
+            except (OSError, subprocess.SubprocessError, NativeUnavailableError):
+                ok = False
+            with _lock:
+                _simd_probed[key] = ok
+        if ok:
+            return vector.SIMDS[level]
+        level = SIMD_LEVELS[SIMD_LEVELS.index(level) - 1]
+    return None
+
+
+def _probe_simd(cmd: list[str], s: vector.Simd) -> bool:
+    """Whether `cmd` builds block code for `s` (vector types, the target attribute, lane
+    calls, selects) that a child interpreter loads and runs with exp(1) in every lane."""
+    lanes = ", ".join(f"o[{i}]" for i in range(s.lanes))
+    source = (_PROBE.split("double al_probe")[0] + s.prelude() + s.lane_call("exp", 1) +
+              "static __attribute__((noinline)) AL_T void al_pv(double *o, double x) {\n"
+              "  vd a = al_bc(x); vd e = al_v1_exp(a);\n"
+              "  vd r = al_sel((vl)(a > al_bc(0.0)), al_fabs(-e), al_bc(-1.0));\n"
+              "  union { vd v; double d[AL_LANES]; } u = {r};\n"
+              "  for (int l = 0; l < AL_LANES; l++) o[l] = u.d[l];\n  AL_VZ;\n}\n"
+              "double al_probe(double x) { double o[AL_LANES]; feclearexcept(FE_ALL_EXCEPT);"
+              " al_pv(o, x); double w[] = {" + lanes + "};\n"
+              "  for (int l = 1; l < AL_LANES; l++) if (w[l] != w[0]) return -2.0;\n"
+              "  return w[0] + (double)fetestexcept(FE_OVERFLOW); }\n")
+    with _private_tmpdir("autograd-lite-probe-") as tmp:
+        src = Path(tmp) / "probe.c"
+        lib = Path(tmp) / "probe.so"
+        src.write_text(source)
+        done = _run([*cmd, *_FLAGS_BASE, *SIMD_FLAGS, "-O1", "-o", str(lib), str(src), "-lm"],
+                    120, tmp)
+        if done.returncode != 0 or not lib.is_file():
+            return False
+        if not sys.executable:
+            return False
+        child = _run([sys.executable, "-I", "-S", "-c", _PROBE_CHILD, str(lib), "0.5"], 120,
+                     tmp)
+        want = f"{float.hex(math.exp(1.0))} {float.hex(float.fromhex('0x1p-1023'))}"
+        return child.returncode == 0 and child.stdout.strip() == want
+
+
+#: Flags for block code: GCC's vzeroupper insertion and the register allocation of vector
+#: code need its "expensive optimizations" (on at -O2, off at -O1).
+SIMD_FLAGS = ["-fexpensive-optimizations"]
+_SIMD_MARK = "/* autograd-lite block code: "
+
+
+def simd_of(source: str) -> str | None:
+    """The instruction set a generated source's block code is for ("avx2"...), or None for
+    scalar code: read from the first line `vector.Simd.prelude` writes."""
+    first = source.split("\n", 1)[0]
+    if first.startswith(_SIMD_MARK):
+        name = first[len(_SIMD_MARK):].split(",", 1)[0]
+        if name in vector.SIMDS:
+            return name
+    return None
 
 
 # ---- where files go: the trust checks ----------------------------------------------------------
@@ -600,11 +730,13 @@ def _package_version() -> str:
     return __version__
 
 
-def cache_key(text: str, cmd: Sequence[str], identity: str, flags: Sequence[str]) -> str:
+def cache_key(text: str, cmd: Sequence[str], identity: str, flags: Sequence[str],
+              simd_tag: str = "simd: none") -> str:
     """The cache key of a library: everything that changes it (the whole C text, prelude
-    included, the package version, the compiler's command, identity and target, the flags,
-    the platform and machine)."""
-    parts = [_package_version(), text, *cmd, identity, *flags, sys.platform,
+    included, the package version, the compiler's command, identity and target (this CPU's
+    flags among them), the flags, the block code's instruction set and rows per vector (also
+    in the text), the platform and machine)."""
+    parts = [_package_version(), text, *cmd, identity, *flags, simd_tag, sys.platform,
              platform.machine(), str(ctypes.sizeof(ctypes.c_void_p))]
     return _digest_of("\0".join(parts).encode())
 
@@ -632,8 +764,12 @@ def load(source: str, n_lines: int, symbols: Sequence[str] = ("al_vg", "al_fw"))
     flags = [*_FLAGS_BASE, opt_level(n_lines)]
     if "Free Software Foundation" in identity and flags[-1] != "-O0":
         flags += _GCC_FAST_COMPILE
+    isa = simd_of(source)
+    if isa is not None:
+        flags += SIMD_FLAGS
     text = PRELUDE + source
-    key = cache_key(text, cmd, identity, flags)
+    tag = f"simd: {isa} x{vector.SIMDS[isa].lanes}" if isa is not None else "simd: none"
+    key = cache_key(text, cmd, identity, flags, tag)
     with _lock:
         lib = _loaded.get(key)
     if lib is not None:
@@ -677,9 +813,11 @@ def forget_loaded() -> None:
 
 
 def forget_compiler() -> None:
-    """Probe for the compiler again at the next build (after changing $CC or PATH)."""
+    """Probe for the compiler (and its vector code) again at the next build (after changing
+    $CC or PATH)."""
     with _lock:
         _compiler.clear()
+        _simd_probed.clear()
 
 
 def missing_template(ops_used: Sequence[Primitive]) -> Primitive | None:
