@@ -602,6 +602,11 @@ def main(argv: list[str] | None = None) -> int:
     say()
     say("| goal | target | measured | |")
     say("|---|---|---|---|")
+    if checks:
+        exact = all(v["c"] and v["python"] for v in checks.values())
+        say(f"| 1. hand-written reference bit-equal to autograd-lite's step (loss, parameters) "
+            f"| yes | {'yes' if exact else 'NO: its figures are not the limit'} | "
+            f"{yes(exact)} |")
     for label, x in (("bench_native's C step", ours_c), ("fit(compiled=True) step", fit_step)):
         r = None if x is None or ref is None else x / ref
         say(f"| 1. MLP step ({label}) vs hand-written SIMD limit | <= 2x | "
