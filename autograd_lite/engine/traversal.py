@@ -115,6 +115,79 @@ def _depth_first(roots: Sequence[Value], reset: bool, leaves: bool = True, since
     return order
 
 
+def _interior_order(root: Value) -> list[Value]:
+    """`_depth_first((root,), reset=True, leaves=False)`, specialised for backward's fast mode:
+    the same list in the same order with the same resets, in fewer steps.
+
+    * The loop tests no mode.
+    * A leaf parent is settled where it is met (marked seen, a `None` gradient set to 0.0)
+      instead of pushed and popped: leaves are not in the list, and what happens to them does
+      not depend on when.
+    * The first parent, which `_depth_first` pushes last and so pops next, is visited at once
+      (the walk descends along first parents without the stack).
+    """
+    order: list[Value] = []
+    if root._prim is None:
+        if root._gr is None:
+            root._gr = 0.0
+        return order
+    emit = order.append
+    seen: set[Value] = set()
+    add = seen.add
+    todo: list[Value | None] = [root]
+    push = todo.append
+    pop = todo.pop
+    waiting: list[Value] = []
+    wait = waiting.append
+    unwait = waiting.pop
+    while todo:
+        node = pop()
+        if node is None:  # the parents of the node on top of `waiting` are all done
+            node = unwait()
+            node._gr = 0.0
+            emit(node)
+            continue
+        if node in seen:
+            continue
+        while True:  # visit `node` (an op node not seen yet), then its first parent if it is one
+            add(node)
+            wait(node)
+            push(None)
+            kind = node._prim._kind  # type: ignore[union-attr]
+            if kind == _BINARY:
+                b = node._b
+                if b not in seen:
+                    if b._prim is None:
+                        add(b)
+                        if b._gr is None:
+                            b._gr = 0.0
+                    else:
+                        push(b)
+                a = node._a
+            elif kind == _UNARY:
+                a = node._a
+            else:
+                parents = node._a
+                for p in parents[:0:-1]:
+                    if p not in seen:
+                        if p._prim is None:
+                            add(p)
+                            if p._gr is None:
+                                p._gr = 0.0
+                        else:
+                            push(p)
+                a = parents[0]
+            if a in seen:
+                break
+            if a._prim is None:
+                add(a)
+                if a._gr is None:
+                    a._gr = 0.0
+                break
+            node = a
+    return order
+
+
 # ---- the rule -----------------------------------------------------------------------------
 def local_partials(node: Value, values: bool = False) -> list[Any]:
     """d node / d parent for each parent, from the node's record: floats, or Values if `values`.
@@ -226,7 +299,7 @@ def _start(root: Value, gradient: object, leaves: bool = True) -> list[Value]:
     """Order the graph, reset interior gradients and seed the root: the state before step 1
     (without `leaves`, the order holds the op nodes only: all that backward's fast mode visits)."""
     seed = to_float(gradient, "backward gradient")
-    order = _depth_first((root,), reset=True, leaves=leaves)
+    order = _depth_first((root,), reset=True) if leaves else _interior_order(root)
     root._gr += seed
     return order
 
