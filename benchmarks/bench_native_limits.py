@@ -1,7 +1,8 @@
 """Native replay against the arithmetic limit and PyTorch: the goals' figures, in one run.
 
-    python benchmarks/bench_native_limits.py                # full run (~2 minutes)
+    python benchmarks/bench_native_limits.py                # full run (~3 minutes)
     python benchmarks/bench_native_limits.py --quick        # fewer rounds (a smoke run)
+    python benchmarks/bench_native_limits.py --part step    # only the MLP step (or digits)
     python benchmarks/bench_native_limits.py --out benchmarks/results_native.md
 
 Measures whatever autograd-lite is importable from this checkout, in one process, engines
@@ -12,10 +13,12 @@ several rounds, load average printed before and after). Workloads:
    SGD lr 0.5. Engines: a hand-written C reference (benchmarks/reference_mlp.c: rows in SIMD
    lanes, built here with the system compiler; bit-equal to autograd-lite's step, checked
    before timing; a tanh variant too); bench_native's native-C step (`compile_grad` +
-   `value_and_grad_batch` + a Python SGD loop); `fit(compiled=True)` with one batch of 100
-   per epoch (SGD with weight_decay = 2 alpha, the same gradient), timed per epoch inside
-   one `fit`; PyTorch float64, 1 thread, as nn.Sequential + torch.optim.SGD and as lean
-   tensors (raw weights, update under no_grad), initial weights copied from ours.
+   `value_and_grad_batch` + a Python SGD loop), with the rows as lists (as bench_native) and
+   as a numpy array; `fit(compiled=True)` on the moons repeated 20 times, batch 100, no
+   shuffling (each batch is bench_native's; SGD with weight_decay = 2 alpha, the same
+   gradient), timed per epoch inside one `fit`, divided by 20; PyTorch float64, 1 thread, as
+   nn.Sequential + torch.optim.SGD and as lean tensors (raw weights, update under no_grad),
+   initial weights copied from ours.
 2. bench_native's digits epoch: MLP(64, [32, 10]) tanh, cross-entropy, Adam lr 0.01, batch
    32, 1,347 training images; `fit(compiled=True)` per epoch inside one `fit` (the first,
    which traces, compiles and verifies, excluded) and `fit(epochs=1)` called in a loop on
@@ -54,6 +57,7 @@ from run_all import clock, machine  # noqa: E402  # CPU time of this process
 import autograd_lite as al  # noqa: E402
 
 DIGITS_LR = 0.01
+FIT_REPEAT = 20  # batches per epoch in the fit-style step (see step_figures)
 BATCH = 32
 _keep: list[Any] = []  # temporary folders and libraries that live as long as the process
 
@@ -132,6 +136,41 @@ def check_reference(lib: ctypes.CDLL, activation: str, lanes: int) -> dict[str, 
                 [p.data for p in model.parameters()] == list(ref.P)
         out[backend] = ok
     return out
+
+
+def numpy_rows_step() -> Callable[[], float]:
+    """bench_native's C step with the rows as one float64 numpy array instead of lists (a
+    2-D buffer C may read in place); raises if this version refuses such rows."""
+    import numpy as np
+
+    import nn
+    from autograd_lite import Value, compile_grad
+    X, y = bn.moons()
+    model = nn.MLP(2, [16, 16, 1], activation="relu", seed=0)
+    params = model.parameters()
+
+    def hinge(x0: Value, x1: Value, t: Value) -> Value:
+        return (model([x0, x1]) * -t + 1.0).relu()
+
+    def l2() -> Value:
+        reg = params[0] * params[0]
+        for p in params[1:]:
+            reg = reg + p * p
+        return reg * bn.ALPHA
+
+    c = compile_grad(hinge, [*X[0], y[0]], params=params, backend="c")
+    c_reg = compile_grad(l2, [], params=params, backend="c")
+    rows = np.array([[*x, t] for x, t in zip(X, y)], dtype=np.float64)
+    scale = 1.0 / len(rows)
+
+    def step() -> float:
+        values, _, g = c.value_and_grad_batch(rows, input_grads=False)
+        reg, gr = c_reg.value_and_grad([])
+        for p, a, b in zip(params, g, gr):
+            p.data -= bn.LR * (a * scale + b)
+        return sum(values) * scale + reg
+
+    return step
 
 
 # ---- PyTorch's two forms of the step ---------------------------------------------------------
@@ -279,6 +318,16 @@ def step_figures(lib: ctypes.CDLL | None, n_rounds: int, torch_ok: bool) -> dict
             for _ in range(10):
                 step()
         engines.append(Engine("bench_native C step", ten, 10))
+        try:
+            np_step = numpy_rows_step()
+            np_step()
+        except Exception as e:  # noqa: BLE001  # an older version: lists only
+            out["notes"].append(f"rows as a numpy array refused: {type(e).__name__}: {e}")
+        else:
+            def ten_np(step: Callable[[], float] = np_step) -> None:
+                for _ in range(10):
+                    step()
+            engines.append(Engine("bench_native C step, rows as a numpy array", ten_np, 10))
     if torch_ok:
         import torch
         torch.set_num_threads(1)
@@ -293,8 +342,12 @@ def step_figures(lib: ctypes.CDLL | None, n_rounds: int, torch_ok: bool) -> dict
                     f()
             engines.append(Engine(name, ten_t, 10))
 
-    # fit(compiled=True), one batch of 100 per epoch: the engines run between its epochs
+    # fit(compiled=True) on the moons repeated FIT_REPEAT times, no shuffling: each epoch is
+    # FIT_REPEAT steps on exactly bench_native's batch; the engines run between its epochs
+    # (an epoch boundary is a user-visible point where fit writes the parameters back).
     X, y = bn.moons()
+    n = len(X)
+    X, y = X * FIT_REPEAT, y * FIT_REPEAT
     model = nn.MLP(2, [16, 16, 1], activation="relu", seed=0)
     opt = nn.SGD(model.parameters(), lr=bn.LR, weight_decay=2 * bn.ALPHA)
     caught: list[str] = []
@@ -303,16 +356,16 @@ def step_figures(lib: ctypes.CDLL | None, n_rounds: int, torch_ok: bool) -> dict
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             nn.fit(model, X, y, loss=nn.losses.hinge, optimizer=opt, epochs=n_rounds + 1,
-                   batch_size=len(X), shuffle=False, progress=False, compiled=True,
+                   batch_size=n, shuffle=False, progress=False, compiled=True,
                    lr_schedule=schedule)
         caught.extend(str(x.message) for x in w)
 
-    for e in engines:  # warm up
-        e.sample()
-        e.samples.clear()
+    for eng in engines:  # warm up
+        eng.sample()
+        eng.samples.clear()
     fit_times = rounds_inside_fit(engines, n_rounds, fit_epochs, bn.LR)
     out["notes"] += [f"fit step warning: {m}" for m in caught]
-    out["fit_step"] = statistics.median(fit_times)
+    out["fit_step"] = statistics.median(fit_times) / FIT_REPEAT
     out["fit_step_n"] = len(fit_times)
     out["engines"] = {e.name: (e.median, len(e.samples)) for e in engines}
     return out
@@ -489,10 +542,123 @@ def yes(ok: bool | None) -> str:
     return "—" if ok is None else ("met" if ok else "NOT met")
 
 
+
+def report_step(step: dict[str, Any], ref_how: str, say: Callable[[str], None]) -> list[str]:
+    """Print the step's table; return its goals' rows."""
+    eng = step["engines"]
+
+    def med(name: str) -> float | None:
+        return eng.get(name, (None, 0))[0]
+
+    ref = med("reference relu")
+    fit_step = step.get("fit_step")
+    t_seq, t_lean = med("PyTorch nn.Sequential + SGD"), med("PyTorch lean tensors")
+    best_torch = min((t for t in (t_seq, t_lean) if t is not None), default=None)
+    say("### MLP(2, [16, 16, 1]) step, 100 moons, hinge + L2, SGD (bench_native's)")
+    say("")
+    say("| engine | per step | vs hand-written relu | rounds |")
+    say("|---|---|---|---|")
+    labels = {"reference relu": f"hand-written C, relu ({step.get('lanes', '?')} rows per "
+              "SIMD block)", "reference tanh": "hand-written C, tanh",
+              "reference relu, 4 lanes": "hand-written C, relu, AVX2 (4 rows per block)"}
+    for name, (m, n) in eng.items():
+        say(f"| {labels.get(name, name)} | {us(m)} | {ratio(m, ref)} | {n} |")
+    say(f"| fit(compiled=True) inside one fit (epochs of {FIT_REPEAT} batches of the 100 "
+        f"moons) | {us(fit_step)} | "
+        f"{ratio(fit_step, ref)} | {step.get('fit_step_n', 0)} |")
+    say("")
+    checks = step["checks"]
+    if checks:
+        say("Hand-written reference bit-equal to autograd-lite (loss and all 337 parameters "
+            "after each of 3 steps, against bench_native's C step / Python-replay step): " +
+            "; ".join(f"{k}: {'yes' if v['c'] else 'NO'} / {'yes' if v['python'] else 'NO'}"
+                      for k, v in checks.items()) +
+            f". Built with {ref_how}. Parameter gradients are added over rows in row order, "
+            "as the generated code does.")
+    else:
+        say(f"Hand-written reference not built: {ref_how}.")
+    if "torch_first_loss_rel" in step:
+        say(f"PyTorch's first-step loss vs ours: relative difference "
+            f"{step['torch_first_loss_rel']:.1e} (same weights, same step).")
+    say("")
+    goals = []
+    if checks:
+        exact = all(v["c"] and v["python"] for v in checks.values())
+        said = "yes" if exact else "NO: its figures are not the limit"
+        goals.append(f"| 1. hand-written reference bit-equal to autograd-lite's step (loss, "
+                     f"parameters) | yes | {said} | {yes(exact)} |")
+    for label, x in (("bench_native's C step", med("bench_native C step")),
+                     ("bench_native's C step, numpy rows",
+                      med("bench_native C step, rows as a numpy array")),
+                     ("fit(compiled=True) step", fit_step)):
+        if x is None:
+            continue
+        r = None if ref is None else x / ref
+        goals.append(f"| 1. MLP step ({label}) vs hand-written SIMD limit | <= 2x | "
+                     f"{'—' if r is None else f'{r:.2f}x'} ({us(x)} vs {us(ref)}) | "
+                     f"{yes(None if r is None else r <= 2.0)} |")
+        f = None if best_torch is None else best_torch / x
+        goals.append(f"| 1. MLP step ({label}) vs faster PyTorch form | >= 4x faster | "
+                     f"{'—' if f is None else f'{f:.2f}x'} ({us(best_torch)}) | "
+                     f"{yes(None if f is None else f >= 4.0)} |")
+    return goals
+
+
+def report_digits(dig: dict[str, Any], cold: dict[str, Any], say: Callable[[str], None]
+                  ) -> list[str]:
+    """Print the digits table and the compile times; return their goals' rows."""
+    say("### Digits MLP(64, [32, 10]) tanh, cross-entropy, Adam lr 0.01, batch 32 "
+        f"({dig['n_train']:,} training images)")
+    say("")
+    say("| engine | epoch | vs PyTorch 1 thread | test accuracy | epochs |")
+    say("|---|---|---|---|---|")
+    t_dig = dig.get("torch_epoch")
+    say(f"| fit(compiled=True), inside one fit (first epoch excluded) | {ms(dig['fit_epoch'])} "
+        f"| {ratio(dig['fit_epoch'], t_dig)} | {dig['acc_fit']:.1%} | {dig['epochs_fit']} |")
+    say(f"| fit(epochs=1, compiled=True) called in a loop (first call excluded; CPU of this "
+        f"process + child processes) | {ms(dig['loop_epoch'])} ({ms(dig['loop_epoch_self'])}"
+        f" + {ms(dig['loop_children'])}), {ms(dig['loop_epoch_wall'])} wall | "
+        f"{ratio(dig['loop_epoch'], t_dig)} | {dig['acc_loop']:.1%} | {dig['epochs_loop']} |")
+    if t_dig is not None:
+        say(f"| PyTorch float64, 1 thread | {ms(t_dig)} | 1.00x | {dig['acc_torch']:.1%} | "
+            f"{dig['epochs_torch']} |")
+    say("")
+    lf = dig["loop_first"]
+    say(f"First fit(compiled=True) epoch (trace, warm-cache build, verify): "
+        f"{dig['fit_first_wall']:.2f} s wall; first fit(epochs=1) call: {lf[1]:.2f} s wall "
+        f"({lf[0]:.2f} s CPU + {lf[2]:.2f} s in child processes).")
+    if "error" in cold:
+        say(f"Cold compile failed: {cold['error']}")
+    else:
+        say(f"Cold compile of the digits graph (first batch of fit(compiled=True) with an empty "
+            f"cache, fresh process: trace + build + verify): {cold['wall']:.2f} s wall, CPU "
+            f"{cold['cpu']:.2f} s in the process and {cold['cc_cpu']:.2f} s in the compiler, "
+            f"{cold['nodes']:,} nodes, backend {cold['backend']}"
+            + (f", fallback: {cold['fallback']}" if cold.get("fallback") else "") + ".")
+    say("")
+    goals = []
+    for label, x in (("inside one fit", dig["fit_epoch"]), ("fit(epochs=1) loop",
+                                                           dig["loop_epoch"])):
+        r = None if x is None or t_dig is None else x / t_dig
+        goals.append(f"| 2. digits epoch ({label}) vs PyTorch 1 thread | <= 0.5x | "
+                     f"{'—' if r is None else f'{r:.2f}x'} ({ms(x)} vs {ms(t_dig)}) | "
+                     f"{yes(None if r is None else r <= 0.5)} |")
+    acc = min(dig["acc_fit"], dig["acc_loop"])
+    goals.append(f"| 2. digits test accuracy (both) | >= 95% | {dig['acc_fit']:.1%} / "
+                 f"{dig['acc_loop']:.1%} | {yes(acc >= 0.95)} |")
+    if "error" not in cold:
+        goals.append(f"| 2. cold compile of the digits graph | < 3 s | {cold['wall']:.2f} s "
+                     f"wall (CPU {cold['cpu'] + cold['cc_cpu']:.2f} s with the compiler's) | "
+                     f"{yes(cold['wall'] < 3.0 and cold['backend'] == 'c')} |")
+    return goals
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     ap.add_argument("--out", default=None, help="also write the report to this file")
+    ap.add_argument("--part", choices=("all", "step", "digits"), default="all",
+                    help="only the MLP step, or only the digits (default: both)")
     ap.add_argument("--revision", default=None,
                     help="what is measured, for the report (default: git describe)")
     ap.add_argument("--worker-cold", action="store_true", help=argparse.SUPPRESS)
@@ -515,9 +681,10 @@ def main(argv: list[str] | None = None) -> int:
                               capture_output=True, text=True, check=False)
         revision = done.stdout.strip() or revision
     lib, ref_how = build_reference()
-    step = step_figures(lib, 8 if args.quick else 40, torch_ok)
-    dig = digits_figures(2 if args.quick else 5, torch_ok)
-    cold = cold_compile()
+    step = step_figures(lib, 8 if args.quick else 40, torch_ok) if args.part != "digits" \
+        else None
+    dig = digits_figures(2 if args.quick else 5, torch_ok) if args.part != "step" else None
+    cold = cold_compile() if args.part != "step" else None
     load_after = load()
 
     versions = f"autograd-lite {al.__version__} ({revision})"
@@ -531,104 +698,23 @@ def main(argv: list[str] | None = None) -> int:
         "medians of rounds in which the engines take turns. "
         "Command: `python benchmarks/bench_native_limits.py`.")
     say()
-    eng = step["engines"]
-
-    def med(name: str) -> float | None:
-        return eng.get(name, (None, 0))[0]
-
-    ref = med("reference relu")
-    ours_c = med("bench_native C step")
-    fit_step = step.get("fit_step")
-    t_seq, t_lean = med("PyTorch nn.Sequential + SGD"), med("PyTorch lean tensors")
-    best_torch = min((t for t in (t_seq, t_lean) if t is not None), default=None)
-    say("### MLP(2, [16, 16, 1]) step, 100 moons, hinge + L2, SGD (bench_native's)")
-    say()
-    say("| engine | per step | vs hand-written relu | rounds |")
-    say("|---|---|---|---|")
-    labels = {"reference relu": f"hand-written C, relu ({step.get('lanes', '?')} rows per "
-              "SIMD block)", "reference tanh": "hand-written C, tanh",
-              "reference relu, 4 lanes": "hand-written C, relu, AVX2 (4 rows per block)"}
-    for name, (m, n) in eng.items():
-        say(f"| {labels.get(name, name)} | {us(m)} | {ratio(m, ref)} | {n} |")
-    say(f"| fit(compiled=True), one batch per epoch, inside one fit | {us(fit_step)} | "
-        f"{ratio(fit_step, ref)} | {step.get('fit_step_n', 0)} |")
-    say()
-    checks = step["checks"]
-    if checks:
-        say("Hand-written reference bit-equal to autograd-lite (loss and all 337 parameters "
-            "after each of 3 steps, against bench_native's C step / Python-replay step): " +
-            "; ".join(f"{k}: {'yes' if v['c'] else 'NO'} / {'yes' if v['python'] else 'NO'}"
-                      for k, v in checks.items()) +
-            f". Built with {ref_how}. Parameter gradients are added over rows in row order, "
-            "as the generated code does.")
-    else:
-        say(f"Hand-written reference not built: {ref_how}.")
-    if "torch_first_loss_rel" in step:
-        say(f"PyTorch's first-step loss vs ours: relative difference "
-            f"{step['torch_first_loss_rel']:.1e} (same weights, same step).")
-    say()
-    say("### Digits MLP(64, [32, 10]) tanh, cross-entropy, Adam lr 0.01, batch 32 "
-        f"({dig['n_train']:,} training images)")
-    say()
-    say("| engine | epoch | vs PyTorch 1 thread | test accuracy | epochs |")
-    say("|---|---|---|---|---|")
-    t_dig = dig.get("torch_epoch")
-    say(f"| fit(compiled=True), inside one fit (first epoch excluded) | {ms(dig['fit_epoch'])} "
-        f"| {ratio(dig['fit_epoch'], t_dig)} | {dig['acc_fit']:.1%} | {dig['epochs_fit']} |")
-    say(f"| fit(epochs=1, compiled=True) called in a loop (first call excluded; CPU of this "
-        f"process + child processes) | {ms(dig['loop_epoch'])} ({ms(dig['loop_epoch_self'])}"
-        f" + {ms(dig['loop_children'])}), {ms(dig['loop_epoch_wall'])} wall | "
-        f"{ratio(dig['loop_epoch'], t_dig)} | {dig['acc_loop']:.1%} | {dig['epochs_loop']} |")
-    if t_dig is not None:
-        say(f"| PyTorch float64, 1 thread | {ms(t_dig)} | 1.00x | {dig['acc_torch']:.1%} | "
-            f"{dig['epochs_torch']} |")
-    say()
-    lf = dig["loop_first"]
-    say(f"First fit(compiled=True) epoch (trace, warm-cache build, verify): "
-        f"{dig['fit_first_wall']:.2f} s wall; first fit(epochs=1) call: {lf[1]:.2f} s wall "
-        f"({lf[0]:.2f} s CPU + {lf[2]:.2f} s in child processes).")
-    if "error" in cold:
-        say(f"Cold compile failed: {cold['error']}")
-    else:
-        say(f"Cold compile of the digits graph (first batch of fit(compiled=True) with an empty "
-            f"cache, fresh process: trace + build + verify): {cold['wall']:.2f} s wall, CPU "
-            f"{cold['cpu']:.2f} s in the process and {cold['cc_cpu']:.2f} s in the compiler, "
-            f"{cold['nodes']:,} nodes, backend {cold['backend']}"
-            + (f", fallback: {cold['fallback']}" if cold.get("fallback") else "") + ".")
-    for note in step["notes"] + dig["notes"]:
+    goals: list[str] = []
+    notes: list[str] = []
+    if step is not None:
+        goals += report_step(step, ref_how, say)
+        notes += step["notes"]
+    if dig is not None and cold is not None:
+        goals += report_digits(dig, cold, say)
+        notes += dig["notes"]
+    for note in notes:
         say(f"Note: {note}")
     say()
     say("### Goals")
     say()
     say("| goal | target | measured | |")
     say("|---|---|---|---|")
-    if checks:
-        exact = all(v["c"] and v["python"] for v in checks.values())
-        say(f"| 1. hand-written reference bit-equal to autograd-lite's step (loss, parameters) "
-            f"| yes | {'yes' if exact else 'NO: its figures are not the limit'} | "
-            f"{yes(exact)} |")
-    for label, x in (("bench_native's C step", ours_c), ("fit(compiled=True) step", fit_step)):
-        r = None if x is None or ref is None else x / ref
-        say(f"| 1. MLP step ({label}) vs hand-written SIMD limit | <= 2x | "
-            f"{'—' if r is None else f'{r:.2f}x'} ({us(x)} vs {us(ref)}) | "
-            f"{yes(None if r is None else r <= 2.0)} |")
-        s = None if x is None or best_torch is None else best_torch / x
-        say(f"| 1. MLP step ({label}) vs faster PyTorch form | >= 4x faster | "
-            f"{'—' if s is None else f'{s:.2f}x'} ({us(best_torch)}) | "
-            f"{yes(None if s is None else s >= 4.0)} |")
-    for label, x in (("inside one fit", dig["fit_epoch"]), ("fit(epochs=1) loop",
-                                                           dig["loop_epoch"])):
-        r = None if x is None or t_dig is None else x / t_dig
-        say(f"| 2. digits epoch ({label}) vs PyTorch 1 thread | <= 0.5x | "
-            f"{'—' if r is None else f'{r:.2f}x'} ({ms(x)} vs {ms(t_dig)}) | "
-            f"{yes(None if r is None else r <= 0.5)} |")
-    acc = min(dig["acc_fit"], dig["acc_loop"])
-    say(f"| 2. digits test accuracy (both) | >= 95% | {dig['acc_fit']:.1%} / "
-        f"{dig['acc_loop']:.1%} | {yes(acc >= 0.95)} |")
-    if "error" not in cold:
-        say(f"| 2. cold compile of the digits graph | < 3 s | {cold['wall']:.2f} s wall "
-            f"(CPU {cold['cpu'] + cold['cc_cpu']:.2f} s with the compiler's) | "
-            f"{yes(cold['wall'] < 3.0 and cold['backend'] == 'c')} |")
+    for g in goals:
+        say(g)
     if args.out:
         Path(args.out).write_text("\n".join(lines) + "\n")
         print(f"\nwritten to {args.out}")
