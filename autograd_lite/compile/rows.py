@@ -74,7 +74,14 @@ def nan_error(j: int, k: int) -> ValueError:
 
 
 def check_nan(flat: Any, k: int) -> None:
-    """Raise `nan_error` for the first NaN of `flat` (a sum first: NaN-free rows cost one pass)."""
+    """Raise `nan_error` for the first NaN of `flat` (a sum first: NaN-free rows cost one pass;
+    a numpy array is tested by numpy)."""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(flat, np.ndarray):
+        nans = np.flatnonzero(np.isnan(flat))
+        if len(nans):
+            raise nan_error(int(nans[0]), k)
+        return
     total = sum(flat)
     if total == total:
         return
@@ -105,6 +112,23 @@ def _address(mv: memoryview) -> int | None:
         return ctypes.addressof(ctypes.c_char.from_buffer(mv))
     except (TypeError, ValueError, BufferError):
         return None
+
+
+def _numpy_doubles(rows: Any, k: int) -> Rows | None:
+    """A writable C-contiguous numpy array of native float64 of shape (n, k), as Rows over its
+    own memory (the common case, checked first and cheaply); None for anything else."""
+    np = sys.modules.get("numpy")
+    if np is None or type(rows) is not np.ndarray or rows.ndim != 2 or rows.shape[1] != k:
+        return None
+    dtype, flags = rows.dtype, rows.flags
+    if not (dtype.char == "d" and dtype.isnative and flags.c_contiguous and flags.writeable
+            and rows.size):
+        return None
+    try:
+        address = ctypes.addressof(ctypes.c_char.from_buffer(rows))
+    except (TypeError, ValueError, BufferError):
+        return None
+    return Rows(rows.reshape(-1), rows.shape[0], address, rows)
 
 
 def _from_buffer(rows: Any, mv: memoryview, k: int) -> Rows:
@@ -162,6 +186,11 @@ def _joined(rows: list[Any], k: int) -> array[float] | None:
 def as_rows(rows: Any, k: int, nan_check: bool = True) -> Rows:
     """Rows of `k` real numbers as one flat buffer of doubles (see the module's docstring).
     A NaN raises ValueError naming its row (`nan_check=False`: the C function checks)."""
+    out = _numpy_doubles(rows, k)
+    if out is not None:
+        if nan_check:
+            check_nan(out.data, k)
+        return out
     if isinstance(rows, _NOT_SEQUENCES):
         raise _sequence_error(k, rows)
     mv = _buffer(rows)
