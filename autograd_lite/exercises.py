@@ -41,7 +41,7 @@ from .testing.checker import (
     check_engine,
     engine_expressions,
 )
-from .testing.graphs import Expression
+from .testing.expression import Expression
 from .testing.numerical import GradcheckError, gradcheck
 from .viz.stepping.tape import tape
 

@@ -17,7 +17,8 @@ from .checker import (
            check_deep_graph,
            check_engine,
 )
-from .graphs import Expression, Policy, expressions, extreme_graphs, graphs
+from .expression import Expression
+from .generator import Policy, expressions, extreme_graphs, graphs
 from .numerical import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from .strategies import (
            PARAMETERS,

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from ..engine.modes import no_grad
 from ..engine.value import Value, describe
-from .graphs import ANY, Expression, graphs
+from .generator import ANY, Expression, graphs
 
 __all__ = [
     "check_engine", "check_deep_graph", "EngineCheckError", "EngineMismatchError",

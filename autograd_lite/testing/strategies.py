@@ -1,5 +1,5 @@
 """Hypothesis strategies read from the primitive records: numbers, leaf Values, parameters and
-inputs where a primitive is defined, smooth and moderate (random graphs: `graphs.py`)."""
+inputs where a primitive is defined, smooth and moderate (random graphs: `generator.py`)."""
 
 from __future__ import annotations
 

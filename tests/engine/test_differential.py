@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from autograd_lite import PRIMITIVES, Value, compile_grad, grad
 from autograd_lite.testing import Expression
-from autograd_lite.testing.graphs import extreme_floats, extreme_graphs
+from autograd_lite.testing.generator import extreme_floats, extreme_graphs
 from tests import differential as d
 from tests.differential import Disagreement
 

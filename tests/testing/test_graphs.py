@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from autograd_lite import PRIMITIVES, Value, grad
 from autograd_lite.testing import Expression, expressions, extreme_graphs, graphs
 from autograd_lite.testing.checker import ENGINE_OPS, engine_expressions
-from autograd_lite.testing.graphs import ANY, EXTREMES, extreme_policy, safe_policy
+from autograd_lite.testing.generator import ANY, EXTREMES, extreme_policy, safe_policy
 from autograd_lite.testing.strategies import _LIMIT, _valid
 from tests.differential import TORCH, same_bits
 from tests.oracles import exact, to_sympy
