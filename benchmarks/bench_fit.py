@@ -64,7 +64,7 @@ def fit_loop(calls: int, profile: bool) -> tuple[list[float], float, str]:
     model = nn.MLP(64, [32, 10], activation="tanh", seed=0)
     opt = nn.Adam(model.parameters(), lr=0.01)
     times = []
-    prof = cProfile.Profile() if profile else None
+    prof = cProfile.Profile(clock) if profile else None
     for i in range(calls):
         if prof is not None and i == 1:
             prof.enable()

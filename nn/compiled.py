@@ -1,6 +1,10 @@
 """`fit(compiled=True)` and compiled `predict` / `evaluate`: replay traced graphs over floats,
 natively (one C call per mini-batch) when a C compiler is available.
 
+Why one file past ~400 lines: everything here is one idea, the implicit compiled caches (a
+traced training step, a traced forward pass) and the guard that keeps them from replaying a
+stale model (`_Snapshot`), which both share; the optimizer on flat buffers is nn/flat.py.
+
 A sample's loss is traced ONCE, with its target as extra inputs, so one compiled function serves
 every sample and a mini-batch is one `value_and_grad_batch` call (a loop in C with the native
 backend). Targets become inputs in one of three ways (`_encoding`):
@@ -31,8 +35,9 @@ data for every row in one `forward_batch` call; `predict(..., compiled=True)` an
 `evaluate(..., compiled=True)` use it.
 
 These caches were not asked for, so they never replay a stale model (docs/compiled.md, "The
-contract"): before every call (every batch for fit) a `_Snapshot` of what the model (and the
-loss) can read through its attributes is compared with the one taken at the trace; when it
+contract"): before every call (for fit: at its first batch and after each `sync`, i.e. after
+user code ran) a `_Snapshot` of what the model (and the loss) can read through its attributes
+is compared with the one taken at the trace; when it
 differs, the function is traced again. A model holding an object the snapshot cannot read is
 re-traced at every call and its graph compared instead (`Compiled.same_graph`). Every trace is
 made twice, with snapshots before, between and after, and used only when all agree (a random
@@ -40,6 +45,13 @@ draw or another thread's change: the interpreter); a model that uses a Value com
 parameter before the trace, or is re-traced MAX_TRACES times in a row, runs in the interpreter,
 with a warning. Parameters must be leaves (ValueError naming the first that is not). The cache
 holds models weakly.
+
+Within one fit (`CompiledStep.open` / `run` / `sync` / `close`, driven by `nn.fit`), the
+training set is encoded once into a buffer of rows and each batch gathered from it; parameters
+and optimizer state live in flat arrays (nn/flat.py) from the first replayed batch to the next
+`sync`, which `fit` calls before any user code (lr_schedule, validation, a live plot), at the
+end and on an error. `fit_step` gives the next fit on the same model, loss and targets the same
+step (its trace, compiled code and first-batch check): it only re-checks the snapshot.
 """
 
 from __future__ import annotations
@@ -58,12 +70,12 @@ from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any
 
-from autograd_lite import Compiled, Mapped, Value, compile_grad, compile_map, no_grad
-from autograd_lite import sqrt as _sqrt
+from autograd_lite import Compiled, Value, compile_grad, no_grad
 
 from . import losses as _losses
+from .flat import FlatState, NotFlat
 from .module import Module
-from .optim import SGD, Adam, Optimizer, adam_corrections, adam_update, sgd_update
+from .optim import Optimizer
 from .step import LossFn, train_batch
 
 #: More distinct discrete targets than this are not worth a one-hot input each.
@@ -478,7 +490,7 @@ class CompiledStep:
         a live plot), not at every batch."""
         self._X, self._y, self._opt, self._size = X, y, optimizer, batch_size
         self._table: tuple[_Encoding, int, list[memoryview]] | None = None
-        self._flat: _Flat | None = None
+        self._flat: FlatState | None = None
         self._check = True
 
     def run(self, idx: Sequence[int]) -> tuple[float, list[Any]]:
@@ -511,7 +523,7 @@ class CompiledStep:
         self._X = self._y = self._opt = None  # type: ignore[assignment]
         self._table = None
 
-    def _load(self, idx: Sequence[int]) -> _Flat | None:
+    def _load(self, idx: Sequence[int]) -> FlatState | None:
         """The flat state for the next batches, or None when this batch takes `__call__`'s
         path: not traced or verified yet, the model changed, an optimizer or state the kernels
         do not cover, targets the encoding cannot hold."""
@@ -527,8 +539,8 @@ class CompiledStep:
         if getattr(opt, "params", None) != self.params or self._encoded() is None:
             return None
         try:
-            self._flat = _Flat(self.params, opt, self.backend)
-        except _NotFlat:
+            self._flat = FlatState(self.params, opt, self.backend)
+        except NotFlat:
             return None
         return self._flat
 
@@ -582,119 +594,6 @@ class CompiledStep:
 
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-10)
-
-
-class _NotFlat(Exception):
-    """The optimizer (or its state) is not one the flat kernels reproduce."""
-
-
-#: (optimizer kind, structure flags, backend) -> its elementwise kernel (compile_map).
-_kernels: dict[tuple[str, tuple[bool, ...], str], Mapped] = {}
-
-
-def _kernel(kind: str, flags: tuple[bool, ...], backend: str) -> Mapped:
-    """The optimizer update `optim.sgd_update` / `optim.adam_update` with these structure
-    flags, compiled once per process into a loop over flat arrays."""
-    key = (kind, flags, backend)
-    k = _kernels.get(key)
-    if k is None:
-        if kind == "sgd":
-            decay, heavy, first, nesterov = flags
-
-            def fn(p: Any, g: Any, buf: Any, lr: Any, mu: Any, damp: Any, wd: Any) -> Any:
-                new, b = sgd_update(p, g, buf, lr, mu, damp, wd, decay=decay, heavy=heavy,
-                                    first=first, nesterov=nesterov)
-                return (new, b) if heavy else new
-
-            k = compile_map(fn, 7, backend=backend)
-        else:
-            k = compile_map(functools.partial(adam_update, decay=flags[0], sqrt=_sqrt), 11,
-                            backend=backend)
-        _kernels[key] = k
-    return k
-
-
-class _Flat:
-    """A compiled fit's parameters, last gradients and optimizer state as flat arrays: the
-    source of truth from `CompiledStep._load` to `sync` (`store` writes them back). Steps are
-    `optim.SGD` / `optim.Adam`'s own per-parameter updates (`sgd_update`, `adam_update`) run by
-    `compile_map` kernels: the Python optimizer's numbers, bit for bit."""
-
-    def __init__(self, params: list[Value], opt: Optimizer, backend: str) -> None:
-        self.params, self.opt, self.backend = params, opt, backend
-        self.steps = 0
-        self.grad: array[float] | None = None
-        self.buf: array[float] | None = None
-        if type(opt) not in (SGD, Adam):
-            raise _NotFlat
-        try:
-            self.data = array("d", [p.data for p in params])
-            if type(opt) is SGD:
-                self.kind = "sgd"
-                bufs = opt.buffers
-                if opt.momentum != 0.0 and not all(b is None for b in bufs):
-                    if not all(type(b) is float for b in bufs):
-                        raise _NotFlat  # some parameters had no gradient yet
-                    self.buf = array("d", bufs)  # type: ignore[arg-type]
-            else:
-                assert isinstance(opt, Adam)
-                self.kind = "adam"
-                if len(set(opt.steps)) != 1:
-                    raise _NotFlat  # per-parameter step counts differ (skipped gradients)
-                self.s = opt.steps[0]
-                self.m, self.v = array("d", opt.m), array("d", opt.v)
-        except TypeError:
-            raise _NotFlat from None
-
-    def step(self, grads: array[float]) -> None:
-        """One optimizer step from this batch's gradients; all or nothing (a kernel writes its
-        outputs once every element is done)."""
-        opt = self.opt
-        if self.kind == "sgd":
-            assert isinstance(opt, SGD)
-            mu, wd = opt.momentum, opt.weight_decay
-            heavy = mu != 0.0
-            first = heavy and self.buf is None
-            k = _kernel("sgd", (wd != 0.0, heavy, first, opt.nesterov), self.backend)
-            buf = grads if self.buf is None else self.buf
-            args = (self.data, grads, buf, opt.lr, mu, 1.0 - opt.dampening, wd)
-            if heavy:
-                new_buf = array("d", bytes(len(buf) * 8)) if first else buf
-                k(*args, out=[self.data, new_buf])
-                self.buf = new_buf
-            else:
-                k(*args, out=[self.data])
-        else:
-            assert isinstance(opt, Adam)
-            b1, b2 = opt.betas
-            s = self.s + 1
-            step_size, bc2_sqrt = adam_corrections(opt.lr, b1, b2, s)
-            wd = opt.weight_decay
-            k = _kernel("adam", (wd != 0.0,), self.backend)
-            k(self.data, grads, self.m, self.v, step_size, bc2_sqrt, b2, 1.0 - b1, 1.0 - b2,
-              opt.eps, wd, out=[self.data, self.m, self.v])
-            self.s = s
-        self.grad = grads
-        self.steps += 1
-
-    def store(self) -> None:
-        """Write everything back: `.data` and `.grad` of each parameter, the optimizer's
-        buffers (SGD) or m, v, step counts and t (Adam), as its Python steps leave them."""
-        if not self.steps or self.grad is None:
-            return
-        for p, d, g in zip(self.params, self.data.tolist(), self.grad.tolist()):
-            p.data = d
-            p.grad = g
-        opt = self.opt
-        if isinstance(opt, SGD):
-            if self.buf is not None:
-                opt.buffers[:] = self.buf.tolist()
-        elif isinstance(opt, Adam):
-            opt.t += self.steps
-            opt.steps[:] = [self.s] * len(self.params)
-            opt.m[:] = self.m.tolist()
-            opt.v[:] = self.v.tolist()
-        self.steps = 0
 
 
 #: model -> {backend: its compiled fit step}, reused by the next `fit` while still valid.

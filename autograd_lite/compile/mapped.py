@@ -128,6 +128,9 @@ class Mapped:
                 fn_c.argtypes = [ctypes.c_long, ptr, ptr, ptr]
                 fn_c.restype = ctypes.c_int
                 self._run = fn_c
+                self._in_t = ctypes.c_void_p * n_inputs
+                self._stride_t = ctypes.c_long * n_inputs
+                self._out_t = ctypes.c_void_p * self.n_outputs
                 self.backend = "c"
 
     def __repr__(self) -> str:
@@ -178,12 +181,22 @@ class Mapped:
 
     def _c_call(self, args: tuple[Any, ...], n: int) -> list[array[float]] | None:
         """The outputs by the C loop; None when the Python path must decide (see module)."""
-        keep = [a if isinstance(a, array) else array("d", [a]) for a in args]
+        scalars = array("d", [a for a in args if isinstance(a, float)])
+        at = scalars.buffer_info()[0]
+        addrs: list[int] = []
+        strides: list[int] = []
+        for a in args:
+            if isinstance(a, float):
+                addrs.append(at)
+                strides.append(0)
+                at += 8
+            else:
+                addrs.append(a.buffer_info()[0])
+                strides.append(1)
         res = [array("d", bytes(8 * n)) for _ in range(self.n_outputs)]
-        ins = (ctypes.c_void_p * len(keep))(*(a.buffer_info()[0] for a in keep))
-        strides = (ctypes.c_long * len(keep))(*(0 if isinstance(a, float) else 1 for a in args))
-        outs = (ctypes.c_void_p * len(res))(*(r.buffer_info()[0] for r in res))
-        return res if self._run(n, ins, strides, outs) == 0 else None
+        outs = self._out_t(*[r.buffer_info()[0] for r in res])
+        ok = self._run(n, self._in_t(*addrs), self._stride_t(*strides), outs) == 0
+        return res if ok else None
 
     def _python_call(self, args: tuple[Any, ...], n: int) -> list[array[float]]:
         fn = self.fn

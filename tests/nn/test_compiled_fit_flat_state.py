@@ -13,6 +13,7 @@ import pytest
 import nn
 from autograd_lite.compile import native
 from nn import compiled as nc
+from nn import flat as nf
 
 
 def data(n=44, k=4, classes=3, seed=0):
@@ -233,7 +234,7 @@ def no_compiler(tmp_path, monkeypatch):
     empty.mkdir()
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(nc, "_kernels", {})
+    monkeypatch.setattr(nf, "_kernels", {})
     native.forget_compiler()
     yield
     native.forget_compiler()
@@ -244,7 +245,45 @@ def no_compiler(tmp_path, monkeypatch):
 def test_without_a_compiler_the_compiled_fit_still_is_the_interpreters(no_compiler, make):
     runs = ((2, 0), (1, 1))
     mb, ob, hb = train(True, make, runs)
-    assert nc._kernels and all(k.backend == "python" for k in nc._kernels.values())
+    assert nf._kernels and all(k.backend == "python" for k in nf._kernels.values())
     ma, oa, ha = train(False, make, runs)
     assert bits(ma) == bits(mb) and state(oa) == state(ob)
     assert [h.loss for h in ha] == [h.loss for h in hb]
+
+
+def test_the_cached_step_does_not_keep_the_model_alive():
+    import gc
+    import weakref
+
+    X, y = data()
+    m = model()
+    nn.fit(m, X, y, loss="cross_entropy", epochs=1, batch_size=8, progress=False, compiled=True)
+    assert len(nc._steps) == 1
+    ref = weakref.ref(m)
+    del m
+    gc.collect()
+    assert ref() is None and len(nc._steps) == 0
+
+
+def test_a_custom_optimizer_trains_each_batch_as_before(recwarn):
+    """An optimizer the flat kernels do not reproduce (a subclass) steps through its own
+    `step_with` at every batch, as in the interpreter's training."""
+
+    class Counted(nn.SGD):
+        calls = 0
+
+        def step_with(self, grads):
+            type(self).calls += 1
+            super().step_with(grads)
+
+    X, y = data()
+    result = []
+    for compiled in (False, True):
+        m = model()
+        opt = Counted(m.parameters(), lr=0.1, momentum=0.5)
+        Counted.calls = 0
+        nn.fit(m, X, y, loss="cross_entropy", optimizer=opt, epochs=2, batch_size=8,
+               progress=False, compiled=compiled)
+        result.append((bits(m), state(opt), Counted.calls))
+    assert result[0] == result[1] and result[1][2] == 12  # 2 epochs of 6 batches
+    assert not [w for w in recwarn if "using the interpreter" in str(w.message)]

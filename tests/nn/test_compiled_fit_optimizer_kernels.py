@@ -11,7 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from autograd_lite import Value
-from nn import compiled as nc
+from nn import flat as nf
 from nn.optim import SGD, Adam
 
 N = 5  # parameters
@@ -31,7 +31,7 @@ def run_both(make, data, steps, backend):
     pa = [Value(d) for d in data]
     pb = [Value(d) for d in data]
     oa, ob = make(pa), make(pb)
-    flat = nc._Flat(pb, ob, backend)
+    flat = nf.FlatState(pb, ob, backend)
     for g in steps:
         oa.step_with(g)
         flat.step(array("d", g))
@@ -82,7 +82,7 @@ def test_flat_steps_continue_the_python_optimizers_state():
             oa.step_with(g)
         for g in gs[:2]:
             ob.step_with(g)
-        flat = nc._Flat(pb, ob, "auto")
+        flat = nf.FlatState(pb, ob, "auto")
         for g in gs[2:4]:
             flat.step(array("d", g))
         flat.store()
@@ -98,7 +98,7 @@ def test_flat_steps_continue_the_python_optimizers_state():
 def test_sgd_momentum_buffers_are_none_until_the_first_flat_step():
     ps = [Value(1.0), Value(2.0)]
     opt = SGD(ps, lr=0.1, momentum=0.5)
-    flat = nc._Flat(ps, opt, "auto")
+    flat = nf.FlatState(ps, opt, "auto")
     flat.store()  # no step: nothing written
     assert opt.buffers == [None, None]
     flat.step(array("d", [1.0, -2.0]))
@@ -110,15 +110,15 @@ def test_states_the_kernels_do_not_cover_are_left_to_python():
     ps = [Value(1.0), Value(2.0)]
     sgd = SGD(ps, lr=0.1, momentum=0.5)
     sgd.step_with([1.0, None])  # one buffer set, one still None
-    with pytest.raises(nc._NotFlat):
-        nc._Flat(ps, sgd, "auto")
+    with pytest.raises(nf.NotFlat):
+        nf.FlatState(ps, sgd, "auto")
     adam = Adam(ps)
     adam.step_with([1.0, None])  # per-parameter step counts differ
-    with pytest.raises(nc._NotFlat):
-        nc._Flat(ps, adam, "auto")
+    with pytest.raises(nf.NotFlat):
+        nf.FlatState(ps, adam, "auto")
 
     class MyAdam(Adam):
         pass
 
-    with pytest.raises(nc._NotFlat):
-        nc._Flat(ps, MyAdam(ps), "auto")
+    with pytest.raises(nf.NotFlat):
+        nf.FlatState(ps, MyAdam(ps), "auto")

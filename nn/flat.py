@@ -1,0 +1,132 @@
+"""Training on flat buffers: a compiled fit's parameters, last gradients and optimizer state as
+`array('d')`s, stepped by the optimizers' own per-parameter updates (`optim.sgd_update`,
+`optim.adam_update`) compiled into native elementwise loops by `autograd_lite.compile_map`, and
+written back to the Values and the optimizer as its Python steps would leave them.
+
+nn/compiled.py's `CompiledStep` loads a `FlatState` at the first batch it replays and stores it
+before any user code runs (see docs/compiled.md, "Compiled training").
+"""
+
+from __future__ import annotations
+
+import functools
+from array import array
+from typing import Any
+
+from autograd_lite import Mapped, Value, compile_map
+from autograd_lite import sqrt as _sqrt
+
+from .optim import SGD, Adam, Optimizer, adam_corrections, adam_update, sgd_update
+
+
+class NotFlat(Exception):
+    """The optimizer (or its state) is not one the flat kernels reproduce."""
+
+
+#: (optimizer kind, structure flags, backend) -> its elementwise kernel (compile_map).
+_kernels: dict[tuple[str, tuple[bool, ...], str], Mapped] = {}
+
+
+def _kernel(kind: str, flags: tuple[bool, ...], backend: str) -> Mapped:
+    """The optimizer update `optim.sgd_update` / `optim.adam_update` with these structure
+    flags, compiled once per process into a loop over flat arrays."""
+    key = (kind, flags, backend)
+    k = _kernels.get(key)
+    if k is None:
+        if kind == "sgd":
+            decay, heavy, first, nesterov = flags
+
+            def fn(p: Any, g: Any, buf: Any, lr: Any, mu: Any, damp: Any, wd: Any) -> Any:
+                new, b = sgd_update(p, g, buf, lr, mu, damp, wd, decay=decay, heavy=heavy,
+                                    first=first, nesterov=nesterov)
+                return (new, b) if heavy else new
+
+            k = compile_map(fn, 7, backend=backend)
+        else:
+            k = compile_map(functools.partial(adam_update, decay=flags[0], sqrt=_sqrt), 11,
+                            backend=backend)
+        _kernels[key] = k
+    return k
+
+
+class FlatState:
+    """A compiled fit's parameters, last gradients and optimizer state as flat arrays: the
+    source of truth from `CompiledStep._load` to `sync` (`store` writes them back). Steps are
+    `optim.SGD` / `optim.Adam`'s own per-parameter updates (`sgd_update`, `adam_update`) run by
+    `compile_map` kernels: the Python optimizer's numbers, bit for bit."""
+
+    def __init__(self, params: list[Value], opt: Optimizer, backend: str) -> None:
+        self.params, self.opt, self.backend = params, opt, backend
+        self.steps = 0
+        self.grad: array[float] | None = None
+        self.buf: array[float] | None = None
+        if type(opt) not in (SGD, Adam):
+            raise NotFlat
+        try:
+            self.data = array("d", [p.data for p in params])
+            if type(opt) is SGD:
+                self.kind = "sgd"
+                bufs = opt.buffers
+                if opt.momentum != 0.0 and not all(b is None for b in bufs):
+                    if not all(type(b) is float for b in bufs):
+                        raise NotFlat  # some parameters had no gradient yet
+                    self.buf = array("d", bufs)  # type: ignore[arg-type]
+            else:
+                assert isinstance(opt, Adam)
+                self.kind = "adam"
+                if len(set(opt.steps)) != 1:
+                    raise NotFlat  # per-parameter step counts differ (skipped gradients)
+                self.s = opt.steps[0]
+                self.m, self.v = array("d", opt.m), array("d", opt.v)
+        except TypeError:
+            raise NotFlat from None
+
+    def step(self, grads: array[float]) -> None:
+        """One optimizer step from this batch's gradients; all or nothing (a kernel writes its
+        outputs once every element is done)."""
+        opt = self.opt
+        if self.kind == "sgd":
+            assert isinstance(opt, SGD)
+            mu, wd = opt.momentum, opt.weight_decay
+            heavy = mu != 0.0
+            first = heavy and self.buf is None
+            k = _kernel("sgd", (wd != 0.0, heavy, first, opt.nesterov), self.backend)
+            buf = grads if self.buf is None else self.buf
+            args = (self.data, grads, buf, opt.lr, mu, 1.0 - opt.dampening, wd)
+            if heavy:
+                new_buf = array("d", bytes(len(buf) * 8)) if first else buf
+                k(*args, out=[self.data, new_buf])
+                self.buf = new_buf
+            else:
+                k(*args, out=[self.data])
+        else:
+            assert isinstance(opt, Adam)
+            b1, b2 = opt.betas
+            s = self.s + 1
+            step_size, bc2_sqrt = adam_corrections(opt.lr, b1, b2, s)
+            wd = opt.weight_decay
+            k = _kernel("adam", (wd != 0.0,), self.backend)
+            k(self.data, grads, self.m, self.v, step_size, bc2_sqrt, b2, 1.0 - b1, 1.0 - b2,
+              opt.eps, wd, out=[self.data, self.m, self.v])
+            self.s = s
+        self.grad = grads
+        self.steps += 1
+
+    def store(self) -> None:
+        """Write everything back: `.data` and `.grad` of each parameter, the optimizer's
+        buffers (SGD) or m, v, step counts and t (Adam), as its Python steps leave them."""
+        if not self.steps or self.grad is None:
+            return
+        for p, d, g in zip(self.params, self.data.tolist(), self.grad.tolist()):
+            p.data = d
+            p.grad = g
+        opt = self.opt
+        if isinstance(opt, SGD):
+            if self.buf is not None:
+                opt.buffers[:] = self.buf.tolist()
+        elif isinstance(opt, Adam):
+            opt.t += self.steps
+            opt.steps[:] = [self.s] * len(self.params)
+            opt.m[:] = self.m.tolist()
+            opt.v[:] = self.v.tolist()
+        self.steps = 0
