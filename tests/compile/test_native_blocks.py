@@ -302,8 +302,9 @@ def test_the_environment_lowers_the_instruction_set(monkeypatch, fresh_choice):
 
 
 @needs_cc
-@pytest.mark.parametrize("cpu, want", [("none", None), ("sse2", None), ("avx2", "avx2")])
-def test_a_cpu_without_avx_gets_scalar_code(monkeypatch, fresh_choice, cpu, want):
+@pytest.mark.parametrize("cpu, want", [("none", None), ("sse2", "sse2"), ("avx2", "avx2")])
+def test_the_cpu_decides_the_instruction_set(monkeypatch, fresh_choice, cpu, want):
+    """A CPU without SSE2 block code (not x86-64) gets scalar code; one without AVX, SSE2's."""
     monkeypatch.delenv(native.SIMD_ENV, raising=False)
     monkeypatch.setattr(native, "_cpu_level", [cpu])
     if want is not None and want not in LEVELS:
