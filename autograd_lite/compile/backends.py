@@ -20,7 +20,7 @@ from typing import Any
 
 from ..engine import ops
 from ..engine.value import Value
-from . import emit, native
+from . import emit, native, progress
 from .emit import _CEmitter, _PyEmitter, _python_source
 from .native import NativeUnavailableError, NativeUnavailableWarning
 from .program import _Graph, _Program, exact
@@ -63,13 +63,18 @@ class PythonReplay:
                                                      with_grad, self.has_aux, carry=carry)
             return self._sources[kind]
 
-    def fn(self, kind: str) -> Callable[..., Any]:
-        """Program `kind` as a function, compiled on first use."""
+    def fn(self, kind: str, announce: bool = True) -> Callable[..., Any]:
+        """Program `kind` as a function, compiled on first use (a long build says so, unless
+        `announce` is False: `compile_grad` announces its own)."""
         with self._lock:
             if kind not in self._fns:
-                code = compile(self.source(kind), f"<autograd_lite.compile: {kind}>", "exec")
-                exec(code, self.namespace)
-                self._fns[kind] = self.namespace.pop("fn")
+                with progress.build(f"compiled function ({kind})", 2 if announce else 0) as b:
+                    b.stage("generating Python")
+                    source = self.source(kind)
+                    b.stage("compiling Python")
+                    code = compile(source, f"<autograd_lite.compile: {kind}>", "exec")
+                    exec(code, self.namespace)
+                    self._fns[kind] = self.namespace.pop("fn")
             return self._fns[kind]
 
 
@@ -122,7 +127,7 @@ class PythonBackend:
         self.reference = reference
         self.params_ = params
         self.k, self.m = replay.n_inputs, replay.n_params
-        self._vg = replay.fn("value_and_grad")
+        self._vg = replay.fn("value_and_grad", announce=False)
 
     def params(self) -> Any:
         """The parameters' current data, as floats."""
@@ -237,7 +242,7 @@ class CBackend:
         self._lib = _Library(source, n_lines, scratch)
         self._lib_params: _Library | None | bool = None
         self._source_params: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         # One row's parameter gradients start from -0.0 (x + -0.0 is x, signed zeros
         # included); a parameter the output does not depend on gets 0.0, as the interpreter.
         self._pg_single = array("d", [0.0] * self.m)
@@ -256,11 +261,14 @@ class CBackend:
     def _params_lib(self) -> _Library | None:
         """The library without input gradients, built on first use; None when it cannot be
         built or loaded now (a full disk): the full program serves, with one warning."""
-        source = self.params_source()
         with self._lock:
             if self._lib_params is None:
                 try:
-                    self._lib_params = _Library(source, self._n_lines_p, self._scratch_p)
+                    with progress.build("compiled function (without input gradients)", 2) as b:
+                        b.stage("generating C")
+                        source = self.params_source()
+                        b.stage("compiling C")
+                        self._lib_params = _Library(source, self._n_lines_p, self._scratch_p)
                 except NativeUnavailableError as e:
                     self._lib_params = False
                     warnings.warn(f"compiled function: the program without input gradients "

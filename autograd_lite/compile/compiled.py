@@ -50,7 +50,7 @@ from typing import Any
 
 from ..engine.modes import anomaly_enabled
 from ..engine.value import Value, describe, to_float
-from . import native
+from . import native, progress
 from .backends import CBackend, PythonBackend, PythonReplay, batch_loop, c_program
 from .native import NativeUnavailableError, NativeUnavailableWarning
 from .program import _Graph, check_leaf, exact
@@ -115,29 +115,33 @@ class Compiled:
         self.check = bool(check)
         self.has_aux = bool(has_aux)
         self.n_inputs = len(xs)
-        graph = _Graph(f, xs, self.params, where, self.has_aux)
-        if graph.foreign:
-            raise foreign_node_error(where, graph.foreign[0])
-        self._signature = graph.signature
-        self.n_nodes = len(graph.order)
-        self.n_aux = len(graph.aux)
-        self.data_dependent = graph.data_reads > 0
-        if self.data_dependent:
-            warnings.warn(
-                f"{where}: f compared Values, called float() on one or read .data "
-                f"{graph.data_reads} time(s) while tracing; Python branches on data are frozen "
-                "at the example inputs (use check=True to detect a changed graph)",
-                DataDependenceWarning, stacklevel=3)
-        #: The traced graph is kept: the interpreter re-runs it with `param_data` substituted
-        #: for the parameters (`Reference.replay`) rather than writing them into the shared
-        #: `.data`, and the programs not needed yet are generated from it on first use.
-        self._reference = Reference(f, self.params, graph, self.check, self.has_aux)
-        self._python = PythonReplay(graph, self.n_inputs, len(self.params), self.has_aux)
-        #: The backend, chosen once: a `CBackend` or a `PythonBackend`.
-        self._impl: CBackend | PythonBackend = self._choose(graph, backend)
+        # A build still running after progress.THRESHOLD seconds shows its stages.
+        with progress.build("compile_grad", 3) as build:
+            build.stage("tracing f")
+            graph = _Graph(f, xs, self.params, where, self.has_aux)
+            if graph.foreign:
+                raise foreign_node_error(where, graph.foreign[0])
+            self._signature = graph.signature
+            self.n_nodes = len(graph.order)
+            self.n_aux = len(graph.aux)
+            self.data_dependent = graph.data_reads > 0
+            if self.data_dependent:
+                warnings.warn(
+                    f"{where}: f compared Values, called float() on one or read .data "
+                    f"{graph.data_reads} time(s) while tracing; Python branches on data are frozen "
+                    "at the example inputs (use check=True to detect a changed graph)",
+                    DataDependenceWarning, stacklevel=3)
+            #: The traced graph is kept: the interpreter re-runs it with `param_data` substituted
+            #: for the parameters (`Reference.replay`) rather than writing them into the shared
+            #: `.data`, and the programs not needed yet are generated from it on first use.
+            self._reference = Reference(f, self.params, graph, self.check, self.has_aux)
+            self._python = PythonReplay(graph, self.n_inputs, len(self.params), self.has_aux)
+            #: The backend, chosen once: a `CBackend` or a `PythonBackend`.
+            self._impl: CBackend | PythonBackend = self._choose(graph, backend, build)
         self.backend = self._impl.name
 
-    def _choose(self, graph: _Graph, backend: str) -> CBackend | PythonBackend:
+    def _choose(self, graph: _Graph, backend: str, build: progress.Build
+                ) -> CBackend | PythonBackend:
         """The C backend when asked for or possible, else Python replay (auto: warns once
         when there is no compiler; "c": NativeUnavailableError saying why it cannot)."""
         why = None
@@ -156,11 +160,13 @@ class Compiled:
                                       NativeUnavailableWarning, stacklevel=4)
             if why is None:
                 m = len(self.params)
+                build.stage(f"generating C ({len(graph.order):,} nodes)")
                 # The C program (emit._c_source): its statements, one C function per chunk.
                 source, scratch, used, n_lines, non_finite = c_program(graph, self.n_inputs, m)
                 # A constant inf/nan could reach inf / 0 without an IEEE flag: with "auto",
                 # Python replay (with "c", every row is flagged and runs in the interpreter).
                 if not (non_finite and backend == "auto"):
+                    build.stage("compiling C")
                     try:
                         return CBackend(graph, self._python, self._reference, self.params,
                                         source, scratch, used, n_lines, non_finite)
@@ -171,6 +177,9 @@ class Compiled:
                                       NativeUnavailableWarning, stacklevel=4)
             elif backend == "c":
                 raise NativeUnavailableError(f"compile_grad(backend='c'): {why}")
+        build.stage(f"generating Python ({len(graph.order):,} nodes)")
+        self._python.source("value_and_grad")
+        build.stage("compiling Python")
         return PythonBackend(self._python, self._reference, self.params)
 
     @property
