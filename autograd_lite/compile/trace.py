@@ -9,7 +9,7 @@ Two things only a tracer needs, kept here rather than in the engine:
   a read is counted when the code that made it is not this package's own (the caller's frame)
   and it happens in the counting context (a ContextVar: other threads and tasks do not count).
   The engine's methods read the slot `_d` and call nothing else, so each read is seen once.
-* The nodes a trace made: every node is stamped with its generation (`Value._g`); a trace
+* The nodes a trace made: every node is stamped with its generation (`generation(v)`); a trace
   starts a new one (`new_generation`), so a computed node stamped earlier was made before the
   trace (`_Graph.foreign`). Nodes made in another thread before the trace are older too.
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 from ..engine.modes import enable_grad
 from ..engine.traversal import topo_order
-from ..engine.value import Primitive, Value, describe, new_generation, to_float
+from ..engine.value import Primitive, Value, describe, generation, new_generation, to_float
 
 
 # ---- reads of data while tracing ------------------------------------------------------------
@@ -183,7 +183,7 @@ class _Graph:
         for node in self.order:
             if node in role or any(q in live for q in node.parents):
                 live.add(node)
-                if node._prim is not None and node._g < since:
+                if node._prim is not None and generation(node) < since:
                     self.foreign.append(node)
 
     def primitives(self) -> list[Primitive]:

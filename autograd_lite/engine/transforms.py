@@ -45,7 +45,7 @@ from typing import Any
 
 from .modes import enable_grad, grad_enabled, ieee_mode
 from .traversal import _grad, tangents, topo_order, topo_since
-from .value import Primitive, Value, _leaf, describe, new_generation, to_float
+from .value import Primitive, Value, _leaf, describe, generation, new_generation, to_float
 
 Outputs = Value | Sequence[Value]
 
@@ -404,7 +404,7 @@ def _connects(stops: list[Value]) -> bool:
         if id(node) in _LIVE:
             return True
         if node._prim is None:
-            if node._g & 1:
+            if generation(node) & 1:
                 return True
             continue
         todo.extend(node.parents)

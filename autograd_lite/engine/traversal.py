@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from .errors import AnomalyError, UnusedInputError
 from .modes import anomaly_enabled, enable_grad, ieee_mode, no_grad
-from .value import _LAYERS, Primitive, Value, _leaf, describe, to_float
+from .value import _LAYERS, Primitive, Value, _leaf, describe, generation, to_float
 
 _UNARY, _BINARY = 1, 2
 T = TypeVar("T")
@@ -84,7 +84,7 @@ def _depth_first(roots: Sequence[Value], reset: bool, leaves: bool = True, since
         if node in seen:
             continue
         add(node)
-        if since and node._g < since:
+        if since and generation(node) < since:
             stops.append(node)  # type: ignore[union-attr]
             continue
         op = node._prim

@@ -13,7 +13,8 @@ To keep a node small (it is the unit of memory), parents live in two slots inste
 * any other arity:                        _a is the tuple of parents, _b the tuple of parameters
 
 `Value.parents` and `Value.params` present this as ordered tuples; nothing outside this module
-and the traversal reads the slots.
+and the traversal reads the slots. The sixth slot, `_g`, holds the generation the node was made
+in (`generation(v)`), or `(generation, label)` for a labelled node (`label` is a property).
 
 A node is of the class of its op's first Value operand (`_node`'s `cls`): a subclass of Value
 (the micrograd drop-in) keeps its kind of node through every op, numbers lifted to its class.
@@ -91,16 +92,17 @@ class Value:
 
     # The float lives in the slot `_d`: the engine's hot paths read and write it directly;
     # users go through the `data` property, which checks what they assign. The same for `_gr`
-    # and `grad`.
-    __slots__ = ("_d", "_gr", "label", "_prim", "_a", "_b", "_g")
+    # and `grad`. Six slots: with a seventh a node takes the next allocation size (96 bytes
+    # instead of 80 with its garbage-collector header), which costs memory, cache and the
+    # collector's time on every node; so a label, rare on op nodes, shares `_g`.
+    __slots__ = ("_d", "_gr", "_prim", "_a", "_b", "_g")
 
     _d: float
     _gr: float  # the gradient: the hot paths use the slot, users the checked `grad` property
-    label: str
     _prim: Primitive | None
     _a: Any  # see the module docstring: a parent, or the tuple of parents
     _b: Any  # the second parent, the parameter, or the tuple of parameters
-    _g: int  # the generation it was made in (see `new_generation`)
+    _g: Any  # the generation it was made in (see `new_generation`), or (generation, label)
 
     def __init__(self, data: Number, label: str = "") -> None:
         # A user's leaf, checked; the engine makes its nodes with `_node` and `_leaf` instead.
@@ -108,11 +110,22 @@ class Value:
             raise TypeError(f"Value label must be a str, got {describe(label)}")
         self._d = to_float(data, "Value")
         self._gr = 0.0
-        self.label = label
         self._prim = None
         self._a = None
         self._b = None
-        self._g = _GEN + 1  # odd: a user's leaf (see `new_generation`)
+        # odd: a user's leaf (see `new_generation`)
+        self._g = (_GEN + 1, label) if label else _GEN + 1
+
+    @property
+    def label(self) -> str:
+        """A name for pictures, tapes and reprs ("" for none)."""
+        g = self._g
+        return g[1] if type(g) is tuple else ""
+
+    @label.setter
+    def label(self, text: str) -> None:
+        gen = generation(self)
+        self._g = (gen, text) if text else gen
 
     @property
     def data(self) -> float:
@@ -475,6 +488,12 @@ _GEN = 0
 _GEN_LOCK = threading.Lock()
 
 
+def generation(v: Value) -> int:
+    """The generation `v` was made in (its `_g`, which also holds a label when it has one)."""
+    g = v._g
+    return g if type(g) is int else g[0]
+
+
 def new_generation() -> int:
     """Start a new generation of nodes and return its number (every node made from now on is
     stamped with it or a later one, in any thread)."""
@@ -493,8 +512,7 @@ def _leaf(data: float, label: str = "", cls: type[Value] | None = None) -> Value
     v: Value = _new(cls or Value)
     v._d = data
     v._gr = 0.0
-    v.label = label
-    v._g = _GEN
+    v._g = (_GEN, label) if label else _GEN
     v._prim = None
     v._a = None
     v._b = None
@@ -510,7 +528,6 @@ def _node(cls: type[V], op: Primitive, data: float, a: Any, b: Any) -> V:
     v: V = _new(cls)
     v._d = data
     v._gr = 0.0
-    v.label = ""
     v._g = _GEN
     if grad_enabled():
         v._prim = op
