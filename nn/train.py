@@ -276,6 +276,9 @@ def _check_targets(loss_fn: LossFn, sample: Any, y: list[Any], where: str) -> No
     if known is None:
         return
     base, out = _losses.LOSSES[known[0]], _shape(sample)
+    if base in (_losses.cross_entropy, _losses.multi_margin) and isinstance(out, list) and \
+            y and set(map(type, y)) == {int} and 0 <= min(y) and max(y) < len(out):
+        return  # class indices in range, checked at C speed (fit in a loop checks them each call)
     for i, t in enumerate(y):
         try:
             _check_target(base, out, t)
