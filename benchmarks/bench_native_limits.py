@@ -683,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     lib, ref_how = build_reference()
     step = step_figures(lib, 8 if args.quick else 40, torch_ok) if args.part != "digits" \
         else None
-    dig = digits_figures(2 if args.quick else 5, torch_ok) if args.part != "step" else None
+    dig = digits_figures(2 if args.quick else 8, torch_ok) if args.part != "step" else None
     cold = cold_compile() if args.part != "step" else None
     load_after = load()
 
