@@ -233,6 +233,7 @@ class CompiledStep:
         self.traces = 0  #: traces in a row, no batch using one (see MAX_TRACES)
         self.unstable = 0  #: traces in a row that a second trace did not confirm
         self._owner: Optimizer | None = None  # an optimizer whose params are exactly ours
+        self.in_fit = False  #: between `open` and `close` (a fit is running batches by index)
 
     @property
     def model(self) -> Module:
@@ -488,6 +489,7 @@ class CompiledStep:
         updated in place by native kernels; the model is checked at the first batch and after
         each `sync` (user code runs only between batches: callbacks, lr_schedule, validation,
         a live plot), not at every batch."""
+        self.in_fit = True  #: a fit is using this step (`fit_step` gives another fit a new one)
         self._X, self._y, self._opt, self._size = X, y, optimizer, batch_size
         self._table: tuple[_Encoding, int, list[memoryview]] | None = None
         self._flat: FlatState | None = None
@@ -522,6 +524,7 @@ class CompiledStep:
         self.sync()
         self._X = self._y = self._opt = None  # type: ignore[assignment]
         self._table = None
+        self.in_fit = False
 
     def _load(self, idx: Sequence[int]) -> FlatState | None:
         """The flat state for the next batches, or None when this batch takes `__call__`'s
@@ -617,13 +620,14 @@ def fit_step(model: Module, loss_fn: LossFn, targets: Sequence[Any], backend: st
     except TypeError:  # not weak-referenceable: no cache
         return CompiledStep(model, loss_fn, backend, ys)
     old = None if entries is None else entries.get(backend)
-    if old is not None and old.fallback is None and old.compiled is not None and \
-            old.verified and _same_loss(old.loss_fn, loss_fn) and \
+    if old is not None and not old.in_fit and old.fallback is None and \
+            old.compiled is not None and old.verified and _same_loss(old.loss_fn, loss_fn) and \
             old.targets is not None and _same_targets(old.targets, ys):
         old.loss_fn = loss_fn
         return old
     step = CompiledStep(model, loss_fn, backend, ys)
-    _steps.setdefault(model, {})[backend] = step
+    if old is None or not old.in_fit:  # (a fit inside a running fit's callback: not cached)
+        _steps.setdefault(model, {})[backend] = step
     return step
 
 

@@ -287,3 +287,23 @@ def test_a_custom_optimizer_trains_each_batch_as_before(recwarn):
         result.append((bits(m), state(opt), Counted.calls))
     assert result[0] == result[1] and result[1][2] == 12  # 2 epochs of 6 batches
     assert not [w for w in recwarn if "using the interpreter" in str(w.message)]
+
+
+def test_a_fit_inside_a_running_fits_callback_gets_its_own_step():
+    X, y = data()
+
+    def run(compiled):
+        m = model()
+        opt = nn.Adam(m.parameters(), lr=0.05)
+
+        def schedule(epoch):
+            if epoch == 1:  # a nested fit on the same model, from user code
+                nn.fit(m, X, y, loss="cross_entropy", optimizer=opt, epochs=1, batch_size=8,
+                       progress=False, compiled=compiled, seed=7)
+            return 0.05
+
+        nn.fit(m, X, y, loss="cross_entropy", optimizer=opt, epochs=3, batch_size=8,
+               progress=False, compiled=compiled, lr_schedule=schedule)
+        return bits(m), state(opt)
+
+    assert run(True) == run(False)
