@@ -10,6 +10,7 @@ before any user code runs (see docs/compiled.md, "Compiled training").
 from __future__ import annotations
 
 import functools
+import math
 from array import array
 from typing import Any
 
@@ -43,10 +44,16 @@ def _kernel(kind: str, flags: tuple[bool, ...], backend: str) -> Mapped:
 
             k = compile_map(fn, 7, backend=backend)
         else:
-            k = compile_map(functools.partial(adam_update, decay=flags[0], sqrt=_sqrt), 11,
-                            backend=backend)
+            k = compile_map(functools.partial(adam_update, decay=flags[0], sqrt=_either_sqrt),
+                            11, backend=backend)
         _kernels[key] = k
     return k
+
+
+def _either_sqrt(x: Any) -> Any:
+    """math.sqrt on a float (the kernel's Python path, as `Adam.step_with`), autograd_lite's
+    sqrt on a Value (the trace)."""
+    return math.sqrt(x) if type(x) is float else _sqrt(x)
 
 
 class FlatState:
