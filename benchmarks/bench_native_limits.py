@@ -668,6 +668,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import importlib.util
     torch_ok = importlib.util.find_spec("torch") is not None
+    if torch_ok:
+        import torch
+        torch.set_num_threads(1)  # every PyTorch figure here is 1-thread
     lines: list[str] = []
 
     def say(text: str = "") -> None:
@@ -690,7 +693,8 @@ def main(argv: list[str] | None = None) -> int:
     versions = f"autograd-lite {al.__version__} ({revision})"
     if torch_ok:
         import torch
-        versions += f", PyTorch {torch.__version__} float64 1 thread"
+        threads = torch.get_num_threads()
+        versions += f", PyTorch {torch.__version__} float64 {threads} thread{'s' * (threads > 1)}"
     say("## Native replay against the arithmetic limit")
     say()
     say(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; {versions}. "
