@@ -276,10 +276,12 @@ def c_blocks_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     """`_c_source`'s functions, with the same arguments, results and return codes, computing
     B rows at a time in SIMD lanes (`native.simd()`'s choice, or `simd`: a `vector.Simd` or
     None), bit for bit as the scalar code: see `_c_blocks`. Scalar code when there is no
-    vector instruction set, a constant is not finite, or a template is outside the dialect
-    `vector.VectorText` reads."""
+    vector instruction set, a constant is not finite, a template is outside the dialect
+    `vector.VectorText` reads, or the program is too long (`native.BLOCKS_MAX_LINES`)."""
     if simd == "auto":
         simd = native.simd()
+    if len(prog.forward) + len(prog.backward) > native.BLOCKS_MAX_LINES:
+        simd = None  # compile time: see BLOCKS_MAX_LINES
     if simd is None or flag_every_row:
         return _c_source(prog, n_inputs, n_params, n_nodes, flag_every_row, input_grads)
     try:
