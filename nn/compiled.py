@@ -560,6 +560,8 @@ class CompiledStep:
         encode = enc.encode
         items: list[Any] = []
         self._table = (enc, width, [])  # (no rows: this encoding cannot hold the training set)
+        if set(map(len, self._X)) != {k}:  # (fit checked X: never, unless called directly)
+            return None
         try:
             for x, t in zip(self._X, self._y):
                 code = encode(t)
@@ -586,7 +588,7 @@ class CompiledStep:
             return None
         _, width, rows = table
         n = len(idx)
-        data = bytearray(b"".join([rows[i] for i in reversed(idx)]))
+        data = bytearray().join([rows[i] for i in reversed(idx)])
         out = memoryview(data).cast("d")
         if n != self._size:
             scale = 1.0 / n

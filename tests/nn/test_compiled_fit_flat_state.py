@@ -307,3 +307,39 @@ def test_a_fit_inside_a_running_fits_callback_gets_its_own_step():
         return bits(m), state(opt)
 
     assert run(True) == run(False)
+
+
+@pytest.mark.parametrize("kind", ["cross_entropy", "mse", "hinge"])
+def test_batches_by_index_on_flat_buffers_are_the_per_batch_compiled_steps(kind, monkeypatch):
+    """Every target encoding: the flat path (fit's batches by index) takes exactly the steps
+    of the same compiled step called batch by batch (the path before flat buffers)."""
+    X, y = data()
+    if kind == "cross_entropy":
+        make, loss, ys = model, nn.losses.cross_entropy, y
+    elif kind == "mse":  # vector targets: given to the loss as Values
+        make, loss = model, nn.losses.mse
+        ys = [[float(t == c) for c in range(3)] for t in y]
+    else:  # two discrete targets: a one-hot choice between each class's loss
+        def make():
+            return nn.MLP(4, [5, 1], activation="tanh", seed=3)
+        loss, ys = nn.losses.hinge, [1 if t else -1 for t in y]
+    flat_steps = [0]
+    real = nf.FlatState.step
+
+    def counted(self, grads):
+        flat_steps[0] += 1
+        real(self, grads)
+
+    monkeypatch.setattr(nf.FlatState, "step", counted)
+    result = []
+    for flat in (True, False):
+        m = make()
+        opt = nn.SGD(m.parameters(), lr=0.05, momentum=0.9)
+        cs = nc.CompiledStep(m, loss, targets=ys)
+        step = cs if flat else (lambda *a, cs=cs: cs(*a))  # not a CompiledStep: per batch
+        h = nn.fit(m, X, ys, loss=loss, optimizer=opt, epochs=2, batch_size=8,
+                   progress=False, step=step)
+        assert cs.fallback is None and cs.compiled is not None
+        result.append((bits(m), state(opt), h.loss))
+    assert result[0] == result[1]
+    assert flat_steps[0] == 11  # 2 epochs of 6 batches, the first checked by the interpreter
