@@ -56,6 +56,9 @@ def _either_sqrt(x: Any) -> Any:
     return math.sqrt(x) if type(x) is float else _sqrt(x)
 
 
+_PLAIN = {float, int}  #: hyperparameter types the kernels take as doubles exactly
+
+
 class FlatState:
     """A compiled fit's parameters, last gradients and optimizer state as flat arrays: the
     source of truth from `CompiledStep._load` to `sync` (`store` writes them back). Steps are
@@ -69,6 +72,11 @@ class FlatState:
         self.buf: array[float] | None = None
         if type(opt) not in (SGD, Adam):
             raise NotFlat
+        numbers = [opt.lr, *(
+            (opt.momentum, opt.dampening, opt.weight_decay) if isinstance(opt, SGD)
+            else (*opt.betas, opt.eps, opt.weight_decay))]  # type: ignore[attr-defined]
+        if not set(map(type, numbers)) <= _PLAIN:
+            raise NotFlat  # e.g. an lr set to a numpy float32: its own arithmetic, in Python
         try:
             self.data = array("d", [p.data for p in params])
             if type(opt) is SGD:
@@ -84,6 +92,8 @@ class FlatState:
                 if len(set(opt.steps)) != 1:
                     raise NotFlat  # per-parameter step counts differ (skipped gradients)
                 self.s = opt.steps[0]
+                if not set(map(type, opt.m)) | set(map(type, opt.v)) <= {float}:
+                    raise NotFlat  # state loaded as other numbers: Python's arithmetic on them
                 self.m, self.v = array("d", opt.m), array("d", opt.v)
         except TypeError:
             raise NotFlat from None

@@ -122,3 +122,20 @@ def test_states_the_kernels_do_not_cover_are_left_to_python():
 
     with pytest.raises(nf.NotFlat):
         nf.FlatState(ps, MyAdam(ps), "auto")
+
+
+def test_numbers_that_are_not_plain_floats_are_left_to_python():
+    """A hyperparameter or state entry of another number type does its own arithmetic in the
+    Python optimizer (a numpy float32 lr computes in float32): never run as doubles."""
+    np = pytest.importorskip("numpy")
+    ps = [Value(1.0), Value(2.0)]
+    sgd = SGD(ps, lr=0.1)
+    sgd.lr = np.float32(0.1)
+    with pytest.raises(nf.NotFlat):
+        nf.FlatState(ps, sgd, "auto")
+    adam = Adam(ps)
+    adam.m = [0, 0]  # ints, as a state written by hand
+    with pytest.raises(nf.NotFlat):
+        nf.FlatState(ps, adam, "auto")
+    adam.m = [0.0, 0.0]
+    nf.FlatState(ps, adam, "auto")  # plain floats: flat
