@@ -27,7 +27,9 @@ grad=0.0)` where micrograd prints `Value(data=2, grad=0)`); `_op` of `x ** 2.0` 
 (micrograd keeps the `.0`); `Value ** Value`, comparisons and the engine's other methods
 (`log`, `sigmoid`, ...) work, where micrograd raises; nodes cannot be built by hand, so
 `Value(x, _children=...)` raises TypeError (use the operators, or declare a primitive with
-`autograd_lite.primitive`).
+`autograd_lite.primitive`). Every op gives a node of its first Value operand's class, so engine
+functions on drop-in Values (`autograd_lite.exp(v)`) give drop-in Values; a plain
+`autograd_lite.Value` that code mixes in stays what it is (in `_prev` too).
 """
 
 from __future__ import annotations
