@@ -19,6 +19,7 @@ when every element is done.
 from __future__ import annotations
 
 import ctypes
+import threading
 from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -131,74 +132,101 @@ class Mapped:
                 self._in_t = ctypes.c_void_p * n_inputs
                 self._stride_t = ctypes.c_long * n_inputs
                 self._out_t = ctypes.c_void_p * self.n_outputs
+                #: output scratch for calls with `out=` (another thread meanwhile: fresh ones)
+                self._scratch = [array("d") for _ in range(self.n_outputs)]
+                self._scratch_lock = threading.Lock()
                 self.backend = "c"
 
     def __repr__(self) -> str:
         return f"<Mapped {self.n_inputs} -> {self.n_outputs} ({self.backend})>"
 
-    def _length(self, args: Sequence[Any]) -> int:
+    def _normalize(self, args: tuple[Any, ...]) -> tuple[list[Any], int]:
+        """(the inputs: arrays and plain floats, their common length); TypeError / ValueError
+        naming the input that is wrong."""
         if len(args) != self.n_inputs:
             raise TypeError(f"compiled map takes {self.n_inputs} inputs, got {len(args)}")
-        n = None
-        for i, a in enumerate(args):
-            if isinstance(a, float):
+        vals = list(args)
+        n = -1
+        for i, a in enumerate(vals):
+            t = type(a)
+            if t is float:
                 continue
-            if not (isinstance(a, array) and a.typecode == "d"):
+            if t is not array:
+                if isinstance(a, (float, int)) and not isinstance(a, bool):
+                    vals[i] = float(a)  # an int, a float subclass: its value as a double
+                    continue
+                if not isinstance(a, array):
+                    raise TypeError(f"compiled map: input {i} must be an array('d') or a "
+                                    f"float, got {describe(a)}")
+            if a.typecode != "d":
                 raise TypeError(f"compiled map: input {i} must be an array('d') or a float, "
                                 f"got {describe(a)}")
-            if n is not None and len(a) != n:
+            if n >= 0 and len(a) != n:
                 raise ValueError(f"compiled map: input {i} has {len(a)} items, input 0.. "
                                  f"have {n}")
             n = len(a)
-        if n is None:
+        if n < 0:
             raise ValueError("compiled map: at least one input must be an array")
-        return n
+        return vals, n
 
     def __call__(self, *args: Any, out: Sequence[array[float]] | None = None
                  ) -> tuple[array[float], ...]:
         """The outputs, one array per output of fn: into `out` (arrays of the inputs' length,
         which may be the inputs themselves) when given, written only once every element is
         done; new arrays otherwise."""
-        args = tuple(float(a) if isinstance(a, int) and not isinstance(a, bool) else a
-                     for a in args)
-        n = self._length(args)
+        vals, n = self._normalize(args)
         if out is not None:
             out = list(out)
             if len(out) != self.n_outputs or not all(
                     isinstance(o, array) and o.typecode == "d" and len(o) == n for o in out):
                 raise TypeError(f"compiled map: out must be {self.n_outputs} array('d')s of "
                                 f"{n} items")
-        res = None
         if self.backend == "c" and n:
-            res = self._c_call(args, n)
-        if res is None:
-            res = self._python_call(args, n)
+            if out is not None and self._scratch_lock.acquire(blocking=False):
+                try:  # results in this kernel's scratch arrays, copied into out on success
+                    scratch = self._scratch
+                    if len(scratch[0]) != n:
+                        scratch[:] = [array("d", bytes(8 * n)) for _ in scratch]
+                    if self._c_call(vals, n, scratch):
+                        for o, r in zip(out, scratch):
+                            o[:] = r
+                        return tuple(out)
+                finally:
+                    self._scratch_lock.release()
+            else:
+                res = [array("d", bytes(8 * n)) for _ in range(self.n_outputs)]
+                if self._c_call(vals, n, res):
+                    if out is None:
+                        return tuple(res)
+                    for o, r in zip(out, res):
+                        o[:] = r
+                    return tuple(out)
+        res = self._python_call(vals, n)
         if out is None:
             return tuple(res)
         for o, r in zip(out, res):
             o[:] = r
         return tuple(out)
 
-    def _c_call(self, args: tuple[Any, ...], n: int) -> list[array[float]] | None:
-        """The outputs by the C loop; None when the Python path must decide (see module)."""
-        scalars = array("d", [a for a in args if isinstance(a, float)])
+    def _c_call(self, args: list[Any], n: int, res: list[array[float]]) -> bool:
+        """The outputs by the C loop into `res`; False when the Python path must decide (a
+        non-finite input or an IEEE flag: see the module)."""
+        scalars = array("d", [a for a in args if type(a) is float])
         at = scalars.buffer_info()[0]
         addrs: list[int] = []
         strides: list[int] = []
         for a in args:
-            if isinstance(a, float):
+            if type(a) is float:
                 addrs.append(at)
                 strides.append(0)
                 at += 8
             else:
                 addrs.append(a.buffer_info()[0])
                 strides.append(1)
-        res = [array("d", bytes(8 * n)) for _ in range(self.n_outputs)]
         outs = self._out_t(*[r.buffer_info()[0] for r in res])
-        ok = self._run(n, self._in_t(*addrs), self._stride_t(*strides), outs) == 0
-        return res if ok else None
+        return self._run(n, self._in_t(*addrs), self._stride_t(*strides), outs) == 0
 
-    def _python_call(self, args: tuple[Any, ...], n: int) -> list[array[float]]:
+    def _python_call(self, args: list[Any], n: int) -> list[array[float]]:
         fn = self.fn
         cols = [[a] * n if isinstance(a, float) else a.tolist() for a in args]
         rows = [fn(*xs) for xs in zip(*cols)]

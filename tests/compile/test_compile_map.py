@@ -135,3 +135,24 @@ def test_without_a_compiler_python_serves_and_c_raises(no_compiler):
     assert list(kern(array("d", [1.0, 2.0]))[0]) == [4.0, 7.0]
     with pytest.raises(al.NativeUnavailableError, match="compile_map"):
         compile_map(lambda a: a * 3.0, 1, backend="c")
+
+
+def test_threads_sharing_a_kernel_get_their_own_results():
+    import threading
+
+    kern = compile_map(lambda a, b: a * b + 1.0, 2)
+    errors = []
+
+    def work(k: float) -> None:
+        for size in (3, 50, 7) * 30:
+            a = array("d", [k + i for i in range(size)])
+            kern(a, k, out=[a])
+            if list(a) != [(k + i) * k + 1.0 for i in range(size)]:
+                errors.append((k, size))
+
+    threads = [threading.Thread(target=work, args=(float(k),)) for k in (2, 3, 5, 7)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
