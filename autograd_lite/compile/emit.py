@@ -1,8 +1,10 @@
-"""Emitters: the program as Python source or as a C function over a batch of rows."""
+"""Emitters: the program as Python source, or as C functions over a batch of rows (one row at a
+time, or blocks of rows in SIMD lanes: `c_blocks_source`)."""
 
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..engine import derive
@@ -168,6 +170,18 @@ class _CParts:
         self.used = [(j, self._slot(e, self.bwd)) for j, e in enumerate(prog.grads[k_grads:])
                      if e != "0.0"]
         self.k, self.n_params, self.input_grads = n_inputs, n_params, input_grads
+        # T compacted: a slot is reused once its value is dead (see `_reuse_slots`).
+        keep = [*self.vslots, *self.gslots, *(t for _, t in self.used)]
+        slots, self.size = _reuse_slots(self.fwd + self.bwd, keep)
+
+        def rename(text: str) -> str:
+            return _T_REF.sub(lambda r: f"T[{slots[int(r.group(1))]}]", text)
+
+        self.fwd = [(rename(v), o, rename(e)) for v, o, e in self.fwd]
+        self.bwd = [(rename(v), o, rename(e)) for v, o, e in self.bwd]
+        self.vslots = [slots[t] for t in self.vslots]
+        self.gslots = [slots[t] for t in self.gslots]
+        self.used = [(j, slots[t]) for j, t in self.used]
 
     def _slot(self, expr: str, lines: list[tuple[str, str, str]]) -> int:
         if expr.startswith("T[") and expr.endswith("]") and expr[2:-1].isdigit():
@@ -292,35 +306,38 @@ def c_blocks_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
 
 def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
               input_grads: bool, simd: vector.Simd) -> tuple[str, int, list[int]]:
-    """Block code: each full block of B rows is transposed into vectors (input i of the
-    block's rows in `VX[i]`), its flags cleared once, every statement run once on vectors of
-    B rows (`VT[k]`, aligned to a vector, in the scratch space), and its flags tested once. A
-    clean block's values and gradients are copied out row by row and its parameter gradients
-    added lane by lane, in row order (the same sums as the scalar code). A block with a
-    non-finite input or a raised flag is re-run by the scalar rows (`al_vg_rows`), which find
-    its first failing row and add the rows before it in order; the last n % B rows are scalar.
+    """Block code: each block of B rows is transposed into vectors (input i of the block's
+    rows in `VX[i]`), its flags cleared once, every statement run once on vectors of B rows
+    (`VT[k]`, aligned to a vector, in the scratch space), and its flags tested once. A clean
+    block's values and gradients are copied out row by row and its parameter gradients added
+    lane by lane, in row order (the same sums as the scalar code). A block with a non-finite
+    input or a raised flag is re-run by the scalar rows (`al_vg_rows`), which find its first
+    failing row and add the rows before it in order. The last n % B rows run as a block padded
+    with copies of its last row (no flag a real row would not raise) when they fill more than
+    half of one, else as scalar rows (B library calls per call node would cost more).
     """
     parts = _CParts(prog, n_inputs, n_params, n_nodes, input_grads)
     text = vector.VectorText()
+    b, k, nv, m = simd.lanes, parts.k, len(parts.vslots), len(parts.used)
+    n_slots = parts.size
 
     def vec(lines: list[tuple[str, str, str]]) -> list[str]:
         return [f"  {text.target(v)} {o} {text.expr(e)};" for v, o, e in lines]
 
     vfwd, vbwd = vec(parts.fwd), vec(parts.bwd)
-    b, k, nv, m = simd.lanes, parts.k, len(parts.vslots), len(parts.used)
     out: list[str] = [simd.prelude()]
     out += [simd.lane_call(name, nargs) for name, nargs in sorted(text.calls)]
     parts.tables(out)
     _scalar_rows(parts, out, False)
     sig = "(const double *restrict P, vd *restrict VT)"
-    out.append(f"#define VX (VT + {parts.size})")
+    out.append(f"#define VX (VT + {n_slots})")
     call_fw = _chunks(out, "al_vf", vfwd, "AL_T void ", sig)
     call_bw = _chunks(out, "al_vb", vbwd, "AL_T void ", sig)
     out.append("#undef VX")
-    # The vector scratch: parts.size vectors of nodes, then k of inputs, aligned to a vector.
-    size = max(parts.size, b * (parts.size + k) + b)
+    # The vector scratch: n_slots vectors of nodes, then k of inputs, aligned to a vector.
+    size = max(parts.size, b * (n_slots + k) + b)
     head = ["  vd *VT = (vd *)(((uintptr_t)T + sizeof(vd) - 1) & ~(uintptr_t)(sizeof(vd) - 1));",
-            f"  double *xv = (double *)(VT + {parts.size});",
+            f"  double *xv = (double *)(VT + {n_slots});",
             "  const double *t = (const double *)VT;",
             f"  for (long r = 0; r < n; r += {b}) {{",
             f"    long w = n - r < {b} ? n - r : {b};  /* the block's rows */",
@@ -353,3 +370,49 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
            "al_vg_rows(r, r + w, X, P, V, G, PG, fail, T)")
     out.append("")
     return "\n".join(out), size, [j for j, _ in parts.used]
+
+
+_T_REF = re.compile(r"(?<![A-Za-z_])T\[(\d+)\]")
+
+
+def _reuse_slots(lines: list[tuple[str, str, str]], keep: list[int]
+                 ) -> tuple[dict[int, int], int]:
+    """Slots of T renumbered so that a value's slot is reused once nothing reads it any more
+    (`keep`: read after the last statement): {old slot: new slot} and the number of slots.
+    The digits graph's 14,648 slots become ~2,400 (the parameters' gradients, read at the
+    end): 19 KB of scratch per row instead of 117 KB, 77 KB of AVX2 vectors per block instead
+    of 470 KB: caches, not memory. The statements and their order are unchanged."""
+    reads: list[list[int]] = []
+    last: dict[int, int] = {}
+    for i, (v, o, e) in enumerate(lines):
+        r = [int(x) for x in _T_REF.findall(e)]
+        t = int(_T_REF.fullmatch(v).group(1))  # type: ignore[union-attr]
+        if o != "=":
+            r.append(t)
+        reads.append(r)
+        for x in r:
+            last[x] = i
+        last.setdefault(t, i)
+    end = len(lines)
+    for x in keep:
+        last[x] = end
+    slots: dict[int, int] = {}
+    free: list[int] = []
+    count = 0
+    for i, (v, _, _) in enumerate(lines):
+        t = int(v[2:-1])
+        if t not in slots:
+            if free:
+                slots[t] = free.pop()
+            else:
+                slots[t] = count
+                count += 1
+        for x in {*reads[i], t}:
+            if last.get(x, end) <= i and x in slots:
+                free.append(slots[x])
+                last[x] = end + 1  # freed once
+    for x in keep:  # an output no statement writes (cannot happen: `_slot` copies it)
+        if x not in slots:
+            slots[x] = count
+            count += 1
+    return slots, count

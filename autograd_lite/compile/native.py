@@ -16,10 +16,11 @@ Errors and non-finite values: rows whose inputs are not finite (and every row, w
 parameter or a constant of the graph is not) run in the interpreter. With finite values in,
 each forward domain error the interpreter raises (log of 0, sqrt of -1, 0 ** -1, x / 0) and
 each non-finite result (overflow to inf, inf - inf) raises an IEEE exception flag (invalid,
-divide-by-zero or overflow). The generated function clears the flags before each row and
-tests them after it; a row that raised one is reported (its index) and `Compiled` re-runs that
-row in the interpreter, which gives its exact exception, or its numbers (IEEE inf/nan, as the
-engine's policy says) when the flag did not mean an error.
+divide-by-zero or overflow). The generated function clears the flags before each row (or
+block of rows in SIMD lanes, see `simd` and `emit.c_blocks_source`; a flagged block is re-run
+row by row) and tests them after it; a row that raised one is reported (its index) and
+`Compiled` re-runs that row in the interpreter, which gives its exact exception, or its
+numbers (IEEE inf/nan, as the engine's policy says) when the flag did not mean an error.
 
 Libraries are cached in `$XDG_CACHE_HOME/autograd-lite` (else `~/.cache/autograd-lite`), used
 only when this user owns it and no one else can write it or any directory above it; each is
