@@ -508,3 +508,18 @@ def test_a_program_past_the_block_limit_gets_scalar_code(monkeypatch):
     monkeypatch.setattr(native, "BLOCKS_MAX_LINES", lines - 1)
     source, _, _ = emit.c_blocks_source(prog, 2, 0, len(graph.order), simd=simd)
     assert native.simd_of(source) is None
+
+
+def test_scratch_slots_are_reused_once_their_value_is_dead():
+    def f(x, y):
+        h = x
+        for _ in range(300):  # values nothing reads later: their slots are reused
+            h = (h + 1.0) * y
+        return h
+
+    graph = _Graph(f, [0.5, 0.25], [], "test")
+    prog = _Program(graph, 0, emit._CEmitter(len(graph.order)))
+    source, size, _ = emit._c_source(prog, 2, 0, len(graph.order))
+    assert len(graph.order) > 600 and size < 0.25 * 2 * len(graph.order)  # was 2 per node
+    slots = {int(t) for t in re.findall(r"T\[(\d+)\]", source)}
+    assert max(slots) < size
