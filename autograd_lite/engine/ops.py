@@ -110,7 +110,11 @@ def _powc(x: float, p: float) -> float:
         # (-inf) ** p is IEEE's (C, torch: 0 for p < 0, inf for p > 0), except p = +-0.5:
         # a square root of a negative number (torch's sqrt/rsqrt give nan)
         raise ValueError(f"negative base {x!r} with non-integer exponent {p!r} has no real value")
-    return _pow_ieee(x, p)
+    try:  # past the checks above, _pow_ieee's own NaN case cannot occur: its x ** p, inline
+        result: float = x**p
+        return result
+    except (ZeroDivisionError, OverflowError):
+        return _pow_ieee(x, p)
 
 
 def _rpow(x: float, base: float) -> float:
