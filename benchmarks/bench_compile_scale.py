@@ -5,7 +5,7 @@ empty native cache (so the C library is built, not found): the graph is built by
 trace, then compiled by the chosen backend. Reported per (nodes, backend): the graph's node
 count, seconds for `compile_grad` (trace included) and for one `value_and_grad_batch` of 4
 rows, the peak resident memory of the process (ru_maxrss) before and after the compile, and
-the C compiler's own peak (the children's ru_maxrss).
+the C compiler's own peak and CPU time (the children's ru_maxrss, ru_utime + ru_stime).
 
     python benchmarks/bench_compile_scale.py [--sizes 10000 100000] [--backends c python]
 
@@ -77,7 +77,9 @@ def child(n_ops: int, backend: str) -> dict[str, float]:
             "first_batch_s": t2 - t1,
             "rss_before_mb": rss0 / 1024,
             "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "cc_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+            "cc_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            "cc_cpu_s": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+            + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime}
 
 
 def main() -> None:
@@ -91,7 +93,7 @@ def main() -> None:
         print(json.dumps(child(int(args.child[0]), args.child[1])))
         return
     print(f"{'ops':>8} {'nodes':>8} {'backend':>7} {'compile s':>9} {'1st batch s':>11} "
-          f"{'RSS before MB':>13} {'RSS peak MB':>11} {'cc peak MB':>10}")
+          f"{'RSS before MB':>13} {'RSS peak MB':>11} {'cc peak MB':>10} {'cc CPU s':>8}")
     for n in args.sizes:
         for backend in args.backends:
             with tempfile.TemporaryDirectory(prefix="al-bench-scale-") as tmp:
@@ -104,7 +106,8 @@ def main() -> None:
             r = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"{n:>8} {r['nodes']:>8} {r['backend']:>7} {r['compile_s']:>9.2f} "
                   f"{r['first_batch_s']:>11.3f} {r['rss_before_mb']:>13.0f} "
-                  f"{r['rss_peak_mb']:>11.0f} {r['cc_peak_mb']:>10.0f}", flush=True)
+                  f"{r['rss_peak_mb']:>11.0f} {r['cc_peak_mb']:>10.0f} {r['cc_cpu_s']:>8.2f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ from typing import Any
 
 from ..engine import ops
 from ..engine.value import Value
-from . import emit, native, progress
-from .emit import _CEmitter, _PyEmitter, _python_source
+from . import emit, native, progress, pysource
+from .emit import _CEmitter
 from .native import NativeUnavailableError, NativeUnavailableWarning
 from .program import _Graph, _Program, exact
 from .reference import Reference
@@ -48,20 +48,23 @@ class PythonReplay:
         self.graph = graph
         self.n_inputs, self.n_params, self.has_aux = n_inputs, n_params, has_aux
         self.namespace: dict[str, Any] = dict(ops.PY_NAMES, K=[], P=[])
-        self._sources: dict[str, str] = {}
+        self._sources: dict[str, list[str]] = {}
         self._fns: dict[str, Callable[..., Any]] = {}
         self._lock = threading.RLock()  # two threads must not exchange `fn`s in the namespace
 
-    def source(self, kind: str) -> str:
-        """The source of program `kind`, generated on first use."""
+    def pieces(self, kind: str) -> list[str]:
+        """The source of program `kind` in pieces (`pysource`), generated on first use."""
         with self._lock:
             if kind not in self._sources:
                 with_grad, input_grads, carry = _PY_KINDS[kind]
-                prog = _Program(self.graph, self.n_params, _PyEmitter(self.namespace),
-                                input_grads=input_grads, carry=carry)
-                self._sources[kind] = _python_source(prog, self.n_inputs, self.n_params,
-                                                     with_grad, self.has_aux, carry=carry)
+                self._sources[kind] = pysource.program_source(
+                    self.graph, self.namespace, kind, self.n_inputs, self.n_params, with_grad,
+                    input_grads, carry, self.has_aux)
             return self._sources[kind]
+
+    def source(self, kind: str) -> str:
+        """The source of program `kind`, generated on first use."""
+        return "".join(self.pieces(kind))
 
     def fn(self, kind: str, announce: bool = True) -> Callable[..., Any]:
         """Program `kind` as a function, compiled on first use (a long build says so, unless
@@ -70,10 +73,11 @@ class PythonReplay:
             if kind not in self._fns:
                 with progress.build(f"compiled function ({kind})", 2 if announce else 0) as b:
                     b.stage("generating Python")
-                    source = self.source(kind)
+                    pieces = self.pieces(kind)
                     b.stage("compiling Python")
-                    code = compile(source, f"<autograd_lite.compile: {kind}>", "exec")
-                    exec(code, self.namespace)
+                    for piece in pieces:  # one at a time: compile() holds a piece's tree
+                        exec(compile(piece, f"<autograd_lite.compile: {kind}>", "exec"),
+                             self.namespace)
                     self._fns[kind] = self.namespace.pop("fn")
             return self._fns[kind]
 

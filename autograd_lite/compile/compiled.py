@@ -178,7 +178,7 @@ class Compiled:
             elif backend == "c":
                 raise NativeUnavailableError(f"compile_grad(backend='c'): {why}")
         build.stage(f"generating Python ({len(graph.order):,} nodes)")
-        self._python.source("value_and_grad")
+        self._python.pieces("value_and_grad")
         build.stage("compiling Python")
         return PythonBackend(self._python, self._reference, self.params)
 
