@@ -460,7 +460,7 @@ class CompiledStep:
             return ref_loss, ref_outs
         if self._owner is not optimizer:
             self._owner = optimizer if getattr(optimizer, "params", None) == self.params else None
-        if self._owner is optimizer and type(optimizer).step is Optimizer.step:
+        if self._owner is optimizer and _plain_steps(optimizer):
             # zero_grad, backward and step in one pass: each .grad becomes this batch's gradient
             # (the sums in `grads` started from 0.0, as .grad after zero_grad), then the update.
             optimizer.step_with(grads)
@@ -523,6 +523,7 @@ class CompiledStep:
         """End the fit: `sync`, and drop the training set."""
         self.sync()
         self._X = self._y = self._opt = None  # type: ignore[assignment]
+        self._owner = None  # (a cached step holds no optimizer: it may hold the model)
         self._table = None
         self.in_fit = False
 
@@ -597,6 +598,14 @@ class CompiledStep:
         return out.cast("B").cast("d", [n, width])
 
 
+def _plain_steps(opt: Optimizer) -> bool:
+    """Whether `opt.zero_grad(); opt.step()` is `opt.step_with(grads)` after a backward pass:
+    neither replaced, in a subclass or on the instance (`opt.step = clipped`)."""
+    t = type(opt)
+    return t.step is Optimizer.step and t.zero_grad is Optimizer.zero_grad and \
+        not {"step", "zero_grad"} & getattr(opt, "__dict__", {}).keys()
+
+
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-10)
 
@@ -621,6 +630,8 @@ def fit_step(model: Module, loss_fn: LossFn, targets: Sequence[Any], backend: st
         entries = _steps.get(model)
     except TypeError:  # not weak-referenceable: no cache
         return CompiledStep(model, loss_fn, backend, ys)
+    if _holds(loss_fn, model):  # a cached step holds its loss: it would keep the model alive
+        return CompiledStep(model, loss_fn, backend, ys)
     old = None if entries is None else entries.get(backend)
     if old is not None and not old.in_fit and old.fallback is None and \
             old.compiled is not None and old.verified and _same_loss(old.loss_fn, loss_fn) and \
@@ -631,6 +642,18 @@ def fit_step(model: Module, loss_fn: LossFn, targets: Sequence[Any], backend: st
     if old is None or not old.in_fit:  # (a fit inside a running fit's callback: not cached)
         _steps.setdefault(model, {})[backend] = step
     return step
+
+
+def _holds(obj: Any, target: Any) -> bool:
+    """Whether `obj` (a loss) may hold `target` (the model) through what a `_Snapshot` walks
+    (closure cells, defaults, partial arguments, bound methods, containers, modules): True
+    also when it holds something the walk cannot read. Module globals are not followed."""
+    seen: dict[int, int] = {}
+    try:
+        _Snapshot.unknown()._walk(obj, [], set(), seen)
+    except (_Opaque, RecursionError):
+        return True
+    return id(target) in seen
 
 
 def _same_loss(a: LossFn, b: LossFn) -> bool:

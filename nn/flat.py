@@ -58,6 +58,9 @@ def _either_sqrt(x: Any) -> Any:
 
 _PLAIN = {float, int}  #: hyperparameter types the kernels take as doubles exactly
 
+#: Methods a user may replace on an optimizer instance: the kernels would skip the replacement.
+_PATCHABLE = frozenset({"step", "step_with", "zero_grad"})
+
 
 class FlatState:
     """A compiled fit's parameters, last gradients and optimizer state as flat arrays: the
@@ -70,8 +73,8 @@ class FlatState:
         self.steps = 0
         self.grad: array[float] | None = None
         self.buf: array[float] | None = None
-        if type(opt) not in (SGD, Adam):
-            raise NotFlat
+        if type(opt) not in (SGD, Adam) or not _PATCHABLE.isdisjoint(vars(opt)):
+            raise NotFlat  # a subclass, or `opt.step = ...` on the instance: its own steps
         numbers = [opt.lr, *(
             (opt.momentum, opt.dampening, opt.weight_decay) if isinstance(opt, SGD)
             else (*opt.betas, opt.eps, opt.weight_decay))]  # type: ignore[attr-defined]

@@ -1,0 +1,138 @@
+"""fit(compiled=True) under hostile use: an optimizer whose `step` or `zero_grad` is replaced
+(on the instance or in a subclass), a loss that holds the model: each trains as the
+interpreter does, bit for bit, and the compiled step cache frees what it caches."""
+
+from __future__ import annotations
+
+import gc
+import random
+import struct
+import weakref
+
+import pytest
+
+import nn
+from nn import compiled as nc
+from nn import flat as nf
+
+
+def data(n=44, k=4, classes=3, seed=0):
+    rng = random.Random(seed)
+    X = [[rng.uniform(-2, 2) for _ in range(k)] for _ in range(n)]
+    y = [int(sum(x) * 7) % classes for x in X]
+    return X, y
+
+
+def model(seed=1):
+    return nn.MLP(4, [6, 3], activation="tanh", seed=seed)
+
+
+def bits(m):
+    return [struct.pack("<d", p.data) + struct.pack("<d", p.grad) for p in m.parameters()]
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    nc._steps.clear()
+    yield
+    nc._steps.clear()
+
+
+def both(make_opt, epochs=3, **kw):
+    """(parameters' bits, History losses) of the interpreter's fit and the compiled fit."""
+    X, y = data()
+    out = []
+    for compiled in (False, True):
+        m = model()
+        opt = make_opt(m.parameters())
+        h = nn.fit(m, X, y, loss="cross_entropy", optimizer=opt, epochs=epochs, batch_size=8,
+                   progress=False, compiled=compiled, **kw)
+        out.append((bits(m), h.loss))
+    return out
+
+
+def clipping_weights(ps):
+    """Adam whose instance `step` clips the weights after each update (a user's patch)."""
+    opt = nn.Adam(ps, lr=0.05)
+    update = opt.step
+
+    def step():
+        update()
+        for p in opt.params:
+            p.data = max(-0.3, min(0.3, p.data))
+
+    opt.step = step  # type: ignore[method-assign]
+    return opt
+
+
+def test_an_instance_patched_step_runs_at_every_batch():
+    interp, comp = both(clipping_weights)
+    assert interp == comp
+
+
+def test_a_zero_grad_that_keeps_gradients_is_honoured():
+    class Accumulating(nn.SGD):
+        def zero_grad(self, set_to_none=False):  # the first parameter accumulates
+            for p in self.params[1:]:
+                p.zero_grad()
+
+    interp, comp = both(lambda ps: Accumulating(ps, lr=0.01, momentum=0.5))
+    assert interp == comp
+
+
+def test_an_instance_patched_zero_grad_is_honoured():
+    def make(ps):
+        opt = nn.SGD(ps, lr=0.01)
+        opt.zero_grad = lambda set_to_none=False: None  # type: ignore[method-assign]
+        return opt
+
+    interp, comp = both(make)
+    assert interp == comp
+
+
+def test_instance_patches_keep_the_optimizer_off_the_flat_kernels():
+    m = model()
+    opt = clipping_weights(m.parameters())
+    with pytest.raises(nf.NotFlat):
+        nf.FlatState(m.parameters(), opt, "python")
+
+
+def regularised(m):
+    base = nn.losses.cross_entropy
+    first = m.parameters()[0]
+
+    def loss(outs, ys):
+        return base(outs, ys) + 0.0 * first * first + 0.0 * len(m.parameters())
+
+    return loss
+
+
+def test_a_loss_that_holds_the_model_does_not_keep_it_alive():
+    def fitted():
+        X, y = data()
+        m = model()
+        nn.fit(m, X, y, loss=regularised(m), epochs=1, batch_size=8, progress=False,
+               compiled=True)
+        return weakref.ref(m)
+
+    ref = fitted()
+    gc.collect()
+    assert ref() is None and len(nc._steps) == 0
+
+
+def test_an_optimizer_that_holds_the_model_does_not_keep_it_alive():
+    class Holding(nn.SGD):
+        pass
+
+    def fitted():
+        X, y = data()
+        m = model()
+        opt = Holding(m.parameters(), lr=0.1)
+        opt.model = m  # type: ignore[attr-defined]
+        nn.fit(m, X, y, loss="cross_entropy", optimizer=opt, epochs=1, batch_size=8,
+               progress=False, compiled=True)
+        return weakref.ref(m)
+
+    ref = fitted()
+    gc.collect()
+    assert ref() is None
