@@ -58,7 +58,11 @@ def digits_graph() -> tuple[Callable[..., Any], list[float], list[Value], list[l
     Xtr, _ = standardize(Xtr, Xtr)
     model = nn.MLP(64, [32, 10], activation="tanh", seed=0)
     enc = _CrossEntropy(10)
-    f = _sample_loss(model, enc, 64)
+    try:  # fit's traced sample loss (its first argument: the model, or a getter of it)
+        f = _sample_loss(lambda: model, enc, 64)
+        f(*(Value(v) for v in [0.0] * 64 + list(enc.encode(ytr[0])) + [1.0]))
+    except TypeError:
+        f = _sample_loss(model, enc, 64)  # type: ignore[arg-type]
     rows = [[*map(float, x), *enc.encode(t), 1.0 / 32] for x, t in zip(Xtr, ytr)]
     return f, rows[0], model.parameters(), rows
 
