@@ -19,6 +19,7 @@ when every element is done.
 from __future__ import annotations
 
 import ctypes
+import numbers
 import threading
 from array import array
 from collections.abc import Callable, Sequence
@@ -89,6 +90,13 @@ class Mapped:
         def traced(*vs: Value) -> tuple[Value, list[Value]]:
             res = fn(*vs)
             outs = list(res) if isinstance(res, (tuple, list)) else [res]
+            if not outs:
+                raise ValueError(f"{where}: fn returned no outputs")
+            for j, o in enumerate(outs):
+                if not isinstance(o, Value) and (
+                        isinstance(o, bool) or not isinstance(o, numbers.Real)):
+                    raise TypeError(f"{where}: fn's output {j} must be a Value or a real "
+                                    f"number, got {describe(o)}")
             arity.append(len(outs))
             outs = [o if isinstance(o, Value) else Value(float(o)) for o in outs]
             return outs[0], outs[1:]
@@ -215,21 +223,36 @@ class Mapped:
         at = scalars.buffer_info()[0]
         addrs: list[int] = []
         strides: list[int] = []
+        # Every array pinned by a buffer export while C reads it: the call releases the GIL,
+        # and another thread resizing one (append, del) would move it under the loop.
+        pins = [memoryview(r) for r in res]
         for a in args:
             if type(a) is float:
                 addrs.append(at)
                 strides.append(0)
                 at += 8
             else:
+                pins.append(memoryview(a))
                 addrs.append(a.buffer_info()[0])
                 strides.append(1)
         outs = self._out_t(*[r.buffer_info()[0] for r in res])
-        return self._run(n, self._in_t(*addrs), self._stride_t(*strides), outs) == 0
+        try:
+            return self._run(n, self._in_t(*addrs), self._stride_t(*strides), outs) == 0
+        finally:
+            for pin in pins:
+                pin.release()
 
     def _python_call(self, args: list[Any], n: int) -> list[array[float]]:
         fn = self.fn
         cols = [[a] * n if isinstance(a, float) else a.tolist() for a in args]
-        rows = [fn(*xs) for xs in zip(*cols)]
+        rows: list[Any] = []
+        add = rows.append
+        try:
+            for xs in zip(*cols):
+                add(fn(*xs))
+        except Exception as e:
+            e.add_note(f"(in element {len(rows)} of the compiled map's inputs)")
+            raise
         if self.n_outputs == 1 and not (rows and isinstance(rows[0], (tuple, list))):
             return [array("d", rows)]
         return [array("d", col) for col in zip(*rows)] if rows else \
