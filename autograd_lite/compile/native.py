@@ -291,14 +291,18 @@ BLOCKS_MAX_LINES = _O1_MAX_LINES
 
 
 # ---- the instruction set of block code ---------------------------------------------------------
-#: Forces a lower instruction set for block code than this CPU offers: "none" (scalar code),
-#: "sse2", "avx2" or "avx512" (a higher one than the CPU's is lowered to the CPU's).
+#: Chooses the instruction set of block code: "none" (scalar code), "sse2", "avx2" or "avx512"
+#: (one the CPU lacks is lowered to the CPU's best). Unset: the CPU's best up to AVX2.
 SIMD_ENV = "AUTOGRAD_LITE_SIMD"
 SIMD_LEVELS = ("none", "sse2", "avx2", "avx512")
 #: The lowest level used when the environment names none: SSE2's two lanes already pay
-#: (1.8x the scalar code's speed on bench_native's MLP step, 2.5x on the digits graph;
+#: (1.8x the scalar code's speed on bench_native's MLP step, 3.3x on the digits graph;
 #: benchmarks/bench_blocks.py), so every x86-64 CPU gets block code.
 _DEFAULT_FLOOR = "sse2"
+#: The highest level used when the environment names none: AVX-512's 8 lanes measured slower
+#: than AVX2's 4 (AMD EPYC, which runs 512-bit operations in two halves: MLP step 33 against
+#: 25 us, digits 4.9 against 3.7 ms; bench_blocks.py), and B=8 leaves longer scalar tails.
+_DEFAULT_CEILING = "avx2"
 _cpu_level: list[str] = []
 
 
@@ -331,14 +335,16 @@ def cpu_simd() -> str:
 
 def _wanted_simd() -> str:
     """The level asked for: $AUTOGRAD_LITE_SIMD, lowered to the CPU's; by default the CPU's
-    when it is at least `_DEFAULT_FLOOR`, else "none"."""
+    capped at `_DEFAULT_CEILING`, or "none" below `_DEFAULT_FLOOR`."""
     env = os.environ.get(SIMD_ENV, "").strip().lower()
     if env and env not in SIMD_LEVELS:
         raise ValueError(f"${SIMD_ENV} must be one of {', '.join(SIMD_LEVELS)} (or unset), "
                          f"got {env!r}")
     cpu = cpu_simd()
     if not env:
-        return cpu if SIMD_LEVELS.index(cpu) >= SIMD_LEVELS.index(_DEFAULT_FLOOR) else "none"
+        if SIMD_LEVELS.index(cpu) < SIMD_LEVELS.index(_DEFAULT_FLOOR):
+            return "none"
+        return SIMD_LEVELS[min(SIMD_LEVELS.index(cpu), SIMD_LEVELS.index(_DEFAULT_CEILING))]
     return SIMD_LEVELS[min(SIMD_LEVELS.index(env), SIMD_LEVELS.index(cpu))]
 
 
