@@ -18,12 +18,12 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..engine import ops
 from ..engine.value import Value
-from . import emit, native, progress, pysource
+from . import emit, native, progress
 from .emit import _CEmitter
 from .native import NativeUnavailableError, NativeUnavailableWarning
 from .program import _Graph, _Program, exact
+from .pysource import PythonReplay
 from .reference import Reference
 from .rows import Rows, nan_error, note_row
 
@@ -33,54 +33,6 @@ Row = tuple[Any, tuple[float, ...]]
 #: (the same functions, arguments and return codes).
 _c_source: Callable[..., tuple[str, int, list[int]]] = getattr(
     emit, "c_blocks_source", emit._c_source)
-
-#: The Python programs of a graph: name -> (with gradients, input gradients, carry).
-_PY_KINDS = {"value_and_grad": (True, True, False), "forward": (False, True, False),
-             "value_and_param_grads": (True, False, False), "backward": (True, False, True)}
-
-
-class PythonReplay:
-    """The graph's Python programs (see `_PY_KINDS`), each generated and compiled on first
-    use. Generated source only (never user text) runs, in a namespace holding math functions
-    and the primitives' own functions."""
-
-    def __init__(self, graph: _Graph, n_inputs: int, n_params: int, has_aux: bool) -> None:
-        self.graph = graph
-        self.n_inputs, self.n_params, self.has_aux = n_inputs, n_params, has_aux
-        self.namespace: dict[str, Any] = dict(ops.PY_NAMES, K=[], P=[])
-        self._sources: dict[str, list[str]] = {}
-        self._fns: dict[str, Callable[..., Any]] = {}
-        self._lock = threading.RLock()  # two threads must not exchange `fn`s in the namespace
-
-    def pieces(self, kind: str) -> list[str]:
-        """The source of program `kind` in pieces (`pysource`), generated on first use."""
-        with self._lock:
-            if kind not in self._sources:
-                with_grad, input_grads, carry = _PY_KINDS[kind]
-                self._sources[kind] = pysource.program_source(
-                    self.graph, self.namespace, kind, self.n_inputs, self.n_params, with_grad,
-                    input_grads, carry, self.has_aux)
-            return self._sources[kind]
-
-    def source(self, kind: str) -> str:
-        """The source of program `kind`, generated on first use."""
-        return "".join(self.pieces(kind))
-
-    def fn(self, kind: str, announce: bool = True) -> Callable[..., Any]:
-        """Program `kind` as a function, compiled on first use (a long build says so, unless
-        `announce` is False: `compile_grad` announces its own)."""
-        with self._lock:
-            if kind not in self._fns:
-                with progress.build(f"compiled function ({kind})", 2 if announce else 0) as b:
-                    b.stage("generating Python")
-                    pieces = self.pieces(kind)
-                    b.stage("compiling Python")
-                    for piece in pieces:  # one at a time: compile() holds a piece's tree
-                        exec(compile(piece, f"<autograd_lite.compile: {kind}>", "exec"),
-                             self.namespace)
-                    self._fns[kind] = self.namespace.pop("fn")
-            return self._fns[kind]
-
 
 def batch_loop(rows: Rows, k: int, m: int, pd: Any, accumulate: array[float] | None,
                input_grads: bool, row_fn: Callable[[list[float], int], Row],

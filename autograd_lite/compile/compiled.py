@@ -51,9 +51,10 @@ from typing import Any
 from ..engine.modes import anomaly_enabled
 from ..engine.value import Value, describe, to_float
 from . import native, progress
-from .backends import CBackend, PythonBackend, PythonReplay, batch_loop, c_program
+from .backends import CBackend, PythonBackend, batch_loop, c_program
 from .native import NativeUnavailableError, NativeUnavailableWarning
 from .program import _Graph, check_leaf, exact
+from .pysource import PythonReplay
 from .reference import GraphChangedError, Reference, close
 from .rows import as_inputs, as_param_data, as_rows, note_row, overlap
 
