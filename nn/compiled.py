@@ -62,6 +62,7 @@ import hashlib
 import math
 import numbers
 import struct
+import threading
 import types
 import warnings
 import weakref
@@ -233,7 +234,7 @@ class CompiledStep:
         self.traces = 0  #: traces in a row, no batch using one (see MAX_TRACES)
         self.unstable = 0  #: traces in a row that a second trace did not confirm
         self._owner: Optimizer | None = None  # an optimizer whose params are exactly ours
-        self.in_fit = False  #: between `open` and `close` (a fit is running batches by index)
+        self.in_fit = False  #: from `fit_step` or `open` to `close` (a fit is using this step)
 
     @property
     def model(self) -> Module:
@@ -612,6 +613,7 @@ def _close(a: float, b: float) -> bool:
 
 #: model -> {backend: its compiled fit step}, reused by the next `fit` while still valid.
 _steps: weakref.WeakKeyDictionary[Module, dict[str, CompiledStep]] = weakref.WeakKeyDictionary()
+_steps_lock = threading.Lock()
 
 
 def _same_targets(a: Sequence[Any], b: Sequence[Any]) -> bool:
@@ -624,7 +626,8 @@ def fit_step(model: Module, loss_fn: LossFn, targets: Sequence[Any], backend: st
     fit's (its trace, compiled code and verification kept) when it traced this loss (the same
     function, or an equal partial) on the same targets and compiles; a new one otherwise. The
     model is checked against the trace's snapshot at the first batch as always, and traced
-    again if it changed."""
+    again if it changed. The step returned is claimed (`in_fit`) until its fit's `close`: give
+    it to `fit` (its `open` / `close`), or no later fit reuses the cached step."""
     ys = list(targets)
     try:
         entries = _steps.get(model)
@@ -632,16 +635,21 @@ def fit_step(model: Module, loss_fn: LossFn, targets: Sequence[Any], backend: st
         return CompiledStep(model, loss_fn, backend, ys)
     if _holds(loss_fn, model):  # a cached step holds its loss: it would keep the model alive
         return CompiledStep(model, loss_fn, backend, ys)
-    old = None if entries is None else entries.get(backend)
-    if old is not None and not old.in_fit and old.fallback is None and \
-            old.compiled is not None and old.verified and _same_loss(old.loss_fn, loss_fn) and \
-            old.targets is not None and _same_targets(old.targets, ys):
-        old.loss_fn = loss_fn
-        return old
-    step = CompiledStep(model, loss_fn, backend, ys)
-    if old is None or not old.in_fit:  # (a fit inside a running fit's callback: not cached)
-        _steps.setdefault(model, {})[backend] = step
-    return step
+    with _steps_lock:  # claimed here (`in_fit`) until its fit's `close`: another thread's fit
+        # of the same model, between this and `open`, must not be given the same step
+        old = None if entries is None else entries.get(backend)
+        if old is not None and not old.in_fit and old.fallback is None and \
+                old.compiled is not None and old.verified and \
+                _same_loss(old.loss_fn, loss_fn) and old.targets is not None and \
+                _same_targets(old.targets, ys):
+            old.loss_fn = loss_fn
+            old.in_fit = True
+            return old
+        step = CompiledStep(model, loss_fn, backend, ys)
+        step.in_fit = True
+        if old is None or not old.in_fit:  # (a fit inside a running fit's callback: not cached)
+            _steps.setdefault(model, {})[backend] = step
+        return step
 
 
 def _holds(obj: Any, target: Any) -> bool:

@@ -338,11 +338,6 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
         _check_targets(loss_fn, sample, validation[1], "fit: validation y")
     if optimizer is None:
         optimizer = Adam(model.parameters(), lr=0.01)
-    if compiled and step is train_batch:
-        from .compiled import fit_step
-
-        step = fit_step(model, loss_fn, y)  # the last fit's, when still valid
-    session = _compiled_session(step, model, loss_fn)
     labels = class_labels(y, loss_fn)
     classify = labels is not None
     rule = decision_rule(loss_fn, labels)
@@ -358,10 +353,17 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     order = list(range(len(X)))
     n_batches = -(-len(X) // batch_size)
     history = History()
-    bar = _progress_bar(epochs * n_batches, progress and plot is None)
+    if compiled and step is train_batch:
+        from .compiled import fit_step
+
+        step = fit_step(model, loss_fn, y)  # the last fit's, when still valid (claimed until
+        # `session.close()`: nothing may raise between here and the `try`)
+    session = _compiled_session(step, model, loss_fn)
     if session is not None:  # batches by index; parameters in flat buffers between syncs
         session.open(X, y, optimizer, batch_size)
+    bar = None
     try:
+        bar = _progress_bar(epochs * n_batches, progress and plot is None)
         for epoch in range(epochs):
             if bar is not None:
                 bar.set_description(f"epoch {epoch + 1}/{epochs}")

@@ -136,3 +136,58 @@ def test_an_optimizer_that_holds_the_model_does_not_keep_it_alive():
     ref = fitted()
     gc.collect()
     assert ref() is None
+
+
+def test_two_threads_fitting_one_model_never_share_a_step(monkeypatch):
+    """Both threads take their step before either starts its batches (a barrier after
+    `fit_step`): each must get its own, not the cached one twice (one fit's `close` would
+    pull the training set from under the other's batches)."""
+    import threading
+
+    X, y = data(n=120)
+    m = model()
+    nn.fit(m, X, y, loss="cross_entropy", epochs=1, batch_size=8, progress=False,
+           compiled=True)  # a cached step to reuse
+    barrier = threading.Barrier(2, timeout=30)
+    real = nc.fit_step
+    taken: list[nc.CompiledStep] = []
+
+    def fit_step(*args, **kw):
+        step = real(*args, **kw)
+        taken.append(step)
+        barrier.wait()
+        return step
+
+    monkeypatch.setattr(nc, "fit_step", fit_step)
+    errors: list[BaseException] = []
+
+    def job():
+        try:
+            nn.fit(m, X, y, loss="cross_entropy", optimizer=nn.SGD(m.parameters(), lr=0.01),
+                   epochs=3, batch_size=8, progress=False, compiled=True)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(taken) == 2 and taken[0] is not taken[1]
+    assert not any(s.in_fit for s in taken)  # both released at the end of their fits
+
+
+def test_a_step_is_released_when_a_fit_fails_before_its_first_batch():
+    X, y = data()
+    m = model()
+    nn.fit(m, X, y, loss="cross_entropy", epochs=1, batch_size=8, progress=False,
+           compiled=True)
+    (step,) = nc._steps[m].values()
+
+    def schedule(epoch):
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        nn.fit(m, X, y, loss="cross_entropy", epochs=1, batch_size=8, progress=False,
+               compiled=True, lr_schedule=schedule)
+    assert not step.in_fit and nc.fit_step(m, nn.losses.cross_entropy, y) is step
