@@ -270,8 +270,10 @@ _FLAGS_BASE = ["-shared", "-fPIC", "-ffp-contract=off", "-fno-builtin", "-fno-fa
 
 
 # GCC passes that cost a third of -O1's time here and find nothing: every store of the
-# generated code is read later (dead store elimination).
-_GCC_FAST_COMPILE = ["-fno-tree-dse", "-fno-dse"]
+# generated code is read later (dead store elimination); points-to analysis (~20% of the
+# digits graph's block-code build; identical machine code there, a few more reloads of
+# inputs in small graphs, no measurable run time: bench_blocks.py).
+_GCC_FAST_COMPILE = ["-fno-tree-dse", "-fno-dse", "-fno-tree-pta"]
 
 
 def opt_level(n_lines: int) -> str:
