@@ -159,6 +159,18 @@ class _ValueTargets(_Encoding):
     def loss(self, out: Any, ts: list[Value]) -> Value:
         return self.loss_fn([out], [list(ts) if self.vector else ts[0]])
 
+    def batch_loss(self, outs: list[list[float]], targets: list[Any]) -> float | None:
+        """The batch's mean loss as the interpreter computes it, when the sum of per-sample
+        losses is not it: `losses.mse` over vector targets averages all n * k entries in one
+        running sum (summing per-sample means rounds differently); None otherwise."""
+        if not self.vector or self.loss_fn is not _losses.mse:
+            return None
+        terms = [(p - float(t)) ** 2 for out, ts in zip(outs, targets) for p, t in zip(out, ts)]
+        total = terms[0]
+        for d in terms[1:]:  # losses._reduce's order; mse's terms are (p - t) ** 2
+            total += d
+        return total * (1.0 / len(terms)) if len(terms) > 1 else total
+
 
 class _Choice(_Encoding):
     """Few discrete targets: one-hot over `classes`, the loss `sum_c h_c * loss(out, c)`."""
@@ -399,12 +411,13 @@ class CompiledStep:
                 return None
             return self._batch(xb, yb, start) if self.fallback is None else None
         pdata = array("d", [p.data for p in self.params])  # (faster than map(attrgetter))
-        return self._replay(rows, pdata, start)
+        return self._replay(rows, pdata, start, yb)
 
     def _replay(self, rows: memoryview[float], pdata: array[float],
-                start: list[float] | None = None
+                start: list[float] | None = None, targets: Sequence[Any] | None = None
                 ) -> tuple[float, array[float], list[Any]] | None:
-        """`_batch` on rows already encoded, at the parameter values `pdata`."""
+        """`_batch` on rows already encoded, at the parameter values `pdata` (`targets`: the
+        batch's, for a loss whose batch mean is not the mean of per-sample losses)."""
         c = self.compiled
         assert c is not None
         acc = array("d", bytes(8 * len(self.params)) if start is None else start)
@@ -423,6 +436,9 @@ class CompiledStep:
             outs = [aux[1] for _, aux in reversed(values)]
         else:
             outs = [list(aux[1:]) for _, aux in reversed(values)]
+        if isinstance(self.encoding, _ValueTargets) and targets is not None:
+            exact = self.encoding.batch_loss(outs, list(targets))
+            loss = loss if exact is None else exact
         if isinstance(self.encoding, _Choice) and not (
                 math.isfinite(loss) and math.isfinite(math.fsum(acc))):
             return None  # 0 * inf in a class not chosen: the interpreter's numbers instead
@@ -501,7 +517,10 @@ class CompiledStep:
         flat = self._flat if self._flat is not None else self._load(idx)
         if flat is not None:
             rows = self._gather(idx)
-            res = None if rows is None else self._replay(rows, flat.data)
+            enc = self.encoding
+            y = self._y
+            ts = [y[i] for i in idx] if isinstance(enc, _ValueTargets) and enc.vector else None
+            res = None if rows is None else self._replay(rows, flat.data, None, ts)
             if res is not None:
                 loss, grads, outs = res
                 flat.step(grads)

@@ -191,3 +191,20 @@ def test_a_step_is_released_when_a_fit_fails_before_its_first_batch():
         nn.fit(m, X, y, loss="cross_entropy", epochs=1, batch_size=8, progress=False,
                compiled=True, lr_schedule=schedule)
     assert not step.in_fit and nc.fit_step(m, nn.losses.cross_entropy, y) is step
+
+
+@pytest.mark.parametrize("make", [lambda ps: nn.SGD(ps, lr=0.1), lambda ps: nn.Adam(ps, lr=0.03)])
+@pytest.mark.parametrize("batch_size", [1, 5, 6, 7, 40])
+def test_vector_mse_history_is_the_interpreters_bit_for_bit(make, batch_size):
+    """mse over vector targets averages all n * k entries in one running sum: the History's
+    batch losses are that number, not the sum of per-sample means (1 ulp apart)."""
+    rng = random.Random(5)
+    X = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(29)]
+    Y = [[rng.uniform(-1, 1) for _ in range(3)] for _ in X]
+    out = []
+    for compiled in (False, True):
+        m = nn.MLP(3, [5, 3], activation="tanh", seed=3)
+        h = nn.fit(m, X, Y, loss="mse", optimizer=make(m.parameters()), epochs=3,
+                   batch_size=batch_size, progress=False, compiled=compiled)
+        out.append((bits(m), [x.hex() for x in h.loss]))
+    assert out[0] == out[1]
