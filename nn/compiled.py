@@ -117,6 +117,11 @@ class _Encoding:
         """The loss of one sample with model output `out` and target inputs `ts`."""
         raise NotImplementedError
 
+    def scale(self, n: int) -> float:
+        """The last input of each row of a batch of `n`: the seed of its loss, as the
+        interpreter's batch mean gives it to each sample's terms."""
+        return 1.0 / n
+
 
 class _CrossEntropy(_Encoding):
     """Int labels for `losses.cross_entropy`: one-hot over the output's `n` classes."""
@@ -141,12 +146,17 @@ class _CrossEntropy(_Encoding):
 
 
 class _ValueTargets(_Encoding):
-    """Real targets given to the loss as Values: one number, or a list of `width` numbers."""
+    """Real targets given to the loss as Values: one number, or a list of `width` numbers.
+
+    `losses.mse` over vector targets is the mean of all n * k entries of a batch: each entry's
+    seed is 1/(n*k), which (1/n) * (1/k) is not always (n = k = 5), so a sample's loss is
+    traced as the sum of its terms and seeded with 1/(n*k) (`summed`)."""
 
     def __init__(self, loss_fn: LossFn, t: Any) -> None:
         self.loss_fn = loss_fn
         self.vector = not _is_real(t)
         self.width = len(t) if self.vector else 1
+        self.summed = self.vector and loss_fn is _losses.mse
 
     def encode(self, t: Any) -> list[float] | None:
         if not self.vector:
@@ -157,13 +167,18 @@ class _ValueTargets(_Encoding):
         return [float(v) for v in t]
 
     def loss(self, out: Any, ts: list[Value]) -> Value:
+        if self.summed:
+            return _losses.mse([out], [list(ts)], reduction="sum")
         return self.loss_fn([out], [list(ts) if self.vector else ts[0]])
+
+    def scale(self, n: int) -> float:
+        return 1.0 / (n * self.width) if self.summed else 1.0 / n
 
     def batch_loss(self, outs: list[list[float]], targets: list[Any]) -> float | None:
         """The batch's mean loss as the interpreter computes it, when the sum of per-sample
         losses is not it: `losses.mse` over vector targets averages all n * k entries in one
         running sum (summing per-sample means rounds differently); None otherwise."""
-        if not self.vector or self.loss_fn is not _losses.mse:
+        if not self.summed:
             return None
         terms = [(p - float(t)) ** 2 for out, ts in zip(outs, targets) for p, t in zip(out, ts)]
         total = terms[0]
@@ -364,7 +379,7 @@ class CompiledStep:
         except (TypeError, ValueError):
             return True  # the interpreter runs this batch and says what is wrong
         return self.model.parameters() == self.params and c.same_graph(
-            [*row, *code, 1.0 / len(xb)])
+            [*row, *code, enc.scale(len(xb))])
 
     # ---- one batch -----------------------------------------------------------------------------
     def _rows(self, xb: list[Any], yb: list[Any]) -> memoryview[float] | None:
@@ -374,7 +389,7 @@ class CompiledStep:
         assert enc is not None
         n, k = len(xb), self.n_inputs
         width = k + enc.width + 1
-        scale = 1.0 / n
+        scale = enc.scale(n)
         encode = enc.encode
         items: list[Any] = []
         try:
@@ -436,7 +451,9 @@ class CompiledStep:
             outs = [aux[1] for _, aux in reversed(values)]
         else:
             outs = [list(aux[1:]) for _, aux in reversed(values)]
-        if isinstance(self.encoding, _ValueTargets) and targets is not None:
+        if isinstance(self.encoding, _ValueTargets) and self.encoding.summed:
+            if targets is None:
+                return None  # (never: every caller passes them) the interpreter's numbers
             exact = self.encoding.batch_loss(outs, list(targets))
             loss = loss if exact is None else exact
         if isinstance(self.encoding, _Choice) and not (
@@ -519,7 +536,7 @@ class CompiledStep:
             rows = self._gather(idx)
             enc = self.encoding
             y = self._y
-            ts = [y[i] for i in idx] if isinstance(enc, _ValueTargets) and enc.vector else None
+            ts = [y[i] for i in idx] if isinstance(enc, _ValueTargets) and enc.summed else None
             res = None if rows is None else self._replay(rows, flat.data, None, ts)
             if res is not None:
                 loss, grads, outs = res
@@ -577,7 +594,7 @@ class CompiledStep:
             return self._table if self._table[2] else None
         k = self.n_inputs
         width = k + enc.width + 1
-        scale = 1.0 / self._size
+        scale = enc.scale(self._size)
         encode = enc.encode
         items: list[Any] = []
         self._table = (enc, width, [])  # (no rows: this encoding cannot hold the training set)
@@ -612,7 +629,7 @@ class CompiledStep:
         data = bytearray().join([rows[i] for i in reversed(idx)])
         out = memoryview(data).cast("d")
         if n != self._size:
-            scale = 1.0 / n
+            scale = self.encoding.scale(n)
             for j in range(width - 1, n * width, width):
                 out[j] = scale
         return out.cast("B").cast("d", [n, width])
