@@ -8,7 +8,10 @@ later one reads passes through one list `T` (node k's value in `T[k]`, its gradi
 `T[n + k]`, as the C code's scratch array), loaded once per function that reads it, and a
 driver calls them in order. `compile()` holds a whole function's syntax tree at once (~3 KB a
 statement, and more than linear time): one piece at a time keeps a 10^5-node program's compile
-small and linear. The statements, and so the numbers, are the same in both forms.
+small and linear (a 104,779-node random graph: peak RSS 565 -> 155 MB; a 10^6-node one 1.4 GB).
+The statements, and so the numbers, are the same in both forms; the loads and stores between
+pieces cost ~10-40% per call on a wide random graph (each node read anywhere later), less
+on a layered one.
 """
 
 from __future__ import annotations
