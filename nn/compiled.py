@@ -98,6 +98,12 @@ def _key(t: Any) -> tuple[str, Any]:
     return key
 
 
+def _holds_values(items: list[Any]) -> bool:
+    """Whether rows hold Values: inputs the interpreter's backward gives a `.grad` (a
+    compiled replay reads only their data), so their batches go the interpreter's way."""
+    return any(issubclass(t, Value) for t in set(map(type, items)))
+
+
 def _one_hot(i: int, n: int) -> list[float]:
     row = [0.0] * n
     row[i] = 1.0
@@ -400,8 +406,8 @@ class CompiledStep:
                 items += xb[i]
                 items += code
                 items.append(scale)
-            if len(items) != n * width:  # a row of the wrong length
-                return None
+            if len(items) != n * width or _holds_values(items):  # a row of the wrong length,
+                return None  # or Values: the interpreter's backward gives them a .grad
             flat = array("d", items)
         except (TypeError, ValueError, OverflowError):  # not numbers: the interpreter says so
             return None
@@ -608,7 +614,7 @@ class CompiledStep:
                 items += x
                 items += code
                 items.append(scale)
-            if len(items) != len(self._X) * width:
+            if len(items) != len(self._X) * width or _holds_values(items):
                 return None
             flat = array("d", items)
         except (TypeError, ValueError, OverflowError):

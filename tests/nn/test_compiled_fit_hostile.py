@@ -210,3 +210,19 @@ def test_vector_mse_training_is_the_interpreters_bit_for_bit(make, k, batch_size
                    batch_size=batch_size, progress=False, compiled=compiled)
         out.append((bits(m), [x.hex() for x in h.loss]))
     assert out[0] == out[1]
+
+
+def test_values_in_the_inputs_get_the_interpreters_gradients():
+    """Rows of Values are differentiated by the interpreter's backward (their `.grad` sums
+    over every batch): a compiled fit leaves them exactly as it would."""
+    from autograd_lite import Value
+
+    X0, y = data()
+    out = []
+    for compiled in (False, True):
+        X = [[Value(v) for v in row] for row in X0]
+        m = model()
+        h = nn.fit(m, X, y, loss="cross_entropy", optimizer=nn.Adam(m.parameters(), lr=0.05),
+                   epochs=2, batch_size=8, progress=False, compiled=compiled)
+        out.append((bits(m), h.loss, [v.grad for row in X for v in row]))
+    assert out[0] == out[1]
