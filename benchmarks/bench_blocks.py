@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autograd_lite import Value  # noqa: E402
 from autograd_lite.compile import emit, native, vector  # noqa: E402
-from autograd_lite.compile.program import _Graph, _Program  # noqa: E402
+from autograd_lite.compile.program import _Program  # noqa: E402
+from autograd_lite.compile.trace import _Graph  # noqa: E402
 
 
 def hinge_graph() -> tuple[Callable[..., Any], list[float], list[Value], list[list[float]]]:

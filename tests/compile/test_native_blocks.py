@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from autograd_lite import PRIMITIVES, Value, compile_grad
 from autograd_lite.compile import emit, native, vector
-from autograd_lite.compile.program import _Graph, _Program
+from autograd_lite.compile.program import _Program
+from autograd_lite.compile.trace import _Graph
 from autograd_lite.testing import expressions
 
 from ..oracles import interpret
