@@ -328,7 +328,10 @@ class CompiledStep:
         if isinstance(self.encoding, _Choice):  # a new target: every target seen so far
             ys = [*self.encoding.classes, *yb]
         why = "targets are neither numbers nor a few discrete values"
-        for make in self._candidates(out, ys):
+        candidates = self._candidates(out, ys)
+        if any(isinstance(t, Value) for t in ys):  # (a replay would bake them in as constants)
+            why, candidates = "targets are Values (the interpreter gives them a .grad)", []
+        for make in candidates:
             try:
                 enc = make()
                 t0 = yb[0] if enc.encode(yb[0]) is not None else ys[0]

@@ -4,6 +4,7 @@ interpreter does, bit for bit, and the compiled step cache frees what it caches.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import random
 import struct
@@ -225,4 +226,22 @@ def test_values_in_the_inputs_get_the_interpreters_gradients():
         h = nn.fit(m, X, y, loss="cross_entropy", optimizer=nn.Adam(m.parameters(), lr=0.05),
                    epochs=2, batch_size=8, progress=False, compiled=compiled)
         out.append((bits(m), h.loss, [v.grad for row in X for v in row]))
+    assert out[0] == out[1]
+
+
+def test_value_targets_get_the_interpreters_gradients():
+    from autograd_lite import Value
+
+    rng = random.Random(5)
+    X = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(20)]
+    out = []
+    for compiled in (False, True):
+        r = random.Random(1)
+        y = [Value(r.uniform(-1, 1)) for _ in X]
+        m = nn.MLP(3, [4, 1], seed=3)
+        with pytest.warns(RuntimeWarning, match="targets are Values") if compiled else \
+                contextlib.nullcontext():
+            h = nn.fit(m, X, y, loss="mse", optimizer=nn.SGD(m.parameters(), lr=0.1),
+                       epochs=2, batch_size=6, progress=False, compiled=compiled)
+        out.append((bits(m), h.loss, [t.grad for t in y]))
     assert out[0] == out[1]
