@@ -12,8 +12,13 @@ element is the function's float result bit for bit); it must also run on plain f
 `autograd_lite`'s functions, which accept both, or take e.g. `sqrt` as an argument): that is the
 Python path, used without a compiler and for any call whose inputs are not all finite or whose
 C run raised an IEEE invalid, divide-by-zero or overflow flag (so Python's own errors, such as
-ZeroDivisionError, and its numbers for inf are what the caller sees). Outputs are written only
-when every element is done.
+ZeroDivisionError, and its numbers for inf are what the caller sees; such an error notes the
+element that raised). Outputs are written only when every element is done.
+
+`fn` is traced once: numbers it reads from closures, globals or mutable state are frozen into
+the C loop at that time, while the Python path calls `fn` as it is then, so a `fn` whose
+constants change gives old numbers for finite inputs and new ones for a call with an inf. Pass
+numbers that change as inputs (scalars broadcast), as `nn.optim`'s updates take `lr`.
 """
 
 from __future__ import annotations
