@@ -297,6 +297,17 @@ def compare_with_torch(g: Expression) -> str:
                         notes.add("overflow-order")
                     elif inf_order([out, gv[i], gv[j]], ours_h[i][j], ref_h[i][j]):
                         notes.add("inf-order")
+                    elif torch_overflow([out, gv[i], gv[j]], ours_h[i][j], ref_h[i][j]):
+                        # torch's double backward overflows where ours never leaves the finite
+                        # numbers (test_second_derivative_where_torch_overflows)
+                        notes.add("torch:overflow")
+                    elif zero_exponent_mask(topo_order([gv[i], gv[j]]), ours_h[i][j],
+                                            ref_h[i][j]):
+                        # The zero-exponent mask one order up: the gradient of x ** 1.0 holds
+                        # x ** 0.0, whose base gradient torch masks and ours multiplies by an
+                        # inf upstream (test_pow_second_derivative_at_a_zero_exponent_with_an_
+                        # inf_upstream keeps it as a failing reproduction).
+                        notes.add("zero-exponent-mask")
                     else:
                         raise
         check_backward_matches_grad(g, ours_g)
@@ -331,6 +342,26 @@ def overflow_order(g: Expression, roots: list[Value], ours: float, ref: float) -
         if not all(math.isfinite(loc) for loc in locs):
             return True
     return False
+
+
+def torch_overflow(roots: list[Value], ours: float, ref: float) -> bool:
+    """Torch +-inf where ours is finite, and every value and local partial of ours' graphs is
+    finite: a true infinity would show there (an infinite partial at a singular point), so the
+    inf is torch's intermediate overflow (log(sqrt(x0 * x1)) at x1 = 1e-300: d2/dx0^2 is -0.5,
+    torch multiplies -1 / (2 u^2) = -inf by x1^2 = 0 in another order)."""
+    if not (math.isinf(ref) and math.isfinite(ours)):
+        return False
+    for node in topo_order(roots):
+        if not math.isfinite(node.data):
+            return False
+        if node._prim is None:
+            continue
+        try:
+            if not all(math.isfinite(loc) for loc in local_partials(node)):
+                return False
+        except (ArithmeticError, ValueError):
+            return False
+    return True
 
 
 def inf_order(roots: list[Value], ours: float, ref: float) -> bool:

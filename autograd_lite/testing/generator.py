@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from ..engine.ops import PRIMITIVES
@@ -150,12 +151,14 @@ class _Builder:
         draw, fresh = self.draw, self.policy.fresh
         if i == 0 and chain is not None:
             return chain
-        if fresh and i > 0 and draw(st.integers(0, 3)) == 0:  # a tie: a new leaf, same value
+        # One in four each; the shrinker moves draws toward 0, so 3 (a new leaf) is never the
+        # simplest choice: a shrunk graph reuses its slots.
+        if fresh and i > 0 and draw(st.integers(0, 3)) == 3:  # a tie: a new leaf, same value
             x = self.vals[idx[0]]
             return self.leaf(x if x == x else 0.0)
         if fresh and attempt >= 2:  # after two rejections: a fresh leaf inside the domain
             return self.leaf(draw(domain_floats(op.domain[i])))
-        if fresh and draw(st.integers(0, 3)) == 0:
+        if fresh and draw(st.integers(0, 3)) == 3:
             return self.leaf(draw(self.policy.leaves))
         return int(draw(st.integers(0, len(self.slots) - 1)))
 
@@ -226,11 +229,15 @@ def graphs(
         raise ValueError("graphs() needs at least one operation in its table")
     if target is not None and target not in ops:
         raise ValueError(f"graphs(): target {target!r} is not in the table {sorted(ops)}")
+    if target is None and _span(n_nodes)[0] < 1:
+        raise ValueError(f"graphs(): n_nodes={n_nodes!r} allows a graph with no node; give "
+                         "at least one, or a target")
     policy = safe_policy() if policy is None else policy
     if policy.fresh and policy.accept is None:
         raise ValueError("graphs(): a policy with fresh leaves needs `accept` (leaf values)")
     b = _Builder(draw, ops, policy)
-    keep_error = bool(policy.errors) and draw(st.integers(0, policy.errors - 1)) == 0
+    # one graph in `errors`; the simplest draw (0) keeps none
+    keep_error = bool(policy.errors) and draw(st.integers(1, policy.errors)) == policy.errors
     sugar = draw(st.booleans()) if policy.sugar is None else policy.sugar
     for _ in range(draw(st.integers(*_span(n_inputs)))):
         b.leaf(draw(policy.leaves))
@@ -240,6 +247,7 @@ def graphs(
         for _ in range(draw(st.integers(*_span(n_after)))):
             b.node(None, chain=len(b.slots) - 1)
     e = b.expression(sugar)
+    assume(e.nodes)  # every node left out (a policy without fallback): draw another graph
     return e.prune(inputs=True) if policy.prune else e
 
 

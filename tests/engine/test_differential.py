@@ -309,3 +309,29 @@ def test_pow_base_gradient_at_a_zero_exponent_with_an_inf_upstream() -> None:
     out = x0 * x0 ** x1  # torch: d out / d x0 = 1.0 (the pow term masked)
     out.backward()
     assert x0.grad == 1.0
+
+
+@pytest.mark.xfail(strict=True, reason="the zero-exponent mask at second order: the gradient of "
+                   "x ** 1.0 holds x ** 0.0, whose base gradient torch masks; ours multiplies "
+                   "the inf upstream (y = inf) by the local 0 (nan)")
+def test_pow_second_derivative_at_a_zero_exponent_with_an_inf_upstream() -> None:
+    from autograd_lite import hessian
+
+    h = hessian(lambda x, y: x ** 1.0 * y, [2.0, math.inf])  # torch: [[0.0, 1.0], [1.0, 0.0]]
+    assert h[0][0] == 0.0  # ours nan
+
+
+def test_second_derivative_where_torch_overflows() -> None:
+    """d2/dx0^2 of log(sqrt(x0 * x1)) is -1 / (2 x0^2) for any x1 > 0; at x1 = 1e-300 torch's
+    double backward overflows to -inf (counted as "torch:overflow"), ours stays exact."""
+    import torch
+
+    from autograd_lite import hessian, log, sqrt
+
+    h = hessian(lambda x0, x1: log(sqrt(x0 * x1)), [1.0, 1e-300])
+    assert h[0][0] == pytest.approx(-0.5, rel=1e-15)
+    xs = (torch.tensor(1.0, dtype=torch.float64), torch.tensor(1e-300, dtype=torch.float64))
+    th = torch.autograd.functional.hessian(lambda a, b: torch.log(torch.sqrt(a * b)), xs)
+    assert th[0][0].item() == -math.inf
+    g = Expression((1.0, 1e-300), (("mul", (0, 1), ()), ("sqrt", (2,), ()), ("log", (3,), ())))
+    assert "torch:overflow" in d.compare_with_torch(g).split("|")

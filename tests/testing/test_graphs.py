@@ -143,10 +143,24 @@ def test_extreme_graphs_draw_extremes_ties_domain_errors_and_both_builds() -> No
         # a tie: a second argument, an input of its own, equal to the first argument
         seen.update("tie" for _, idx, _ in e.nodes if len(idx) == 2 and idx[0] != idx[1]
                     and idx[1] < len(e.inputs) and vals[idx[0]] == vals[idx[1]])
-    for what in ("sugar", "records", "inf", "subnormal", "signed zero", "extreme", "tie",
-                 "domain error"):
+    for what in ("sugar", "records", "inf", "subnormal", "signed zero", "extreme", "tie"):
         assert seen[what] > 0, (what, dict(seen))
     assert seen["domain error"] < 0.5 * 300, dict(seen)  # mostly graphs that compute
+
+    def raises(e: Expression) -> bool:
+        try:
+            e.floats()
+        except (ValueError, ZeroDivisionError):
+            return True
+        return False
+
+    # about one graph in twenty here: found by a search (NoSuchExample if never), not left to
+    # one sample's luck; shrunk, the error is the target's own
+    e = find(extreme_graphs("log"), raises, settings=settings(database=None, max_examples=2000))
+    vals = [float(x) for x in e.inputs]
+    for name, idx, params in e.nodes[:-1]:
+        vals.append(e.table[name](*[vals[i] for i in idx], *params))
+    assert e.nodes[-1][0] == "log" and vals[e.nodes[-1][1][0]] <= 0.0, e
 
 
 def test_any_policy_keeps_every_draw_and_prunes() -> None:
@@ -158,10 +172,13 @@ def test_any_policy_keeps_every_draw_and_prunes() -> None:
 # ---- shrinking ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("policy", [safe_policy(), extreme_policy()], ids=["safe", "extreme"])
 def test_a_failing_graph_shrinks_to_one_node(policy) -> None:
-    e = find(graphs(PRIMITIVES, policy), lambda e: "sin" in e.used,
+    """What the output computes shrinks to `sin(x0)` at a small x0 (the shrinker may leave a
+    dead node or two before it, which no printed formula shows)."""
+    e = find(graphs(PRIMITIVES, policy), lambda e: "sin" in e.nodes[-1][0],
              settings=settings(database=None, max_examples=2000))
-    assert [name for name, _, _ in e.nodes] == ["sin"] and len(e.inputs) == 1, e
-    assert e.inputs[0] in (0.0, -0.0) or abs(e.inputs[0]) <= 1.0
+    live = e.prune(inputs=True)
+    assert [name for name, _, _ in live.nodes] == ["sin"] and len(live.inputs) == 1, e
+    assert abs(live.inputs[0]) <= 1.0, e
 
 
 def _draw_one(strategy: st.SearchStrategy[Expression]) -> None:
@@ -180,3 +197,11 @@ def test_bad_tables_and_targets_are_named() -> None:
         _draw_one(graphs(PRIMITIVES, target="nope"))
     with pytest.raises(ValueError, match="at least one primitive"):
         expressions(primitives=[])
+    with pytest.raises(ValueError, match="allows a graph with no node"):
+        _draw_one(graphs(PRIMITIVES, n_nodes=(0, 2)))
+
+
+@given(graphs(PRIMITIVES, extreme_policy(), n_nodes=(1, 2)))
+def test_every_graph_has_an_output_node(e: Expression) -> None:
+    """A policy that leaves out failing nodes still gives a graph with a node (an output)."""
+    assert e.nodes
