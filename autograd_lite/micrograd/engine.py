@@ -29,7 +29,8 @@ grad=0.0)` where micrograd prints `Value(data=2, grad=0)`); `_op` of `x ** 2.0` 
 `Value(x, _children=...)` raises TypeError (use the operators, or declare a primitive with
 `autograd_lite.primitive`). Every op gives a node of its first Value operand's class, so engine
 functions on drop-in Values (`autograd_lite.exp(v)`) give drop-in Values; a plain
-`autograd_lite.Value` that code mixes in stays what it is (in `_prev` too).
+`autograd_lite.Value` that code mixes in stays what it is (in `_prev` too), on either side of
+an operator: `plain - v` is the engine's `plain - v`, not a number minus `v`.
 """
 
 from __future__ import annotations
@@ -128,10 +129,18 @@ class Value(_Node):
         return f"Value(data={self.data}, grad={self.grad})"
 
     # ---- operators: the engine's own, except where micrograd builds another graph --------
+    # Python calls a subclass's reflected method before the left operand's own one, so these
+    # are also reached for `plain - dropin` with a plain engine Value on the left: that Value is
+    # no number to lift (taking its data would cut it from the graph), so the engine's own op
+    # on the left operand builds the node (NotImplemented hands it back to Python).
     def __radd__(self, other: Number) -> Value:  # other + self, micrograd's order: self + other
+        if isinstance(other, _Node):
+            return NotImplemented
         return self + other
 
     def __rmul__(self, other: Number) -> Value:  # other * self, micrograd's order: self * other
+        if isinstance(other, _Node):
+            return NotImplemented
         return self * other
 
     def __neg__(self) -> Value:  # -self
@@ -141,6 +150,8 @@ class Value(_Node):
         return self + (-(other if isinstance(other, _Node) else _number(other, "sub")))
 
     def __rsub__(self, other: Number) -> Value:  # other - self
+        if isinstance(other, _Node):
+            return NotImplemented
         return _number(other, "sub") + (-self)
 
     def __truediv__(self, other: _Node | Number) -> Value:  # self / other
@@ -151,6 +162,8 @@ class Value(_Node):
         return self * other**-1
 
     def __rtruediv__(self, other: Number) -> Value:  # other / self
+        if isinstance(other, _Node):
+            return NotImplemented
         return _number(other, "div") * self**-1
 
 
