@@ -506,7 +506,12 @@ class CompiledStep:
         if self._owner is optimizer and _plain_steps(optimizer):
             # zero_grad, backward and step in one pass: each .grad becomes this batch's gradient
             # (the sums in `grads` started from 0.0, as .grad after zero_grad), then the update.
-            optimizer.step_with(grads)
+            try:
+                optimizer.step_with(grads)
+            except BaseException:  # raised part way (state lists the user shortened): every
+                for p, g in zip(self.params, grads):  # .grad as backward() left it, not only
+                    p.grad = g  # those step_with reached
+                raise
             return loss, outs
         optimizer.zero_grad()
         start = [p.grad for p in self.params]

@@ -80,6 +80,10 @@ class FlatState:
             else (*opt.betas, opt.eps, opt.weight_decay))]  # type: ignore[attr-defined]
         if not set(map(type, numbers)) <= _PLAIN:
             raise NotFlat  # e.g. an lr set to a numpy float32: its own arithmetic, in Python
+        n = len(params)
+        state = [opt.buffers] if isinstance(opt, SGD) else [opt.m, opt.v, opt.steps]  # type: ignore[attr-defined]
+        if not all(type(s) is list and len(s) == n for s in state):
+            raise NotFlat  # lists replaced by the user: Python's indexing decides what happens
         try:
             self.data = array("d", [p.data for p in params])
             if type(opt) is SGD:

@@ -245,3 +245,34 @@ def test_value_targets_get_the_interpreters_gradients():
                        epochs=2, batch_size=6, progress=False, compiled=compiled)
         out.append((bits(m), h.loss, [t.grad for t in y]))
     assert out[0] == out[1]
+
+
+@pytest.mark.parametrize(("kind", "change"), [
+    ("sgd", lambda o: o.buffers.append(0.5)),
+    ("sgd", lambda o: o.buffers.pop()),
+    ("adam", lambda o: (o.m.append(0.0), o.v.append(0.0))),
+    ("adam", lambda o: o.m.pop()),
+    ("adam", lambda o: o.steps.append(o.steps[0])),
+    ("adam", lambda o: setattr(o, "m", tuple(o.m))),
+])
+def test_optimizer_state_lists_replaced_by_the_user_behave_as_in_python(kind, change):
+    """State lists of another length (or type) than the parameters: whatever Python's indexing
+    does with them (an IndexError, or extra entries left alone), not a compiled-map error."""
+    X, y = data()
+    out = []
+    for compiled in (False, True):
+        m = model()
+        opt = nn.SGD(m.parameters(), lr=0.1, momentum=0.9) if kind == "sgd" else \
+            nn.Adam(m.parameters(), lr=0.05)
+        nn.fit(m, X, y, loss="cross_entropy", optimizer=opt, epochs=1, batch_size=8,
+               progress=False, compiled=compiled)
+        change(opt)
+        try:
+            nn.fit(m, X, y, loss="cross_entropy", optimizer=opt, epochs=2, batch_size=8,
+                   progress=False, compiled=compiled)
+            error = None
+        except Exception as e:  # noqa: BLE001 - compared below
+            error = type(e)
+        state = opt.buffers if kind == "sgd" else (opt.m, opt.v, opt.steps, opt.t)
+        out.append((bits(m), error, repr(state)))
+    assert out[0] == out[1]
