@@ -139,7 +139,11 @@ class Compiled:
             self._python = PythonReplay(graph, self.n_inputs, len(self.params), self.has_aux)
             #: The backend, chosen once: a `CBackend` or a `PythonBackend`.
             self._impl: CBackend | PythonBackend = self._choose(graph, backend, build)
-        self.backend = self._impl.name
+
+    @property
+    def backend(self) -> str:
+        """"c" (native, a loop over rows in C) or "python" (Python replay): the backend chosen."""
+        return self._impl.name
 
     def _choose(self, graph: _Graph, backend: str, build: progress.Build
                 ) -> CBackend | PythonBackend:
