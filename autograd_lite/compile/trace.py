@@ -5,7 +5,8 @@ Two things only a tracer needs, kept here rather than in the engine:
 * Reads of data (`count_data_reads`): user code that takes a Value's number out (`.data`,
   `float()`, `item()`, a format spec) or orders it (truth, `<`, `<=`, `>`, `>=`) may branch on
   it, and a replay freezes that branch. While a count is active anywhere, those methods of
-  `Value` are replaced by counting wrappers (the plain ones again after the last count ends);
+  `Value`, and a user subclass's own versions of them (its `data` property, its `__float__`),
+  are replaced by counting wrappers (the plain ones again after the last count ends);
   a read is counted when the code that made it is not this package's own (the caller's frame)
   and it happens in the counting context (a ContextVar: other threads and tasks do not count).
   The engine's methods read the slot `_d` and call nothing else, so each read is seen once.
@@ -64,17 +65,22 @@ def _note(number: bool) -> None:
             counter.numbers += number
 
 
-def _counting(name: str) -> Any:
-    """The counting wrapper of Value's reading method `name`."""
-    plain = _PLAIN[name]
+def _counting(name: str, plain: Any = None) -> Any:
+    """The counting wrapper of Value's reading method `name` (or of `plain`, a subclass's own
+    version of it); None for what cannot be wrapped (not a property or a function)."""
+    plain = _PLAIN[name] if plain is None else plain
     if name == "data":
+        if not isinstance(plain, property) or plain.fget is None:
+            return None
         get = plain.fget
 
         def read(self: Value) -> float:
             _note(True)
             return get(self)
 
-        return property(read, plain.fset, doc=plain.__doc__)
+        return property(read, plain.fset, plain.fdel, doc=plain.__doc__)
+    if not callable(plain):
+        return None
     if name == "__format__":
         def fmt(self: Value, spec: str) -> str:
             if spec:
@@ -94,11 +100,45 @@ def _counting(name: str) -> Any:
 
 
 _COUNTING: dict[str, Any] = {name: _counting(name) for name in _PLAIN}
+#: A user subclass's own reading methods (`data` or `__float__` overridden), replaced while
+#: counting: the originals, to put back when the last count ends.
+_SHADOWED: dict[type, dict[str, Any]] = {}
 
 
 def _install(methods: dict[str, Any]) -> None:
     for name, method in methods.items():
         setattr(Value, name, method)
+
+
+def _wrap_subclasses() -> None:
+    """Wrap the reading methods that subclasses of Value (a user's, not this package's) define
+    themselves: a read through one of them never reaches Value's wrapper. A subclass made
+    while a count is active is not seen until the next count starts."""
+    todo = list(Value.__subclasses__())
+    seen: set[type] = set()
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.split(".")[0] == "autograd_lite":
+            continue
+        for name in _PLAIN:
+            own = cls.__dict__.get(name)
+            if own is None:
+                continue
+            wrapped = _counting(name, own)
+            if wrapped is not None:
+                _SHADOWED.setdefault(cls, {})[name] = own
+                setattr(cls, name, wrapped)
+
+
+def _unwrap_subclasses() -> None:
+    for cls, methods in _SHADOWED.items():
+        for name, own in methods.items():
+            setattr(cls, name, own)
+    _SHADOWED.clear()
 
 
 @contextlib.contextmanager
@@ -113,6 +153,7 @@ def count_data_reads() -> Iterator[DataReads]:
     with _LOCK:
         if _ACTIVE[0] == 0:
             _install(_COUNTING)
+            _wrap_subclasses()
         _ACTIVE[0] += 1
     try:
         yield counter
@@ -121,6 +162,7 @@ def count_data_reads() -> Iterator[DataReads]:
             _ACTIVE[0] -= 1
             if _ACTIVE[0] == 0:
                 _install(_PLAIN)
+                _unwrap_subclasses()
         _READS.reset(token)
 
 
