@@ -501,7 +501,8 @@ class CompiledStep:
                 self._give_up("the loss is not a mean over samples (compiled gradients differ "
                               "from the interpreter's)")
             return ref_loss, ref_outs
-        if self._owner is not optimizer:
+        if self._owner is not optimizer or not self.in_fit:  # (trusted only between syncs:
+            # user code may change `optimizer.params` in place, e.g. to freeze a parameter)
             self._owner = optimizer if getattr(optimizer, "params", None) == self.params else None
         if self._owner is optimizer and _plain_steps(optimizer):
             # zero_grad, backward and step in one pass: each .grad becomes this batch's gradient
@@ -567,6 +568,7 @@ class CompiledStep:
         any user code runs. The next batch reads them again and checks the model first."""
         flat, self._flat = getattr(self, "_flat", None), None
         self._check = True
+        self._owner = None  # user code runs next: the optimizer's parameters are compared again
         if flat is not None:
             flat.store()
 

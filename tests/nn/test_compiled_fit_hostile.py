@@ -276,3 +276,24 @@ def test_optimizer_state_lists_replaced_by_the_user_behave_as_in_python(kind, ch
         state = opt.buffers if kind == "sgd" else (opt.m, opt.v, opt.steps, opt.t)
         out.append((bits(m), error, repr(state)))
     assert out[0] == out[1]
+
+
+def test_an_optimizer_whose_parameters_change_in_a_callback_steps_only_those():
+    class Subclassed(nn.Adam):  # not the flat kernels: each batch through step_with
+        pass
+
+    X, y = data()
+    out = []
+    for compiled in (False, True):
+        m = model()
+        opt = Subclassed(m.parameters(), lr=0.05)
+
+        def schedule(epoch, opt=opt):
+            if epoch == 1:
+                opt.params.pop(0)  # the first parameter frozen from now on
+            return 0.05
+
+        h = nn.fit(m, X, y, loss="cross_entropy", optimizer=opt, epochs=3, batch_size=8,
+                   progress=False, compiled=compiled, lr_schedule=schedule)
+        out.append((bits(m), h.loss))
+    assert out[0] == out[1]
