@@ -166,7 +166,11 @@ class Mapped:
                 continue
             if t is not array:
                 if isinstance(a, (float, int)) and not isinstance(a, bool):
-                    vals[i] = float(a)  # an int, a float subclass: its value as a double
+                    try:
+                        vals[i] = float(a)  # an int, a float subclass: its value as a double
+                    except OverflowError:
+                        raise OverflowError(f"compiled map: input {i} is an int too large for "
+                                            f"a float: {describe(a)}") from None
                     continue
                 if not isinstance(a, array):
                     raise TypeError(f"compiled map: input {i} must be an array('d') or a "

@@ -72,3 +72,9 @@ def test_arrays_cannot_be_resized_during_the_native_call():
     assert list(fresh) == [2.5, 4.5] and len(refused) == 4
     x.append(1.0)  # released after the call
     assert len(x) == 3
+
+
+def test_an_int_too_large_for_a_float_names_its_input():
+    add = compile_map(lambda x, y: x + y, 2)
+    with pytest.raises(OverflowError, match="input 1"):
+        add(array("d", [1.0]), 10**400)
