@@ -1,5 +1,10 @@
 """Emitters: the program as Python source, or as C functions over a batch of rows (one row at a
-time, or blocks of rows in SIMD lanes: `c_blocks_source`)."""
+time, or blocks of rows in SIMD lanes: `c_blocks_source`).
+
+Why one file past ~400 lines: it is one idea, the program's statements written out as code;
+the scalar and block C generators share their statements, slots and checks (`_CParts`), and
+the block code's rows must stay interchangeable with the scalar code's, so they are read
+together (the rewrite of one statement into vector text is `vector.py`)."""
 
 from __future__ import annotations
 

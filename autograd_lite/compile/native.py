@@ -2,8 +2,8 @@
 C compiler and loaded with `ctypes`.
 
 Why one file past ~400 lines: it is one idea, the trust boundary between generated C and this
-process (the compiler probe, the trusted cache, loading and closing); its checks are meant to
-be read, and reviewed, in one place (docs/native-cache.md).
+process (the compiler probe and the probe of its vector code, the trusted cache, loading and
+closing); its checks are meant to be read, and reviewed, in one place (docs/native-cache.md).
 
 `compile_grad(..., backend="c")` (or `"auto"`) asks this module for a shared library. The C
 source is produced by `compile._generate` from the graph only (node indices, the primitives'
