@@ -124,6 +124,8 @@ class Value:
 
     @label.setter
     def label(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"Value label must be a str, got {describe(text)}")
         gen = generation(self)
         self._g = (gen, text) if text else gen
 
@@ -232,6 +234,37 @@ class Value:
         """`copy.deepcopy`: the whole graph behind this node, each node copied once, without
         recursion (a chain of any depth); primitive records are shared, not copied."""
         return cast("Self", _copy_graph(self, memo))
+
+    def __copy__(self) -> Self:
+        """`copy.copy`: a node of this class with the same slots (its parents shared) and
+        attributes, made in the same generation as this one."""
+        c: Self = _new(self.__class__)
+        for name in _slot_names(type(self)):
+            try:
+                object.__setattr__(c, name, object.__getattribute__(self, name))
+            except AttributeError:  # an unset slot stays unset
+                continue
+        extra = getattr(self, "__dict__", None)
+        if extra:
+            c.__dict__.update(extra)
+        return c
+
+    def __setstate__(self, state: Any) -> None:
+        """`pickle.loads`: the slots and attributes as saved, but the generation stamp (only
+        meaningful in the process that made it) set to the oldest one, keeping a user's leaf
+        odd: a loaded node counts as made before any transform or trace now running, as a
+        Value closed over does (a stamp from a longer session would pass for one of theirs)."""
+        attrs, slots = state if type(state) is tuple and len(state) == 2 else (state, None)
+        if attrs:
+            self.__dict__.update(attrs)
+        slots = dict(slots or {})
+        label = slots.pop("label", None)  # a slot of its own in earlier versions
+        for name, x in slots.items():
+            object.__setattr__(self, name, x)
+        g: Any = getattr(self, "_g", 0)
+        odd = (g[0] if type(g) is tuple else g) & 1
+        text = g[1] if type(g) is tuple else label or ""
+        self._g = (odd, text) if text else odd
 
     # ---- arithmetic: primitives, and sugar composed from them ------------------------------
     # Every result is made by `_node`, of the class of the first Value operand (a number

@@ -36,7 +36,10 @@ def test_labels_survive_deepcopy_pickle_and_detach() -> None:
     y.label = "y"
     for c in (copy.deepcopy(y), pickle.loads(pickle.dumps(y))):
         assert c.label == "y" and c.parents[0].parents[0].label == "x"
-        assert generation(c) == generation(y)
+    assert generation(copy.deepcopy(y)) == generation(y)
+    # a loaded node is older than anything now running (its stamp was another process's)
+    assert generation(pickle.loads(pickle.dumps(y))) == 0
+    assert generation(pickle.loads(pickle.dumps(x))) == 1  # a user's leaf stays odd
     assert y.detach().label == "y"
 
 
@@ -44,6 +47,11 @@ def test_a_nodes_size_is_six_slots() -> None:
     assert Value.__slots__ == ("_d", "_gr", "_prim", "_a", "_b", "_g")
     with pytest.raises(TypeError, match="label must be a str"):
         Value(1.0, label=3)  # type: ignore[arg-type]
+    v = Value(1.0, label="v")
+    for bad in (3, None, b"v", ("v",)):
+        with pytest.raises(TypeError, match="label must be a str"):
+            v.label = bad  # type: ignore[assignment]
+    assert v.label == "v"  # as a Value(..., label=...) refuses them
 
 
 def test_labelled_nodes_keep_their_generation_role_in_transforms() -> None:
