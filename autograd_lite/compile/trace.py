@@ -112,8 +112,9 @@ def _install(methods: dict[str, Any]) -> None:
 
 def _wrap_subclasses() -> None:
     """Wrap the reading methods that subclasses of Value (a user's, not this package's) define
-    themselves: a read through one of them never reaches Value's wrapper. A subclass made
-    while a count is active is not seen until the next count starts."""
+    themselves: a read through one of them never reaches Value's wrapper. Every count's start
+    looks (another thread's count may be running since before the class was made); a subclass
+    made inside the traced function itself is not seen."""
     todo = list(Value.__subclasses__())
     seen: set[type] = set()
     while todo:
@@ -122,8 +123,8 @@ def _wrap_subclasses() -> None:
             continue
         seen.add(cls)
         todo.extend(cls.__subclasses__())
-        if cls.__module__.split(".")[0] == "autograd_lite":
-            continue
+        if cls in _SHADOWED or cls.__module__.split(".")[0] == "autograd_lite":
+            continue  # wrapped by a count still running, or this package's own
         for name in _PLAIN:
             own = cls.__dict__.get(name)
             if own is None:
@@ -153,7 +154,7 @@ def count_data_reads() -> Iterator[DataReads]:
     with _LOCK:
         if _ACTIVE[0] == 0:
             _install(_COUNTING)
-            _wrap_subclasses()
+        _wrap_subclasses()
         _ACTIVE[0] += 1
     try:
         yield counter

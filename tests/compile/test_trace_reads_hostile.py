@@ -117,3 +117,32 @@ def test_another_threads_reads_are_not_counted_nor_changed() -> None:
         stop.set()
         t.join()
     assert not wrong
+
+
+def test_a_subclass_made_while_another_threads_trace_runs_is_counted_too() -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(x: Value) -> Value:
+        inside.set()
+        release.wait(10)
+        return x * x
+
+    t = threading.Thread(target=lambda: compile_grad(slow, [0.5], backend="python"))
+    t.start()
+    try:
+        assert inside.wait(10)
+
+        class Late(Value):
+            __slots__ = ()
+
+            def __float__(self) -> float:
+                return self._d
+
+        with pytest.warns(DataDependenceWarning):
+            compile_grad(lambda x: x * (2.0 if float(Late(0.0) + x) > 0 else 3.0), [0.5],
+                         backend="python")
+    finally:
+        release.set()
+        t.join()
+    assert "__float__" in Late.__dict__ and float(Late(1.0)) == 1.0
+    assert methods(Late)["__float__"].__qualname__.endswith("Late.__float__")  # put back
