@@ -12,7 +12,10 @@ A vector run performs every operation the scalar run performs on each lane (and 
 branch not taken), so the IEEE flags it raises are a superset of the scalar rows' flags: a
 block whose flags are clean is exactly the scalar result, and a flagged block is re-run row by
 row by the scalar code (see `emit._c_blocks`). Text this parser does not know (a cast, a
-string, a user template with other syntax) gives None: the graph then gets scalar code.
+string, a user template with other syntax), text whose C types are not all double (a select
+between two integer literals, a call of a function that returns an int or a float: `/` is then
+C's integer division, or float arithmetic, in the scalar code) and text nested deeper than
+Python's stack follows raise `Unsupported`: the graph then gets scalar code.
 """
 
 from __future__ import annotations
@@ -28,14 +31,24 @@ _TOKEN = re.compile(r"\s*(?:(0[xX][0-9a-fA-F]*\.?[0-9a-fA-F]*[pP][+-]?\d+)"
 _LEAVES = {"T": "VT", "x": "VX"}  # vectors; P[j] (a parameter) stays a scalar
 _NAMES = {"INFINITY", "NAN"}
 _MAX_DEPTH = 200
+#: The C library's functions of doubles that return a double: the only ones called per lane.
+#: A lane call's result is a double in the vector code; a function returning an int
+#: (`ilogb`), a float (`expf`) or a long double would be rounded, or divided, otherwise in
+#: the scalar code (`ilogb(x) / 2` is C's integer division there): such text gets scalar code.
+_DOUBLE_FUNCS = frozenset(
+    "acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh exp exp2 expm1 log "
+    "log10 log1p log2 logb cbrt fabs hypot pow sqrt erf erfc lgamma tgamma ceil floor "
+    "nearbyint rint round trunc fmod remainder copysign nextafter fdim fmax fmin fma ldexp "
+    "scalbn".split())
 
 
 class Unsupported(Exception):
     """C text outside the dialect of the templates: the graph gets scalar code."""
 
 
-# An operand's kind: "v" a vector of doubles, "s" a scalar double, "m" a lane mask,
-# "b" a scalar condition.
+# An operand's kind: "v" a vector of doubles, "s" a scalar double, "i" a scalar that C may
+# type as an integer (an integer literal, arithmetic on those, a call of an unknown function),
+# "m" a lane mask, "b" a scalar condition.
 _Item = tuple[str, str]
 
 
@@ -75,7 +88,10 @@ class VectorText:
     def expr(self, text: str) -> str:
         """Vector text of a right-hand side (always a vector: scalars are broadcast)."""
         self._toks, self._i, self._depth = self._lex(text), 0, 0
-        item = self._cond()
+        try:
+            item = self._cond()
+        except RecursionError:  # nesting that Python's stack cannot follow (see _MAX_DEPTH)
+            raise Unsupported("expression nested too deeply") from None
         if self._i != len(self._toks):
             raise Unsupported(f"trailing {self._peek()!r}")
         return self._vec(item)
@@ -94,7 +110,7 @@ class VectorText:
         code, kind = item
         if kind == "v":
             return code
-        if kind == "s":
+        if kind in "si":
             return f"al_bc({code})"
         raise Unsupported("a condition used as a number")
 
@@ -121,14 +137,16 @@ class VectorText:
         self._take(":")
         b = self._cond()
         self._depth -= 1
-        if a[1] not in "vs" or b[1] not in "vs":
+        if a[1] not in "vsi" or b[1] not in "vsi":
             raise Unsupported("a branch that gives a condition")
         if c[1] == "b":  # a scalar condition: C's own ?:, only the branch taken is computed
-            if a[1] == b[1] == "s":
-                return f"({c[0]} ? {a[0]} : {b[0]})", "s"
+            if a[1] in "si" and b[1] in "si":
+                return f"({c[0]} ? {a[0]} : {b[0]})", "i" if a[1] == b[1] == "i" else "s"
             return f"({c[0]} ? {self._vec(a)} : {self._vec(b)})", "v"
         if c[1] != "m":
             raise Unsupported("a number used as a condition")
+        if a[1] == b[1] == "i":  # an int in the scalar code (`(c ? 1 : 0) / 2` is 0 there)
+            raise Unsupported("a select between two integers")
         return f"al_sel({c[0]}, {self._vec(a)}, {self._vec(b)})", "v"
 
     def _logic(self, op: str) -> _Item:
@@ -157,9 +175,9 @@ class VectorText:
         return left
 
     def _compare(self, a: _Item, op: str, b: _Item) -> _Item:
-        if a[1] not in "vs" or b[1] not in "vs":
+        if a[1] not in "vsi" or b[1] not in "vsi":
             raise Unsupported("a comparison of conditions")
-        if a[1] == b[1] == "s":
+        if a[1] in "si" and b[1] in "si":
             return f"({a[0]} {op} {b[0]})", "b"
         return f"((vl)({self._vec(a)} {op} {self._vec(b)}))", "m"
 
@@ -176,10 +194,10 @@ class VectorText:
         return left
 
     def _arith(self, a: _Item, op: str, b: _Item) -> _Item:
-        if a[1] not in "vs" or b[1] not in "vs":
+        if a[1] not in "vsi" or b[1] not in "vsi":
             raise Unsupported("arithmetic on a condition")
-        if a[1] == b[1] == "s":
-            return f"({a[0]} {op} {b[0]})", "s"
+        if a[1] in "si" and b[1] in "si":
+            return f"({a[0]} {op} {b[0]})", "i" if a[1] == b[1] == "i" else "s"
         return f"({self._vec(a)} {op} {self._vec(b)})", "v"
 
     def _unary(self) -> _Item:
@@ -187,7 +205,7 @@ class VectorText:
         if tok in ("-", "+"):
             self._take()
             a = self._unary()
-            if a[1] not in "vs":
+            if a[1] not in "vsi":
                 raise Unsupported("a sign on a condition")
             return (f"(-{a[0]})", a[1]) if tok == "-" else a
         if tok == "!":
@@ -207,7 +225,7 @@ class VectorText:
             self._take(")")
             return f"({inner[0]})", inner[1]
         if tok[0].isdigit() or tok[0] == ".":
-            return tok, "s"
+            return tok, "i" if tok.isdigit() else "s"
         if not (tok[0].isalpha() or tok[0] == "_"):
             raise Unsupported(f"unexpected {tok!r}")
         if self._peek() == "[":
@@ -234,10 +252,13 @@ class VectorText:
                 self._take(",")
                 args.append(self._cond())
         self._take(")")
-        if any(k not in "vs" for _, k in args) or not args or len(args) > 3:
+        if any(k not in "vsi" for _, k in args) or not args or len(args) > 3:
             raise Unsupported(f"call of {name} with {len(args)} argument(s)")
-        if all(k == "s" for _, k in args):  # parameters and constants only: one scalar call
-            return f"{name}({', '.join(c for c, _ in args)})", "s"
+        if all(k in "si" for _, k in args):  # parameters and constants only: one scalar call
+            return (f"{name}({', '.join(c for c, _ in args)})",
+                    "s" if name in _DOUBLE_FUNCS else "i")
+        if name not in _DOUBLE_FUNCS:
+            raise Unsupported(f"{name} is not known to return a double")
         if name == "fabs" and len(args) == 1:
             return f"al_fabs({args[0][0]})", "v"
         self.calls.add((name, len(args)))
