@@ -230,6 +230,17 @@ class Value:
 
     __hash__ = object.__hash__
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass must hash by identity, as Value does: the engine keeps nodes in sets and
+        dicts, so a hash by data (or none, which defining `__eq__` alone gives) would merge
+        distinct nodes, or fail deep in backward."""
+        super().__init_subclass__(**kwargs)
+        if cast(Any, cls).__hash__ is not object.__hash__:
+            raise TypeError(
+                f"Value subclass {cls.__qualname__} must hash by identity (a graph node, not "
+                "a number: the engine keeps nodes in sets); drop its __hash__, and with an "
+                "__eq__ of its own set __hash__ = Value.__hash__")
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         """`copy.deepcopy`: the whole graph behind this node, each node copied once, without
         recursion (a chain of any depth); primitive records are shared, not copied."""

@@ -62,3 +62,34 @@ def test_sum_of_mixed_values_reaches_every_leaf() -> None:
     out = sum([a, b, c]) - a / b
     out.backward()
     assert (a.grad, b.grad, c.grad) == (1.0 - 1 / 2.0, 1.0 + 1 / 4.0, 1.0)
+
+
+def test_a_subclass_hashing_by_data_is_refused_where_it_is_defined() -> None:
+    # Two nodes with equal data would be one in backward's sets: silently wrong gradients.
+    with pytest.raises(TypeError, match="ByData must hash by identity"):
+        class ByData(Value):
+            __slots__ = ()
+
+            def __hash__(self) -> int:
+                return hash(self._d)
+
+    with pytest.raises(TypeError, match="must hash by identity"):
+        class EqOnly(Value):  # __eq__ alone makes the class unhashable
+            __slots__ = ()
+
+            def __eq__(self, other: object) -> bool:
+                return isinstance(other, Value) and self._d == other._d
+
+
+def test_a_subclass_with_its_own_eq_and_identity_hash_gets_exact_gradients() -> None:
+    class EqByData(Value):
+        __slots__ = ()
+        __hash__ = Value.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Value) and self._d == other._d
+
+    a, b, c, d = EqByData(2.0), EqByData(3.0), EqByData(3.0), EqByData(2.0)
+    y = a * b + c * d  # a * b and c * d have equal data
+    y.backward()
+    assert (a.grad, b.grad, c.grad, d.grad) == (3.0, 2.0, 2.0, 3.0)
