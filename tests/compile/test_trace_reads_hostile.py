@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import threading
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -146,3 +147,11 @@ def test_a_subclass_made_while_another_threads_trace_runs_is_counted_too() -> No
         t.join()
     assert "__float__" in Late.__dict__ and float(Late(1.0)) == 1.0
     assert methods(Late)["__float__"].__qualname__.endswith("Late.__float__")  # put back
+
+
+def test_a_users_module_named_like_the_package_is_user_code() -> None:
+    helpers = types.ModuleType("autograd_lite_helpers")  # not a module of autograd_lite
+    exec("def sign(v):\n    return 1.0 if v.data > 0 else -1.0\n", helpers.__dict__)
+    with pytest.warns(DataDependenceWarning):
+        c = compile_grad(lambda x: x * helpers.sign(x), [0.5], backend="python")
+    assert c.data_dependent
