@@ -296,7 +296,8 @@ def c_blocks_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     B rows at a time in SIMD lanes (`native.simd()`'s choice, or `simd`: a `vector.Simd` or
     None), bit for bit as the scalar code: see `_c_blocks`. Scalar code when there is no
     vector instruction set, a constant is not finite, a template is outside the dialect
-    `vector.VectorText` reads, or the program is too long (`native.BLOCKS_MAX_LINES`)."""
+    `vector.VectorText` reads, or the program is too long (`native.BLOCKS_MAX_LINES`
+    statements, or `native.BLOCKS_MAX_BYTES` of block code: its compile time)."""
     if simd == "auto":
         simd = native.simd()
     if len(prog.forward) + len(prog.backward) > native.BLOCKS_MAX_LINES:
@@ -304,9 +305,12 @@ def c_blocks_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     if simd is None or flag_every_row:
         return _c_source(prog, n_inputs, n_params, n_nodes, flag_every_row, input_grads)
     try:
-        return _c_blocks(prog, n_inputs, n_params, n_nodes, input_grads, simd)
+        blocks = _c_blocks(prog, n_inputs, n_params, n_nodes, input_grads, simd)
     except vector.Unsupported:
+        blocks = None
+    if blocks is None or len(blocks[0]) > native.BLOCKS_MAX_BYTES:
         return _c_source(prog, n_inputs, n_params, n_nodes, flag_every_row, input_grads)
+    return blocks
 
 
 def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,

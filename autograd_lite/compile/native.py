@@ -290,6 +290,12 @@ _O1_MAX_LINES = 15_000
 #: compile time (10,000-node graph: 6.0 s against 2.7 s of compiler CPU), while the digits
 #: MLP's 12,000 statements build in ~3 s either way.
 BLOCKS_MAX_LINES = _O1_MAX_LINES
+#: Above this many bytes of block-code source, scalar code: the compile time follows the
+#: vector code's size, not its count of statements (a lane call or a select costs more than
+#: a `+`). At the statement limit, a graph of tanh/sin nodes gives 1.08 MB of source and
+#: 4.3 s of compiler CPU, one of softplus/sigmoid/maximum nodes 2.9 MB and 15.9 s (its scalar
+#: code 6.9 s); the digits MLP 0.75 MB. Measured with gcc 12 -O1 on this 2-core machine.
+BLOCKS_MAX_BYTES = 1_200_000
 
 
 # ---- the instruction set of block code ---------------------------------------------------------

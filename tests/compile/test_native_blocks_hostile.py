@@ -119,3 +119,35 @@ def test_an_error_in_any_lane_names_its_row_and_leaves_accumulate_as_it_was(monk
     for row in rows:
         sums = [a + b for a, b in zip(sums, interpret(f, row, p)[1][2:])]
     assert bits(acc) == bits(sums)
+
+
+@needs_simd
+def test_block_code_larger_than_the_byte_limit_gives_scalar_code(monkeypatch):
+    """The compile time follows the block code's size: a graph of heavy nodes (selects, lane
+    calls) under the statement limit can cost 3.7x a light one's (bench: softplus/sigmoid)."""
+    from autograd_lite.compile import emit
+    from autograd_lite.compile.program import _Program
+    from autograd_lite.compile.trace import _Graph
+
+    def f(x, y):
+        return (x * y).softplus().sigmoid() + x.maximum(y)
+
+    graph = _Graph(f, [0.5, 0.25], [], "test")
+    prog = _Program(graph, 0, emit._CEmitter(len(graph.order)))
+    simd = vector.SIMDS[LEVELS[-1]]
+    source, _, _ = emit.c_blocks_source(prog, 2, 0, len(graph.order), simd=simd)
+    assert native.simd_of(source) == LEVELS[-1]
+    monkeypatch.setattr(native, "BLOCKS_MAX_BYTES", len(source))
+    assert emit.c_blocks_source(prog, 2, 0, len(graph.order), simd=simd)[0] == source
+    monkeypatch.setattr(native, "BLOCKS_MAX_BYTES", len(source) - 1)
+    scalar = emit.c_blocks_source(prog, 2, 0, len(graph.order), simd=simd)[0]
+    assert native.simd_of(scalar) is None
+    assert scalar == emit._c_source(prog, 2, 0, len(graph.order))[0]
+    monkeypatch.setenv(native.SIMD_ENV, LEVELS[-1])
+    c = compile_grad(f, [0.5, 0.25], backend="c")
+    assert native.simd_of(c.c_source) is None
+    rows = [[0.1 * r - 1.0, 0.3] for r in range(9)]
+    values, grads, _ = c.value_and_grad_batch(rows)
+    for r, row in enumerate(rows):
+        want = interpret(f, row)
+        assert bits([values[r], *grads[r]]) == bits([want[0], *want[1]])
