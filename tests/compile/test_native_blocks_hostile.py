@@ -151,3 +151,32 @@ def test_block_code_larger_than_the_byte_limit_gives_scalar_code(monkeypatch):
     for r, row in enumerate(rows):
         want = interpret(f, row)
         assert bits([values[r], *grads[r]]) == bits([want[0], *want[1]])
+
+
+@needs_simd
+def test_a_vector_probe_killed_by_sigill_steps_down_a_level(tmp_path, monkeypatch):
+    """An instruction set /proc/cpuinfo lists but the CPU (or a hypervisor) does not run: the
+    child that loads the probe dies of SIGILL, never this process; the next level is used."""
+    import shutil
+
+    if len(LEVELS) < 2:
+        pytest.skip("needs two vector instruction sets")
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("needs gcc or cc on PATH to wrap")
+    top, below = vector.SIMDS[LEVELS[-1]], vector.SIMDS[LEVELS[-2]]
+    (tmp_path / "sigill.h").write_text("#include <signal.h>\n__attribute__((constructor)) "
+                                       "static void al_sigill(void) { raise(SIGILL); }\n")
+    script = tmp_path / "cc"
+    script.write_text("#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *.c) "
+                      f"grep -q '{top.name}, {top.lanes} rows' \"$a\" && exec {gcc} -include "
+                      f"{tmp_path / 'sigill.h'} \"$@\";; esac; done\nexec {gcc} \"$@\"\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("CC", str(script))
+    monkeypatch.setenv(native.SIMD_ENV, top.name)
+    native.forget_compiler()
+    try:
+        assert native.find_compiler()[0][0] == str(script)
+        assert native.simd() is below
+    finally:
+        native.forget_compiler()
