@@ -131,9 +131,13 @@ def _wrap_subclasses() -> None:
             if own is None:
                 continue
             wrapped = _counting(name, own)
-            if wrapped is not None:
-                _SHADOWED.setdefault(cls, {})[name] = own
+            if wrapped is None:
+                continue
+            try:
                 setattr(cls, name, wrapped)
+            except (TypeError, AttributeError):  # a metaclass that refuses: left as it is
+                continue
+            _SHADOWED.setdefault(cls, {})[name] = own
 
 
 def _unwrap_subclasses() -> None:
@@ -152,16 +156,20 @@ def count_data_reads() -> Iterator[DataReads]:
     """
     counter = DataReads()
     token = _READS.set(counter)
-    with _LOCK:
-        if _ACTIVE[0] == 0:
-            _install(_COUNTING)
-        _wrap_subclasses()
-        _ACTIVE[0] += 1
+    counted = False
     try:
+        with _LOCK:
+            _ACTIVE[0] += 1
+            counted = True
+            if _ACTIVE[0] == 1:
+                _install(_COUNTING)
+            _wrap_subclasses()
         yield counter
     finally:
+        # Also when wrapping failed half-way: the last count out puts every method back.
         with _LOCK:
-            _ACTIVE[0] -= 1
+            if counted:
+                _ACTIVE[0] -= 1
             if _ACTIVE[0] == 0:
                 _install(_PLAIN)
                 _unwrap_subclasses()

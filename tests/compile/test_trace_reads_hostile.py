@@ -155,3 +155,25 @@ def test_a_users_module_named_like_the_package_is_user_code() -> None:
     with pytest.warns(DataDependenceWarning):
         c = compile_grad(lambda x: x * helpers.sign(x), [0.5], backend="python")
     assert c.data_dependent
+
+
+class _Frozen(type):
+    """A metaclass that refuses to change its classes' attributes."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        raise TypeError(f"{cls.__name__} is frozen")
+
+
+class FrozenFloat(Value, metaclass=_Frozen):
+    __slots__ = ()
+
+    def __float__(self) -> float:
+        return self._d
+
+
+def test_a_subclass_whose_metaclass_refuses_changes_does_not_break_tracing() -> None:
+    before = methods(Value)
+    c = compile_grad(lambda x: FrozenFloat(1.0) * x, [0.5], backend="python")
+    assert c.value_and_grad([2.0]) == (2.0, (1.0,))
+    assert methods(Value) == before and trace_module._ACTIVE[0] == 0
+    assert float(FrozenFloat(4.0)) == 4.0
