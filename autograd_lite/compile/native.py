@@ -312,17 +312,20 @@ _DEFAULT_FLOOR = "sse2"
 #: 25 us, digits 4.9 against 3.7 ms; bench_blocks.py), and B=8 leaves longer scalar tails.
 _DEFAULT_CEILING = "avx2"
 _cpu_level: list[str] = []
+_POINTER_BYTES = ctypes.sizeof(ctypes.c_void_p)  # this interpreter's: 4 in a 32-bit one
 
 
 def cpu_simd() -> str:
     """The best instruction set for block code this CPU and OS run (read once per process):
     "avx512" (AVX-512F), "avx2", "sse2" on x86-64 per Linux's /proc/cpuinfo (the kernel lists
-    AVX only when it saves the registers), else "none"."""
+    AVX only when it saves the registers), else "none". A 32-bit interpreter on an x86-64
+    kernel (whose machine says x86_64) gets "none": SSE2 is not its compiler's baseline (block
+    code's "sse2" level has no target attribute), and its scalar code uses the x87 unit."""
     with _lock:
         if _cpu_level:
             return _cpu_level[0]
     level = "none"
-    if platform.machine().lower() in ("x86_64", "amd64"):
+    if platform.machine().lower() in ("x86_64", "amd64") and _POINTER_BYTES == 8:
         flags: set[str] = set()
         try:
             with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:

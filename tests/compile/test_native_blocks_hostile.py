@@ -180,3 +180,20 @@ def test_a_vector_probe_killed_by_sigill_steps_down_a_level(tmp_path, monkeypatc
         assert native.simd() is below
     finally:
         native.forget_compiler()
+
+
+def test_a_32_bit_interpreter_on_an_x86_64_kernel_gets_no_block_code(monkeypatch):
+    """platform.machine() is the kernel's: a 32-bit Python there is i386, whose compiler's
+    baseline is not SSE2 (the "sse2" level's code has no target attribute)."""
+    monkeypatch.setattr(native, "_cpu_level", [])
+    monkeypatch.setattr(native.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(native, "_POINTER_BYTES", 4)
+    assert native.cpu_simd() == "none"
+    monkeypatch.setattr(native, "_cpu_level", [])
+    monkeypatch.setattr(native, "_POINTER_BYTES", 8)
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            listed = " sse2" in f.read()
+    except OSError:
+        listed = False
+    assert (native.cpu_simd() != "none") == listed
