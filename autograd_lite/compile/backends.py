@@ -11,6 +11,7 @@ or gives its numbers; errors in a batch carry "(in row r of the batch)".
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
 import warnings
@@ -19,13 +20,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..engine.value import Value
-from . import emit, native, progress
+from . import emit, native, progress, vector
 from .emit import _CEmitter
 from .native import NativeUnavailableError, NativeUnavailableWarning
 from .program import _Graph, _Program, exact
 from .pysource import PythonReplay
 from .reference import Reference
-from .rows import Rows, nan_error, note_row
+from .rows import Rows, check_nan, nan_error, note_row
 
 Row = tuple[Any, tuple[float, ...]]
 
@@ -181,56 +182,161 @@ class _Library:
         return fn(*args, scratch.buffer_info()[0])
 
 
+class _CProgram:
+    """One C program of the graph, with or without input gradients: its source generated and
+    its library built on first use (each once; a failed build is remembered, not retried)."""
+
+    def __init__(self, graph: _Graph, k: int, m: int, input_grads: bool,
+                 flag_every_row: bool) -> None:
+        self.graph, self.k, self.m = graph, k, m
+        self.input_grads, self.flag_every_row = input_grads, flag_every_row
+        self.what = ("compiled function" if input_grads else
+                     "compiled function (without input gradients)")
+        self.source_: str | None = None
+        self.scratch, self.n_lines = 0, 0
+        self.used: list[int] = []
+        self.non_finite = False
+        self.lib: _Library | None = None
+        self.failed: NativeUnavailableError | None = None
+        self.warned = False
+        self._lock = threading.RLock()
+
+    def source(self) -> str:
+        """The C source, generated on first use."""
+        with self._lock:
+            if self.source_ is None:
+                source, self.scratch, self.used, self.n_lines, self.non_finite = c_program(
+                    self.graph, self.k, self.m, self.input_grads, self.flag_every_row)
+                self.source_ = source
+            return self.source_
+
+    def library(self, build: progress.Build | None = None) -> _Library:
+        """The loaded library, built on first use (`build`: the caller's progress display,
+        else its own); raises NativeUnavailableError when it cannot be (now or before)."""
+        with self._lock:
+            if self.lib is None:
+                if self.failed is not None:
+                    raise self.failed
+                with contextlib.ExitStack() as stack:
+                    if build is None:
+                        build = stack.enter_context(progress.build(self.what, 2))
+                    build.stage(f"generating C ({len(self.graph.order):,} nodes)")
+                    source = self.source()
+                    build.stage("compiling C")
+                    try:
+                        self.lib = _Library(source, self.n_lines, self.scratch)
+                    except NativeUnavailableError as e:
+                        self.failed = e
+                        raise
+            return self.lib
+
+
 class CBackend:
-    """Native replay: one C call per batch; rows it flags run in the interpreter."""
+    """Native replay: one C call per batch; rows it flags run in the interpreter.
+
+    Two C programs: the full one (values, input and parameter gradients) and one without input
+    gradients (`value_and_grad_batch(input_grads=False)`, training: fewer statements). Each is
+    generated and built on first use, so a compiled `fit`, which never asks for input
+    gradients, builds one library. A forward pass uses whichever is loaded (else builds the
+    one without input gradients, the cheaper). `eager` (backend="c" asked for): the full
+    library is built now, so a failed build raises NativeUnavailableError from `compile_grad`.
+    A build that fails later warns once; its calls run as Python replay (the program without
+    input gradients: the full library instead, when that one is loaded).
+    """
 
     name = "c"
     checks_nan = True  #: the C function checks the rows for NaN itself (return code 3)
 
     def __init__(self, graph: _Graph, replay: PythonReplay, reference: Reference,
-                 params: list[Value], source: str, scratch: int, used: list[int],
-                 n_lines: int, non_finite: bool) -> None:
+                 params: list[Value], non_finite: bool, eager: bool = False,
+                 build: progress.Build | None = None) -> None:
         self.graph, self.replay, self.reference, self.params_ = graph, replay, reference, params
         self.k, self.m, self.nv = replay.n_inputs, replay.n_params, 1 + len(graph.aux)
         self.has_aux = replay.has_aux
-        self.source = source
-        self.non_finite = non_finite
-        self._lib = _Library(source, n_lines, scratch)
-        self._lib_params: _Library | None | bool = None
-        self._source_params: str | None = None
+        self.full = _CProgram(graph, self.k, self.m, True, non_finite)
+        self.cut = _CProgram(graph, self.k, self.m, False, non_finite)
+        self._python: PythonBackend | None = None
         self._lock = threading.RLock()
-        # One row's parameter gradients start from -0.0 (x + -0.0 is x, signed zeros
-        # included); a parameter the output does not depend on gets 0.0, as the interpreter.
-        self._pg_single = array("d", [0.0] * self.m)
-        for j in used:
-            self._pg_single[j] = -0.0
+        self._pg_single_: array[float] | None = None
+        if eager:
+            self.full.library(build)
+
+    @property
+    def source(self) -> str:
+        """The full program's C source (generated on first use)."""
+        return self.full.source()
 
     def params_source(self) -> str:
         """The C source without input gradients, generated on first use."""
-        with self._lock:
-            if self._source_params is None:
-                self._source_params, self._scratch_p, _, self._n_lines_p, _ = c_program(
-                    self.graph, self.k, self.m, input_grads=False,
-                    flag_every_row=self.non_finite)
-            return self._source_params
+        return self.cut.source()
 
-    def _params_lib(self) -> _Library | None:
-        """The library without input gradients, built on first use; None when it cannot be
-        built or loaded now (a full disk): the full program serves, with one warning."""
+    @property
+    def _lib(self) -> _Library:
+        """The full program's library (built on first use; NativeUnavailableError if not)."""
+        return self.full.library()
+
+    def simd(self) -> str | None:
+        """The instruction set of the C code's blocks ("avx2 x4": 4 rows per block), None
+        for scalar code: read from the full program's source, or from the program without input
+        gradients when only that one has been generated (a compiled fit's); generated now when
+        neither has been."""
+        source = self.full.source_ or self.cut.source_ or self.full.source()
+        isa = native.simd_of(source)
+        return None if isa is None else f"{isa} x{vector.SIMDS[isa].lanes}"
+
+    def generated(self) -> bool:
+        """Whether a C program has been generated (`simd` then costs nothing)."""
+        return self.full.source_ is not None or self.cut.source_ is not None
+
+    def _loaded(self, program: _CProgram) -> _Library | None:
+        """`program`'s library, built on first use; None when it cannot be (warned once)."""
+        try:
+            return program.library()
+        except NativeUnavailableError as e:
+            with self._lock:
+                if program.warned:
+                    return None
+                program.warned = True
+            instead = "Python replay is used"
+            if program is self.cut and self.full.lib is not None:
+                instead = "the full program is used"
+            kind = "" if program is self.full else " without input gradients"
+            warnings.warn(f"compiled function: the C program{kind} cannot be built ({e}); "
+                          f"{instead}", NativeUnavailableWarning, stacklevel=5)
+            return None
+
+    def _library(self, with_grad: bool, input_grads: bool) -> tuple[_Library | None, bool]:
+        """The library a call runs on and whether it computes input gradients; None: Python
+        replay (every library the call could use failed to build)."""
+        if with_grad and input_grads:
+            return self._loaded(self.full), True
+        if with_grad:
+            lib = self._loaded(self.cut)
+            if lib is None and self.full.lib is not None:
+                return self.full.lib, True  # its input gradients computed, then dropped
+            return lib, False
+        for program in (self.full, self.cut):  # a forward pass: any loaded library will do
+            if program.lib is not None:
+                return program.lib, True
+        return self._loaded(self.cut), False
+
+    def _fallback(self) -> PythonBackend:
+        """Python replay, for the programs whose library could not be built."""
         with self._lock:
-            if self._lib_params is None:
-                try:
-                    with progress.build("compiled function (without input gradients)", 2) as b:
-                        b.stage("generating C")
-                        source = self.params_source()
-                        b.stage("compiling C")
-                        self._lib_params = _Library(source, self._n_lines_p, self._scratch_p)
-                except NativeUnavailableError as e:
-                    self._lib_params = False
-                    warnings.warn(f"compiled function: the program without input gradients "
-                                  f"cannot be built ({e}); the full program is used",
-                                  NativeUnavailableWarning, stacklevel=5)
-        return self._lib_params if isinstance(self._lib_params, _Library) else None
+            if self._python is None:
+                self._python = PythonBackend(self.replay, self.reference, self.params_)
+            return self._python
+
+    def _pg_single(self) -> array[float]:
+        """One row's parameter gradients start from -0.0 (x + -0.0 is x, signed zeros
+        included); a parameter the output does not depend on gets 0.0, as the interpreter."""
+        if self._pg_single_ is None:
+            self.full.source()
+            pg = array("d", [0.0] * self.m)
+            for j in self.full.used:
+                pg[j] = -0.0
+            self._pg_single_ = pg
+        return self._pg_single_
 
     def params(self) -> Any:
         """The parameters' current data, as an array("d")."""
@@ -245,14 +351,20 @@ class CBackend:
 
     def forward(self, fl: list[float], pd: Any, sub: Sequence[float] | None,
                 r: int | None) -> Any:
+        lib, _ = self._library(False, False)
+        if lib is None:
+            return self._fallback().forward(fl, pd, sub, r)
         rows = Rows.of(array("d", fl), 1)
-        return self.run(False, rows, pd, subst=sub is not None, row=r)[0][0]
+        return self.run(lib, False, rows, pd, subst=sub is not None, row=r)[0][0]
 
     def value_and_grad(self, fl: list[float], pd: Any, sub: Sequence[float] | None,
                        r: int | None) -> Row:
+        lib, _ = self._library(True, True)
+        if lib is None:
+            return self._fallback().value_and_grad(fl, pd, sub, r)
         rows = Rows.of(array("d", fl), 1)
-        values, grads, total = self.run(True, rows, pd, single=True, subst=sub is not None,
-                                        row=r)
+        values, grads, total = self.run(lib, True, rows, pd, single=True,
+                                        subst=sub is not None, row=r)
         assert grads is not None
         return values[0], grads[0] + tuple(total)
 
@@ -264,16 +376,24 @@ class CBackend:
             return None
 
     def forward_batch(self, rows: Rows, pd: Any, sub: array[float] | None) -> list[Any]:
-        return self.run(False, rows, pd, subst=sub is not None, batch=True)[0]
+        lib, _ = self._library(False, False)
+        if lib is None:
+            check_nan(rows.data, self.k)  # (the C function would have)
+            return self._fallback().forward_batch(rows, pd, sub)
+        return self.run(lib, False, rows, pd, subst=sub is not None, batch=True)[0]
 
     def value_and_grad_batch(self, rows: Rows, sub: array[float] | None,
                              accumulate: array[float] | None, input_grads: bool
                              ) -> tuple[list[Any], list[tuple[float, ...]] | None, Any]:
+        lib, lib_grads = self._library(True, input_grads)
+        if lib is None:
+            check_nan(rows.data, self.k)
+            return self._fallback().value_and_grad_batch(rows, sub, accumulate, input_grads)
         pd = self.params() if sub is None else sub
         saved = None if accumulate is None else array("d", accumulate)
         try:
-            return self.run(True, rows, pd, accumulate, input_grads, subst=sub is not None,
-                            batch=True)
+            return self.run(lib, True, rows, pd, accumulate, input_grads, lib_grads,
+                            subst=sub is not None, batch=True)
         except BaseException:
             if accumulate is not None and saved is not None:
                 accumulate[:] = saved  # rows before the failing one were added: undo
@@ -285,12 +405,13 @@ class CBackend:
         nv, out = self.nv, V.tolist()
         return [(out[r * nv], tuple(out[r * nv + 1:(r + 1) * nv])) for r in range(n)]
 
-    def run(self, with_grad: bool, rows: Rows, pd: Sequence[float],
+    def run(self, lib: _Library, with_grad: bool, rows: Rows, pd: Sequence[float],
             accumulate: array[float] | None = None, input_grads: bool = True,
-            single: bool = False, subst: bool = False, batch: bool = False,
+            lib_grads: bool = True, single: bool = False, subst: bool = False, batch: bool = False,
             row: int | None = None) -> tuple[list[Any], list[tuple[float, ...]] | None, Any]:
         """(values, input grads per row or None, param grads summed: a tuple, or `accumulate`)
-        from the C function, which checks the inputs and parameters itself (see `_c_source`).
+        from `lib`'s C function (`lib_grads`: it computes input gradients, whether or not
+        `input_grads` asks for them), which checks the inputs and parameters itself.
         A NaN input raises ValueError (before any row runs); rows that raised a flag or hold
         an inf, and every row when a parameter is not finite, run in the interpreter: with
         finite values in, every Python error and every non-finite result raises an IEEE flag in
@@ -300,21 +421,15 @@ class CBackend:
         at the parameters' `.data`. `batch`: errors name the row; `row`: the row this one-row
         call is (for a caller's batch)."""
         k, nv, m, n = self.k, self.nv, self.m, rows.n
-        lib = self._lib
         keep_grads = input_grads
-        if with_grad and not input_grads:
-            lib_p = self._params_lib()
-            if lib_p is None:  # the full program: its input gradients computed, then dropped
-                input_grads = True
-            else:
-                lib = lib_p
+        input_grads = lib_grads  # (the full program's input gradients: computed, then dropped)
         P = pd if isinstance(pd, array) and pd.typecode == "d" else array("d", pd)
         V = array("d", bytes(8 * n * nv))
         G = array("d", bytes(8 * n * k)) if with_grad and input_grads else None
         if accumulate is not None:
             PG = accumulate
         elif single:
-            PG = array("d", self._pg_single)
+            PG = array("d", self._pg_single())
         else:
             PG = array("d", bytes(8 * m))
         fail = ctypes.c_long(0)

@@ -10,7 +10,11 @@ straight-line program: the forward pass over plain floats, then the reverse swee
 line per local derivative, in exactly `backward()`'s order, so the numbers are the same). Two
 backends run it: `"c"` compiles it as a C function that loops over a whole batch of rows
 (see `autograd_lite.compile.native`); `"python"` runs it as Python source. `"auto"` (the default)
-picks C when a working compiler exists and every primitive in the graph has a C template.
+picks C when a working compiler exists and every primitive in the graph has a C template. The
+choice is made when compiling; each C library (with input gradients, and without them for
+training) is generated and built on first use, so a compiled `fit` builds one (`backends`);
+with `"c"` asked for, the full one is built at once, so a failed build raises there.
+`Compiled.simd` names the instruction set of the C code's blocks of rows ("avx2 x4").
 
 The program is built from the graph only - node indices, the primitives' code templates and
 float constants written exactly (converted with `float()`, then `float.__repr__` / hex literals)
@@ -32,10 +36,10 @@ sweep keeps only the statements that lead to a parameter: the same numbers, fewe
 
 The contract (docs/compiled.md): inputs and the parameters' data are read at every call;
 everything else f reads is baked in at the trace. Parameters must be leaves (ValueError). The
-trace records which nodes it made (`core.record_nodes`): a computed Value made before it that
-depends on a parameter (the interpreter reads its stored data; replay would recompute it) is a
-ValueError naming it. `backward` adds into a nonzero `.grad` contribution by contribution, as
-the interpreter does (bit for bit).
+trace tells its own nodes by their generation stamps (`trace._Graph`: a trace starts a new
+generation): a computed Value stamped earlier that depends on a parameter (the interpreter reads
+its stored data; replay would recompute it) is a ValueError naming it. `backward` adds into a
+nonzero `.grad` contribution by contribution, as the interpreter does (bit for bit).
 `param_data=` is never written into the shared `.data` (the interpreter re-runs the traced graph
 with fresh leaves at those values), so threads may share a Compiled; a failing batch leaves
 `accumulate` as it was, and its error carries "(in row r of the batch)" on every backend.
@@ -51,9 +55,9 @@ from typing import Any
 from ..engine.modes import anomaly_enabled
 from ..engine.value import Value, describe, to_float
 from . import native, progress
-from .backends import CBackend, PythonBackend, batch_loop, c_program
+from .backends import CBackend, PythonBackend, batch_loop
 from .native import NativeUnavailableError, NativeUnavailableWarning
-from .program import _Graph, check_leaf, exact
+from .program import _Graph, check_leaf, exact, non_finite_constant
 from .pysource import PythonReplay
 from .reference import GraphChangedError, Reference, close
 from .rows import as_inputs, as_param_data, as_rows, note_row, overlap
@@ -148,7 +152,10 @@ class Compiled:
     def _choose(self, graph: _Graph, backend: str, build: progress.Build
                 ) -> CBackend | PythonBackend:
         """The C backend when asked for or possible, else Python replay (auto: warns once
-        when there is no compiler; "c": NativeUnavailableError saying why it cannot)."""
+        when there is no compiler; "c": NativeUnavailableError saying why it cannot). The
+        checks are made now (templates, the compiler and its vector code, constants); the C
+        libraries are built on first use, except with "c", where the full one is built now so
+        that a failed build raises here."""
         why = None
         if backend != "python":
             missing = native.missing_template(graph.primitives())
@@ -164,22 +171,14 @@ class Compiled:
                         warnings.warn(f"compile_grad: using Python replay, {why}",
                                       NativeUnavailableWarning, stacklevel=4)
             if why is None:
-                m = len(self.params)
-                build.stage(f"generating C ({len(graph.order):,} nodes)")
-                # The C program (emit._c_source): its statements, one C function per chunk.
-                source, scratch, used, n_lines, non_finite = c_program(graph, self.n_inputs, m)
                 # A constant inf/nan could reach inf / 0 without an IEEE flag: with "auto",
                 # Python replay (with "c", every row is flagged and runs in the interpreter).
+                non_finite = non_finite_constant(graph)
                 if not (non_finite and backend == "auto"):
-                    build.stage("compiling C")
-                    try:
-                        return CBackend(graph, self._python, self._reference, self.params,
-                                        source, scratch, used, n_lines, non_finite)
-                    except NativeUnavailableError as e:
-                        if backend == "c":
-                            raise
-                        warnings.warn(f"compile_grad: using Python replay: {e}",
-                                      NativeUnavailableWarning, stacklevel=4)
+                    build.stage("probing vector code")
+                    native.simd()  # (probed once per process; a bad $AUTOGRAD_LITE_SIMD raises)
+                    return CBackend(graph, self._python, self._reference, self.params,
+                                    non_finite, eager=backend == "c", build=build)
             elif backend == "c":
                 raise NativeUnavailableError(f"compile_grad(backend='c'): {why}")
         build.stage(f"generating Python ({len(graph.order):,} nodes)")
@@ -208,9 +207,20 @@ class Compiled:
         built into its own library on first use (None with Python replay)."""
         return self._impl.params_source() if isinstance(self._impl, CBackend) else None
 
+    @property
+    def simd(self) -> str | None:
+        """The instruction set of the native code and its rows per block ("avx2 x4",
+        "sse2 x2"), or None for scalar C code and Python replay: read from the generated C
+        source (generated now if no program has been yet; see docs/compiled.md)."""
+        return self._impl.simd() if isinstance(self._impl, CBackend) else None
+
     def __repr__(self) -> str:
+        backend = repr(self.backend)
+        if isinstance(self._impl, CBackend):  # (never generates code: a repr costs nothing)
+            simd = self.simd if self._impl.generated() else "built on first use"
+            backend += f" ({simd or 'scalar'})"
         return (f"<Compiled {self.n_nodes} nodes, {self.n_inputs} input(s), "
-                f"{len(self.params)} parameter(s), backend {self.backend!r}>")
+                f"{len(self.params)} parameter(s), backend {backend}>")
 
     def same_graph(self, xs: Sequence[Any]) -> bool:
         """Re-trace f at `xs`: True when it records exactly the traced graph (structure, every

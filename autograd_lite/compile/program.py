@@ -3,6 +3,7 @@ slices."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..engine.value import Value
@@ -112,3 +113,21 @@ class _Program:
         self.grads = [gname.get(v, "0.0") for v in g.inputs if input_grads] + [
             gname.get(by_param[j], start[j]) if j in by_param else start[j]
             for j in range(n_params)]
+
+
+def non_finite_constant(g: _Graph) -> bool:
+    """Whether the graph's programs write a constant that is inf or nan: the data of a node
+    that depends on no input or parameter (folded, as `_Program` folds it), or a constant
+    parameter of a primitive applied to a node that does (a power's exponent, say). Known without
+    generating a program: with backend "auto", such a graph runs as Python replay (C could
+    reach inf / 0 without an IEEE flag)."""
+    needed: set[Value] = set()
+    for node in g.order:
+        if node in g.role or any(q in needed for q in node.parents):
+            needed.add(node)
+            if node._prim is not None and not all(
+                    math.isfinite(exact(q)) for q in node.params):
+                return True
+        elif not math.isfinite(exact(node.data)):
+            return True
+    return False
