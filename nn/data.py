@@ -8,6 +8,9 @@ scikit-learn: `pip install 'autograd-lite[data]'`.
 `train_test_split` and `standardize` follow scikit-learn (its sizes, errors and stratified
 allocation; StandardScaler's statistics) and read lists, tuples or numpy arrays (nn/arrays.py),
 giving arrays back for arrays.
+
+Why one file past ~400 lines: the generators are short, independent functions under one
+seed rule, kept together with the split and scale helpers so `nn.data` is one place to look.
 """
 
 from __future__ import annotations

@@ -4,7 +4,11 @@ alias of `autograd-lite render`).
 
 Every entry point of the package lives here. This module and the demo are the only parts of
 `autograd_lite` that import `nn`, through `demo.import_nn` (which names a user's own `nn.py`
-that shadows it)."""
+that shadows it).
+
+Why one file past ~400 lines: it is one idea, the command line: the parser and each
+subcommand's entry point, read together as the CLI's surface.
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,10 @@ The rule (`contribution`): `upstream * local`, except that a masking op's (relu,
 maximum, ...) zero local derivative contributes 0.0 even against an inf or nan upstream; a
 partial that raises on floats (`0.5 / 0.0`) is evaluated again in IEEE mode and gives inf or
 nan, as PyTorch does. Everything is iterative: a chain of a million nodes needs no recursion.
+
+Why one file past ~400 lines: it is one idea, the walk. The orders (the depth-first one and
+backward's faster interior order), the reverse accumulation and the forward tangents share one
+order and one reset rule, and are read together to see that every gradient sums in one order.
 """
 
 from __future__ import annotations

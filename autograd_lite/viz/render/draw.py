@@ -3,6 +3,9 @@
 Reads only the engine's public structure (`.parents`, `.op`, `.params`, `.data`, `.grad`,
 `.label`, `topo_order`). Value node ids are `n{i}` (i = index in `topo_order([root])`), op nodes
 `n{i}op`, collapsed boxes `m_<module>`: the same graph gives the same source.
+
+Why one file past ~400 lines: it is one idea, one drawing (`_Drawing`). Node shapes, labels,
+clusters and collapsed boxes decide together how each node looks and where it goes.
 """
 
 from __future__ import annotations
