@@ -146,7 +146,8 @@ class Compiled:
 
     @property
     def backend(self) -> str:
-        """"c" (native, a loop over rows in C) or "python" (Python replay): the backend chosen."""
+        """"c" (native, a loop over rows in C) or "python" (Python replay): the backend chosen
+        at compile time (a C library that fails to build later warns, and runs Python replay)."""
         return self._impl.name
 
     def _choose(self, graph: _Graph, backend: str, build: progress.Build
@@ -198,13 +199,13 @@ class Compiled:
 
     @property
     def c_source(self) -> str | None:
-        """The C source (None with Python replay)."""
+        """The C source (None with Python replay), generated on first use (not built)."""
         return self._impl.source if isinstance(self._impl, CBackend) else None
 
     @property
     def c_source_params(self) -> str | None:
         """The C source without input gradients (`value_and_grad_batch(input_grads=False)`),
-        built into its own library on first use (None with Python replay)."""
+        generated on first use (None with Python replay); its library is built on first use."""
         return self._impl.params_source() if isinstance(self._impl, CBackend) else None
 
     @property
