@@ -24,6 +24,7 @@ numbers that change as inputs (scalars broadcast), as `nn.optim`'s updates take 
 from __future__ import annotations
 
 import ctypes
+import math
 import numbers
 import threading
 from array import array
@@ -149,6 +150,28 @@ class Mapped:
                 self._scratch = [array("d") for _ in range(self.n_outputs)]
                 self._scratch_lock = threading.Lock()
                 self.backend = "c"
+                self._check_floats(xs)
+
+    def _check_floats(self, xs: list[float]) -> None:
+        """ValueError when the C loop does not give `fn`'s float results at the example: `fn`
+        computes with something other than Python floats there (a numpy float32 constant does
+        float32 arithmetic on floats, double arithmetic once traced), so the C path and the
+        Python path (non-finite inputs, no compiler) would give one element different numbers."""
+        got = [array("d", [0.0]) for _ in range(self.n_outputs)]
+        if not all(map(math.isfinite, xs)) or not self._c_call(list(xs), 1, got):
+            return  # an IEEE flag at the example: such calls take the Python path anyway
+        try:
+            want = self._python_call([array("d", [x]) for x in xs], 1)
+        except Exception as e:
+            e.add_note("compile_map: fn must also run on plain floats (its Python path)")
+            raise
+        for j, (g, w) in enumerate(zip(got, want)):
+            if g.tobytes() != w.tobytes() and not (g[0] != g[0] and w[0] != w[0]):
+                raise ValueError(
+                    f"compile_map: fn's output {j} on floats at the example {xs} is {w[0]!r}, "
+                    f"its traced computation gives {g[0]!r}: fn computes with something other "
+                    "than Python floats (a numpy float32 constant?); convert such constants "
+                    "with float() or pass them as inputs")
 
     def __repr__(self) -> str:
         return f"<Mapped {self.n_inputs} -> {self.n_outputs} ({self.backend})>"

@@ -78,3 +78,23 @@ def test_an_int_too_large_for_a_float_names_its_input():
     add = compile_map(lambda x, y: x + y, 2)
     with pytest.raises(OverflowError, match="input 1"):
         add(array("d", [1.0]), 10**400)
+
+
+@pytest.mark.skipif(not has_compiler(), reason="needs a C compiler")
+def test_a_float32_constant_is_refused_rather_than_computed_two_ways():
+    """On floats, x * np.float32(0.1) is float32 arithmetic; traced, it is double arithmetic:
+    the C loop and the Python path would give one element two different numbers."""
+    np = pytest.importorskip("numpy")
+    c = np.float32(0.1)
+    with pytest.raises(ValueError, match="float32"):
+        compile_map(lambda x: x * c + 1.0, 1)
+    k = compile_map(lambda x: x * float(c) + 1.0, 1)  # converted: one arithmetic
+    finite, with_inf = k(array("d", [3.0]))[0], k(array("d", [3.0, float("inf")]))[0]
+    assert finite[0].hex() == with_inf[0].hex()
+
+
+@pytest.mark.skipif(not has_compiler(), reason="needs a C compiler")
+def test_a_function_that_only_runs_on_values_is_refused_at_once():
+    with pytest.raises(AttributeError) as info:
+        compile_map(lambda x: x.tanh(), 1)
+    assert any("plain floats" in note for note in info.value.__notes__)
