@@ -10,9 +10,12 @@ Two things only a tracer needs, kept here rather than in the engine:
   a read is counted when the code that made it is not this package's own (the caller's frame)
   and it happens in the counting context (a ContextVar: other threads and tasks do not count).
   The engine's methods read the slot `_d` and call nothing else, so each read is seen once.
-* The nodes a trace made: every node is stamped with its generation (`generation(v)`); a trace
-  starts a new one (`new_generation`), so a computed node stamped earlier was made before the
-  trace (`_Graph.foreign`). Nodes made in another thread before the trace are older too.
+* The nodes a trace made: every node is stamped with its generation (`generation(v)`); while
+  a trace runs, nodes made in its context are stamped with generations it owns
+  (`owned_generations`), and nodes made anywhere else (another thread computing a node from a
+  parameter meanwhile, before or during the trace) never are: a computed node with another
+  stamp is not the trace's own (`_Graph.foreign`). Outside traces the engine stamps nodes
+  with one shared generation, at no cost per node.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 from ..engine.modes import enable_grad
 from ..engine.traversal import topo_order
-from ..engine.value import Primitive, Value, describe, generation, new_generation, to_float
+from ..engine.value import Primitive, Value, describe, generation, owned_generations, to_float
 
 
 # ---- reads of data while tracing ------------------------------------------------------------
@@ -188,10 +191,9 @@ class _Graph:
     def __init__(self, f: Callable[..., Any], xs: Sequence[float], params: Sequence[Value],
                  where: str, has_aux: bool = False) -> None:
         inputs = [Value(x) for x in xs]
-        # Nodes stamped with this generation or a later one were made by the trace.
-        since = new_generation()
-        # Reads of .data, comparisons and float() by f itself, in this context only.
-        with count_data_reads() as reads, enable_grad():
+        # Nodes stamped with one of `own.gens` were made by the trace, in this context only;
+        # reads of .data, comparisons and float() by f itself, in this context only.
+        with owned_generations() as own, count_data_reads() as reads, enable_grad():
             result = f(*inputs)
         self.data_reads = int(reads.count)
         aux: list[Value] = []
@@ -235,7 +237,7 @@ class _Graph:
         for node in self.order:
             if node in role or any(q in live for q in node.parents):
                 live.add(node)
-                if node._prim is not None and generation(node) < since:
+                if node._prim is not None and generation(node) not in own.gens:
                     self.foreign.append(node)
 
     def primitives(self) -> list[Primitive]:

@@ -29,12 +29,14 @@ they read the slot `_d` and nothing else, so a wrapper sees each read once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
 import numbers
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast, overload
 
 from .errors import AnomalyError
@@ -528,8 +530,31 @@ def bind_table(table: dict[str, Primitive]) -> None:
 #: that its function used Values from outside (a closure, an enclosing level in another thread).
 #: Generations are even; a user's leaf (`Value(...)`) is stamped one more (odd), so that a
 #: transform can tell it from the engine's constants and its own variables.
+#: `_GEN` is also the last generation started anywhere, and never one a trace owns (below).
 _GEN = 0
 _GEN_LOCK = threading.Lock()
+#: The last generation a transform's level started (`new_generation`), in any context.
+_LEVEL = 0
+
+
+class OwnGenerations:
+    """The generations a trace owns (`gens`): started in its context while it runs, so a node
+    stamped with one was made there; `latest`, the one its context stamps nodes with now;
+    `outer`, an enclosing trace in the same context (which owns them too)."""
+
+    __slots__ = ("gens", "latest", "outer")
+
+    def __init__(self, outer: OwnGenerations | None) -> None:
+        self.gens: set[int] = set()
+        self.latest = 0
+        self.outer = outer
+
+
+#: The trace running in this context (thread, task), if any (`owned_generations`).
+_OWN: ContextVar[OwnGenerations | None] = ContextVar("autograd_lite_own_generations",
+                                                     default=None)
+_own_get = _OWN.get
+_OWNING = [0]  # traces running anywhere (`_node` stamps by context while it is > 0)
 
 
 def generation(v: Value) -> int:
@@ -538,13 +563,59 @@ def generation(v: Value) -> int:
     return g if type(g) is int else g[0]
 
 
+def _claim(own: OwnGenerations) -> int:
+    """Start a generation owned by `own` (and the traces enclosing it); the shared stamp
+    `_GEN` moves past it, so no other context stamps a node with it. Under `_GEN_LOCK`."""
+    global _GEN
+    g = _GEN + 2
+    _GEN = g + 2
+    t: OwnGenerations | None = own
+    while t is not None:
+        t.gens.add(g)
+        t.latest = g
+        t = t.outer
+    return g
+
+
 def new_generation() -> int:
     """Start a new generation of nodes and return its number (every node made from now on is
     stamped with it or a later one, in any thread)."""
-    global _GEN
+    global _GEN, _LEVEL
+    own = _own_get()
     with _GEN_LOCK:
-        _GEN += 2
-        return _GEN
+        if own is None:
+            _GEN += 2
+            g = _GEN
+        else:  # inside a trace: a generation of the trace's own
+            g = _claim(own)
+        _LEVEL = g
+        return g
+
+
+@contextlib.contextmanager
+def owned_generations() -> Iterator[OwnGenerations]:
+    """While inside, nodes made in this context are stamped with generations that this trace
+    owns (`gens`), and nodes made elsewhere (another thread, another context) never are.
+
+    Used by the tracer to tell the nodes its function made from nodes another thread computed
+    meanwhile. While a trace runs anywhere, every node's stamp looks up its context (slower);
+    outside traces `_node` stamps with `_GEN` directly."""
+    global _node
+    own = OwnGenerations(_own_get())
+    with _GEN_LOCK:
+        _OWNING[0] += 1
+        _node = _node_by_context
+    token = _OWN.set(own)
+    try:
+        with _GEN_LOCK:
+            _claim(own)
+        yield own
+    finally:
+        _OWN.reset(token)
+        with _GEN_LOCK:
+            _OWNING[0] -= 1
+            if _OWNING[0] == 0:
+                _node = _node_plain
 
 
 _new = object.__new__
@@ -568,11 +639,39 @@ def _node(cls: type[V], op: Primitive, data: float, a: Any, b: Any) -> V:
     Value operand, so a subclass keeps its kind of node) made by `op` with parents `a`, `b`
     (see the module docstring for the slots), or a leaf under no_grad.
 
-    Callers check a non-finite `data` against the inputs (`_forward_anomaly`) first."""
+    Callers check a non-finite `data` against the inputs (`_forward_anomaly`) first. While a
+    trace runs anywhere, `_node` is `_node_by_context` instead (`owned_generations`)."""
     v: V = _new(cls)
     v._d = data
     v._gr = 0.0
     v._g = _GEN
+    if grad_enabled():
+        v._prim = op
+        v._a = a
+        v._b = b
+    else:
+        v._prim = v._a = v._b = None
+    return v
+
+
+_node_plain = _node
+
+
+def _node_by_context(cls: type[V], op: Primitive, data: float, a: Any, b: Any) -> V:
+    """`_node` while a trace runs anywhere: in a trace's context, the node is stamped with the
+    trace's own generation (a fresh one after a level started elsewhere, so the stamp still
+    follows every level begun before the node); elsewhere, with `_GEN`, which no trace owns."""
+    v: V = _new(cls)
+    v._d = data
+    v._gr = 0.0
+    own = _own_get()
+    if own is None:
+        v._g = _GEN
+    else:
+        if own.latest < _LEVEL:
+            with _GEN_LOCK:
+                _claim(own)
+        v._g = own.latest
     if grad_enabled():
         v._prim = op
         v._a = a
