@@ -4,6 +4,9 @@ helpers `predict`, `accuracy`, `confusion_matrix`, `evaluate`.
 The work on one mini-batch lives in one function, `train_batch` (forward, loss, backward,
 optimizer step); `fit(step=...)` accepts a replacement with the same signature, such as a
 compiled fast path.
+
+Why one file past ~400 lines: it is one idea, the training loop and the evaluation that
+reports on it (`fit`, `History`, `predict`, `evaluate`), which share the decision rules.
 """
 
 from __future__ import annotations

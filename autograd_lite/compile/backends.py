@@ -7,6 +7,9 @@ values, for `backward`), and the batch sweeps `forward_batch` / `value_and_grad_
 without input gradients). A row the replay cannot give the interpreter's answer for (a domain
 error, an IEEE flag) runs in the interpreter (`reference.Reference`), which raises its error
 or gives its numbers; errors in a batch carry "(in row r of the batch)".
+
+Why one file past ~400 lines: it is one idea, the backend objects; the two must offer the same
+operations with the same fallbacks, which is checked by reading them side by side.
 """
 
 from __future__ import annotations

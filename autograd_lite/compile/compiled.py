@@ -74,7 +74,8 @@ def foreign_node_error(where: str, node: Value) -> ValueError:
     op = node._prim.name if node._prim is not None else "an op"
     e = ValueError(
         f"{where}: f uses a Value{label} (made by {op!r}, data {node.data!r}) "
-        "that was computed from a parameter before the trace: the interpreter uses its stored "
+        "that was computed from a parameter before the trace (or outside it, by another "
+        "thread while it ran): the interpreter uses its stored "
         "data, replay would recompute it from the parameter's current data. Compute it inside "
         "f (e.g. a property: self.w * 3.0 at every call), or detach it (Value(v.data)) if it "
         "is meant as a constant")
