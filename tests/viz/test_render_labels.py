@@ -69,7 +69,7 @@ def _symbol_primitive(symbol: str):
 
 AWKWARD = ["\\Gamma", "C:\\Temp\\New", "a\\nb\\lc\\rd", "\\N\\E\\G\\T\\H\\L", "{a|b}<c> d  e",
            "x\x0by\x0cz\x1b\x00w", "tab\there", "line\nbreak\r\n", "\ud800lone", "\x85\x9f\x7f",
-           "\ufffe\uffff", '"quoted" \\"', "a\\", "&amp; <b>bold</b>", "]]>", "<>", "  "]
+           "\ufffe\uffff", '"quoted" \\"', "a\\", "&amp; <b>bold</b>", "]]>", "<>", "  ", "]", "]]"]
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
@@ -78,6 +78,7 @@ AWKWARD = ["\\Gamma", "C:\\Temp\\New", "a\\nb\\lc\\rd", "\\N\\E\\G\\T\\H\\L", "{
 @example(label="\\Gamma", name="C:\\Temp\\New", symbol="\\N")
 @example(label="x\x0by\x0cz\x1b", name="\x00", symbol="\ud800")
 @example(label="{a|b}<c> d", name="<b>", symbol="{0}")
+@example(label="0", name="0", symbol="]")  # dot's lexer failed on a label starting `<]`
 def test_any_text_is_drawn_literally(renderer, label, name, symbol) -> None:
     """A value's label, a module's name (its cluster) and an op's symbol: each drawn as a text
     of its own, character for character (undrawable ones as their visible stand-ins)."""

@@ -62,8 +62,9 @@ def visible(text: str) -> str:
 
 def html_text(text: str) -> str:
     r"""User text for an HTML-like label, drawn literally: XML-escaped, undrawable characters
-    made `visible`, backslashes doubled (Graphviz expands `\G`, `\N`, ... even there)."""
-    return html.escape(visible(text)).replace("\\", "\\\\")
+    made `visible`, backslashes doubled (Graphviz expands `\G`, `\N`, ... even there), and `]` as
+    a character reference (dot's lexer fails on a label that starts `<]`)."""
+    return html.escape(visible(text)).replace("\\", "\\\\").replace("]", "&#93;")
 
 
 def dot_text(text: str) -> str:
