@@ -265,6 +265,7 @@ class CompiledStep:
         self._snapshot: _Snapshot | None = None  #: model and loss at the trace (see `_fresh`)
         self.targets = None if targets is None else list(targets)
         self.compiled: Compiled | None = None  #: the one traced per-sample loss
+        self._progress: bool | None = None  #: whether long builds show (`Compiled.progress`)
         self.encoding: _Encoding | None = None
         self.n_inputs = 0  #: the model's inputs per sample
         self.scalar = False  #: the model returns one Value (else a list)
@@ -288,6 +289,18 @@ class CompiledStep:
         warnings.warn(f"fit(compiled=True): using the interpreter: {why}", RuntimeWarning,
                       stacklevel=4)
 
+    @property
+    def progress(self) -> bool | None:
+        """Whether a long build of the compiled code shows its progress (see
+        `Compiled.progress`): fit sets False for `fit(progress=False)`."""
+        return self._progress
+
+    @progress.setter
+    def progress(self, value: bool | None) -> None:
+        self._progress = value
+        if self.compiled is not None:
+            self.compiled.progress = value
+
     # ---- tracing -------------------------------------------------------------------------------
     def _compile(self, enc: _Encoding, x: list[float], t: Any) -> Compiled:
         code = enc.encode(t)
@@ -296,7 +309,8 @@ class CompiledStep:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return compile_grad(_sample_loss(self._model, enc, len(x)), [*x, *code, 1.0],
-                                params=self.params, has_aux=True, backend=self.backend)
+                                params=self.params, has_aux=True, backend=self.backend,
+                                progress=self._progress)
 
     def _candidates(self, out: Any, ys: list[Any]) -> list[Callable[[], _Encoding]]:
         """Encodings to try for these targets, best first."""

@@ -361,6 +361,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
 
         step = fit_step(model, loss_fn, y)  # the last fit's, when still valid (claimed until
         # `session.close()`: nothing may raise between here and the `try`)
+        step.progress = None if progress else False  # its builds: shown as fit's own bar
     session = _compiled_session(step, model, loss_fn)
     if session is not None:  # batches by index; parameters in flat buffers between syncs
         session.open(X, y, optimizer, batch_size)

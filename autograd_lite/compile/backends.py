@@ -202,6 +202,7 @@ class _CProgram:
         self.lib: _Library | None = None
         self.failed: NativeUnavailableError | None = None
         self.warned = False
+        self.show: progress.Setting | None = None  #: the Compiled's setting (`progress`)
         self._lock = threading.RLock()
 
     def source(self) -> str:
@@ -222,7 +223,7 @@ class _CProgram:
                     raise self.failed
                 with contextlib.ExitStack() as stack:
                     if build is None:
-                        build = stack.enter_context(progress.build(self.what, 2))
+                        build = stack.enter_context(progress.build(self.what, 2, self.show))
                     build.stage(f"generating C ({len(self.graph.order):,} nodes)")
                     source = self.source()
                     build.stage("compiling C")

@@ -58,6 +58,7 @@ from . import native, progress
 from .backends import CBackend, PythonBackend, batch_loop
 from .native import NativeUnavailableError, NativeUnavailableWarning
 from .program import _Graph, check_leaf, exact, non_finite_constant
+from .progress import Build
 from .pysource import PythonReplay
 from .reference import GraphChangedError, Reference, close
 from .rows import as_inputs, as_param_data, as_rows, note_row, overlap
@@ -101,8 +102,13 @@ class Compiled:
 
     def __init__(self, f: Callable[..., Any], example_inputs: Sequence[Any],
                  params: Sequence[Value] = (), check: bool = False,
-                 has_aux: bool = False, backend: str = "auto") -> None:
+                 has_aux: bool = False, backend: str = "auto",
+                 progress_shown: bool | None = None) -> None:
         where = "compile_grad"
+        if progress_shown is not None and not isinstance(progress_shown, bool):
+            raise TypeError(f"{where}: progress must be None, True or False, got "
+                            f"{describe(progress_shown)}")
+        self._show = progress.Setting(progress_shown)
         if not callable(f):
             raise TypeError(f"{where}: f must be callable, got {describe(f)}")
         if backend not in BACKENDS:
@@ -122,7 +128,7 @@ class Compiled:
         self.has_aux = bool(has_aux)
         self.n_inputs = len(xs)
         # A build still running after progress.THRESHOLD seconds shows its stages.
-        with progress.build("compile_grad", 3) as build:
+        with progress.build("compile_grad", 3, self._show) as build:
             build.stage("tracing f")
             graph = _Graph(f, xs, self.params, where, self.has_aux)
             if graph.foreign:
@@ -142,8 +148,25 @@ class Compiled:
             #: `.data`, and the programs not needed yet are generated from it on first use.
             self._reference = Reference(f, self.params, graph, self.check, self.has_aux)
             self._python = PythonReplay(graph, self.n_inputs, len(self.params), self.has_aux)
+            self._python.show = self._show
             #: The backend, chosen once: a `CBackend` or a `PythonBackend`.
             self._impl: CBackend | PythonBackend = self._choose(graph, backend, build)
+            if isinstance(self._impl, CBackend):  # its libraries, built on first use
+                self._impl.full.show = self._impl.cut.show = self._show
+
+    @property
+    def progress(self) -> bool | None:
+        """Whether a long build of this function's code (at `compile_grad`, or on first use)
+        shows its progress: None (the default) where someone watches (a terminal, Jupyter),
+        True always, False never. Settable: `fit(progress=False)` sets it for its builds."""
+        return self._show.value
+
+    @progress.setter
+    def progress(self, value: bool | None) -> None:
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"Compiled.progress must be None, True or False, got "
+                            f"{describe(value)}")
+        self._show.value = value
 
     @property
     def backend(self) -> str:
@@ -151,7 +174,7 @@ class Compiled:
         at compile time (a C library that fails to build later warns, and runs Python replay)."""
         return self._impl.name
 
-    def _choose(self, graph: _Graph, backend: str, build: progress.Build
+    def _choose(self, graph: _Graph, backend: str, build: Build
                 ) -> CBackend | PythonBackend:
         """The C backend when asked for or possible, else Python replay (auto: warns once
         when there is no compiler; "c": NativeUnavailableError saying why it cannot). The
@@ -358,7 +381,8 @@ class Compiled:
 
 def compile_grad(f: Callable[..., Any], example_inputs: Sequence[Any],
                  params: Sequence[Value] = (), check: bool = False,
-                 has_aux: bool = False, *, backend: str = "auto") -> Compiled:
+                 has_aux: bool = False, *, backend: str = "auto",
+                 progress: bool | None = None) -> Compiled:
     """Trace `f(*inputs)` once at `example_inputs` and compile its forward and gradients.
 
     `params`: Values used inside `f` (model weights) whose current data is read at each call
@@ -368,5 +392,7 @@ def compile_grad(f: Callable[..., Any], example_inputs: Sequence[Any],
     the value (e.g. a model's outputs next to its loss). `backend`: "c" (native code from the
     system C compiler; raises NativeUnavailableError saying why when it cannot), "python"
     (Python replay), or "auto" (C when possible, else Python; see `Compiled.backend`).
+    `progress`: whether a build that takes more than a second shows its stages (None: where
+    someone watches, a terminal or Jupyter; see `Compiled.progress`).
     """
-    return Compiled(f, example_inputs, params, check, has_aux, backend)
+    return Compiled(f, example_inputs, params, check, has_aux, backend, progress)

@@ -27,7 +27,19 @@ clock: Callable[[], float] = time.monotonic
 REFRESH = 0.5
 
 
-def _visible() -> bool:
+class Setting:
+    """Whether one compiled function's builds are shown: `value` None (as `ENABLED` says), True
+    or False; read when a build starts (`Compiled.progress` writes it)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool | None = None) -> None:
+        self.value = value
+
+
+def _visible(show: Setting | None = None) -> bool:
+    if show is not None and show.value is not None:
+        return show.value
     if ENABLED is not None:
         return ENABLED
     if "ipykernel" in sys.modules:
@@ -53,10 +65,10 @@ class Build:
     once `THRESHOLD` seconds have passed (checked at each stage and by a watcher thread while
     a stage runs), then shows each stage; nothing at all when the build is quicker."""
 
-    def __init__(self, what: str, stages: int) -> None:
+    def __init__(self, what: str, stages: int, show: Setting | None = None) -> None:
         self.what = what
         self.stages = stages
-        self.visible = stages > 0 and _visible()  # (0 stages: announced by the caller)
+        self.visible = stages > 0 and _visible(show)  # (0 stages: announced by the caller)
         self.start = clock()
         self.current = ""
         self.done = 0
@@ -118,6 +130,7 @@ class Build:
             self.bar.close()
 
 
-def build(what: str, stages: int) -> Build:
-    """A `Build` for `what` of `stages` stages (see the module's docstring)."""
-    return Build(what, stages)
+def build(what: str, stages: int, show: Setting | None = None) -> Build:
+    """A `Build` for `what` of `stages` stages (see the module's docstring); `show`: the
+    compiled function's own setting, which wins over `ENABLED`."""
+    return Build(what, stages, show)

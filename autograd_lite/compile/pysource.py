@@ -123,6 +123,7 @@ class PythonReplay:
         self._sources: dict[str, list[str]] = {}
         self._fns: dict[str, Callable[..., Any]] = {}
         self._lock = threading.RLock()  # two threads must not exchange `fn`s in the namespace
+        self.show: progress.Setting | None = None  #: the Compiled's setting (`progress`)
 
     def pieces(self, kind: str) -> list[str]:
         """The source of program `kind` in pieces (`pysource`), generated on first use."""
@@ -143,7 +144,8 @@ class PythonReplay:
         `announce` is False: `compile_grad` announces its own)."""
         with self._lock:
             if kind not in self._fns:
-                with progress.build(f"compiled function ({kind})", 2 if announce else 0) as b:
+                with progress.build(f"compiled function ({kind})", 2 if announce else 0,
+                                    self.show) as b:
                     b.stage("generating Python")
                     pieces = self.pieces(kind)
                     b.stage("compiling Python")

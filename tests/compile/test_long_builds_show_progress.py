@@ -83,3 +83,50 @@ def test_a_long_build_on_first_use_shows_it_too(slow_clock, monkeypatch, capsys)
     got = c.value_and_grad_batch([[1.0, 2.0]], input_grads=False)  # builds its own library
     assert "without input gradients" in capsys.readouterr().err
     assert got == (want[0], None, want[2])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_progress_false_is_silent_even_where_shown(backend, slow_clock, monkeypatch, capsys):
+    monkeypatch.setattr(progress, "ENABLED", True)
+    w = Value(0.5)
+    c = compile_grad(lambda x: (x * w).tanh(), [1.0], params=[w], backend=backend,
+                     progress=False)
+    c.value_and_grad([1.0])  # a C library is built here, on first use: silent too
+    c.value_and_grad_batch([[1.0], [2.0]], input_grads=False)
+    assert c.progress is False and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_progress_true_shows_where_nobody_watches(backend, slow_clock, monkeypatch, capsys):
+    monkeypatch.setattr(progress, "ENABLED", None)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    w = Value(0.5)
+    compile_grad(lambda x: (x * w).exp(), [1.0], params=[w], backend=backend, progress=True)
+    assert "compile_grad" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no working C compiler")
+def test_progress_set_later_governs_builds_on_first_use(slow_clock, monkeypatch, capsys):
+    monkeypatch.setattr(progress, "ENABLED", True)
+    w = Value(0.5)
+    c = compile_grad(lambda x: (x * w).sin(), [1.0], params=[w], backend="auto",
+                     progress=False)
+    c.progress = True
+    c.value_and_grad([1.0])
+    assert "compiled function" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="None, True or False"):
+        c.progress = "yes"  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="None, True or False"):
+        compile_grad(lambda x: x * w, [1.0], params=[w], progress=1)  # type: ignore[arg-type]
+
+
+def test_fit_without_progress_builds_silently(slow_clock, monkeypatch, capsys):
+    import nn
+
+    monkeypatch.setattr(progress, "ENABLED", True)
+    X = [[0.1 * i, 0.2 * i] for i in range(8)]
+    y = [2 * (i % 2) - 1 for i in range(8)]
+    model = nn.MLP(2, [3, 1], seed=0)
+    nn.fit(model, X, y, loss=nn.losses.hinge, epochs=2, batch_size=4, progress=False,
+           compiled=True)
+    assert capsys.readouterr().err == ""
