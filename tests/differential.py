@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -191,14 +191,16 @@ def zero_exponent_mask(vals: Sequence[Value], ours: float, ref: float) -> bool:
     and whose base's upstream is not finite: torch masks that gradient (see the caller)."""
     if not (math.isnan(ours) and not math.isnan(ref)):
         return False
+    return any(exponent == 0.0 for _, exponent in _powers(vals))
+
+
+def _powers(vals: Sequence[Value]) -> Iterator[tuple[float, float]]:
+    """(base, exponent) of each pow/powc node among `vals`."""
     for node in vals:
         op = node._prim
-        if op is None or op.name not in ("pow", "powc"):
-            continue
-        exponent = node.params[0] if op.name == "powc" else node.parents[1].data
-        if exponent == 0.0:
-            return True
-    return False
+        if op is not None and op.name in ("pow", "powc"):
+            yield node.parents[0].data, (node.params[0] if op.name == "powc"
+                                         else node.parents[1].data)
 
 
 #: Exponents torch computes as sqrt or rsqrt (x ** 0.5, x ** -0.5), and those whose first or
@@ -214,14 +216,7 @@ def torch_half_power(vals: Sequence[Value], ours: float, ref: float) -> bool:
     test_half_power_at_minus_inf pins both numbers."""
     if not (math.isnan(ref) and not math.isnan(ours)):
         return False
-    for node in vals:
-        op = node._prim
-        if op is None or op.name not in ("pow", "powc"):
-            continue
-        exponent = node.params[0] if op.name == "powc" else node.parents[1].data
-        if node.parents[0].data == -math.inf and exponent in HALF_POWERS:
-            return True
-    return False
+    return any(base == -math.inf and exponent in HALF_POWERS for base, exponent in _powers(vals))
 
 
 def edge_scale(out: Value, leaves: Sequence[Value]) -> float:
