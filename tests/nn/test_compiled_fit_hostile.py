@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import random
-import struct
 import weakref
 
 import pytest
@@ -16,20 +15,7 @@ import nn
 from nn import compiled as nc
 from nn import flat as nf
 
-
-def data(n=44, k=4, classes=3, seed=0):
-    rng = random.Random(seed)
-    X = [[rng.uniform(-2, 2) for _ in range(k)] for _ in range(n)]
-    y = [int(sum(x) * 7) % classes for x in X]
-    return X, y
-
-
-def model(seed=1):
-    return nn.MLP(4, [6, 3], activation="tanh", seed=seed)
-
-
-def bits(m):
-    return [struct.pack("<d", p.data) + struct.pack("<d", p.grad) for p in m.parameters()]
+from .test_compiled_fit_flat_state import bits, data, model
 
 
 @pytest.fixture(autouse=True)
