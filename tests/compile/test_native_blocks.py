@@ -30,6 +30,7 @@ from autograd_lite.compile.trace import _Graph
 from autograd_lite.testing import expressions
 
 from ..oracles import interpret
+from .test_native_replay import mlp_params
 
 HAVE_CC = not isinstance(native.find_compiler(), str)
 needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no working C compiler (apt-get install gcc)")
@@ -214,33 +215,12 @@ def test_user_primitive_with_a_template_outside_the_dialect_still_compiles():
 
 
 # ---- through Compiled, against the interpreter -------------------------------------------------
-def mlp(sizes, act, seed=3):
-    import random
-    rng = random.Random(seed)
-    layers, params = [], []
-    for nin, nout in zip(sizes, sizes[1:]):
-        layer = [([Value(rng.uniform(-1, 1)) for _ in range(nin)], Value(rng.uniform(-1, 1)))
-                 for _ in range(nout)]
-        for ws, b in layer:
-            params += [*ws, b]
-        layers.append(layer)
-
-    def f(*x):
-        h = list(x[:-1])
-        for i, layer in enumerate(layers):
-            outs = [sum((w * v for w, v in zip(ws, h)), b) for ws, b in layer]
-            h = outs if i == len(layers) - 1 else [getattr(o, act)() for o in outs]
-        return (h[0] * -x[-1] + 1.0).relu() + (h[-1] - x[-1]).sigmoid().log()
-
-    return f, params
-
-
 @needs_simd
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("act", ["relu", "tanh"])
 def test_compiled_batches_equal_the_interpreter_row_by_row(monkeypatch, level, act):
     monkeypatch.setenv(native.SIMD_ENV, level)
-    f, params = mlp([2, 5, 3, 2], act)
+    f, params = mlp_params([2, 5, 3, 2], seed=3, act=act)
     c = compile_grad(f, [0.1, 0.2, 1.0], params=params, backend="c")
     assert native.simd_of(c.c_source) == level
     rows = [[0.3 * math.sin(r), 0.2 * r - 1.0, 1.0 if r % 3 else -1.0] for r in range(21)]

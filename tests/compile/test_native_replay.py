@@ -85,7 +85,9 @@ def test_native_matches_interpreter_on_random_graphs(e, rows):
             assert_same(got, want)
 
 
-def mlp_params(sizes, seed=1):
+def mlp_params(sizes, seed=1, act="tanh"):
+    """An MLP's loss over inputs x[:-1] and target x[-1] (`act` between layers), and its
+    parameters."""
     import random
     rng = random.Random(seed)
     layers, params = [], []
@@ -100,8 +102,8 @@ def mlp_params(sizes, seed=1):
         h = list(x[:-1])
         for k, layer in enumerate(layers):
             outs = [sum((w * v for w, v in zip(ws, h)), b) for ws, b in layer]
-            h = outs if k == len(layers) - 1 else [o.tanh() for o in outs]
-        return (h[0] * -x[-1] + 1.0).relu() + (h[0] - x[-1]).sigmoid().log()
+            h = outs if k == len(layers) - 1 else [getattr(o, act)() for o in outs]
+        return (h[0] * -x[-1] + 1.0).relu() + (h[-1] - x[-1]).sigmoid().log()
 
     return f, params
 
