@@ -75,6 +75,7 @@ from autograd_lite import Compiled, Value, compile_grad, no_grad
 
 from . import losses as _losses
 from .flat import FlatState, NotFlat
+from .metrics import Decision
 from .module import Module
 from .optim import Optimizer
 from .step import LossFn, train_batch
@@ -560,13 +561,18 @@ class CompiledStep:
         a live plot), not at every batch."""
         self.in_fit = True  #: a fit is using this step (`fit_step` gives another fit a new one)
         self._X, self._y, self._opt, self._size = X, y, optimizer, batch_size
-        self._table: tuple[_Encoding, int, list[memoryview]] | None = None
+        self._table: tuple[_Encoding, int, array[float] | None] | None = None
+        self._codes: tuple[Decision, Any] | None = None
+        self._loaded_none = False  #: `scan` found `_load` gives None for the next batch
         self._flat: FlatState | None = None
         self._check = True
 
     def run(self, idx: Sequence[int]) -> tuple[float, list[Any]]:
         """One batch (the training rows `idx`, in order): `__call__`'s results and steps."""
-        flat = self._flat if self._flat is not None else self._load(idx)
+        flat = self._flat
+        if flat is None and not self._loaded_none:
+            flat = self._load(idx)
+        self._loaded_none = False
         if flat is not None:
             rows = self._gather(idx)
             enc = self.encoding
@@ -598,6 +604,7 @@ class CompiledStep:
         self._X = self._y = self._opt = None  # type: ignore[assignment]
         self._owner = None  # (a cached step holds no optimizer: it may hold the model)
         self._table = None
+        self._codes = None
         self.in_fit = False
 
     def _load(self, idx: Sequence[int]) -> FlatState | None:
@@ -621,19 +628,20 @@ class CompiledStep:
             return None
         return self._flat
 
-    def _encoded(self) -> tuple[_Encoding, int, list[memoryview]] | None:
-        """The training set as one buffer of rows (inputs, encoded target, 1/batch size),
-        built once per fit and encoding: (encoding, row width, each row's bytes)."""
+    def _encoded(self) -> tuple[_Encoding, int, array[float] | None] | None:
+        """The training set as one contiguous buffer of rows (inputs, encoded target, 1/batch
+        size), built once per fit and encoding: (encoding, row width, the rows' doubles)."""
         enc = self.encoding
         assert enc is not None
         if self._table is not None and self._table[0] is enc:
-            return self._table if self._table[2] else None
+            return self._table if self._table[2] is not None else None
         k = self.n_inputs
         width = k + enc.width + 1
         scale = enc.scale(self._size)
         encode = enc.encode
         items: list[Any] = []
-        self._table = (enc, width, [])  # (no rows: this encoding cannot hold the training set)
+        self._table = (enc, width, None)  # (None: this encoding cannot hold the training set)
+        self._codes = None
         if set(map(len, self._X)) != {k}:  # (fit checked X: never, unless called directly)
             return None
         try:
@@ -649,26 +657,106 @@ class CompiledStep:
             flat = array("d", items)
         except (TypeError, ValueError, OverflowError):
             return None
-        raw = memoryview(flat).cast("B")
-        step = 8 * width
-        self._table = (enc, width, [raw[i:i + step] for i in range(0, len(raw), step)])
+        self._table = (enc, width, flat)
         return self._table
 
     def _gather(self, idx: Sequence[int]) -> memoryview[float] | None:
         """Rows `idx` of the encoded training set as an (n, width) buffer, in REVERSE order
         (see the module docstring), 1/n in the last column."""
         table = self._table
-        if table is None or table[0] is not self.encoding or not table[2]:
+        if table is None or table[0] is not self.encoding or table[2] is None:
             return None
-        _, width, rows = table
+        width, flat = table[1], table[2]
+        raw = memoryview(flat).cast("B")
+        step = 8 * width
         n = len(idx)
-        data = bytearray().join([rows[i] for i in reversed(idx)])
+        data = bytearray().join([raw[i * step:(i + 1) * step] for i in reversed(idx)])
         out = memoryview(data).cast("d")
         if n != self._size:
             scale = self.encoding.scale(n)
             for j in range(width - 1, n * width, width):
                 out[j] = scale
         return out.cast("B").cast("d", [n, width])
+
+    # ---- a whole epoch in one call --------------------------------------------------------------
+    def scan(self, order: Sequence[int], rule: Decision | None) -> list[tuple[float, int]]:
+        """The first batches of `order` (the fit's batch size; the last may be short) taken
+        by one `Compiled.scan_steps` call, as `run` takes them one by one, bit for bit:
+        (mean loss, correct predictions at `rule`, 0 without one) per batch done. Fewer (none)
+        than all when a batch needs `run`'s path (not loaded or verified yet, a row the native
+        step flags, a non-finite loss or gradient of a one-hot encoding, a kernel that needs
+        Python, SGD's first momentum step): the caller runs that batch with `run`."""
+        size = self._size
+        if not order:
+            return []
+        flat = self._flat if self._flat is not None else self._load(order[:size])
+        self._loaded_none = flat is None  # (`run` takes this batch: no second `_load`)
+        enc, c = self.encoding, self.compiled
+        if flat is None or enc is None or c is None or (
+                isinstance(enc, _ValueTargets) and enc.summed):
+            return []  # (mse over vector targets: its batch loss is not a sum of rows')
+        table = self._encoded()
+        decision = None if rule is None else self._decision(rule)
+        spec = None if table is None or (rule is not None and decision is None) else \
+            flat.scan_args(-(-len(order) // size))
+        if spec is None or table is None:
+            return []
+        kernel, args, outputs = spec
+        width, rows = table[1], table[2]
+        assert rows is not None  # (`_encoded` gives None otherwise)
+        n = len(order)
+        sizes = [min(size, n - s) for s in range(0, n, size)]
+        scales = array("d", [enc.scale(m) for m in sizes])
+        grads = array("d", bytes(8 * len(self.params)))
+        count = array("q", [0])  # batches committed into flat's arrays, whatever happens next
+        try:
+            res = c.scan_steps(
+                memoryview(rows).cast("B").cast("d", (len(rows) // width, width)), order, size,
+                params=flat.data, update=kernel, args=args, outputs=outputs, grad=grads,
+                column=width - 1, column_values=scales, reverse=True, aux_sum=0,
+                decide=None if decision is None else decision[0],
+                codes=None if decision is None else decision[1],
+                finite=isinstance(enc, _Choice), counter=count)
+        finally:  # (an interrupt after the native call: its batches counted, then stored)
+            flat.advance(count[0], grads)
+        out = []
+        for b in range(res.done):
+            total, m = res.sums[b], sizes[b]
+            out.append((total * (1.0 / m) if m > 1 else total,
+                        res.correct[b] if decision is not None else 0))
+        return out
+
+    def _decision(self, rule: Decision) -> tuple[tuple[Any, ...], array[int]] | None:
+        """`rule` as `scan_steps`' decide and codes (each training target's class code, -1
+        for one no prediction equals), cached per fit; None when C cannot apply it (nearest
+        labels: `run` and Python decide)."""
+        cached = self._codes
+        if cached is not None and cached[0] is rule:
+            return cached[1]
+        c = self.compiled
+        assert c is not None
+        found: tuple[tuple[Any, ...], array[int]] | None = None
+        y = self._y
+        try:
+            if not self.scalar:
+                width = c.n_aux - 1
+                codes = [t if type(t) is int and 0 <= t < width else
+                         next((j for j in range(width) if t == j), -1) for t in y]
+                found = (("argmax", 1, width), array("q", codes))
+            elif not rule.nearest and type(rule.threshold) in (int, float) and \
+                    float(rule.threshold) == rule.threshold:
+                pos, neg = rule.positive, rule.negative
+                codes = []
+                for t in y:
+                    hit_pos, hit_neg = bool(t == pos), bool(t == neg)
+                    if hit_pos and hit_neg:
+                        raise ValueError  # a target equal to both: Python decides
+                    codes.append(1 if hit_pos else 0 if hit_neg else -1)
+                found = (("threshold", 1, float(rule.threshold)), array("q", codes))
+        except (TypeError, ValueError, OverflowError):
+            found = None
+        self._codes = (rule, found)
+        return found
 
 
 def _plain_steps(opt: Optimizer) -> bool:

@@ -379,18 +379,30 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
             total_loss = 0.0
             correct = 0
             seen = 0
+            scanned: list[tuple[float, int]] = []  # batches done by the session's scan
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
-                yb = [y[i] for i in idx]
-                if session is not None:
-                    batch_loss, outs = session.run(idx)
+                if session is not None and plot is None and not scanned:
+                    # the next batches in one native call (as many as it can do; none: `run`)
+                    scanned = session.scan(order[b * batch_size:], rule if classify else None)
+                    scanned.reverse()
+                if scanned:
+                    batch_loss, hits = scanned.pop()
+                    total_loss += batch_loss * len(idx)
+                    seen += len(idx)
+                    correct += hits
                 else:
-                    batch_loss, outs = step(model, [X[i] for i in idx], yb, loss_fn, optimizer)
-                total_loss += batch_loss * len(idx)
-                seen += len(idx)
-                if classify:
-                    pred = rule.classes(outs)
-                    correct += sum(1 for t, p in zip(yb, pred) if t == p)
+                    yb = [y[i] for i in idx]
+                    if session is not None:
+                        batch_loss, outs = session.run(idx)
+                    else:
+                        batch_loss, outs = step(model, [X[i] for i in idx], yb, loss_fn,
+                                                optimizer)
+                    total_loss += batch_loss * len(idx)
+                    seen += len(idx)
+                    if classify:
+                        pred = rule.classes(outs)
+                        correct += sum(1 for t, p in zip(yb, pred) if t == p)
                 if bar is not None:
                     post = {"loss": f"{total_loss / seen:.4f}"}
                     if classify:

@@ -378,6 +378,46 @@ class Compiled:
         return batch_loop(data, self.n_inputs, m, pd, accumulate, bool(input_grads),
                           lambda xs, r: self._value_and_grad_at(xs, pd, sub, r))
 
+    def scan_steps(self, rows: Any, order: Sequence[int], batch_size: int, *,
+                   params: array[float], update: Any, args: Sequence[Any],
+                   outputs: Sequence[array[float]], grad: array[float] | None = None,
+                   column: int | None = None, column_values: array[float] | None = None,
+                   reverse: bool = False, aux_sum: int | None = None,
+                   decide: tuple[Any, ...] | None = None, codes: Sequence[int] | None = None,
+                   finite: bool = False, counter: array[int] | None = None) -> Any:
+        """Training steps over index batches in one call (a scan, as `jax.lax.scan` of a
+        train step): batch b is the rows `order[b * batch_size:(b + 1) * batch_size]` of
+        `rows` (a 2-D buffer, one row of this function's inputs per sample); for each, the
+        parameter gradients summed over its rows at `params` (as `value_and_grad_batch`,
+        starting from 0.0), then `update` (a `compile_map` kernel, e.g. an optimizer step)
+        called with `args` - each "params", "grad" (this batch's sums), a float, a state
+        `array('d')` of one float per parameter, or `("per_batch", array('d'))` of one value per
+        batch - its results copied into `outputs` (`params` or state arrays given in args).
+
+        `column` / `column_values`: that input of every row of batch b is set to
+        `column_values[b]` (e.g. 1/n for a short last batch). `reverse`: a batch's rows run
+        last to first (its gradients summed in that order, as a reverse sweep over a batch
+        mean adds them). `aux_sum`: the aux output summed over each batch's rows, in index
+        order (first value, then `+=`); `decide` with `codes` (one int per row of `rows`):
+        count rows whose `("argmax", first, count)` of aux outputs (the first maximum) or
+        `("threshold", index, t)` (1 if above t, else 0) equals their code. `grad` (an
+        array('d')): receives the last batch's gradient sums. `finite`: a batch whose aux sum or
+        gradients are not finite is not done. `counter` (an array('q') of one int): 1 added as
+        each batch is committed, so a caller interrupted after the call (KeyboardInterrupt)
+        knows how many batches its arrays hold.
+
+        Returns `ScanResult(done, sums, correct)`. Each batch is all or nothing; the scan stops
+        at the first batch it cannot do on its fast path (a row the native step flags, a
+        kernel call that needs its Python path, an error, `finite`): `done` says how many were
+        done, and the caller runs that batch its own way. With the C backend and a C kernel the
+        scan is one native call; otherwise the same steps in Python: the same numbers.
+        """
+        from .scan import scan_steps
+        return scan_steps(self, rows, order, batch_size, params=params, update=update,
+                          args=args, outputs=outputs, grad=grad, column=column,
+                          column_values=column_values, reverse=reverse, aux_sum=aux_sum,
+                          decide=decide, codes=codes, finite=finite, counter=counter)
+
 
 def compile_grad(f: Callable[..., Any], example_inputs: Sequence[Any],
                  params: Sequence[Value] = (), check: bool = False,
