@@ -26,15 +26,17 @@ from __future__ import annotations
 import ctypes
 import math
 import numbers
+import re
 import threading
 from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..engine.value import Value, describe
-from . import native
+from . import native, vector
 from .emit import _CEmitter
-from .program import _Graph, _Program
+from .program import _Program
+from .trace import _Graph
 
 __all__ = ["Mapped", "compile_map"]
 
@@ -51,30 +53,168 @@ class _MapEmitter(_CEmitter):
         return f"t{k}"
 
 
-def _c_source(prog: _Program, n_in: int) -> str:
+def _c_source(prog: _Program, n_in: int, lanes: _Lanes | None = None) -> str:
     """`al_map(n, A, S, O)`: for r < n, inputs A[i][r * S[i]] (stride 0: a scalar), outputs
-    O[j][r]; returns 1 when an input is not finite, 2 when an IEEE flag was raised, else 0.
-    The loop is a `noinline` function, so no computation leaves the flag window."""
+    O[j][r]; returns 1 when an input is not finite (nothing written), 2 when an IEEE flag was
+    raised, else 0. The loops are `noinline` functions, so no computation leaves the flag
+    window. With `lanes` (see `_Lanes`), a call whose strides are all 0 or 1 runs B elements
+    per iteration and the last n % B by the scalar loop: the same outputs and return codes."""
     body = [f"    const double x{i} = a{i}[r * s{i}];" for i in range(n_in)]
     body += [f"    const double {v} = {e};" for v, e in prog.forward]
     body += [f"    o{j}[r] = {e};" for j, e in enumerate(prog.outputs)]
     n_out = len(prog.outputs)
     head = [f"  const double *a{i} = A[{i}]; const long s{i} = S[{i}];" for i in range(n_in)]
     head += [f"  double *o{j} = O[{j}];" for j in range(n_out)]
-    check = [f"  for (long r = 0; r < (S[{i}] ? n : 1); r++) if (!isfinite(A[{i}][r])) return 1;"
-             for i in range(n_in)]
     sig = "(long n, double *const *A, const long *S, double *const *O)"
-    return "\n".join([
-        f"static __attribute__((noinline)) void al_map_rows{sig} {{", *head,
-        "  for (long r = 0; r < n; r++) {", *body, "  }", "}",
-        f"int al_map{sig} {{", *check, "  feclearexcept(AL_BAD);", "  al_map_rows(n, A, S, O);",
-        "  return fetestexcept(AL_BAD) ? 2 : 0;", "}", ""])
+    rows = [f"static __attribute__((noinline)) void al_map_rows(long r0, {sig[1:]} {{", *head,
+            "  for (long r = r0; r < n; r++) {", *body, "  }", "}"]
+    if lanes is None:
+        check = [f"  for (long r = 0; r < (S[{i}] ? n : 1); r++) "
+                 f"if (!isfinite(A[{i}][r * S[{i}]])) return 1;" for i in range(n_in)]
+        return "\n".join([*rows, f"int al_map{sig} {{", *check, "  feclearexcept(AL_BAD);",
+                          "  al_map_rows(0, n, A, S, O);",
+                          "  return fetestexcept(AL_BAD) ? 2 : 0;", "}", ""])
+    return "\n".join([*lanes.head(), *rows, *lanes.functions(n_in, n_out),
+                      f"int al_map{sig} {{",
+                      "  long r0 = al_map_lanes(n, A, S, O);  /* -1: an input is not finite */",
+                      "  if (r0 < 0) return 1;",
+                      "  feclearexcept(AL_BAD);",
+                      "  if (r0) r0 = al_map_vec(n, A, S, O);",
+                      "  al_map_rows(r0, n, A, S, O);",
+                      "  if (!fetestexcept(AL_BAD)) return 0;",
+                      *lanes.after_flag(), "}", ""])
+
+
+class _Lanes:
+    """A kernel's loop body in SIMD lanes for one instruction set (`vector.Simd`, B lanes):
+    each statement rewritten by `vector.VectorText` over B elements (inputs `vx{i}`, nodes
+    `vt{k}`), `sqrt` as the vector instruction where the level has one (IEEE's correctly
+    rounded square root: the C library's bits and flags), other library calls per lane.
+
+    The vector code performs every operation the scalar loop performs on each element, and
+    more only where a select computes both branches (`selects`). Without selects its IEEE flags
+    are exactly the scalar loop's, so a flag is returned as it is; with them a flagged call
+    runs every element again in the scalar loop, whose flags decide (so the outputs then must
+    not share memory with the inputs). `al_map_lanes` sends a call to the scalar loop alone
+    when a stride is not 0 or 1, or an output overlaps an input or another output other than
+    as the very same array (the scalar loop's element-by-element order would show)."""
+
+    #: The vector square root of each level (GCC and Clang builtins; AVX-512's in two halves:
+    #: the two compilers' 512-bit builtins differ).
+    _SQRT = {"sse2": "return (vd)__builtin_ia32_sqrtpd(a);",
+             "avx2": "return (vd)__builtin_ia32_sqrtpd256(a);",
+             "avx512": "typedef double v4 __attribute__((vector_size(32))); "
+                       "union { vd v; v4 h[2]; } u = {a}; "
+                       "u.h[0] = __builtin_ia32_sqrtpd256(u.h[0]); "
+                       "u.h[1] = __builtin_ia32_sqrtpd256(u.h[1]); return u.v;"}
+
+    def __init__(self, graph: _Graph, simd: vector.Simd) -> None:
+        self.simd = simd
+        prog = _Program(graph, 0, _CEmitter(len(graph.order)), input_grads=False)
+        text = vector.VectorText()
+        stmts = [(text.target(v), text.expr(e)) for v, e in prog.forward]  # or Unsupported
+        outs = [text.expr(e) for e in prog.outputs]
+        self.sqrt = self._SQRT.get(simd.name) if ("sqrt", 1) in text.calls else None
+        self.calls = sorted(c for c in text.calls if not (self.sqrt and c == ("sqrt", 1)))
+        self.selects = any("al_sel(" in e for e in [*(e for _, e in stmts), *outs])
+
+        def local(code: str) -> str:
+            code = _VREF.sub(lambda m: f"v{m.group(1).lower()}{m.group(2)}", code)
+            return code.replace("al_v1_sqrt(", "al_vsqrt(") if self.sqrt else code
+
+        self.stmts = [(local(v), local(e)) for v, e in stmts]
+        self.outs = [local(e) for e in outs]
+
+    def head(self) -> list[str]:
+        """The prelude of vector code (its first line names the level: the cache key), the
+        unaligned vector type `vu`, the square root and the per-lane library calls."""
+        s = self.simd
+        out = [s.prelude(),
+               f"typedef double vu __attribute__((vector_size({8 * s.lanes}), aligned(8)));"]
+        if self.sqrt:
+            out.append(f"AL_IN vd al_vsqrt(vd a) {{ {self.sqrt} }}")
+        return out + [s.lane_call(name, nargs) for name, nargs in self.calls]
+
+    def functions(self, n_in: int, n_out: int) -> list[str]:
+        """`al_finite(n, a, s)`: whether the input is finite (its bits: no flag); `al_map_lanes`:
+        -1 when an input is not finite, else how many elements the vector loop may run (0: the
+        scalar loop runs them all); `al_map_vec`: runs them."""
+        b = self.simd.lanes
+        sig = "(long n, double *const *A, const long *S, double *const *O)"
+        out = ["static __attribute__((noinline)) AL_T int al_finite(long n, const double *a, "
+               "long s) {",
+               "  const vl top = (vl)al_bc(0.0) + 0x7ff0000000000000LL;  /* exponent all ones */",
+               "  vl bad = (vl)al_bc(0.0);",
+               "  long r = 0;",
+               f"  if (s == 1) for (; r + {b} <= n; r += {b}) "
+               "bad |= ((vl)*(const vu *)(a + r) & top) == top;",
+               "  int ok = 1;",
+               f"  for (int l = 0; l < {b}; l++) ok &= bad[l] == 0;",
+               "  for (; r < (s ? n : 1); r++) ok &= isfinite(a[r * s]) != 0;",
+               "  AL_VZ;", "  return ok;", "}",
+               "static int al_apart(const double *p, long np, const double *q, long nq) {",
+               "  uintptr_t a = (uintptr_t)p, b = (uintptr_t)q;",
+               "  return a + 8 * (uintptr_t)np <= b || b + 8 * (uintptr_t)nq <= a;", "}",
+               f"static long al_map_lanes{sig} {{"]
+        out += [f"  if (!al_finite(n, A[{i}], S[{i}])) return -1;" for i in range(n_in)]
+        out.append(f"  if (n < {b}) return 0;")
+        for i in range(n_in):
+            out.append(f"  if (S[{i}] != 0 && S[{i}] != 1) return 0;")
+            for j in range(n_out):
+                same = "" if self.selects else f" && !(S[{i}] && O[{j}] == A[{i}])"
+                out.append(f"  if (!al_apart(O[{j}], n, A[{i}], S[{i}] ? n : 1){same}) "
+                           "return 0;")
+        out += [f"  if (!al_apart(O[{j}], n, O[{k}], n) && O[{j}] != O[{k}]) return 0;"
+                for j in range(n_out) for k in range(j)]
+        out += [f"  return n - n % {b};", "}"]
+        # The vector loop; a scalar input is read from B copies of it, at stride 0.
+        out.append(f"static __attribute__((noinline)) AL_T long al_map_vec{sig} {{")
+        for i in range(n_in):
+            out += [f"  double c{i}[{b}];",
+                    f"  for (int l = 0; l < {b}; l++) c{i}[l] = A[{i}][0];",
+                    f"  const double *a{i} = S[{i}] ? A[{i}] : c{i}; const long s{i} = S[{i}];"]
+        out += [f"  double *o{j} = O[{j}];" for j in range(n_out)]
+        out += ["  long r = 0;", f"  for (; r + {b} <= n; r += {b}) {{"]
+        out += [f"    const vd vx{i} = *(const vu *)(a{i} + r * s{i});" for i in range(n_in)]
+        out += [f"    const vd {v} = {e};" for v, e in self.stmts]
+        out += [f"    *(vu *)(o{j} + r) = {e};" for j, e in enumerate(self.outs)]
+        out += ["  }", "  AL_VZ;", "  return r;", "}"]
+        return out
+
+    def after_flag(self) -> list[str]:
+        """`al_map`'s end after a raised flag: the scalar loop's flags decide."""
+        if not self.selects:
+            return ["  return 2;  /* exactly the scalar loop's flags */"]
+        return ["  if (!r0) return 2;",
+                "  feclearexcept(AL_BAD);  /* maybe only a select's other branch: */",
+                "  al_map_rows(0, n, A, S, O);",
+                "  return fetestexcept(AL_BAD) ? 2 : 0;"]
+
+
+_VREF = re.compile(r"\bV([TX])\[(\d+)\]")
+
+
+def _lanes(graph: _Graph) -> _Lanes | None:
+    """The vector form of the kernel for `native.simd()`'s instruction set, or None (no vector
+    instruction set, text outside `vector.VectorText`'s dialect, or code past the block code's
+    size limits: `native.BLOCKS_MAX_LINES`, `native.BLOCKS_MAX_BYTES`)."""
+    simd = native.simd()
+    if simd is None:
+        return None
+    try:
+        lanes = _Lanes(graph, simd)
+    except vector.Unsupported:
+        return None
+    if len(lanes.stmts) > native.BLOCKS_MAX_LINES or sum(
+            len(e) for _, e in lanes.stmts) > native.BLOCKS_MAX_BYTES:
+        return None
+    return lanes
 
 
 class Mapped:
     """An elementwise kernel made by `compile_map`: `k(*inputs, out=None)` over arrays of one
-    length (scalars broadcast). `backend` is "c" (one native loop) or "python" (the function
-    called on floats, element by element)."""
+    length (scalars broadcast). `backend` is "c" (one native loop, in SIMD lanes where `simd`
+    says so) or "python" (the function called on floats, element by element)."""
 
     def __init__(self, fn: Callable[..., Any], n_inputs: int,
                  example: Sequence[float] | None = None, backend: str = "auto") -> None:
@@ -117,6 +257,8 @@ class Mapped:
         self.backend = "python"
         self._lib: Any = None
         self.c_source: str | None = None
+        #: the C loop's SIMD lanes ("avx2 x4": 4 elements per iteration), None for scalar code
+        self.simd: str | None = None
         if backend != "python":
             why = None
             missing = native.missing_template(graph.primitives())
@@ -128,12 +270,21 @@ class Mapped:
                 if emit.non_finite:
                     why = "fn holds a constant inf or nan"
                 else:
-                    self.c_source = _c_source(prog, n_inputs)
-                    try:
-                        self._lib = native.load(self.c_source, len(prog.forward),
-                                                symbols=("al_map",))
-                    except native.NativeUnavailableError as e:
-                        why = str(e)
+                    lanes = _lanes(graph)
+                    # The SIMD loop, else (no vector instruction set, or a compiler that
+                    # refuses its code) the scalar loop alone.
+                    for vec in ([lanes] if lanes is None else [lanes, None]):
+                        self.c_source = _c_source(prog, n_inputs, vec)
+                        try:
+                            self._lib = native.load(self.c_source, len(prog.forward),
+                                                    symbols=("al_map",))
+                        except native.NativeUnavailableError as e:
+                            why = str(e)
+                            continue
+                        why = None
+                        self.simd = None if vec is None else \
+                            f"{vec.simd.name} x{vec.simd.lanes}"
+                        break
             if why is not None:
                 if backend == "c":
                     raise native.NativeUnavailableError(f"compile_map(backend='c'): {why}")
