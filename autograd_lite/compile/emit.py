@@ -214,18 +214,35 @@ class _CParts:
         table("al_ps", [t for _, t in self.used])
 
 
-def _chunks(out: list[str], prefix: str, lines: list[str], head: str, args: str) -> list[str]:
-    """Emit `lines` as noinline functions of CHUNK statements; the statements calling them."""
-    names = []
-    for c in range(0, len(lines), CHUNK):
-        names.append(f"{prefix}{c // CHUNK}")
-        out.append(f"static __attribute__((noinline)) {head}{names[-1]}{args} {{")
-        out.extend(lines[c:c + CHUNK])
-        if head.startswith("AL_T"):
-            out.append("  AL_VZ;")  # AVX code leaves the upper register halves clean
-        out.append("}")
-    return [f"    {name}(x, P, T);" if not head.startswith("AL_T") else f"      {name}(P, VT);"
-            for name in names]
+class _CText:
+    """A C program's text in the layout `native` splits into translation units compiled in
+    parallel (`native.units`): a head every unit needs (types, lane helpers), the statement
+    functions (`AL_CHUNK`: noinline, hidden, one per line of `pieces`), then the rest (their
+    prototypes, the tables, the row loops and the entry points). One text, valid C as a whole:
+    compiled as one unit or as several, the same functions with the same statements."""
+
+    def __init__(self) -> None:
+        self.head: list[str] = []
+        self.pieces: list[str] = []
+        self.protos: list[str] = []
+        self.main: list[str] = []
+
+    def chunks(self, prefix: str, lines: list[str], head: str, args: str) -> list[str]:
+        """`lines` as noinline functions of CHUNK statements; the statements calling them."""
+        names = []
+        for c in range(0, len(lines), CHUNK):
+            names.append(f"{prefix}{c // CHUNK}")
+            body = [f"AL_CHUNK {head}{names[-1]}{args} {{", *lines[c:c + CHUNK]]
+            if head.startswith("AL_T"):
+                body.append("  AL_VZ;")  # AVX code leaves the upper register halves clean
+            self.pieces.append("\n".join([*body, "}"]))
+            self.protos.append(f"AL_CHUNK {head}{names[-1]}{args};")
+        return [f"    {name}(x, P, T);" if not head.startswith("AL_T") else
+                f"      {name}(P, VT);" for name in names]
+
+    def text(self) -> str:
+        return "\n".join([*self.head, native.PIECES_MARK, *self.pieces, native.MAIN_MARK,
+                          *self.protos, *self.main, ""])
 
 
 _FW_SIG = "(long n, const double *X, const double *P, double *V, long *fail, double *T)"
@@ -233,13 +250,13 @@ _VG_SIG = ("(long n, const double *X, const double *P, double *V, double *G, dou
            "long *fail, double *T)")
 
 
-def _scalar_rows(parts: _CParts, out: list[str], flag_every_row: bool) -> None:
+def _scalar_rows(parts: _CParts, out: _CText, flag_every_row: bool) -> None:
     """`al_fw_rows(r0, ...)` and `al_vg_rows(r0, ...)`: rows r0..n-1 one at a time (the flags
     cleared before and tested after each row), returning 0 or 1 with `*fail` = the row."""
     k, nv, m = parts.k, len(parts.vslots), len(parts.used)
     sig = "(const double *restrict x, const double *restrict P, double *restrict T)"
-    call_fw = _chunks(out, "al_f", [f"  {v} {o} {e};" for v, o, e in parts.fwd], "void ", sig)
-    call_bw = _chunks(out, "al_b", [f"  {v} {o} {e};" for v, o, e in parts.bwd], "void ", sig)
+    call_fw = out.chunks("al_f", [f"  {v} {o} {e};" for v, o, e in parts.fwd], "void ", sig)
+    call_bw = out.chunks("al_b", [f"  {v} {o} {e};" for v, o, e in parts.bwd], "void ", sig)
     head = [f"    const double *x = X + r * {k};",
             f"    for (long i = 0; i < {k}; i++) "
             "if (!isfinite(x[i])) { *fail = r; return 1; }",
@@ -250,10 +267,10 @@ def _scalar_rows(parts: _CParts, out: list[str], flag_every_row: bool) -> None:
     test = "    if (fetestexcept(AL_BAD)) { *fail = r; return 1; }"
     store_g = [f"    for (long i = 0; i < {k}; i++) G[r * {k} + i] = "
                "T[al_gs[i]];"] if parts.input_grads else []
-    out += [f"static int al_fw_rows(long r0, {_FW_SIG[1:]} {{",
+    out.main += [f"static int al_fw_rows(long r0, {_FW_SIG[1:]} {{",
             "  for (long r = r0; r < n; r++) {", *head, *call_fw, store_v, test, "  }",
             "  return 0;", "}"]
-    out += [f"static int al_vg_rows(long r0, {_VG_SIG[1:]} {{",
+    out.main += [f"static int al_vg_rows(long r0, {_VG_SIG[1:]} {{",
             "  for (long r = r0; r < n; r++) {", *head, *call_fw, store_v, *call_bw, *store_g,
             test, f"    for (long j = 0; j < {m}; j++) PG[al_pj[j]] += T[al_ps[j]];",
             "  }", "  return 0;", "}"]
@@ -278,15 +295,15 @@ def _c_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     clearing and testing the flags; results are copied out of T by loops over index tables.
     """
     parts = _CParts(prog, n_inputs, n_params, n_nodes, input_grads)
-    out: list[str] = []
-    parts.tables(out)
+    out = _CText()
+    parts.tables(out.main)
     _scalar_rows(parts, out, flag_every_row)
     check = parts.checks()
-    out += [f"int al_fw{_FW_SIG} {{", *check, "  return al_fw_rows(0, n, X, P, V, fail, T);",
-            "}"]
-    out += [f"int al_vg{_VG_SIG} {{", *check,
-            "  return al_vg_rows(0, n, X, P, V, G, PG, fail, T);", "}", ""]
-    return "\n".join(out), parts.size, [j for j, _ in parts.used]
+    out.main += [f"int al_fw{_FW_SIG} {{", *check,
+                 "  return al_fw_rows(0, n, X, P, V, fail, T);", "}"]
+    out.main += [f"int al_vg{_VG_SIG} {{", *check,
+                 "  return al_vg_rows(0, n, X, P, V, G, PG, fail, T);", "}"]
+    return out.text(), parts.size, [j for j, _ in parts.used]
 
 
 def c_blocks_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
@@ -334,15 +351,15 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
         return [f"  {text.target(v)} {o} {text.expr(e)};" for v, o, e in lines]
 
     vfwd, vbwd = vec(parts.fwd), vec(parts.bwd)
-    out: list[str] = [simd.prelude()]
-    out += [simd.lane_call(name, nargs) for name, nargs in sorted(text.calls)]
-    parts.tables(out)
+    out = _CText()
+    out.head += [simd.prelude(), *(simd.lane_call(name, nargs)
+                                   for name, nargs in sorted(text.calls))]
+    out.head.append(f"#define VX (VT + {n_slots})")  # (the vector statements' inputs)
+    parts.tables(out.main)
     _scalar_rows(parts, out, False)
     sig = "(const double *restrict P, vd *restrict VT)"
-    out.append(f"#define VX (VT + {n_slots})")
-    call_fw = _chunks(out, "al_vf", vfwd, "AL_T void ", sig)
-    call_bw = _chunks(out, "al_vb", vbwd, "AL_T void ", sig)
-    out.append("#undef VX")
+    call_fw = out.chunks("al_vf", vfwd, "AL_T void ", sig)
+    call_bw = out.chunks("al_vb", vbwd, "AL_T void ", sig)
     # The vector scratch: n_slots vectors of nodes, then k of inputs, aligned to a vector.
     size = max(parts.size, b * (n_slots + k) + b)
     head = ["  vd *VT = (vd *)(((uintptr_t)T + sizeof(vd) - 1) & ~(uintptr_t)(sizeof(vd) - 1));",
@@ -368,17 +385,16 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
                "          PG[al_pj[j]] = s;", "        }"]
 
     def driver(name: str, sig: str, calls: list[str], done: list[str], rows: str) -> None:
-        out.extend([f"int {name}{sig} {{", *parts.checks(), *head, *calls,
-                    "      if (!fetestexcept(AL_BAD)) {", *done, "        continue;",
-                    "      }", "    }",
-                    f"    int rc = {rows};", "    if (rc) return rc;", "  }", "  return 0;",
-                    "}"])
+        out.main.extend([f"int {name}{sig} {{", *parts.checks(), *head, *calls,
+                         "      if (!fetestexcept(AL_BAD)) {", *done, "        continue;",
+                         "      }", "    }",
+                         f"    int rc = {rows};", "    if (rc) return rc;", "  }",
+                         "  return 0;", "}"])
 
     driver("al_fw", _FW_SIG, call_fw, done_v, "al_fw_rows(r, r + w, X, P, V, fail, T)")
     driver("al_vg", _VG_SIG, call_fw + call_bw, done_v + done_g + done_pg,
            "al_vg_rows(r, r + w, X, P, V, G, PG, fail, T)")
-    out.append("")
-    return "\n".join(out), size, [j for j, _ in parts.used]
+    return out.text(), size, [j for j, _ in parts.used]
 
 
 _T_REF = re.compile(r"(?<![A-Za-z_])T\[(\d+)\]")
