@@ -33,10 +33,6 @@ from .rows import Rows, check_nan, nan_error, note_row
 
 Row = tuple[Any, tuple[float, ...]]
 
-#: The C generator: block code over SIMD lanes where `emit` has it, else one row at a time
-#: (the same functions, arguments and return codes).
-_c_source: Callable[..., tuple[str, int, list[int]]] = getattr(
-    emit, "c_blocks_source", emit._c_source)
 
 def batch_loop(rows: Rows, k: int, m: int, pd: Any, accumulate: array[float] | None,
                input_grads: bool, row_fn: Callable[[list[float], int], Row],
@@ -145,15 +141,18 @@ class PythonBackend:
 
 
 def c_program(graph: _Graph, n_inputs: int, n_params: int, input_grads: bool = True,
-              flag_every_row: bool = False) -> tuple[str, int, list[int], int, bool]:
+              flag_every_row: bool = False, simd: Any = "auto"
+              ) -> tuple[str, int, list[int], int, bool]:
     """The graph's C program (see `emit._c_source`): (source, scratch doubles, parameters the
     output depends on, statements, whether a constant is not finite). `flag_every_row`: send
-    every row to the interpreter (the full program has a non-finite constant)."""
+    every row to the interpreter (the full program has a non-finite constant). `simd`: the
+    instruction set of its blocks of rows (a `vector.Simd`; None: scalar code, one row at a
+    time; "auto": `native.simd()`'s), see `emit.c_blocks_source`."""
     cemit = _CEmitter(len(graph.order))
     prog = _Program(graph, n_params, cemit, input_grads=input_grads)
-    source, scratch, used = _c_source(prog, n_inputs, n_params, len(graph.order),
-                                      cemit.non_finite or flag_every_row,
-                                      input_grads=input_grads)
+    source, scratch, used = emit.c_blocks_source(
+        prog, n_inputs, n_params, len(graph.order), cemit.non_finite or flag_every_row,
+        input_grads=input_grads, simd=simd)
     return source, scratch, used, len(prog.forward) + len(prog.backward), cemit.non_finite
 
 
@@ -185,14 +184,23 @@ class _Library:
         return fn(*args, scratch.buffer_info()[0])
 
 
+#: Instruction sets whose block code failed to build in this process while scalar code built
+#: (said once per instruction set: a NativeUnavailableWarning).
+_warned_blocks: set[str] = set()
+
+
 class _CProgram:
     """One C program of the graph, with or without input gradients: its source generated and
-    its library built on first use (each once; a failed build is remembered, not retried)."""
+    its library built on first use (each once; a failed build is remembered, not retried).
+    Block code (`simd`, decided when the Compiled was made: a later $AUTOGRAD_LITE_SIMD does
+    not change it) that fails to build or load is replaced by scalar code, with a warning once
+    per process and instruction set; only when that fails too has the program failed."""
 
     def __init__(self, graph: _Graph, k: int, m: int, input_grads: bool,
-                 flag_every_row: bool) -> None:
+                 flag_every_row: bool, simd: vector.Simd | None = None) -> None:
         self.graph, self.k, self.m = graph, k, m
         self.input_grads, self.flag_every_row = input_grads, flag_every_row
+        self.simd = simd
         self.what = ("compiled function" if input_grads else
                      "compiled function (without input gradients)")
         self.source_: str | None = None
@@ -210,7 +218,8 @@ class _CProgram:
         with self._lock:
             if self.source_ is None:
                 source, self.scratch, self.used, self.n_lines, self.non_finite = c_program(
-                    self.graph, self.k, self.m, self.input_grads, self.flag_every_row)
+                    self.graph, self.k, self.m, self.input_grads, self.flag_every_row,
+                    self.simd)
                 self.source_ = source
             return self.source_
 
@@ -230,9 +239,35 @@ class _CProgram:
                     try:
                         self.lib = _Library(source, self.n_lines, self.scratch)
                     except NativeUnavailableError as e:
-                        self.failed = e
-                        raise
+                        if native.simd_of(source) is None:
+                            self.failed = e
+                            raise
+                        self.lib = self._scalar_instead(e, build)
             return self.lib
+
+    def _scalar_instead(self, error: NativeUnavailableError, build: progress.Build
+                        ) -> _Library:
+        """The block code failed with `error`: build the same program as scalar code (the same
+        numbers, one row at a time), warn once per instruction set if that works; if it fails
+        too, the program has failed with `error`."""
+        isa = native.simd_of(self.source_ or "")
+        build.stage("compiling scalar C")
+        with self._lock:
+            self.simd, self.source_ = None, None
+            source = self.source()
+        try:
+            lib = _Library(source, self.n_lines, self.scratch)
+        except NativeUnavailableError:
+            self.failed = error
+            raise error from None
+        with self._lock:
+            first = isa not in _warned_blocks
+            _warned_blocks.add(isa or "")
+        if first:
+            warnings.warn(f"compiled function: the C block code ({isa}) cannot be built "
+                          f"({error}); scalar C code is used (the same numbers, one row at "
+                          "a time)", NativeUnavailableWarning, stacklevel=6)
+        return lib
 
 
 class CBackend:
@@ -257,8 +292,11 @@ class CBackend:
         self.graph, self.replay, self.reference, self.params_ = graph, replay, reference, params
         self.k, self.m, self.nv = replay.n_inputs, replay.n_params, 1 + len(graph.aux)
         self.has_aux = replay.has_aux
-        self.full = _CProgram(graph, self.k, self.m, True, non_finite)
-        self.cut = _CProgram(graph, self.k, self.m, False, non_finite)
+        # The instruction set of the blocks of rows, decided now (a later change of
+        # $AUTOGRAD_LITE_SIMD, even to a bad value, never reaches a build on first use).
+        simd = native.simd()
+        self.full = _CProgram(graph, self.k, self.m, True, non_finite, simd)
+        self.cut = _CProgram(graph, self.k, self.m, False, non_finite, simd)
         self._python: PythonBackend | None = None
         self._lock = threading.RLock()
         self._pg_single_: array[float] | None = None
