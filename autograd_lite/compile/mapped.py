@@ -192,6 +192,8 @@ class _Lanes:
 
 
 _VREF = re.compile(r"\bV([TX])\[(\d+)\]")
+#: The array typecode of a C pointer (`al_map`'s tables of addresses).
+_PTR = "Q" if ctypes.sizeof(ctypes.c_void_p) == 8 else "I"
 
 
 def _lanes(graph: _Graph) -> _Lanes | None:
@@ -406,9 +408,10 @@ class Mapped:
         at = scalars.buffer_info()[0]
         addrs: list[int] = []
         strides: list[int] = []
-        # Every array pinned by a buffer export while C reads it: the call releases the GIL,
-        # and another thread resizing one (append, del) would move it under the loop.
-        pins = [memoryview(r) for r in res]
+        # Every input array pinned by a buffer export while C reads it: the call releases the
+        # GIL, and another thread resizing one (append, del) would move it under the loop.
+        # (`res` is this call's own: fresh arrays, or the scratch it holds the lock of.)
+        pins: list[memoryview] = []
         for a in args:
             if type(a) is float:
                 addrs.append(at)
@@ -418,9 +421,13 @@ class Mapped:
                 pins.append(memoryview(a))
                 addrs.append(a.buffer_info()[0])
                 strides.append(1)
-        outs = self._out_t(*[r.buffer_info()[0] for r in res])
+        # The pointer and stride tables as arrays (cheaper to make than ctypes arrays).
+        table_a = array(_PTR, addrs)
+        table_s = array("l", strides)
+        table_o = array(_PTR, [r.buffer_info()[0] for r in res])
         try:
-            return self._run(n, self._in_t(*addrs), self._stride_t(*strides), outs) == 0
+            return self._run(n, table_a.buffer_info()[0], table_s.buffer_info()[0],
+                             table_o.buffer_info()[0]) == 0
         finally:
             for pin in pins:
                 pin.release()
