@@ -720,8 +720,8 @@ def units(text: str, n: int | None = None) -> list[str]:
     total = sum(map(len, parts)) or 1
     groups: list[list[str]] = [[] for _ in range(n)]
     done = 0
-    for part in parts:
-        groups[min(n - 1, done * n // total)].append(part)
+    for part in parts:  # each part to the unit its middle falls in
+        groups[min(n - 1, (2 * done + len(part)) * n // (2 * total))].append(part)
         done += len(part)
     return [head + "".join(g) for g in groups if g]
 
