@@ -10,9 +10,11 @@ without weight decay, as the digits fit's Adam; `optim.sgd_update` with momentum
 first step) are built cold (an empty cache folder: generation and the C compiler, wall and
 the compiler's CPU), then timed on 2,410 parameters (the digits MLP(64, [32, 10])) and
 100,000: the C call alone (`al_map` through ctypes on prepared buffers) and the public call
-(`k(*inputs, out=[...])`, as nn.flat's step makes it). Levels are interleaved round by round
-(the machine is shared); medians of the rounds. Every level's outputs are checked bit for bit
-against the scalar loop's before timing.
+(`k(*inputs, out=[...])`, as nn.flat's step makes it), CPU time of this process, levels
+interleaved round by round (the machine is shared), on the same buffers; medians of the
+rounds. Every level's outputs are checked bit for bit against the scalar loop's before timing.
+On this machine (AMD EPYC, AVX-512) the "sse2" level's legacy-encoded (non-VEX) packed code
+runs ~2.4x slower than the same code VEX-encoded (measured outside Python too): no gain there.
 
 Then the digits epoch (fit(compiled=True), Adam lr 0.01, batch 32, 1,347 images): one `fit`
 whose epochs alternate between the scalar and the default level's kernels (swapped in
@@ -41,6 +43,9 @@ from autograd_lite import Mapped  # noqa: E402
 from autograd_lite.compile import native  # noqa: E402
 
 SIZES = (2410, 100_000)
+#: CPU time of this process (the machine is shared: wall time counts other processes' turns,
+#: more for longer samples)
+clock = time.process_time
 #: (name, nn.flat kernel kind, structure flags)
 KERNELS = [("Adam", "adam", (False,)), ("SGD momentum", "sgd", (False, True, False, False))]
 
@@ -81,9 +86,8 @@ def build(kind: str, flags: tuple[bool, ...], level: str) -> tuple[Mapped, float
     return k, wall, c1.children_user - c0.children_user + c1.children_system - c0.children_system
 
 
-def inputs(kind: str, n: int, seed: int = 0) -> tuple[list[Any], int]:
-    """nn.flat's step's inputs for `n` parameters, and how many leading ones are updated in
-    place (data and state: copied fresh for each check)."""
+def inputs(kind: str, n: int, seed: int = 0) -> list[Any]:
+    """nn.flat's step's inputs for `n` parameters (arrays and scalars)."""
     rng = random.Random(seed)
 
     def col(scale: float = 1.0) -> array[float]:
@@ -93,17 +97,15 @@ def inputs(kind: str, n: int, seed: int = 0) -> tuple[list[Any], int]:
         v = array("d", map(abs, col(1e-3)))
         from nn.optim import adam_corrections
         step_size, bc2 = adam_corrections(0.01, 0.9, 0.999, 17)
-        return [col(), col(0.1), col(1e-2), v, step_size, bc2, 0.999, 0.1, 0.001, 1e-8, 0.0], 4
-    return [col(), col(0.1), col(0.1), 0.1, 0.9, 1.0, 0.0], 3
+        return [col(), col(0.1), col(1e-2), v, step_size, bc2, 0.999, 0.1, 0.001, 1e-8, 0.0]
+    return [col(), col(0.1), col(0.1), 0.1, 0.9, 1.0, 0.0]
 
 
 class Timed:
     """One kernel at one level on one size: the C call alone and the public call."""
 
-    def __init__(self, k: Mapped, kind: str, n: int) -> None:
-        self.k, self.n = k, n
-        args, _ = inputs(kind, n)
-        self.args = args
+    def __init__(self, k: Mapped, args: list[Any], n: int) -> None:
+        self.k, self.n, self.args = k, n, args
         self.outs = [array("d", bytes(8 * n)) for _ in range(k.n_outputs)]
         self.scalars = array("d", [a for a in args if type(a) is float])
         at = self.scalars.buffer_info()[0]
@@ -119,8 +121,8 @@ class Timed:
         self.O = k._out_t(*(o.buffer_info()[0] for o in self.outs))
         self.c_us: list[float] = []
         self.call_us: list[float] = []
-        # the public call's in-place outputs: fresh copies, so every call sees the same numbers
-        self.inplace = [array("d", a) for a in args[:k.n_outputs]]
+        # the public call's in-place outputs (not inputs: every call sees the same numbers)
+        self.inplace = [array("d", bytes(8 * n)) for _ in range(k.n_outputs)]
 
     def outputs(self) -> list[bytes]:
         rc = self.k._run(self.n, self.A, self.S, self.O)
@@ -130,15 +132,15 @@ class Timed:
 
     def sample(self, reps: int) -> None:
         run, n, A, S, outs = self.k._run, self.n, self.A, self.S, self.O
-        t = time.perf_counter()
+        t = clock()
         for _ in range(reps):
             run(n, A, S, outs)
-        self.c_us.append((time.perf_counter() - t) / reps * 1e6)
+        self.c_us.append((clock() - t) / reps * 1e6)
         k, args, out = self.k, self.args, self.inplace
-        t = time.perf_counter()
+        t = clock()
         for _ in range(reps):
             k(*args, out=out)
-        self.call_us.append((time.perf_counter() - t) / reps * 1e6)
+        self.call_us.append((clock() - t) / reps * 1e6)
 
 
 def kernel_figures(rounds: int, say: Callable[[str], None]) -> list[str]:
@@ -148,7 +150,11 @@ def kernel_figures(rounds: int, say: Callable[[str], None]) -> list[str]:
     for name, kind, flags in KERNELS:
         built = {lv: build(kind, flags, lv) for lv in lvls}
         for n in SIZES:
-            timed = {lv: Timed(built[lv][0], kind, n) for lv in lvls}
+            # One set of input buffers for every level: the same memory layout (the scalar
+            # loop's speed varies ~2x with the buffers' placement: 4K aliasing of its loads
+            # and stores), each level's outputs checked and timed in turn.
+            args = inputs(kind, n)
+            timed = {lv: Timed(built[lv][0], args, n) for lv in lvls}
             want = timed["none"].outputs()
             for lv in lvls[1:]:
                 if timed[lv].outputs() != want:

@@ -15,6 +15,12 @@ C run raised an IEEE invalid, divide-by-zero or overflow flag (so Python's own e
 ZeroDivisionError, and its numbers for inf are what the caller sees; such an error notes the
 element that raised). Outputs are written only when every element is done.
 
+Where the CPU and compiler offer a vector instruction set (`native.simd()`, as `compile_grad`'s
+block code: $AUTOGRAD_LITE_SIMD chooses), the loop runs B elements per iteration in SIMD lanes
+(`vector.VectorText` rewrites each statement; B = 4 with AVX2) and the last n % B by the scalar
+loop, for calls whose inputs are arrays or scalars (`Mapped.simd` says which, "avx2 x4"): the
+same IEEE operations on each element, so the same bits, flags and return codes (see `_Lanes`).
+
 `fn` is traced once: numbers it reads from closures, globals or mutable state are frozen into
 the C loop at that time, while the Python path calls `fn` as it is then, so a `fn` whose
 constants change gives old numbers for finite inputs and new ones for a call with an inf. Pass
@@ -327,7 +333,8 @@ class Mapped:
                     "with float() or pass them as inputs")
 
     def __repr__(self) -> str:
-        return f"<Mapped {self.n_inputs} -> {self.n_outputs} ({self.backend})>"
+        lanes = f", {self.simd}" if self.simd else ""
+        return f"<Mapped {self.n_inputs} -> {self.n_outputs} ({self.backend}{lanes})>"
 
     def _normalize(self, args: tuple[Any, ...]) -> tuple[list[Any], int]:
         """(the inputs: arrays and plain floats, their common length); TypeError / ValueError
