@@ -118,7 +118,21 @@ def _feature(v: Any, where: str) -> Any:
     return v
 
 
-_FLOAT = {float}
+#: A float's value as a plain float: the same object for a float (no copy), a new one for a
+#: float subclass (np.float64: its value, as `float()` gives it); TypeError for anything else.
+_AS_FLOAT = float.conjugate
+
+
+def _finite_floats(r: Any) -> list[float] | None:
+    """A row of floats as a new list of plain finite floats, checked and copied at C speed
+    (one pass for the types, one float sum for finiteness: a NaN or an infinity makes the sum
+    non-finite); None when an entry is not a float (an int, a Value, a string...) or the sum is
+    not finite (a NaN or infinite entry, or finite entries whose sum overflows)."""
+    try:
+        row = list(map(_AS_FLOAT, r))
+    except TypeError:
+        return None
+    return row if math.isfinite(sum(row, 0.0)) else None
 
 
 def _is_row(x: object) -> bool:
@@ -166,9 +180,8 @@ def rows(X: Any, where: str = "X") -> list[list[Any]]:
             if a.ndim != 1:
                 raise ValueError(f"{where}[{i}] must be a 1-D row, got shape {tuple(a.shape)}")
             r = _plain(a)
-        if type(r) is list and set(map(type, r)) <= _FLOAT and all(map(math.isfinite, r)):
-            row = r[:]  # plain finite floats, as _feature returns them (checked at C speed)
-        else:
+        row = _finite_floats(r)
+        if row is None:  # not all floats, or not all finite: entry by entry (which says where)
             row = [_feature(v, f"{where}[{i}][{j}]") for j, v in enumerate(r)]
         if width < 0:
             width = len(row)
@@ -212,7 +225,13 @@ def targets(y: Any, where: str = "y") -> list[Any]:
         y = y.tolist()
     if isinstance(y, str) or not isinstance(y, Sequence | array.array):
         raise TypeError(f"{where} must be a sequence of targets, got {_describe(y)}")
+    if type(y) is list and set(map(type, y)) <= _PLAIN_TARGETS:
+        return y[:]  # ints, floats and strings are kept as they are (checked at C speed)
     return [_target(v, f"{where}[{i}]") for i, v in enumerate(y)]
+
+
+#: Targets `_target` returns unchanged.
+_PLAIN_TARGETS = {int, float, str}
 
 
 _PLAIN = (list, tuple, float, int, str, Value)
