@@ -777,7 +777,12 @@ _steps_lock = threading.Lock()
 
 
 def _same_targets(a: Sequence[Any], b: Sequence[Any]) -> bool:
-    return len(a) == len(b) and all(type(s) is type(t) and s == t for s, t in zip(a, b))
+    """Equal items of equal types, pairwise (1, 1.0 and True differ; a NaN never matches)."""
+    if len(a) != len(b) or list(map(type, a)) != list(map(type, b)):
+        return False
+    if set(map(type, a)) <= {int}:  # labels: list equality, at C speed
+        return list(a) == list(b)
+    return all(s == t for s, t in zip(a, b))  # (not list ==: it takes a NaN as itself)
 
 
 def fit_step(model: Module, loss_fn: LossFn, targets: Sequence[Any], backend: str = "auto"
@@ -810,6 +815,44 @@ def fit_step(model: Module, loss_fn: LossFn, targets: Sequence[Any], backend: st
         if old is None or not old.in_fit:  # (a fit inside a running fit's callback: not cached)
             _steps.setdefault(model, {})[backend] = step
         return step
+
+
+def known_output(model: Module, x: Sequence[Any], loss_for: Callable[[Any], LossFn],
+                 backend: str = "auto") -> tuple[Any, LossFn] | None:
+    """(the output data of `model(x)`, the loss `loss_for(output)` names) from the compiled
+    step the last `fit` left for this model (see `fit_step`), so that a fit in a loop checks
+    its loss and targets without an interpreter forward pass: the step's replay at `x` is the
+    interpreter's output (docs/compiled.md, "The contract") when its snapshot proves the
+    model and the loss unchanged since the trace. None (the caller runs the model) when there
+    is no such step, `x` is not a row of floats of the traced width, the loss is another, the
+    snapshot differs, or the replay raises or gives a non-finite number."""
+    try:
+        entries = _steps.get(model)
+    except TypeError:  # not weak-referenceable: no cache
+        return None
+    old = None if entries is None else entries.get(backend)
+    if old is None or old.in_fit or old.fallback is not None or old.compiled is None or \
+            not old.verified or old.encoding is None or not old.targets or \
+            old._snapshot is None or old._snapshot.state is None or \
+            len(x) != old.n_inputs or not all(type(v) is float for v in x):
+        return None
+    try:
+        code = old.encoding.encode(old.targets[0])
+        if code is None:
+            return None
+        _, aux = old.compiled.forward_batch([[*x, *code, 1.0]])[0]
+    except Exception:  # (the interpreter's forward raises its own error, if any)
+        return None
+    if not all(map(math.isfinite, aux)):
+        return None
+    sample = aux[1] if old.scalar else list(aux[1:])
+    loss_fn = loss_for(sample)
+    if not _same_loss(old.loss_fn, loss_fn):
+        return None
+    snap = _Snapshot((model, loss_fn), old._param_set)  # after the replay: it read this state
+    if not snap.matches(old._snapshot) or (snap.custom and model.parameters() != old.params):
+        return None
+    return sample, loss_fn
 
 
 def _holds(obj: Any, target: Any) -> bool:

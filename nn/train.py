@@ -333,9 +333,17 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
                 len(validation) != 2:
             raise TypeError("fit: validation must be a pair (X_val, y_val)")
         validation = _as_data(model, validation[0], validation[1], "fit: validation")
-    with no_grad():
-        sample = model(X[0])
-        loss_fn = resolve_loss(loss, sample, y, model=model)
+    known = None
+    if compiled and step is train_batch:  # a fit in a loop: the last fit's step knows the
+        from .compiled import known_output  # output, if the model is unchanged
+
+        known = known_output(model, X[0], lambda out: resolve_loss(loss, out, y, model=model))
+    if known is not None:
+        sample, loss_fn = known
+    else:
+        with no_grad():
+            sample = model(X[0])
+            loss_fn = resolve_loss(loss, sample, y, model=model)
     _check_targets(loss_fn, sample, y, "fit: y")
     if validation is not None:
         _check_targets(loss_fn, sample, validation[1], "fit: validation y")
