@@ -218,6 +218,18 @@ def _acc_relu(node: Value, g: float) -> None:
     a._gr += 0.0 if a._d <= 0.0 else g
 
 
+def _acc_exp(node: Value, g: float) -> None:
+    node._a._gr += g * node._d
+
+
+def _acc_powc(node: Value, g: float) -> None:
+    # _dpow_base on floats (y == 0 gives 0; x ** (y - 1) may raise: the traversal redoes the
+    # node in IEEE mode, as for any partial that raises)
+    a = node._a
+    y = node._b
+    a._gr += g * (0.0 if y == 0.0 else y * a._d ** (y - 1.0))
+
+
 
 _CSIGMOID = "({a} >= 0.0 ? 1.0 / (1.0 + exp(-({a}))) : exp({a}) / (1.0 + exp({a})))"
 _SMOOTH = (-30.0, 30.0)  # beyond, exp overflows or tanh saturates: checks are meaningless
@@ -242,6 +254,7 @@ POW = Primitive("pow", _powc, (_dpow_base, _dpow_exponent), doc="a ** b, both Va
 POWC = Primitive("powc", _powc, (_dpow_base,), nparams=1, doc="x ** p for a number p",
                  param_names=("exponent",),
                  symbol="**{0}", function=False, ieee=_pow_ieee, param_domain=((-2.0, 3.0),),
+                 accumulate=_acc_powc,
                  kink=lambda x, p: math.fabs(x) if p < 1.0 or not p.is_integer() else _INF,
                  py="_powc({a}, {p})", c="pow({a}, {p})")
 RPOW = Primitive("rpow", _rpow,
@@ -251,7 +264,7 @@ RPOW = Primitive("rpow", _rpow,
                  ieee=_rpow_ieee, domain=(_SMOOTH,), param_domain=((0.25, 4.0),),
                  py="_rpow({a}, {p})", c="pow({p}, {a})")
 EXP = Primitive("exp", _exp, (lambda out, x: out,), doc="e ** x (inf above ~709.78)",
-                domain=(_SMOOTH,), py="_exp({a})", c="exp({a})")
+                domain=(_SMOOTH,), accumulate=_acc_exp, py="_exp({a})", c="exp({a})")
 LOG = Primitive("log", _log, (lambda out, x: 1.0 / x,), doc="natural logarithm, x > 0",
                 ieee=_log_ieee, domain=(_POSITIVE,), py="_log({a})", c="log({a})")
 LOG1P = Primitive("log1p", _log1p, (lambda out, x: 1.0 / (1.0 + x),), doc="log(1 + x), x > -1",

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from .errors import AnomalyError, UnusedInputError
 from .modes import anomaly_enabled, enable_grad, ieee_mode, no_grad
+from .ops import _acc_add, _acc_mul, _acc_tanh
 from .value import _LAYERS, Primitive, Value, _leaf, describe, generation, to_float
 
 _UNARY, _BINARY = 1, 2
@@ -124,9 +125,12 @@ def _interior_order(root: Value) -> list[Value]:
     the same list in the same order with the same resets, in fewer steps.
 
     * The loop tests no mode.
-    * A leaf parent is settled where it is met (marked seen, a `None` gradient set to 0.0)
-      instead of pushed and popped: leaves are not in the list, and what happens to them does
-      not depend on when.
+    * The reset is the mark: a node is seen when its `.grad` is this walk's own `zero`, a float
+      0.0 made for the walk (a distinct object: `is` tells it from every other 0.0), written at
+      its first visit. No set of seen nodes is built.
+    * A leaf parent is settled where it is met (a `None` gradient set to 0.0) instead of pushed
+      and popped: leaves are not in the list, and what happens to them does not depend on when
+      or how often.
     * The first parent, which `_depth_first` pushes last and so pops next, is visited at once
       (the walk descends along first parents without the stack).
     """
@@ -135,9 +139,10 @@ def _interior_order(root: Value) -> list[Value]:
         if root._gr is None:
             root._gr = 0.0
         return order
+    zero = _fresh_zero()
+    if zero is _ZERO:  # floats compared by value under `is` (not CPython): mark with a set
+        return _depth_first((root,), reset=True, leaves=False)
     emit = order.append
-    seen: set[Value] = set()
-    add = seen.add
     todo: list[Value | None] = [root]
     push = todo.append
     pop = todo.pop
@@ -147,49 +152,50 @@ def _interior_order(root: Value) -> list[Value]:
     while todo:
         node = pop()
         if node is None:  # the parents of the node on top of `waiting` are all done
-            node = unwait()
-            node._gr = 0.0
-            emit(node)
+            emit(unwait())
             continue
-        if node in seen:
+        if node._gr is zero:
             continue
         while True:  # visit `node` (an op node not seen yet), then its first parent if it is one
-            add(node)
+            node._gr = zero
             wait(node)
             push(None)
             kind = node._prim._kind  # type: ignore[union-attr]
             if kind == _BINARY:
                 b = node._b
-                if b not in seen:
-                    if b._prim is None:
-                        add(b)
-                        if b._gr is None:
-                            b._gr = 0.0
-                    else:
-                        push(b)
+                if b._prim is None:
+                    if b._gr is None:
+                        b._gr = 0.0
+                elif b._gr is not zero:
+                    push(b)
                 a = node._a
             elif kind == _UNARY:
                 a = node._a
             else:
                 parents = node._a
                 for p in parents[:0:-1]:
-                    if p not in seen:
-                        if p._prim is None:
-                            add(p)
-                            if p._gr is None:
-                                p._gr = 0.0
-                        else:
-                            push(p)
+                    if p._prim is None:
+                        if p._gr is None:
+                            p._gr = 0.0
+                    elif p._gr is not zero:
+                        push(p)
                 a = parents[0]
-            if a in seen:
-                break
             if a._prim is None:
-                add(a)
                 if a._gr is None:
                     a._gr = 0.0
                 break
+            if a._gr is zero:
+                break
             node = a
     return order
+
+
+_ZERO = 0.0
+
+
+def _fresh_zero() -> float:
+    """A float 0.0 that no node holds yet: a new object, parsed, never a shared constant."""
+    return float("0.0")
 
 
 # ---- the rule -----------------------------------------------------------------------------
@@ -263,10 +269,24 @@ def _reverse(order: list[Value], turn: Callable[[Value], T] | None = None) -> It
         for node in reversed(order):
             op = node._prim
             if op is not None:
-                try:
-                    op.accumulate(node, node._gr)
+                g = node._gr
+                acc = op.accumulate
+                try:  # the hottest accumulates, inlined (the same additions in the same order)
+                    if acc is _acc_mul:
+                        a = node._a
+                        b = node._b
+                        a._gr += g * b._d
+                        b._gr += g * a._d
+                    elif acc is _acc_add:
+                        node._a._gr += g
+                        node._b._gr += g
+                    elif acc is _acc_tanh:
+                        o = node._d
+                        node._a._gr += g * (1.0 - o * o)
+                    else:
+                        acc(node, g)
                 except (ArithmeticError, ValueError):
-                    for parent, _, c in _contributions(node, node._gr, False, False):
+                    for parent, _, c in _contributions(node, g, False, False):
                         parent._gr += c
         return
     for node in reversed(order):

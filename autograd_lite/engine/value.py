@@ -1,8 +1,9 @@
 """`Value`, the graph node, and `Primitive`, the one record an operation needs.
 
 Why one file past ~400 lines: `Value` and `Primitive` are one idea, a node and the record that
-makes it: both build nodes with the one constructor `_node` (a record's `apply1`, `apply2`, its
-call, and Value's inlined add and mul), and a record's partials are checked on Values here.
+makes it: both build nodes with the one constructor `_node` (a record's call; its body is
+inlined, a call less per node, in the hot paths: a record's `apply1` and `apply2` and Value's
+add and mul), and a record's partials are checked on Values here.
 
 A node stores its data, its gradient, its label, the primitive that made it and its parents.
 To keep a node small (it is the unit of memory), parents live in two slots instead of a tuple:
@@ -280,29 +281,55 @@ class Value:
         self._g = (odd, text) if text else odd
 
     # ---- arithmetic: primitives, and sugar composed from them ------------------------------
-    # Every result is made by `_node`, of the class of the first Value operand (a number
-    # operand becomes a leaf of that class), so a subclass (the micrograd drop-in) keeps its
-    # kind of node through every op. add and mul are the hottest ops: their forward (the
-    # table's `operator.add`/`mul`, which cannot raise on floats) is inlined here, saving the
-    # call through the record; the result is the same.
+    # Every result is made by `_node` (or its inlined body), of the class of the first Value
+    # operand (a number operand becomes a leaf of that class), so a subclass (the micrograd
+    # drop-in) keeps its kind of node through every op. add and mul are the hottest ops: their
+    # forward (the table's `operator.add`/`mul`, which cannot raise on floats) and `_node` are
+    # inlined here, saving two calls; the result is the same.
     def __add__(self, other: Value | Number) -> Self:
+        cls = type(self)
         if type(other) is not Value:
-            other = const(other, "add", self.__class__)
+            other = const(other, "add", cls)
         d = self._d + other._d
         if d - d != 0.0:
             _forward_anomaly(ADD, (self._d, other._d), d)
-        return _node(self.__class__, ADD, d, self, other)
+        if _node is not _node_plain:  # a trace runs: stamped by context
+            return _node(cls, ADD, d, self, other)
+        v = _new(cls)  # `_node`, inlined
+        v._d = d
+        v._gr = 0.0
+        v._g = _GEN
+        if grad_enabled():
+            v._prim = ADD
+            v._a = self
+            v._b = other
+        else:
+            v._prim = v._a = v._b = None
+        return v
 
     def __radd__(self, other: Number) -> Self:
         return ADD.apply2(const(other, "add", self.__class__), self)  # type: ignore[return-value]
 
     def __mul__(self, other: Value | Number) -> Self:
+        cls = type(self)
         if type(other) is not Value:
-            other = const(other, "mul", self.__class__)
+            other = const(other, "mul", cls)
         d = self._d * other._d
         if d - d != 0.0:
             _forward_anomaly(MUL, (self._d, other._d), d)
-        return _node(self.__class__, MUL, d, self, other)
+        if _node is not _node_plain:
+            return _node(cls, MUL, d, self, other)
+        v = _new(cls)
+        v._d = d
+        v._gr = 0.0
+        v._g = _GEN
+        if grad_enabled():
+            v._prim = MUL
+            v._a = self
+            v._b = other
+        else:
+            v._prim = v._a = v._b = None
+        return v
 
     def __rmul__(self, other: Number) -> Self:
         return MUL.apply2(const(other, "mul", self.__class__), self)  # type: ignore[return-value]
@@ -320,6 +347,11 @@ class Value:
         return const(other, "sub", self.__class__) + -self  # type: ignore[return-value]
 
     def __pow__(self, other: Value | Number) -> Self:
+        t = type(other)  # `param`'s two common cases first, inlined: `x ** 2`, `x ** 0.5`
+        if t is int and -(2**53) <= other <= 2**53:
+            return POWC.apply1(self, float(other))
+        if t is float and other == other:
+            return POWC.apply1(self, other)
         if isinstance(other, Value):
             return POW.apply2(self, other)
         return POWC.apply1(self, param(other, "pow"))
@@ -640,7 +672,11 @@ def _node(cls: type[V], op: Primitive, data: float, a: Any, b: Any) -> V:
     (see the module docstring for the slots), or a leaf under no_grad.
 
     Callers check a non-finite `data` against the inputs (`_forward_anomaly`) first. While a
-    trace runs anywhere, `_node` is `_node_by_context` instead (`owned_generations`)."""
+    trace runs anywhere, `_node` is `_node_by_context` instead (`owned_generations`).
+
+    Its body is inlined in the hot paths (`Value.__add__`, `Value.__mul__`,
+    `Primitive.apply1`, `Primitive.apply2`: a call less per node), which call `_node` only
+    while a trace runs (`_node is not _node_plain`); a change here goes there too."""
     v: V = _new(cls)
     v._d = data
     v._gr = 0.0
@@ -931,7 +967,21 @@ class Primitive:
             data = self._run((a._d,), () if p is None else (p,))
         if data - data != 0.0:
             _forward_anomaly(self, (a._d,), data)
-        return _node(a.__class__, self, data, a, p)
+        cls = type(a)
+        if _node is not _node_plain:  # a trace runs: stamped by context
+            return _node(cls, self, data, a, p)
+        # `_node`, inlined: the hot paths (this, apply2, add and mul) save a call per node
+        v = _new(cls)
+        v._d = data
+        v._gr = 0.0
+        v._g = _GEN
+        if grad_enabled():
+            v._prim = self
+            v._a = a
+            v._b = p
+        else:
+            v._prim = v._a = v._b = None
+        return v
 
     def apply2(self, a: V, b: Value) -> V:
         """Fast path for a two-input primitive on two Values."""
@@ -941,7 +991,20 @@ class Primitive:
             data = self._run((a._d, b._d), ())
         if data - data != 0.0:
             _forward_anomaly(self, (a._d, b._d), data)
-        return _node(a.__class__, self, data, a, b)
+        cls = type(a)
+        if _node is not _node_plain:
+            return _node(cls, self, data, a, b)
+        v = _new(cls)
+        v._d = data
+        v._gr = 0.0
+        v._g = _GEN
+        if grad_enabled():
+            v._prim = self
+            v._a = a
+            v._b = b
+        else:
+            v._prim = v._a = v._b = None
+        return v
 
     def _positional(self, args: tuple[Any, ...], named: dict[str, Any]) -> tuple[Any, ...]:
         """`args` with the parameters given by name put in their places (defaults between)."""
