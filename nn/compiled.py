@@ -929,11 +929,13 @@ class _Snapshot:
 
     def _walk(self, obj: Any, out: list[Any], params: set[Value], seen: dict[int, int]
               ) -> None:
+        # Exact types first (the bulk of a model: floats, names, lists of parameters,
+        # functions of its classes); the entries are the same whichever branch writes them.
         t = type(obj)
         if t is float:
             out.append(_bits(obj))
-        elif isinstance(obj, Value):
-            out.append(obj if obj in params else (obj, _bits(obj.data), obj._prim is None))
+        elif t in _ATOMS:
+            out.append((t, obj))
         elif t is list or t is tuple:
             try:
                 weights = params.issuperset(obj)  # the common case, at C speed
@@ -949,17 +951,15 @@ class _Snapshot:
                     return
             out.append((t, len(obj)))
             for item in obj:
-                self._walk(item, out, params, seen)
-        elif obj is None or t is bool or t is int or t is str or t is bytes:
-            out.append((t, obj))
-        elif isinstance(obj, Module):
-            if self._again(obj, out, seen):
-                return
-            out.append(t)
-            self._walk_class(t, out, params, seen)
-            for name, value in vars(obj).items():
-                out.append(name)
-                self._walk(value, out, params, seen)
+                ti = type(item)
+                if ti is float:
+                    out.append(_bits(item))
+                elif ti in _ATOMS:
+                    out.append((ti, item))
+                else:
+                    self._walk(item, out, params, seen)
+        elif t is types.FunctionType:
+            self._walk_function(obj, out, params, seen)
         elif t is dict:
             if len(obj) > 16:
                 keys, values = _table(list(obj)), _table(list(obj.values()))
@@ -970,22 +970,33 @@ class _Snapshot:
             for key, value in obj.items():
                 self._walk(key, out, params, seen)
                 self._walk(value, out, params, seen)
-        elif isinstance(obj, numbers.Number):
-            out.append(_number(obj))
-        elif isinstance(obj, types.FunctionType):
+        elif isinstance(obj, Value):
+            out.append(obj if obj in params else (obj, _bits(obj.data), obj._prim is None))
+        elif isinstance(obj, Module):
             if self._again(obj, out, seen):
                 return
-            out.append(weakref.ref(obj))
-            out.append(obj.__code__)  # replaced by a user: another code object
-            for cell in obj.__closure__ or ():
-                try:
-                    contents = cell.cell_contents
-                except ValueError:  # an empty cell
-                    contents = None
-                self._walk(contents, out, params, seen)
-            self._walk(obj.__defaults__, out, params, seen)
-            self._walk(obj.__kwdefaults__, out, params, seen)
-            self._walk(dict(vars(obj)), out, params, seen)  # attributes: act.k = 2.0
+            out.append(t)
+            if id(t) in seen:  # its whole MRO was walked with it (or with a subclass)
+                out.append(("seen", seen[id(t)]))
+            else:
+                self._walk_class(t, out, params, seen)
+            for name, value in vars(obj).items():
+                out.append(name)
+                tv = type(value)
+                if tv is float:
+                    out.append(_bits(value))
+                elif tv in _ATOMS:
+                    out.append((tv, value))
+                elif tv is Value and value in params:
+                    out.append(value)
+                elif tv is list and _all_in(params, value):
+                    out.append((list, tuple(value)))  # a neuron's weights
+                elif tv is types.FunctionType:
+                    self._walk_function(value, out, params, seen)
+                else:
+                    self._walk(value, out, params, seen)
+        elif isinstance(obj, numbers.Number):
+            out.append(_number(obj))
         elif isinstance(obj, (staticmethod, classmethod)):
             out.append(t)
             self._walk(obj.__func__, out, params, seen)
@@ -1019,6 +1030,30 @@ class _Snapshot:
         else:
             raise _Opaque(t.__name__)
 
+    def _walk_function(self, obj: types.FunctionType, out: list[Any], params: set[Value],
+                       seen: dict[int, int]) -> None:
+        """A function by identity, code object, closure cells, defaults and attributes."""
+        key = id(obj)
+        if key in seen:
+            out.append(("seen", seen[key]))
+            return
+        seen[key] = len(seen)
+        out.append(weakref.ref(obj))
+        out.append(obj.__code__)  # replaced by a user: another code object
+        for cell in obj.__closure__ or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # an empty cell
+                contents = None
+            self._walk(contents, out, params, seen)
+        defaults, kwdefaults, attributes = obj.__defaults__, obj.__kwdefaults__, vars(obj)
+        if defaults is None and kwdefaults is None and not attributes:  # (most methods)
+            out.append(_NO_DEFAULTS)
+            return
+        self._walk(defaults, out, params, seen)
+        self._walk(kwdefaults, out, params, seen)
+        self._walk(dict(attributes), out, params, seen)  # attributes: act.k = 2.0
+
     @staticmethod
     def _again(obj: Any, out: list[Any], seen: dict[int, int]) -> bool:
         """True (and where it was first seen noted) when `obj` was walked before: a cycle, or
@@ -1033,10 +1068,8 @@ class _Snapshot:
                     ) -> None:
         """A class's own attributes along its whole MRO but `object`, once per snapshot (its
         methods, dunders such as `__call__`, class-level constants, mixins after `Module`): a
-        method or a constant replaced on a class is seen."""
-        if isinstance(t, type) and issubclass(t, Module) and any(
-                getattr(t, f.__name__) is not f for f in _MODULE_PARAMS):
-            self.custom = True
+        method or a constant replaced on a class is seen. Every Module class on the way that
+        finds parameters its own way makes the snapshot `custom`."""
         for cls in t.__mro__:
             if cls is object:
                 break
@@ -1044,6 +1077,9 @@ class _Snapshot:
                 out.append(("seen", seen[id(cls)]))
                 continue
             seen[id(cls)] = len(seen)
+            if issubclass(cls, Module) and any(
+                    getattr(cls, f.__name__) is not f for f in _MODULE_PARAMS):
+                self.custom = True
             if cls.__flags__ & _HEAPTYPE == 0:  # a built-in base (dict, ABC's C parts)
                 out.append(cls)
                 continue
@@ -1053,7 +1089,26 @@ class _Snapshot:
             for name, value in vars(cls).items():
                 if name not in _CLASS_BOOKKEEPING:
                     out.append(name)
-                    self._walk(value, out, params, seen)
+                    if type(value) is types.FunctionType:
+                        self._walk_function(value, out, params, seen)
+                    else:
+                        self._walk(value, out, params, seen)
+
+
+def _all_in(params: set[Value], items: list[Any]) -> bool:
+    """Whether every item is one of `params` (False for an unhashable item)."""
+    try:
+        return params.issuperset(items)
+    except TypeError:
+        return False
+
+
+#: Exact types held by value: `(type, value)` tells them apart (1, 1.0 and True differ).
+_ATOMS = frozenset({type(None), bool, int, str, bytes})
+
+#: What a function without defaults, keyword defaults or attributes contributes after its
+#: code and closure (what walking None, None and {} contributes).
+_NO_DEFAULTS = ((type(None), None), (type(None), None), (dict, 0))
 
 
 #: Class attributes that are bookkeeping, not behaviour: `_abc_impl` is ABCMeta's cache (it
@@ -1122,9 +1177,12 @@ def _number(x: Any) -> tuple[Any, ...]:
     return (t, x)  # another immutable number class: by its own equality
 
 
+_PACK_DOUBLE = struct.Struct("<d").pack
+
+
 def _bits(x: float) -> bytes:
     """A float as its bytes: 0.0 and -0.0 differ, a NaN equals itself."""
-    return struct.pack("<d", x)
+    return _PACK_DOUBLE(x)
 
 
 def _check_leaves(model: Module) -> None:
