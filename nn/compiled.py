@@ -831,26 +831,32 @@ def known_output(model: Module, x: Sequence[Any], loss_for: Callable[[Any], Loss
     except TypeError:  # not weak-referenceable: no cache
         return None
     old = None if entries is None else entries.get(backend)
-    if old is None or old.in_fit or old.fallback is not None or old.compiled is None or \
-            not old.verified or old.encoding is None or not old.targets or \
-            old._snapshot is None or old._snapshot.state is None or \
+    if old is None or old.in_fit or old.fallback is not None or not old.verified:
+        return None
+    # One trace's parts, read once (and checked unchanged at the end: another thread's fit
+    # may trace the step again meanwhile).
+    c, enc, traced, scalar = old.compiled, old.encoding, old._snapshot, old.scalar
+    params, param_set, targets = old.params, old._param_set, old.targets
+    if c is None or enc is None or not targets or traced is None or traced.state is None or \
             len(x) != old.n_inputs or not all(type(v) is float for v in x):
         return None
     try:
-        code = old.encoding.encode(old.targets[0])
+        code = enc.encode(targets[0])
         if code is None:
             return None
-        _, aux = old.compiled.forward_batch([[*x, *code, 1.0]])[0]
+        _, aux = c.forward_batch([[*x, *code, 1.0]])[0]
     except Exception:  # (the interpreter's forward raises its own error, if any)
         return None
     if not all(map(math.isfinite, aux)):
         return None
-    sample = aux[1] if old.scalar else list(aux[1:])
+    sample = aux[1] if scalar else list(aux[1:])
     loss_fn = loss_for(sample)
     if not _same_loss(old.loss_fn, loss_fn):
         return None
-    snap = _Snapshot((model, loss_fn), old._param_set)  # after the replay: it read this state
-    if not snap.matches(old._snapshot) or (snap.custom and model.parameters() != old.params):
+    snap = _Snapshot((model, loss_fn), param_set)  # after the replay: it read this state
+    if not snap.matches(traced) or (snap.custom and model.parameters() != params):
+        return None
+    if old.compiled is not c or old._snapshot is not traced:
         return None
     return sample, loss_fn
 
