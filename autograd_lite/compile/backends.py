@@ -141,27 +141,34 @@ class PythonBackend:
 
 
 def c_program(graph: _Graph, n_inputs: int, n_params: int, input_grads: bool = True,
-              flag_every_row: bool = False, simd: Any = "auto"
+              flag_every_row: bool = False, simd: Any = "auto", scalar_rows: bool = True
               ) -> tuple[str, int, list[int], int, bool]:
     """The graph's C program (see `emit._c_source`): (source, scratch doubles, parameters the
     output depends on, statements, whether a constant is not finite). `flag_every_row`: send
     every row to the interpreter (the full program has a non-finite constant). `simd`: the
     instruction set of its blocks of rows (a `vector.Simd`; None: scalar code, one row at a
-    time; "auto": `native.simd()`'s), see `emit.c_blocks_source`."""
+    time; "auto": `native.simd()`'s), see `emit.c_blocks_source` (and for `scalar_rows`)."""
     cemit = _CEmitter(len(graph.order))
     prog = _Program(graph, n_params, cemit, input_grads=input_grads)
     source, scratch, used = emit.c_blocks_source(
         prog, n_inputs, n_params, len(graph.order), cemit.non_finite or flag_every_row,
-        input_grads=input_grads, simd=simd)
+        input_grads=input_grads, simd=simd, scalar_rows=scalar_rows)
     return source, scratch, used, len(prog.forward) + len(prog.backward), cemit.non_finite
 
 
 class _Library:
     """A loaded C library and its scratch space (shared, or fresh for a concurrent call)."""
 
-    def __init__(self, source: str, n_lines: int, scratch: int) -> None:
-        lib = native.load(source, n_lines)
+    def __init__(self, source: str, n_lines: int, scratch: int,
+                 symbols: tuple[str, ...] = ("al_vg", "al_fw")) -> None:
+        lib = native.load(source, n_lines, symbols)
         self.vg, self.fw = lib.al_vg, lib.al_fw
+        isa = native.simd_of(source)
+        #: Block code without its scalar rows (see `emit.c_blocks_source`): its rows per block,
+        #: and `need_rows()`, which lends it the scalar rows (False: they cannot be built).
+        self.lanes = vector.SIMDS[isa].lanes if isa is not None and "void al_rows(" in source \
+            else None
+        self.need_rows: Callable[[], bool] | None = None
         ptr = ctypes.c_void_p
         self.vg.argtypes = [ctypes.c_long, ptr, ptr, ptr, ptr, ptr,
                             ctypes.POINTER(ctypes.c_long), ptr]
@@ -171,6 +178,14 @@ class _Library:
         self.nbytes = 8 * max(scratch, 1)
         self.scratch = array("d", bytes(self.nbytes))
         self.lock = threading.Lock()
+
+    @property
+    def rows(self) -> _Library | None:
+        """The library lending this block library its scalar rows, or None. Held by the loaded
+        library itself (shared by every Compiled of the same program: `native.load`), so it
+        lives as long as the pointers to its functions do."""
+        held: _Library | None = vars(self.lib).get("_al_rows")
+        return held
 
     def call(self, fn: Any, *args: Any) -> int:
         """Call `fn` with scratch space: the shared one, or a fresh one when another thread
@@ -184,6 +199,7 @@ class _Library:
         return fn(*args, scratch.buffer_info()[0])
 
 
+_lending = threading.Lock()
 #: Instruction sets whose block code failed to build in this process while scalar code built
 #: (said once per instruction set: a NativeUnavailableWarning).
 _warned_blocks: set[str] = set()
@@ -201,6 +217,7 @@ class _CProgram:
         self.graph, self.k, self.m = graph, k, m
         self.input_grads, self.flag_every_row = input_grads, flag_every_row
         self.simd = simd
+        self.rows_failed = False
         self.what = ("compiled function" if input_grads else
                      "compiled function (without input gradients)")
         self.source_: str | None = None
@@ -219,7 +236,7 @@ class _CProgram:
             if self.source_ is None:
                 source, self.scratch, self.used, self.n_lines, self.non_finite = c_program(
                     self.graph, self.k, self.m, self.input_grads, self.flag_every_row,
-                    self.simd)
+                    self.simd, scalar_rows=False)
                 self.source_ = source
             return self.source_
 
@@ -237,13 +254,55 @@ class _CProgram:
                     source = self.source()
                     build.stage("compiling C")
                     try:
-                        self.lib = _Library(source, self.n_lines, self.scratch)
+                        lib = _Library(source, self.n_lines, self.scratch)
                     except NativeUnavailableError as e:
                         if native.simd_of(source) is None:
                             self.failed = e
                             raise
-                        self.lib = self._scalar_instead(e, build)
+                        lib = self._scalar_instead(e, build)
+                    if lib.lanes is not None:
+                        lib.need_rows = self._lend_rows
+                    self.lib = lib
             return self.lib
+
+    def _lend_rows(self) -> bool:
+        """Build the scalar rows of the block library (the same program as scalar code, on
+        its first need: a flagged block, a non-finite input) and lend them to
+        it; False, warned once, when they cannot be built (the interpreter runs those rows)."""
+        with self._lock:
+            lib = self.lib
+            if lib is None or lib.lanes is None or self.rows_failed:
+                return False
+            if lib.rows is not None:
+                return True
+            try:
+                with progress.build(self.what + " (its scalar rows)", 2, self.show) as build:
+                    build.stage(f"generating scalar C ({len(self.graph.order):,} nodes)")
+                    source, scratch, _, n_lines, _ = c_program(
+                        self.graph, self.k, self.m, self.input_grads, self.flag_every_row,
+                        None)
+                    build.stage("compiling scalar C")
+                    if 8 * max(scratch, 1) > lib.nbytes:  # (cannot happen: the same slots)
+                        raise NativeUnavailableError("the scalar rows need more scratch space "
+                                                     "than the block code")
+                    rows = _Library(source, n_lines, scratch,
+                                    ("al_vg", "al_fw", "al_fw_rows", "al_vg_rows"))
+            except NativeUnavailableError as e:
+                self.rows_failed = True
+                warnings.warn(f"{self.what}: the scalar rows of its C block code cannot be "
+                              f"built ({e}); the rows they would run (a block with a raised "
+                              "flag or a non-finite input) run in the interpreter",
+                              NativeUnavailableWarning, stacklevel=6)
+                return False
+            ptr = ctypes.c_void_p
+            lib.lib.al_rows.argtypes = [ptr, ptr]
+            lib.lib.al_rows.restype = None
+            with _lending:  # (the loaded library may be another Compiled's too)
+                if lib.rows is None:
+                    vars(lib.lib)["_al_rows"] = rows  # before the pointers: kept alive
+                    lib.lib.al_rows(ctypes.cast(rows.lib.al_fw_rows, ptr),
+                                    ctypes.cast(rows.lib.al_vg_rows, ptr))
+            return True
 
     def _scalar_instead(self, error: NativeUnavailableError, build: progress.Build
                         ) -> _Library:
@@ -496,6 +555,11 @@ class CBackend:
                                   v0 + 8 * nv * start, ctypes.byref(fail))
                 if rc == 0:
                     break
+                if rc == 4:  # block code asking for its scalar rows, from row *fail on
+                    if lib.need_rows is not None and lib.need_rows():
+                        start += fail.value
+                        continue
+                    rc = 1  # (none: that row in the interpreter)
                 if rc == 3:
                     j = k * start + fail.value
                     if batch:

@@ -267,10 +267,10 @@ def _scalar_rows(parts: _CParts, out: _CText, flag_every_row: bool) -> None:
     test = "    if (fetestexcept(AL_BAD)) { *fail = r; return 1; }"
     store_g = [f"    for (long i = 0; i < {k}; i++) G[r * {k} + i] = "
                "T[al_gs[i]];"] if parts.input_grads else []
-    out.main += [f"static int al_fw_rows(long r0, {_FW_SIG[1:]} {{",
+    out.main += [f"int al_fw_rows(long r0, {_FW_SIG[1:]} {{",
             "  for (long r = r0; r < n; r++) {", *head, *call_fw, store_v, test, "  }",
             "  return 0;", "}"]
-    out.main += [f"static int al_vg_rows(long r0, {_VG_SIG[1:]} {{",
+    out.main += [f"int al_vg_rows(long r0, {_VG_SIG[1:]} {{",
             "  for (long r = r0; r < n; r++) {", *head, *call_fw, store_v, *call_bw, *store_g,
             test, f"    for (long j = 0; j < {m}; j++) PG[al_pj[j]] += T[al_ps[j]];",
             "  }", "  return 0;", "}"]
@@ -308,13 +308,21 @@ def _c_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
 
 def c_blocks_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
                     flag_every_row: bool = False, input_grads: bool = True,
-                    simd: Any = "auto") -> tuple[str, int, list[int]]:
+                    simd: Any = "auto", scalar_rows: bool = True
+                    ) -> tuple[str, int, list[int]]:
     """`_c_source`'s functions, with the same arguments, results and return codes, computing
     B rows at a time in SIMD lanes (`native.simd()`'s choice, or `simd`: a `vector.Simd` or
     None), bit for bit as the scalar code: see `_c_blocks`. Scalar code when there is no
     vector instruction set, a constant is not finite, a template is outside the dialect
     `vector.VectorText` reads, or the program is too long (`native.BLOCKS_MAX_LINES`
-    statements, or `native.BLOCKS_MAX_BYTES` of block code: its compile time)."""
+    statements, or `native.BLOCKS_MAX_BYTES` of block code: its compile time).
+
+    `scalar_rows=False`: block code without the scalar rows (half the compile time), which
+    another library (the scalar program of the same `prog`: `_c_source`) lends it through
+    `al_rows(al_fw_rows, al_vg_rows)`; until then, a block that needs them (a raised flag, a
+    non-finite input) returns 4 with `*fail` = its first row (the rows before it done and
+    added), and a short tail runs as a padded block. Once lent, its functions are
+    `_c_source`'s, return codes included."""
     if simd == "auto":
         simd = native.simd()
     if len(prog.forward) + len(prog.backward) > native.BLOCKS_MAX_LINES:
@@ -322,16 +330,17 @@ def c_blocks_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     if simd is None or flag_every_row:
         return _c_source(prog, n_inputs, n_params, n_nodes, flag_every_row, input_grads)
     try:
-        blocks = _c_blocks(prog, n_inputs, n_params, n_nodes, input_grads, simd)
+        blocks = _c_blocks(prog, n_inputs, n_params, n_nodes, input_grads, simd, scalar_rows)
     except vector.Unsupported:
         blocks = None
-    if blocks is None or len(blocks[0]) > native.BLOCKS_MAX_BYTES:
+    if blocks is None or blocks[3] > native.BLOCKS_MAX_BYTES:
         return _c_source(prog, n_inputs, n_params, n_nodes, flag_every_row, input_grads)
-    return blocks
+    return blocks[:3]
 
 
 def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
-              input_grads: bool, simd: vector.Simd) -> tuple[str, int, list[int]]:
+              input_grads: bool, simd: vector.Simd, scalar_rows: bool = True
+              ) -> tuple[str, int, list[int], int]:
     """Block code: each block of B rows is transposed into vectors (input i of the block's
     rows in `VX[i]`), its flags cleared once, every statement run once on vectors of B rows
     (`VT[k]`, aligned to a vector, in the scratch space), and its flags tested once. A clean
@@ -341,6 +350,9 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     failing row and add the rows before it in order. The last n % B rows run as a block padded
     with copies of its last row (no flag a real row would not raise) when they fill more than
     half of one, else as scalar rows (B library calls per call node would cost more).
+    Without `scalar_rows`, those rows are another library's, lent through `al_rows` (see
+    `c_blocks_source`). Returns (text, scratch doubles, parameters used, the text's size with
+    the scalar rows: what `native.BLOCKS_MAX_BYTES` limits).
     """
     parts = _CParts(prog, n_inputs, n_params, n_nodes, input_grads)
     text = vector.VectorText()
@@ -351,50 +363,70 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
         return [f"  {text.target(v)} {o} {text.expr(e)};" for v, o, e in lines]
 
     vfwd, vbwd = vec(parts.fwd), vec(parts.bwd)
-    out = _CText()
-    out.head += [simd.prelude(), *(simd.lane_call(name, nargs)
-                                   for name, nargs in sorted(text.calls))]
-    out.head.append(f"#define VX (VT + {n_slots})")  # (the vector statements' inputs)
-    parts.tables(out.main)
-    _scalar_rows(parts, out, False)
-    sig = "(const double *restrict P, vd *restrict VT)"
-    call_fw = out.chunks("al_vf", vfwd, "AL_T void ", sig)
-    call_bw = out.chunks("al_vb", vbwd, "AL_T void ", sig)
     # The vector scratch: n_slots vectors of nodes, then k of inputs, aligned to a vector.
     size = max(parts.size, b * (n_slots + k) + b)
-    head = ["  vd *VT = (vd *)(((uintptr_t)T + sizeof(vd) - 1) & ~(uintptr_t)(sizeof(vd) - 1));",
-            f"  double *xv = (double *)(VT + {n_slots});",
-            "  const double *t = (const double *)VT;",
-            f"  for (long r = 0; r < n; r += {b}) {{",
-            f"    long w = n - r < {b} ? n - r : {b};  /* the block's rows */",
-            f"    const double *x = X + r * {k};",
-            "    int ok = 2 * w > AL_LANES;  /* a short tail: scalar rows (fewer library calls) */",
-            f"    for (long i = 0; ok && i < w * {k}; i++) ok = isfinite(x[i]) != 0;",
-            "    if (ok) {",
-            # A short block's lanes past w repeat its last row: no flag a real row lacks.
-            f"      for (long l = 0; l < {b}; l++) for (long i = 0; i < {k}; i++) "
-            f"xv[i * {b} + l] = x[(l < w ? l : w - 1) * {k} + i];",
-            "      feclearexcept(AL_BAD);"]
-    done_v = [f"        for (long l = 0; l < w; l++) for (long i = 0; i < {nv}; i++) "
-              f"V[(r + l) * {nv} + i] = t[al_vs[i] * {b} + l];"]
-    done_g = [f"        for (long l = 0; l < w; l++) for (long i = 0; i < {k}; i++) "
-              f"G[(r + l) * {k} + i] = t[al_gs[i] * {b} + l];"] if input_grads else []
-    done_pg = [f"        for (long j = 0; j < {m}; j++) {{",
-               f"          const double *u = t + al_ps[j] * {b}; double s = PG[al_pj[j]];",
-               "          for (long l = 0; l < w; l++) s += u[l];",
-               "          PG[al_pj[j]] = s;", "        }"]
 
-    def driver(name: str, sig: str, calls: list[str], done: list[str], rows: str) -> None:
-        out.main.extend([f"int {name}{sig} {{", *parts.checks(), *head, *calls,
-                         "      if (!fetestexcept(AL_BAD)) {", *done, "        continue;",
-                         "      }", "    }",
-                         f"    int rc = {rows};", "    if (rc) return rc;", "  }",
-                         "  return 0;", "}"])
+    def assemble(scalar_rows: bool) -> str:
+        out = _CText()
+        out.head += [simd.prelude(), *(simd.lane_call(name, nargs)
+                                       for name, nargs in sorted(text.calls))]
+        out.head.append(f"#define VX (VT + {n_slots})")  # (the vector statements' inputs)
+        parts.tables(out.main)
+        if scalar_rows:
+            _scalar_rows(parts, out, False)
+            short = "2 * w > AL_LANES"
+            rows_fw, rows_vg = "al_fw_rows(r, r + w, X, P, V, fail, T)", \
+                "al_vg_rows(r, r + w, X, P, V, G, PG, fail, T)"
+        else:  # lent by the scalar library: `al_rows`
+            out.main += [f"typedef int (*al_fw_t)(long r0, {_FW_SIG[1:]};",
+                         f"typedef int (*al_vg_t)(long r0, {_VG_SIG[1:]};",
+                         "static al_fw_t volatile al_fw_rows;",
+                         "static al_vg_t volatile al_vg_rows;",
+                         "void al_rows(al_fw_t f, al_vg_t g) { al_fw_rows = f; al_vg_rows = g; }"]
+            short = "(2 * w > AL_LANES || !al_vg_rows)"
+            rows_fw = "al_fw_rows ? al_fw_rows(r, r + w, X, P, V, fail, T) : (*fail = r, 4)"
+            rows_vg = "al_vg_rows ? al_vg_rows(r, r + w, X, P, V, G, PG, fail, T) : (*fail = r, 4)"
+        sig = "(const double *restrict P, vd *restrict VT)"
+        call_fw = out.chunks("al_vf", vfwd, "AL_T void ", sig)
+        call_bw = out.chunks("al_vb", vbwd, "AL_T void ", sig)
+        head = ["  vd *VT = (vd *)(((uintptr_t)T + sizeof(vd) - 1) & "
+                "~(uintptr_t)(sizeof(vd) - 1));",
+                f"  double *xv = (double *)(VT + {n_slots});",
+                "  const double *t = (const double *)VT;",
+                f"  for (long r = 0; r < n; r += {b}) {{",
+                f"    long w = n - r < {b} ? n - r : {b};  /* the block's rows */",
+                f"    const double *x = X + r * {k};",
+                f"    int ok = {short};  /* a short tail: scalar rows (fewer library calls) */",
+                f"    for (long i = 0; ok && i < w * {k}; i++) ok = isfinite(x[i]) != 0;",
+                "    if (ok) {",
+                # A short block's lanes past w repeat its last row: no flag a real row lacks.
+                f"      for (long l = 0; l < {b}; l++) for (long i = 0; i < {k}; i++) "
+                f"xv[i * {b} + l] = x[(l < w ? l : w - 1) * {k} + i];",
+                "      feclearexcept(AL_BAD);"]
+        done_v = [f"        for (long l = 0; l < w; l++) for (long i = 0; i < {nv}; i++) "
+                  f"V[(r + l) * {nv} + i] = t[al_vs[i] * {b} + l];"]
+        done_g = [f"        for (long l = 0; l < w; l++) for (long i = 0; i < {k}; i++) "
+                  f"G[(r + l) * {k} + i] = t[al_gs[i] * {b} + l];"] if input_grads else []
+        done_pg = [f"        for (long j = 0; j < {m}; j++) {{",
+                   f"          const double *u = t + al_ps[j] * {b}; double s = PG[al_pj[j]];",
+                   "          for (long l = 0; l < w; l++) s += u[l];",
+                   "          PG[al_pj[j]] = s;", "        }"]
 
-    driver("al_fw", _FW_SIG, call_fw, done_v, "al_fw_rows(r, r + w, X, P, V, fail, T)")
-    driver("al_vg", _VG_SIG, call_fw + call_bw, done_v + done_g + done_pg,
-           "al_vg_rows(r, r + w, X, P, V, G, PG, fail, T)")
-    return out.text(), size, [j for j, _ in parts.used]
+        def driver(name: str, sig: str, calls: list[str], done: list[str], rows: str) -> None:
+            out.main.extend([f"int {name}{sig} {{", *parts.checks(), *head, *calls,
+                             "      if (!fetestexcept(AL_BAD)) {", *done, "        continue;",
+                             "      }", "    }",
+                             f"    int rc = {rows};", "    if (rc) return rc;", "  }",
+                             "  return 0;", "}"])
+
+        driver("al_fw", _FW_SIG, call_fw, done_v, rows_fw)
+        driver("al_vg", _VG_SIG, call_fw + call_bw, done_v + done_g + done_pg, rows_vg)
+        return out.text()
+
+    text_ = assemble(scalar_rows)
+    # Its size in bytes (BLOCKS_MAX_BYTES): with the scalar rows, lent or not.
+    whole = len(text_) if scalar_rows else len(assemble(True))
+    return text_, size, [j for j, _ in parts.used], whole
 
 
 _T_REF = re.compile(r"(?<![A-Za-z_])T\[(\d+)\]")
