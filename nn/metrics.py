@@ -86,6 +86,9 @@ def base_loss(loss_fn: Any) -> Any:
     return loss_fn
 
 
+_INT = {int}
+
+
 def class_labels(y: Sequence[Any], loss_fn: Any = None) -> list[Any] | None:
     """The sorted distinct class labels of `y`, or None when `y` holds no classes: ints are
     labels; floats that are all whole numbers are too (scikit-learn's `type_of_target`: kept
@@ -93,7 +96,7 @@ def class_labels(y: Sequence[Any], loss_fn: Any = None) -> list[Any] | None:
     0.0/1.0 or -1.0/+1.0 are read as the ints (PyTorch's float targets)."""
     if not y:
         return None
-    if all(type(c) is int for c in y):
+    if set(map(type, y)) <= _INT:  # (at C speed: fit in a loop reads its labels each call)
         return sorted(set(y))
     if not all(type(c) is int or (type(c) is float and math.isfinite(c) and c.is_integer())
                for c in y):

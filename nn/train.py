@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from typing import Any
 
 from autograd_lite import Value, no_grad
@@ -122,7 +123,7 @@ def _labels_for(labels: Any) -> list[Any]:
 
 
 def _is_class_labels(y: Sequence[Any]) -> bool:
-    return all(type(c) is int for c in y)
+    return set(map(type, y)) <= {int}
 
 
 def output_activation(model: Any) -> str | None:
@@ -182,10 +183,10 @@ def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]],
         raise ValueError(f"{name}: {len(X)} inputs but {len(y)} labels")
     if not X:
         raise ValueError(f"{name}: no data")
-    for i, t in enumerate(y):
-        if isinstance(t, str):
-            raise TypeError(f"{name}: y[{i}] is the string {t!r}; nn trains on numbers: encode "
-                            "class names as ints 0 .. k-1 (e.g. sklearn's LabelEncoder)")
+    if any(map(isinstance, y, repeat(str))):  # (at C speed: fit in a loop checks y each call)
+        i, t = next((i, t) for i, t in enumerate(y) if isinstance(t, str))
+        raise TypeError(f"{name}: y[{i}] is the string {t!r}; nn trains on numbers: encode "
+                        "class names as ints 0 .. k-1 (e.g. sklearn's LabelEncoder)")
     if all(isinstance(t, list) and len(t) == 1 for t in y):
         with no_grad():
             out = model(X[0])
