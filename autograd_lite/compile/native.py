@@ -670,11 +670,12 @@ BUILDS = [0]
 # ---- translation units, compiled in parallel ----------------------------------------------------
 #: A program is cut into 2, 4 or 8 translation units of at least this many bytes, compiled by
 #: parallel compiler processes and linked into one library: GCC's time is linear in the
-#: statement functions, so two cores build the digits MLP's program (0.61 MB, 4 units) in about
-#: half the wall time of one unit (1.8 -> 0.9 s quiet). The count follows the program's size
-#: alone (the same library on every machine: it is in the cache key); the number of compiler
-#: processes at once follows the CPUs this process may run on (`build_jobs`).
-UNIT_BYTES = 128_000
+#: statement functions, so two cores build the digits MLP's block code (0.36 MB, 4 units) in
+#: 0.52 s instead of 0.92 s (2 units 0.55 s, 8 units 0.56 s: more compiler CPU). The count
+#: follows the program's size alone (the same library on every machine: it is in the cache
+#: key); the number of compiler processes at once follows the CPUs this process may run on
+#: (`build_jobs`).
+UNIT_BYTES = 64_000
 MAX_UNITS = 8
 
 
