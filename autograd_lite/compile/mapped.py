@@ -35,7 +35,7 @@ import numbers
 import re
 import threading
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from typing import Any
 
 from ..engine.value import Value, describe
@@ -361,10 +361,11 @@ class Mapped:
             if a.typecode != "d":
                 raise TypeError(f"compiled map: input {i} must be an array('d') or a float, "
                                 f"got {describe(a)}")
-            if n >= 0 and len(a) != n:
-                raise ValueError(f"compiled map: input {i} has {len(a)} items, input 0.. "
+            size = len(a) if t is array else array.__len__(a)  # a subclass's own __len__
+            if n >= 0 and size != n:
+                raise ValueError(f"compiled map: input {i} has {size} items, input 0.. "
                                  f"have {n}")
-            n = len(a)
+            n = size
         if n < 0:
             raise ValueError("compiled map: at least one input must be an array")
         return vals, n
@@ -418,21 +419,25 @@ class Mapped:
         # Every input array pinned by a buffer export while C reads it: the call releases the
         # GIL, and another thread resizing one (append, del) would move it under the loop.
         # (`res` is this call's own: fresh arrays, or the scratch it holds the lock of.)
+        # The length is checked again once pinned: another thread may have resized an input
+        # since `_normalize` measured it (C would read past its end, or a freed buffer).
         pins: list[memoryview] = []
-        for a in args:
-            if type(a) is float:
-                addrs.append(at)
-                strides.append(0)
-                at += 8
-            else:
-                pins.append(memoryview(a))
-                addrs.append(a.buffer_info()[0])
-                strides.append(1)
-        # The pointer and stride tables as arrays (cheaper to make than ctypes arrays).
-        table_a = array(_PTR, addrs)
-        table_s = array("l", strides)
-        table_o = array(_PTR, [r.buffer_info()[0] for r in res])
         try:
+            for i, a in enumerate(args):
+                if type(a) is float:
+                    addrs.append(at)
+                    strides.append(0)
+                    at += 8
+                else:
+                    pin = memoryview(a)
+                    pins.append(pin)
+                    _same_length(pin, i, n)  # the buffer's own length and address (an
+                    addrs.append(array.buffer_info(a)[0])  # array subclass may lie)
+                    strides.append(1)
+            # The pointer and stride tables as arrays (cheaper to make than ctypes arrays).
+            table_a = array(_PTR, addrs)
+            table_s = array("l", strides)
+            table_o = array(_PTR, [r.buffer_info()[0] for r in res])
             return self._run(n, table_a.buffer_info()[0], table_s.buffer_info()[0],
                              table_o.buffer_info()[0]) == 0
         finally:
@@ -442,6 +447,8 @@ class Mapped:
     def _python_call(self, args: list[Any], n: int) -> list[array[float]]:
         fn = self.fn
         cols = [[a] * n if isinstance(a, float) else a.tolist() for a in args]
+        for i, c in enumerate(cols):
+            _same_length(c, i, n)
         rows: list[Any] = []
         add = rows.append
         try:
@@ -454,6 +461,14 @@ class Mapped:
             return [array("d", rows)]
         return [array("d", col) for col in zip(*rows)] if rows else \
             [array("d") for _ in range(self.n_outputs)]
+
+
+def _same_length(a: Sized, i: int, n: int) -> None:
+    """ValueError when input `i` no longer has the `n` items the call measured (another thread
+    resized it during the call)."""
+    if len(a) != n:
+        raise ValueError(f"compiled map: input {i} changed length during the call ({n} -> "
+                         f"{len(a)} items): another thread resized it")
 
 
 def compile_map(fn: Callable[..., Any], n_inputs: int, *, example: Sequence[float] | None = None,
