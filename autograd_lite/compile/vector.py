@@ -50,6 +50,11 @@ class Unsupported(Exception):
 # type as an integer (an integer literal, arithmetic on those, a call of an unknown function),
 # "m" a lane mask, "b" a scalar condition.
 _Item = tuple[str, str]
+#: An array index in statement text, and the numbers that stand for them by position in a
+#: statement's shape (past any index a graph can have; the parser reads them as indices).
+_INDEX = re.compile(r"(?<![\w.])([TxP])\[(\d+)\]")
+_HOLE = 10 ** 15
+_HOLES = re.compile(r"(?<=\[)(1\d{15})(?=\])")
 
 
 class VectorText:
@@ -61,6 +66,8 @@ class VectorText:
         self._toks: list[str] = []
         self._i = 0
         self._depth = 0
+        #: statement shape (its array indices numbered by position) -> its vector text
+        self._shapes: dict[str, str] = {}
 
     # ---- tokens --------------------------------------------------------------------------------
     def _lex(self, text: str) -> list[str]:
@@ -86,7 +93,22 @@ class VectorText:
 
     # ---- the public entry ----------------------------------------------------------------------
     def expr(self, text: str) -> str:
-        """Vector text of a right-hand side (always a vector: scalars are broadcast)."""
+        """Vector text of a right-hand side (always a vector: scalars are broadcast). Parsed
+        once per shape: statements that differ only in their array indices (`T[k]`, `x[i]`,
+        `P[j]`: most of a graph's) share one parse, the indices put back by position."""
+        found: list[str] = []
+
+        def hole(m: re.Match[str]) -> str:
+            found.append(m.group(2))
+            return f"{m.group(1)}[{_HOLE + len(found) - 1}]"
+
+        shape = _INDEX.sub(hole, text)
+        vec = self._shapes.get(shape)
+        if vec is None:
+            vec = self._shapes[shape] = self._parse(shape)
+        return _HOLES.sub(lambda m: found[int(m.group(1)) - _HOLE], vec) if found else vec
+
+    def _parse(self, text: str) -> str:
         self._toks, self._i, self._depth = self._lex(text), 0, 0
         try:
             item = self._cond()
