@@ -385,6 +385,9 @@ class CompiledStep:
                 return False
             self.compiled, self.encoding, self.n_inputs = c, enc, len(x0)
             self.scalar = isinstance(out, Value)
+            #: the output is one Value or a list of Values (`known_output` can stand for it)
+            self.plain_output = self.scalar or (
+                type(out) is list and all(isinstance(o, Value) for o in out))
             self.verified = False
             self._snapshot = after
             return True
@@ -831,7 +834,8 @@ def known_output(model: Module, x: Sequence[Any], loss_for: Callable[[Any], Loss
     except TypeError:  # not weak-referenceable: no cache
         return None
     old = None if entries is None else entries.get(backend)
-    if old is None or old.in_fit or old.fallback is not None or not old.verified:
+    if old is None or old.in_fit or old.fallback is not None or not old.verified or \
+            not getattr(old, "plain_output", False):  # (a tuple output, say: the model's own)
         return None
     # One trace's parts, read once (and checked unchanged at the end: another thread's fit
     # may trace the step again meanwhile).

@@ -187,3 +187,24 @@ def test_a_non_finite_sample_output_is_left_to_the_interpreter():
     assert nc.known_output(m, X[0], lambda out: nn.losses.multi_margin) is None
     m.layers[1].neurons[0].b.data = math.inf  # an infinite output: the interpreter decides
     assert nc.known_output(m, X[0], lambda out: nn.losses.cross_entropy) is None
+
+
+class TupleOut(nn.Module):
+    """Returns its outputs as a tuple: "auto" does not read a tuple as a vector of logits."""
+
+    def __init__(self):
+        self.inner = nn.MLP(4, [3], activation="linear", seed=4)
+
+    def forward(self, x):
+        return tuple(self.inner(x))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_output_container_decides_auto_as_in_the_interpreter(compiled):
+    X, y = data()
+    m = TupleOut()
+    fit = dict(optimizer=nn.Adam(m.parameters(), lr=0.05), epochs=1, batch_size=8,
+               progress=False, compiled=compiled)
+    nn.fit(m, X, y, loss="cross_entropy", **fit)
+    with pytest.raises(ValueError, match="output is a vector, the target is not"):
+        nn.fit(m, X, y, loss="auto", **fit)  # a tuple output: "auto" is mse
