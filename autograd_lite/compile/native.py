@@ -222,6 +222,36 @@ def _cpu_flags() -> str:
     return platform.processor() or platform.machine()
 
 
+class _Speculation:
+    """`_probe_simd` of the level `simd()` will first try (if any), run in a thread while the
+    compiler itself is probed: `level` and `ok` (None: not run, or it failed to run)."""
+
+    def __init__(self, cmd: list[str]) -> None:
+        self.level: str | None = None
+        self.ok: bool | None = None
+        try:
+            level = _wanted_simd()
+        except ValueError:  # (said by `simd()` itself)
+            return
+        if level == "none":
+            return
+        self.level = level
+        self._thread = threading.Thread(target=self._run, args=(cmd,), daemon=True,
+                                        name="autograd-lite-probe")
+        self._thread.start()
+
+    def _run(self, cmd: list[str]) -> None:
+        assert self.level is not None
+        try:
+            self.ok = _probe_simd(cmd, vector.SIMDS[self.level])
+        except (OSError, subprocess.SubprocessError, NativeUnavailableError):
+            self.ok = None
+
+    def join(self) -> None:
+        if self.level is not None:
+            self._thread.join()
+
+
 def find_compiler() -> tuple[list[str], str] | str:
     """(compiler command, its identity: version text, target, binary stamp) of the first
     working C compiler, or the reason none works. Tries `$CC`, then `cc`, `gcc`, `clang` on
@@ -248,14 +278,21 @@ def find_compiler() -> tuple[list[str], str] | str:
         if same in seen:
             continue
         seen.add(same)
+        # The vector-code probe of the level block code will ask for runs meanwhile (another
+        # core): its result is kept if this compiler is the one found.
+        vec = _Speculation(full)
         try:
             result = _probe(full)
         except (OSError, subprocess.SubprocessError, NativeUnavailableError) as e:
             result = f"{cmd[0]} ({e})"
+        vec.join()
         if isinstance(result, str):
             tried.append(result)
             continue
         found = result
+        if vec.level is not None and vec.ok is not None:
+            with _lock:
+                _simd_probed[("\0".join([*found[0], found[1]]), vec.level)] = vec.ok
         if user_cc and i > 0:
             warnings.warn(f"$CC ({user_cc}) is not usable: {'; '.join(tried)}; compiled replay "
                           f"uses {full[0]} instead", NativeUnavailableWarning, stacklevel=4)

@@ -314,3 +314,48 @@ def test_another_users_library_under_a_multi_unit_key_is_never_loaded(
     assert not marker.exists(), "a library this process did not build was loaded"
     assert native.BUILDS[0] == start + 1
     assert c.value_and_grad(ROWS[0]) == interpret(f, ROWS[0], P)
+
+
+# ---- the vector-code probe runs beside the compiler's ------------------------------------------
+@pytest.fixture
+def fresh_probes(monkeypatch):
+    native.forget_compiler()
+    monkeypatch.setattr(native, "_cpu_level", [])
+    yield
+    native.forget_compiler()
+
+
+def spy_vector_probes(monkeypatch) -> list[tuple[str, str]]:
+    seen = []
+    real = native._probe_simd
+
+    def spy(cmd, s):
+        seen.append((s.name, threading.current_thread().name))
+        return real(cmd, s)
+
+    monkeypatch.setattr(native, "_probe_simd", spy)
+    return seen
+
+
+@pytest.mark.skipif(native.cpu_simd() == "none", reason="no vector instruction set here")
+def test_the_vector_code_probe_runs_while_the_compiler_is_probed(monkeypatch, fresh_probes):
+    monkeypatch.delenv(native.SIMD_ENV, raising=False)
+    seen = spy_vector_probes(monkeypatch)
+    assert not isinstance(native.find_compiler(), str)
+    assert [t for _, t in seen] == ["autograd-lite-probe"]
+    chosen = native.simd()
+    assert chosen is not None and seen == [(chosen.name, "autograd-lite-probe")]  # not again
+
+
+@pytest.mark.parametrize("env", ["none", "avx3"])
+def test_no_vector_probe_beside_the_compiler_when_none_is_wanted_or_the_level_is_bad(
+        monkeypatch, fresh_probes, env):
+    monkeypatch.setenv(native.SIMD_ENV, env)
+    seen = spy_vector_probes(monkeypatch)
+    assert not isinstance(native.find_compiler(), str)  # a bad level is not the probe's error
+    assert seen == []
+    if env == "avx3":
+        with pytest.raises(ValueError, match="AUTOGRAD_LITE_SIMD"):
+            native.simd()
+    else:
+        assert native.simd() is None
