@@ -51,7 +51,10 @@ training set is encoded once into a buffer of rows and each batch gathered from 
 and optimizer state live in flat arrays (nn/flat.py) from the first replayed batch to the next
 `sync`, which `fit` calls before any user code (lr_schedule, validation, a live plot), at the
 end and on an error. `fit_step` gives the next fit on the same model, loss and targets the same
-step (its trace, compiled code and first-batch check): it only re-checks the snapshot.
+step (its trace, compiled code and first-batch check): it only re-checks the snapshot. Such a
+fit also takes the model's output at X[0] (to resolve and check its loss) from that step's
+replay of the row (`known_output`) when the snapshot proves model and loss unchanged, instead of
+an interpreter forward pass.
 """
 
 from __future__ import annotations
