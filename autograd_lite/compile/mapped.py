@@ -198,6 +198,8 @@ class _Lanes:
 
 
 _VREF = re.compile(r"\bV([TX])\[(\d+)\]")
+#: array's own typecode getter (an array subclass may shadow the attribute)
+_TYPECODE: Any = array.__dict__["typecode"]
 #: The array typecode of a C pointer (`al_map`'s tables of addresses).
 _PTR = "Q" if ctypes.sizeof(ctypes.c_void_p) == 8 else "I"
 
@@ -358,10 +360,11 @@ class Mapped:
                 if not isinstance(a, array):
                     raise TypeError(f"compiled map: input {i} must be an array('d') or a "
                                     f"float, got {describe(a)}")
-            if a.typecode != "d":
+            # (an array subclass's own typecode / __len__ are not its buffer's)
+            if (a.typecode if t is array else _TYPECODE.__get__(a)) != "d":
                 raise TypeError(f"compiled map: input {i} must be an array('d') or a float, "
                                 f"got {describe(a)}")
-            size = len(a) if t is array else array.__len__(a)  # a subclass's own __len__
+            size = len(a) if t is array else array.__len__(a)
             if n >= 0 and size != n:
                 raise ValueError(f"compiled map: input {i} has {size} items, input 0.. "
                                  f"have {n}")
@@ -379,7 +382,8 @@ class Mapped:
         if out is not None:
             out = list(out)
             if len(out) != self.n_outputs or not all(
-                    isinstance(o, array) and o.typecode == "d" and len(o) == n for o in out):
+                    isinstance(o, array) and _TYPECODE.__get__(o) == "d"
+                    and array.__len__(o) == n for o in out):
                 raise TypeError(f"compiled map: out must be {self.n_outputs} array('d')s of "
                                 f"{n} items")
         if self.backend == "c" and n:

@@ -1,7 +1,8 @@
 """compile_map's C loop reads only the buffers its inputs really have: an input resized after the
 call measured it (as another thread may, while the call runs) is a ValueError naming the input,
 never a read past its end or of a freed buffer (a crash); an array subclass that reports another
-length or address through `__len__` / `buffer_info` is read as the buffer it is.
+typecode, length or address (`typecode`, `__len__`, `buffer_info`) is checked and read as the
+buffer it is.
 """
 
 from __future__ import annotations
@@ -78,6 +79,28 @@ def test_an_array_subclass_is_read_as_the_buffer_it_is(backend):
         assert bits(got) == want, cls
     with pytest.raises(ValueError, match="input 2 has 6 items, input 0.. have 5"):
         k(2.0, Longer("d", xs), array("d", [*ys, 1.0]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_array_subclass_is_checked_by_its_buffers_own_typecode_and_length(backend):
+    class Doubles(array):  # says "d" whatever its items are
+        typecode = "d"
+
+    class Longer(array):
+        def __len__(self) -> int:
+            return 3
+
+    k = compile_map(axpy, 3, backend=backend)
+    x, y = array("d", [1.0, 2.0, 3.0]), array("d", [0.5, -0.5, 4.0])
+    with pytest.raises(TypeError, match="input 1 must be an array"):
+        k(2.0, Doubles("b", bytes(24)), y)  # 24 bytes, not 3 doubles
+    out = [Doubles("b", bytes(24))]
+    with pytest.raises(TypeError, match="out must be 1 array"):
+        k(2.0, x, y, out=out)
+    out = [Longer("d", [7.0] * 5)]
+    with pytest.raises(TypeError, match="out must be 1 array"):
+        k(2.0, x, y, out=out)
+    assert bits(out[0]) == bits([7.0] * 5)
 
 
 @pytest.mark.slow
