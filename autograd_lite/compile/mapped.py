@@ -382,8 +382,9 @@ class Mapped:
         if out is not None:
             out = list(out)
             if len(out) != self.n_outputs or not all(
-                    isinstance(o, array) and _TYPECODE.__get__(o) == "d"
-                    and array.__len__(o) == n for o in out):
+                    (o.typecode == "d" and len(o) == n) if type(o) is array else
+                    (isinstance(o, array) and _TYPECODE.__get__(o) == "d"
+                     and array.__len__(o) == n) for o in out):
                 raise TypeError(f"compiled map: out must be {self.n_outputs} array('d')s of "
                                 f"{n} items")
         if self.backend == "c" and n:
@@ -435,8 +436,10 @@ class Mapped:
                 else:
                     pin = memoryview(a)
                     pins.append(pin)
-                    _same_length(pin, i, n)  # the buffer's own length and address (an
-                    addrs.append(array.buffer_info(a)[0])  # array subclass may lie)
+                    if len(pin) != n:  # the buffer's own length and address (an array
+                        _same_length(pin, i, n)  # subclass's methods may say otherwise)
+                    addrs.append(a.buffer_info()[0] if type(a) is array else
+                                 array.buffer_info(a)[0])
                     strides.append(1)
             # The pointer and stride tables as arrays (cheaper to make than ctypes arrays).
             table_a = array(_PTR, addrs)
