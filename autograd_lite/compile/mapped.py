@@ -453,7 +453,7 @@ class Mapped:
 
     def _python_call(self, args: list[Any], n: int) -> list[array[float]]:
         fn = self.fn
-        cols = [[a] * n if isinstance(a, float) else a.tolist() for a in args]
+        cols = [[a] * n if isinstance(a, float) else array.tolist(a) for a in args]
         for i, c in enumerate(cols):
             _same_length(c, i, n)
         rows: list[Any] = []

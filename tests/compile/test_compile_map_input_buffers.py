@@ -138,3 +138,17 @@ def test_another_thread_resizing_an_input_never_crashes_a_call():
         stop.set()
         t.join()
         sys.setswitchinterval(old)
+
+
+def test_the_python_path_reads_an_array_subclass_as_its_buffer():
+    """The Python path (here: an inf input) reads the buffer the C loop would, not what an
+    array subclass's tolist says."""
+
+    class Other(array):
+        def tolist(self) -> list[float]:
+            return [99.0] * len(self)
+
+    k = compile_map(axpy, 3, backend=BACKENDS[0])
+    xs, ys = [1.0, float("inf"), -2.0], [0.5, 1.0, -0.0]
+    (got,) = k(2.0, Other("d", xs), array("d", ys))
+    assert bits(got) == bits(axpy(2.0, x, y) for x, y in zip(xs, ys))
