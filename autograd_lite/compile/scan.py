@@ -67,7 +67,7 @@ static int al_finite(const double *g, long m) {
   return s <= 0x1p1020;
 }
 
-long al_scan(al_step_fn step, double *T, const double *table, long k,
+long al_scan(al_step_fn step, double *T, const double *table, long n_rows, long k,
              const long long *order, long n_order, long bs, int reverse,
              long column, const double *column_values,
              const double *P, long m, double *X, double *V, long nv, double *G, double *PG,
@@ -77,6 +77,8 @@ long al_scan(al_step_fn step, double *T, const double *table, long k,
              double **A, const long *S, long n_out, double *const *O, double *const *commit,
              double *grad, long long *counter) {
   long nb = (n_order + bs - 1) / bs;
+  for (long i = 0; i < n_order; i++)  /* every index checked before any batch runs */
+    if (order[i] < 0 || order[i] >= n_rows) return -1 - i;
   for (long b = 0; b < nb; b++) {
     long s0 = b * bs, n = n_order - s0 < bs ? n_order - s0 : bs;
     for (long r = 0; r < n; r++) {
@@ -133,7 +135,7 @@ def _load_driver() -> Any:
             else:
                 fn = lib.al_scan
                 p, lg, d = ctypes.c_void_p, ctypes.c_long, ctypes.c_double
-                fn.argtypes = [p, p, p, lg, p, lg, lg, ctypes.c_int, lg, p, p, lg, p, p, lg,
+                fn.argtypes = [p, p, p, lg, lg, p, lg, lg, ctypes.c_int, lg, p, p, lg, p, p, lg,
                                p, p, lg, p, ctypes.c_int, lg, lg, d, p, p, ctypes.c_int,
                                p, lg, p, p, p, p, lg, p, p, p, p]
                 fn.restype = lg
@@ -151,10 +153,21 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+def _buffer_is(a: Any, code: str, n: int | None) -> bool:
+    """Whether `a` is an array of typecode `code` (and `n` items), read from its buffer, not
+    from attributes a subclass may redefine (C reads the buffer)."""
+    if type(a) is array:
+        return a.typecode == code and (n is None or len(a) == n)
+    if not isinstance(a, array):
+        return False
+    with memoryview(a) as mv:
+        return mv.format == code and (n is None or mv.nbytes == 8 * n)
+
+
 def _ints(seq: Any, what: str) -> array[int]:
     """`seq` (ints) as an array('q'); TypeError for anything else (bools included)."""
-    if isinstance(seq, array) and seq.typecode == "q":
-        return seq
+    if _buffer_is(seq, "q", None):
+        return seq if type(seq) is array else array("q", bytes(memoryview(seq)))
     if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
         raise TypeError(f"scan_steps: {what} must be a sequence of ints, got {describe(seq)}")
     if not set(map(type, seq)) <= {int}:  # (checked one by one only when not plain ints)
@@ -168,7 +181,7 @@ def _ints(seq: Any, what: str) -> array[int]:
 
 
 def _doubles(a: Any, n: int, what: str) -> array[float]:
-    if not (isinstance(a, array) and a.typecode == "d" and len(a) == n):
+    if not _buffer_is(a, "d", n):
         raise TypeError(f"scan_steps: {what} must be an array('d') of {n} floats, got "
                         f"{describe(a)}")
     return a
@@ -185,11 +198,7 @@ class _Plan:
         self.k, self.m = k, m
         self.rows = as_rows(rows, k, nan_check=False)
         n_rows = self.rows.n
-        order = _ints(order, "order")
-        if len(order) and (min(order) < 0 or max(order) >= n_rows):
-            raise ValueError(f"scan_steps: order holds indices from {min(order)} to "
-                             f"{max(order)}, the rows are 0 to {n_rows - 1}")
-        self.order = order
+        self.order = _ints(order, "order")  # (its range: `check_order`, or the C driver's)
         if not _is_int(batch_size) or batch_size < 1:
             raise ValueError(f"scan_steps: batch_size must be a positive int, got "
                              f"{describe(batch_size)}")
@@ -252,8 +261,7 @@ class _Plan:
         if not isinstance(finite, bool):
             raise TypeError(f"scan_steps: finite must be a bool, got {describe(finite)}")
         self.finite = finite
-        if counter is not None and not (isinstance(counter, array) and counter.typecode == "q"
-                                        and len(counter) == 1):
+        if counter is not None and not _buffer_is(counter, "q", 1):
             raise TypeError(f"scan_steps: counter must be an array('q') of one int, got "
                             f"{describe(counter)}")
         self.counter = counter
@@ -274,7 +282,7 @@ class _Plan:
             if codes is None:
                 raise TypeError("scan_steps: decide needs codes (one int per row)")
             self.codes = _ints(codes, "codes")
-            if len(self.codes) != n_rows:
+            if len(self.codes) != n_rows:  # (an array of our own: its len is its buffer's)
                 raise ValueError(f"scan_steps: codes has {len(self.codes)} ints for {n_rows} "
                                  "rows")
         elif codes is not None:
@@ -300,6 +308,17 @@ class _Plan:
         else:
             raise TypeError(f"scan_steps: decide must be ('argmax', first, count) or "
                             f"('threshold', index, t), got {describe(decide)}")
+
+    def check_order(self, first_bad: int | None = None) -> None:
+        """ValueError naming an index of `order` out of the rows' range (the first, when the
+        C driver found it: `first_bad`)."""
+        order, n_rows = self.order, self.rows.n
+        if first_bad is None:
+            if not len(order) or (min(order) >= 0 and max(order) < n_rows):
+                return
+            first_bad = next(i for i, v in enumerate(order) if not 0 <= v < n_rows)
+        raise ValueError(f"scan_steps: order[{first_bad}] = {order[first_bad]} is not a row "
+                         f"index (the rows are 0 to {n_rows - 1})")
 
     def kernel_args(self, b: int, grads: array[float]) -> list[Any]:
         """The kernel's inputs for batch `b`."""
@@ -338,6 +357,7 @@ def scan_steps(c: Compiled, rows: Any, order: Any, batch_size: Any, *, params: A
 
 def _python(c: Compiled, plan: _Plan) -> ScanResult:
     """The scan in Python: per batch, `value_and_grad_batch` and the kernel's call."""
+    plan.check_order()
     k, m, bs = plan.k, plan.m, plan.bs
     table = memoryview(plan.rows.data).cast("B") if plan.rows.n and k else memoryview(b"")
     step = 8 * k
@@ -404,7 +424,9 @@ def _python(c: Compiled, plan: _Plan) -> ScanResult:
 
 
 def _address(a: Any) -> int:
-    return a.buffer_info()[0] if len(a) else 0
+    """Where an array's items are (array's own method: a subclass cannot redirect it)."""
+    address, n = array.buffer_info(a)
+    return address if n else 0
 
 
 def _native(plan: _Plan, impl: CBackend, lib: Any, lib_grads: bool, fn: Any) -> ScanResult:
@@ -470,7 +492,7 @@ def _native(plan: _Plan, impl: CBackend, lib: Any, lib_grads: bool, fn: Any) -> 
     codes = plan.codes
 
     def call(T: int) -> int:
-        return int(fn(step_addr, T, plan.rows.address, k, _address(plan.order),
+        return int(fn(step_addr, T, plan.rows.address, plan.rows.n, k, _address(plan.order),
                       len(plan.order), bs, int(plan.reverse), plan.column,
                       _address(cv) if cv is not None else 0, _address(plan.params), m,
                       _address(X), _address(V), nv, _address(G) if G is not None else 0,
@@ -494,5 +516,7 @@ def _native(plan: _Plan, impl: CBackend, lib: Any, lib_grads: bool, fn: Any) -> 
     finally:
         for pin in pins:
             pin.release()
+    if done < 0:
+        plan.check_order(-1 - done)
     return ScanResult(done, sums[:done].tolist() if plan.aux_sum >= 0 else [],
                       correct[:done].tolist() if codes is not None else [])

@@ -271,7 +271,20 @@ def bad_calls():
         ({"decide": ("threshold", 0, 0.0), "codes": [0] * 3}, ValueError, "codes"),
         ({"codes": [0] * 4}, TypeError, "codes"),
         ({"counter": [0]}, TypeError, "counter"),
+        ({"counter": Liar("b", bytes(8))}, TypeError, "counter"),
+        # array subclasses whose typecode or length lie: their buffer decides (C reads it)
+        ({"params": Liar("b", bytes(48))}, TypeError, "params"),
+        ({"params": Long("d", [0.0])}, TypeError, "params"),
     ]
+
+
+class Liar(array):
+    typecode = "d"  # (a class attribute over another typecode's buffer)
+
+
+class Long(array):
+    def __len__(self):
+        return 6
 
 
 @pytest.mark.parametrize("change, kind, words", bad_calls())
