@@ -16,6 +16,9 @@ numbers. Each batch is all or nothing; the scan stops at the first batch it cann
 fast path (a row the step flags: NaN, inf, an IEEE flag; with `finite`, a non-finite aux sum or
 gradient; a kernel call that needs its Python path) and says how many it did: the caller runs
 that batch its own way and scans on from the next one.
+
+Why one file past ~400 lines: it is one idea, the scan: its argument checks, the C driver and
+the Python loop that must give the same numbers are read side by side here.
 """
 
 from __future__ import annotations
