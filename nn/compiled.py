@@ -650,11 +650,15 @@ class CompiledStep:
         self._codes = None
         if set(map(len, self._X)) != {k}:  # (fit checked X: never, unless called directly)
             return None
+        # A target the encoding cannot hold (a label the trace did not see) gets NaN codes: its
+        # batch's replay refuses it (a NaN input), so that batch goes `__call__`'s way (the
+        # interpreter) and the others are still replayed, scanned included.
+        unknown = [math.nan] * enc.width
         try:
             for x, t in zip(self._X, self._y):
                 code = encode(t)
                 if code is None:
-                    return None
+                    code = unknown
                 items += x
                 items += code
                 items.append(scale)

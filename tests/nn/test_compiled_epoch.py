@@ -171,6 +171,40 @@ def test_a_batch_the_scan_cannot_do_goes_batch_by_batch_mid_epoch(kind):
                     batch_size=4))
 
 
+def test_a_label_the_trace_did_not_see_goes_batch_by_batch_mid_epoch():
+    """A step traced for labels 0 and 1 (a loss of the user's: a one-hot choice) meets a 2 in
+    row 17: that batch goes the interpreter's way, the others are still scanned."""
+    X, y = data()
+    y = [t % 2 for t in y]
+    y[17] = 2
+    known = y[:17] + y[18:]
+
+    def loss(outs, ys):
+        return nn.losses.cross_entropy(outs, ys)
+
+    out = []
+    for mode in ("scan", "batches", "interpreter"):
+        with Scans() as scans, pytest.MonkeyPatch.context() as mp:
+            if mode == "batches":
+                mp.setattr(nc.CompiledStep, "scan", lambda self, order, rule: [])
+            m = KINDS["cross_entropy"][0](1)
+            opt = OPTIMIZERS["adam"](m.parameters())
+            step = nn.train_batch if mode == "interpreter" else nc.CompiledStep(m, loss,
+                                                                              targets=known)
+            h = nn.fit(m, X, y, loss=loss, optimizer=opt, epochs=2, batch_size=4,
+                       shuffle=False, progress=False, step=step)
+            if mode == "scan":
+                assert 0 < scans.batches <= 2 * 11 - 3  # not the first, nor row 17's (twice)
+                assert step.fallback is None
+        out.append((m, opt, h))
+    same(out[0], out[1])
+    # a one-hot choice adds exact zeros to the chosen loss: the interpreter's up to 1e-12
+    for a, b in zip(out[0][2].loss + [p.data for p in out[0][0].parameters()],
+                    out[2][2].loss + [p.data for p in out[2][0].parameters()]):
+        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+    assert out[0][2].accuracy == out[2][2].accuracy
+
+
 def test_nearest_label_decisions_stay_batch_by_batch():
     """mse on a scalar output with three class labels: the nearest label decides (Python),
     so these batches are not scanned; the History is the interpreter's rule all the same."""
