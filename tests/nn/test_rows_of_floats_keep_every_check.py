@@ -25,6 +25,20 @@ class Half(float):
     """A float subclass (as np.float64 is): read as its value."""
 
 
+class Doubled(float):
+    """A float subclass whose `__float__` is its own: read through it, as `float()` reads it."""
+
+    def __float__(self) -> float:
+        return float.__float__(self) * 2.0
+
+
+class NotANumber(float):
+    """A finite float whose `__float__` says NaN: refused, as `float()` of it is NaN."""
+
+    def __float__(self) -> float:
+        return math.nan
+
+
 #: entry -> None (accepted as float(entry)) or the exception it raises.
 ODD = {
     "int": (lambda: 3, None),
@@ -35,6 +49,8 @@ ODD = {
     "np.int64": (lambda: np.int64(-7), None),
     "Fraction": (lambda: Fraction(1, 3), None),
     "float subclass": (lambda: Half(-0.0), None),
+    "float subclass with its own __float__": (lambda: Doubled(0.75), None),
+    "float subclass whose __float__ is nan": (lambda: NotANumber(1.0), ValueError),
     "Value": (lambda: Value(2.5), None),
     "nan": (lambda: math.nan, ValueError),
     "inf": (lambda: -math.inf, ValueError),
@@ -109,3 +125,11 @@ def test_int_targets_are_copied_and_odd_ones_converted():
     assert got == y and got is not y
     assert arrays.targets([np.int64(1), True, 2.5, "a"]) == [1, 1, 2.5, "a"]
     assert [type(t) for t in arrays.targets([np.int64(1), True])] == [int, int]
+
+
+@pytest.mark.parametrize("make", [list, tuple, lambda r: np.array(r, dtype=object)])
+def test_a_float_subclass_is_read_through_its_own_float(make):
+    X = [make([Doubled(0.75), 1.0]), make([2.0, 3.0])]
+    assert arrays.rows(X) == [[1.5, 1.0], [2.0, 3.0]]
+    with pytest.raises(ValueError, match=r"X\[1\]\[0\] is nan"):
+        arrays.rows([make([1.0, 2.0]), make([NotANumber(1.0), 3.0])])
