@@ -721,7 +721,8 @@ class CompiledStep:
         count = array("q", [0])  # batches committed into flat's arrays, whatever happens next
         try:
             res = c.scan_steps(
-                memoryview(rows).cast("B").cast("d", (len(rows) // width, width)), order, size,
+                memoryview(rows).cast("B").cast("d", (len(rows) // width, width)),
+                array("q", order), size,  # (fit's indices: ints, taken as they are)
                 params=flat.data, update=kernel, args=args, outputs=outputs, grad=grads,
                 column=width - 1, column_values=scales, reverse=True, aux_sum=0,
                 decide=None if decision is None else decision[0],
