@@ -349,3 +349,27 @@ def test_with_a_compiler_the_scan_is_one_native_call(monkeypatch):
     want = reference(c, rows, list(range(12)), 5, params)
     res, _ = scan(c, view, list(range(12)), 5, params)
     assert res.done == 3 and bits(params) == bits(want[0])
+
+
+@pytest.mark.parametrize("backend", ["auto", "python"])
+def test_a_function_without_aux_scans_too(backend):
+    """No aux outputs: no sums or decisions, the steps all the same."""
+    w = [al.Value(0.3), al.Value(-0.2)]
+    c = compile_grad(lambda x, t: ((w[0] * x + w[1] - t) ** 2) * 0.5, [1.0, 0.0], params=w,
+                     backend=backend)
+    rows = array("d", [0.1 * i for i in range(20)])
+    view = memoryview(rows).cast("B").cast("d", (10, 2))
+    k = sgd(backend)
+    params = array("d", [0.3, -0.2])
+    res = c.scan_steps(view, list(range(10)), 4, params=params, update=k,
+                       args=["params", "grad", 0.1, 0.0], outputs=[params])
+    want = array("d", [0.3, -0.2])
+    for s0 in range(0, 10, 4):
+        g = array("d", [0.0, 0.0])
+        c.value_and_grad_batch([list(rows[i * 2:i * 2 + 2]) for i in range(s0, min(s0 + 4, 10))],
+                               param_data=want, accumulate=g, input_grads=False)
+        k(want, g, 0.1, 0.0, out=[want])
+    assert res == (3, [], []) and bits(params) == bits(want)
+    with pytest.raises(ValueError, match="aux_sum"):
+        c.scan_steps(view, [0], 1, params=params, update=k, args=["params", "grad", 0.1, 0.0],
+                     outputs=[params], aux_sum=0)
