@@ -235,15 +235,18 @@ class _Speculation:
             return
         if level == "none":
             return
-        self.level = level
+        self._level = level
         self._thread = threading.Thread(target=self._run, args=(cmd,), daemon=True,
                                         name="autograd-lite-probe")
-        self._thread.start()
+        try:
+            self._thread.start()
+        except RuntimeError:  # no new threads (at interpreter exit): `simd()` probes later
+            return
+        self.level = level
 
     def _run(self, cmd: list[str]) -> None:
-        assert self.level is not None
         try:
-            self.ok = _probe_simd(cmd, vector.SIMDS[self.level])
+            self.ok = _probe_simd(cmd, vector.SIMDS[self._level])
         except (OSError, subprocess.SubprocessError, NativeUnavailableError):
             self.ok = None
 
@@ -765,33 +768,49 @@ def units(text: str, n: int | None = None) -> list[str]:
 
 
 def _compile_units(texts: list[str], cmd: list[str], flags: list[str], tmp: str) -> list[str]:
-    """Compile each unit into an object file in `tmp`, `build_jobs` compilers at once; the
+    """Compile each unit into an object file in `tmp`, `build_jobs` compilers at once (this
+    thread and helpers; this thread alone where no thread can start, at interpreter exit); the
     objects' paths. A unit that fails raises NativeUnavailableError naming it with the
     compiler's message (the units not started yet are not compiled)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     n = len(texts)
     failed: list[tuple[int, subprocess.CompletedProcess[str]]] = []
+    errors: list[BaseException] = []
     stop = threading.Event()
+    todo = iter(range(n))
+    take = threading.Lock()
 
-    def one(i: int) -> None:
-        if stop.is_set():
-            return
-        src = Path(tmp) / f"unit{i}.c"
+    def work() -> None:
+        while not stop.is_set():
+            with take:
+                i = next(todo, None)
+            if i is None:
+                return
+            src = Path(tmp) / f"unit{i}.c"
+            try:
+                src.write_text(texts[i])
+                done = _run([*cmd, *flags, "-c", "-o", str(src.with_suffix(".o")), str(src)],
+                            600, tmp)
+            except BaseException as e:  # noqa: BLE001 - raised in the calling thread
+                errors.append(e)
+                stop.set()
+                return
+            if done.returncode != 0:
+                failed.append((i, done))
+                stop.set()
+
+    helpers = []
+    for _ in range(build_jobs(n) - 1):
+        t = threading.Thread(target=work, daemon=True, name="autograd-lite-cc")
         try:
-            src.write_text(texts[i])
-            done = _run([*cmd, *flags, "-c", "-o", str(src.with_suffix(".o")), str(src)], 600,
-                        tmp)
-        except BaseException:
-            stop.set()
-            raise
-        if done.returncode != 0:
-            failed.append((i, done))
-            stop.set()
-
-    with ThreadPoolExecutor(build_jobs(n), thread_name_prefix="autograd-lite-cc") as pool:
-        for future in [pool.submit(one, i) for i in range(n)]:
-            future.result()  # (OSError, SubprocessError: raised here)
+            t.start()
+        except RuntimeError:  # no new threads (at interpreter exit)
+            break
+        helpers.append(t)
+    work()
+    for t in helpers:
+        t.join()
+    if errors:
+        raise errors[0]  # (OSError, SubprocessError: the caller says the compiler failed)
     if failed:
         i, done = min(failed, key=lambda f: f[0])
         raise NativeUnavailableError(

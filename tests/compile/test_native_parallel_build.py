@@ -359,3 +359,36 @@ def test_no_vector_probe_beside_the_compiler_when_none_is_wanted_or_the_level_is
             native.simd()
     else:
         assert native.simd() is None
+
+
+def test_units_are_built_at_interpreter_exit_too(tmp_path):
+    """An atexit handler that builds a program of several units (no new threads then): the
+    units are compiled one after another, and the numbers are the interpreter's."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "at_exit.py"
+    script.write_text(
+        "import atexit, math\n"
+        "from autograd_lite import Value, compile_grad\n"
+        "from autograd_lite.compile import emit, native\n"
+        "emit.CHUNK = 4\n"
+        "native.UNIT_BYTES = 500\n"
+        "def f(x):\n"
+        "    h = x\n"
+        "    for _ in range(12):\n"
+        "        h = (h * 0.75).tanh() + x\n"
+        "    return h\n"
+        "def last():\n"
+        "    native.forget_compiler()\n"
+        "    c = compile_grad(f, [0.5], backend='c')\n"
+        "    got = c.forward_batch([[0.1 * r] for r in range(7)])\n"
+        "    want = [f(Value(0.1 * r)).data for r in range(7)]\n"
+        "    print('units', len(native.units(native.PRELUDE + c.c_source)), got == want)\n"
+        "atexit.register(last)\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    count, ok = done.stdout.split()[1:]
+    assert int(count) > 1 and ok == "True", done.stdout
