@@ -223,7 +223,7 @@ def test_no_more_compilers_run_at_once_than_jobs(small_chunks, monkeypatch):
             running[0] += 1
             peak[0] = max(peak[0], running[0])
         try:
-            time.sleep(0.05)  # (so that overlapping units would be seen)
+            time.sleep(0.2)  # (so that overlapping units are seen, even on a loaded machine)
             return real(cmd, timeout, tmp)
         finally:
             with lock:
