@@ -819,10 +819,11 @@ def _compile_units(texts: list[str], cmd: list[str], flags: list[str], tmp: str)
     return [str(Path(tmp) / f"unit{i}.o") for i in range(n)]
 
 
-def _build(source: str, cmd: list[str], flags: list[str], n_units: int = 1) -> bytes:
+def _build(source: str, cmd: list[str], flags: list[str], n_units: int = 1,
+           texts: list[str] | None = None) -> bytes:
     """Compile `source` in a private temporary directory, as `n_units` translation units
     (see `units`) compiled in parallel and linked; the library's bytes."""
-    texts = units(source, n_units)
+    texts = units(source, n_units) if texts is None else texts
     with _private_tmpdir("autograd-lite-build-") as tmp:
         out = Path(tmp) / "replay.so"
         try:
@@ -958,7 +959,8 @@ def load(source: str, n_lines: int, symbols: Sequence[str] = ("al_vg", "al_fw"))
         flags += SIMD_FLAGS
     text = PRELUDE + source
     tag = f"simd: {isa} x{vector.SIMDS[isa].lanes}" if isa is not None else "simd: none"
-    n_units = len(units(text))
+    parts = units(text)
+    n_units = len(parts)
     key = cache_key(text, cmd, identity, flags, tag, n_units)
     with _lock:
         lib = _loaded.get(key)
@@ -980,7 +982,7 @@ def load(source: str, n_lines: int, symbols: Sequence[str] = ("al_vg", "al_fw"))
             if lib is not None and not _has_symbols(lib, symbols):
                 lib = None
     if lib is None:
-        data = _build(text, cmd, flags, n_units)
+        data = _build(text, cmd, flags, n_units, parts)
         try:
             lib = _dlopen(data)
         except OSError as e:

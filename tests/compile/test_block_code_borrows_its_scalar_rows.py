@@ -164,10 +164,10 @@ def test_scalar_rows_that_cannot_be_built_leave_those_rows_to_the_interpreter(mo
     c.value_and_grad_batch(CLEAN, input_grads=False)  # the block library
     real = native._build
 
-    def no_scalar(source, cmd, flags, n_units=1):
+    def no_scalar(source, cmd, flags, *rest):
         if "vector_size" not in source:
             raise NativeUnavailableError("C compiler cc failed: scalar code refused here")
-        return real(source, cmd, flags, n_units)
+        return real(source, cmd, flags, *rest)
 
     monkeypatch.setattr(native, "_build", no_scalar)
     with pytest.warns(NativeUnavailableWarning, match="scalar rows.*refused here.*interpreter"):

@@ -127,11 +127,11 @@ def test_when_scalar_code_fails_too_the_build_has_failed(monkeypatch):
     refuse_block_code(monkeypatch)
     real = native._build
 
-    def scalar_refused(source, cmd, flags, n_units=1):
+    def scalar_refused(source, cmd, flags, *rest):
         if "vector_size" not in source:  # scalar code
             raise NativeUnavailableError("C compiler cc failed on the generated source "
                                          "(exit 1): scalar code refused too")
-        return real(source, cmd, flags, n_units)
+        return real(source, cmd, flags, *rest)
 
     monkeypatch.setattr(native, "_build", scalar_refused)
     with pytest.raises(NativeUnavailableError, match="this is not C"):  # the first failure
