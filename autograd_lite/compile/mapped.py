@@ -35,8 +35,8 @@ import numbers
 import re
 import threading
 from array import array
-from collections.abc import Callable, Sequence, Sized
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from ..engine.value import Value, describe
 from . import native, vector
@@ -436,10 +436,18 @@ class Mapped:
                 else:
                     pin = memoryview(a)
                     pins.append(pin)
-                    if len(pin) != n:  # the buffer's own length and address (an array
-                        _same_length(pin, i, n)  # subclass's methods may say otherwise)
-                    addrs.append(a.buffer_info()[0] if type(a) is array else
-                                 array.buffer_info(a)[0])
+                    # the buffer's own address and length (an array subclass's methods, or
+                    # its __buffer__ on Python 3.12+, may say otherwise)
+                    if type(a) is array:
+                        addr, size = a.buffer_info()
+                    else:
+                        addr, size = array.buffer_info(a)
+                        if pin.obj is not a:
+                            raise TypeError(f"compiled map: input {i}'s buffer is not its "
+                                            "array's own (its class overrides __buffer__)")
+                    if size != n:
+                        _resized(i, n, size)
+                    addrs.append(addr)
                     strides.append(1)
             # The pointer and stride tables as arrays (cheaper to make than ctypes arrays).
             table_a = array(_PTR, addrs)
@@ -455,7 +463,8 @@ class Mapped:
         fn = self.fn
         cols = [[a] * n if isinstance(a, float) else array.tolist(a) for a in args]
         for i, c in enumerate(cols):
-            _same_length(c, i, n)
+            if len(c) != n:
+                _resized(i, n, len(c))
         rows: list[Any] = []
         add = rows.append
         try:
@@ -470,12 +479,11 @@ class Mapped:
             [array("d") for _ in range(self.n_outputs)]
 
 
-def _same_length(a: Sized, i: int, n: int) -> None:
-    """ValueError when input `i` no longer has the `n` items the call measured (another thread
+def _resized(i: int, n: int, size: int) -> NoReturn:
+    """ValueError: input `i` has `size` items, not the `n` the call measured (another thread
     resized it during the call)."""
-    if len(a) != n:
-        raise ValueError(f"compiled map: input {i} changed length during the call ({n} -> "
-                         f"{len(a)} items): another thread resized it")
+    raise ValueError(f"compiled map: input {i} changed length during the call ({n} -> {size} "
+                     "items): another thread resized it")
 
 
 def compile_map(fn: Callable[..., Any], n_inputs: int, *, example: Sequence[float] | None = None,

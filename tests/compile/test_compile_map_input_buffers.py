@@ -152,3 +152,15 @@ def test_the_python_path_reads_an_array_subclass_as_its_buffer():
     xs, ys = [1.0, float("inf"), -2.0], [0.5, 1.0, -0.0]
     (got,) = k(2.0, Other("d", xs), array("d", ys))
     assert bits(got) == bits(axpy(2.0, x, y) for x, y in zip(xs, ys))
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="__buffer__ in Python classes: 3.12+")
+@pytest.mark.skipif(not HAVE_CC, reason="no working C compiler")
+def test_an_array_subclass_exporting_another_buffer_is_a_type_error():
+    class Elsewhere(array):
+        def __buffer__(self, flags: int) -> memoryview:
+            return memoryview(bytes(8 * len(self)))
+
+    k = compile_map(axpy, 3, backend="c")
+    with pytest.raises(TypeError, match="input 1's buffer is not its array's own"):
+        k(2.0, Elsewhere("d", [1.0, 2.0]), array("d", [3.0, 4.0]))
