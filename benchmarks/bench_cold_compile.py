@@ -117,7 +117,14 @@ def main() -> int:
     ap.add_argument("--stages", action="store_true")
     args = ap.parse_args()
     if args.stages:
-        stages()
+        before = os.environ.get("XDG_CACHE_HOME")
+        try:
+            stages()
+        finally:
+            import shutil
+            shutil.rmtree(os.environ["XDG_CACHE_HOME"], ignore_errors=True)
+            if before is not None:
+                os.environ["XDG_CACHE_HOME"] = before
         return 0
     trees = [("this tree", HERE.parent)]
     if args.against is not None:
