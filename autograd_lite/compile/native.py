@@ -110,6 +110,8 @@ _compiler: dict[str, Any] = {}  # cache of the probe: {"key": (CC, PATH), "found
 #: cache key -> loaded library, for this process. Weak: a library no Compiled uses any more is
 #: closed (its mapping released), so nothing grows with the number of graphs compiled.
 _loaded: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+#: cache key -> the lock of the thread loading or building it now (`load`).
+_building: dict[str, threading.Lock] = {}
 
 
 def _candidates() -> list[list[str]]:
@@ -964,8 +966,29 @@ def load(source: str, n_lines: int, symbols: Sequence[str] = ("al_vg", "al_fw"))
     key = cache_key(text, cmd, identity, flags, tag, n_units)
     with _lock:
         lib = _loaded.get(key)
-    if lib is not None:
-        return lib
+        if lib is not None:
+            return lib
+        gate = _building.setdefault(key, threading.Lock())
+    # One load or build per key at a time in this process: a second thread asking for the
+    # same library (two Compileds of one graph, their lent scalar rows) waits for the first
+    # and takes its library, instead of running the compilers again beside it.
+    try:
+        with gate:
+            with _lock:
+                lib = _loaded.get(key)
+            return lib if lib is not None else _load_or_build(key, text, cmd, flags, n_units,
+                                                              parts, symbols)
+    finally:
+        with _lock:
+            if _building.get(key) is gate:
+                del _building[key]
+
+
+def _load_or_build(key: str, text: str, cmd: list[str], flags: list[str], n_units: int,
+                   parts: list[str], symbols: Sequence[str]) -> Any:
+    """`load`'s library of `key`: from the disk cache (its MAC checked), else built (and
+    cached); entered in this process's table."""
+    lib = None
     folder = usable_cache()
     secret = _secret(folder) if folder is not None else None
     path, sidecar = Path(f"{key}.so"), Path(f"{key}.mac")
