@@ -536,62 +536,65 @@ class CBackend:
         fail = ctypes.c_long(0)
         x0, p0, v0 = rows.address, P.buffer_info()[0], V.buffer_info()[0]
         g0 = G.buffer_info()[0] if G is not None else 0
-        pg0 = PG.buffer_info()[0]
-        patched: dict[int, Row] = {}
-        interpret_all = False
-        at: list[float] | None = None
-        row_at: Sequence[float] | None
-        start = 0
-        while start < n:
-            if interpret_all:
-                r = start
-            else:
-                if with_grad:
-                    rc = lib.call(lib.vg, n - start, x0 + 8 * k * start, p0,
-                                  v0 + 8 * nv * start, g0 and g0 + 8 * k * start, pg0,
-                                  ctypes.byref(fail))
+        pg0 = array.buffer_info(PG)[0]  # (the buffer's own, not a subclass's override)
+        # Pinned while C runs (ctypes releases the GIL): another thread resizing either would
+        # move it under the loop (BufferError for that thread instead).
+        with memoryview(P), memoryview(PG):
+            patched: dict[int, Row] = {}
+            interpret_all = False
+            at: list[float] | None = None
+            row_at: Sequence[float] | None
+            start = 0
+            while start < n:
+                if interpret_all:
+                    r = start
                 else:
-                    rc = lib.call(lib.fw, n - start, x0 + 8 * k * start, p0,
-                                  v0 + 8 * nv * start, ctypes.byref(fail))
-                if rc == 0:
-                    break
-                if rc == 4:  # block code asking for its scalar rows, from row *fail on
-                    if lib.need_rows is not None and lib.need_rows():
-                        start += fail.value
-                        continue
-                    rc = 1  # (none: that row in the interpreter)
-                if rc == 3:
-                    j = k * start + fail.value
-                    if batch:
-                        raise nan_error(j, k)
-                    raise ValueError(f"compiled input {j % k}: got NaN, a Value needs a "
-                                     "number (inf is allowed)")
-                interpret_all = rc == 2
-                r = start if interpret_all else start + fail.value
-            xs = rows.row(r, k)
-            where = r if batch else row
-            if not subst:
-                row_at = self.reference.at(P, None)  # P, if another thread changed them
-            else:
-                if at is None:
-                    at = P.tolist()
-                row_at = at
-            if with_grad:
-                value, g = self.reference.interpret_row(xs, where, row_at)
-                for j in range(m):
-                    PG[j] += g[k + j]
-            else:
-                value, g = self.reference.forward_row(xs, where, row_at), ()
-            patched[r] = (value, g)
-            start = r + 1
-        values = self._outputs(V, n)
-        grads = None
-        if G is not None:
-            gl = G.tolist()
-            grads = [tuple(gl[r * k:(r + 1) * k]) for r in range(n)]
-        for r, (value, g) in patched.items():
-            values[r] = value
-            if grads is not None:
-                grads[r] = g[:k]
+                    if with_grad:
+                        rc = lib.call(lib.vg, n - start, x0 + 8 * k * start, p0,
+                                      v0 + 8 * nv * start, g0 and g0 + 8 * k * start, pg0,
+                                      ctypes.byref(fail))
+                    else:
+                        rc = lib.call(lib.fw, n - start, x0 + 8 * k * start, p0,
+                                      v0 + 8 * nv * start, ctypes.byref(fail))
+                    if rc == 0:
+                        break
+                    if rc == 4:  # block code asking for its scalar rows, from row *fail on
+                        if lib.need_rows is not None and lib.need_rows():
+                            start += fail.value
+                            continue
+                        rc = 1  # (none: that row in the interpreter)
+                    if rc == 3:
+                        j = k * start + fail.value
+                        if batch:
+                            raise nan_error(j, k)
+                        raise ValueError(f"compiled input {j % k}: got NaN, a Value needs a "
+                                         "number (inf is allowed)")
+                    interpret_all = rc == 2
+                    r = start if interpret_all else start + fail.value
+                xs = rows.row(r, k)
+                where = r if batch else row
+                if not subst:
+                    row_at = self.reference.at(P, None)  # P, if another thread changed them
+                else:
+                    if at is None:
+                        at = P.tolist()
+                    row_at = at
+                if with_grad:
+                    value, g = self.reference.interpret_row(xs, where, row_at)
+                    for j in range(m):
+                        PG[j] += g[k + j]
+                else:
+                    value, g = self.reference.forward_row(xs, where, row_at), ()
+                patched[r] = (value, g)
+                start = r + 1
+            values = self._outputs(V, n)
+            grads = None
+            if G is not None:
+                gl = G.tolist()
+                grads = [tuple(gl[r * k:(r + 1) * k]) for r in range(n)]
+            for r, (value, g) in patched.items():
+                values[r] = value
+                if grads is not None:
+                    grads[r] = g[:k]
         total: Any = PG if accumulate is not None else tuple(PG.tolist())
         return values, grads if keep_grads else None, total

@@ -364,8 +364,9 @@ class Compiled:
         """
         interpreted = self._interpreted()
         m = len(self.params)
-        if accumulate is not None and (not isinstance(accumulate, array) or
-                                       accumulate.typecode != "d" or len(accumulate) != m):
+        if accumulate is not None and (  # (a subclass's own typecode / __len__ are not its
+                not isinstance(accumulate, array) or  # buffer's: the C loop writes the buffer)
+                array.typecode.__get__(accumulate) != "d" or array.__len__(accumulate) != m):
             raise TypeError(f"accumulate must be an array('d') of {m} floats, got "
                             f"{describe(accumulate)}")
         sub = None if param_data is None else as_param_data(param_data, m)

@@ -258,6 +258,10 @@ def as_inputs(xs: Sequence[Any], k: int) -> list[float]:
 
 def as_param_data(param_data: Sequence[Any], m: int) -> array[float]:
     """`param_data` as an array("d") of one plain float per parameter (checked)."""
+    if isinstance(param_data, array) and type(param_data) is not array:
+        # A subclass: its own buffer's items (C reads the buffer, not an overridden __len__,
+        # typecode or buffer_info), checked as any other sequence of numbers.
+        param_data = array.tolist(param_data)
     if isinstance(param_data, _NOT_SEQUENCES) or not (
             hasattr(param_data, "__len__") and hasattr(param_data, "__getitem__")):
         raise TypeError(f"param_data must be a sequence of {m} real numbers, got "
@@ -265,7 +269,7 @@ def as_param_data(param_data: Sequence[Any], m: int) -> array[float]:
     if len(param_data) != m:
         raise ValueError(f"compiled function has {m} parameters, param_data has "
                          f"{len(param_data)}")
-    if isinstance(param_data, array) and param_data.typecode == "d":
+    if type(param_data) is array and param_data.typecode == "d":
         return param_data
     if set(map(type, param_data)) <= {float, int}:  # (not bool: not a real number here)
         try:
