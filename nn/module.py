@@ -51,7 +51,7 @@ class _Clusters:
         # one held by an attribute (`encoder`) is one only for the Values it holds itself.
         path = outer + (name,) if listed and name else outer
         own = path if not name or (path and path[-1] == name) else path + (name,)
-        for attr, obj in vars(m).items():
+        for attr, obj in vars(m).copy().items():
             if not attr.startswith("_"):
                 self.item(obj, f"{name}.{attr}" if name else attr, path, own, False)
 
@@ -117,7 +117,7 @@ class Module:
                 yield name, p
 
     def _named(self, prefix: str) -> Iterator[tuple[str, Value]]:
-        for name, obj in vars(self).items():
+        for name, obj in vars(self).copy().items():
             if name.startswith("_"):
                 continue
             yield from _walk(f"{prefix}.{name}" if prefix else name, obj)
