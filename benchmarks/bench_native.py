@@ -195,7 +195,7 @@ def compile_time(n: int = 10_000) -> dict[str, float]:
     cc_cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
     lines = c.c_source.count("\n") if c.c_source else 0
     return {"nodes": c.n_nodes, "wall": wall, "cc_cpu": cc_cpu,
-            "level": 1.0 if lines and native.opt_level(lines) == "-O1" else 0.0}
+            "level": 1.0 if lines and native.opt_level(lines) != "-O0" else 0.0}
 
 
 def have_torch() -> bool:

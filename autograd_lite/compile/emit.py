@@ -175,6 +175,12 @@ class _CParts:
         self.used = [(j, self._slot(e, self.bwd)) for j, e in enumerate(prog.grads[k_grads:])
                      if e != "0.0"]
         self.k, self.n_params, self.input_grads = n_inputs, n_params, input_grads
+        # Copies `T[a] = T[b]` (a gradient passed through an add, a value through a copy)
+        # removed: T[a]'s readers read T[b] (see `_forward_copies`).
+        alias = _forward_copies(self.fwd, self.bwd)
+        self.vslots = [alias.get(t, t) for t in self.vslots]
+        self.gslots = [alias.get(t, t) for t in self.gslots]
+        self.used = [(j, alias.get(t, t)) for j, t in self.used]
         # T compacted: a slot is reused once its value is dead (see `_reuse_slots`).
         keep = [*self.vslots, *self.gslots, *(t for _, t in self.used)]
         slots, self.size = _reuse_slots(self.fwd + self.bwd, keep)
@@ -227,8 +233,11 @@ class _CText:
         self.protos: list[str] = []
         self.main: list[str] = []
 
-    def chunks(self, prefix: str, lines: list[str], head: str, args: str) -> list[str]:
-        """`lines` as noinline functions of CHUNK statements; the statements calling them."""
+    def chunks(self, prefix: str, lines: list[str], head: str, args: str,
+               call: str = "") -> list[str]:
+        """`lines` as noinline functions of CHUNK statements; the statements calling them
+        (with the arguments `call`, by default the statements' own: `(x, P, T)` for scalar
+        code, `(P, VT)` for block code)."""
         names = []
         for c in range(0, len(lines), CHUNK):
             names.append(f"{prefix}{c // CHUNK}")
@@ -237,8 +246,9 @@ class _CText:
                 body.append("  AL_VZ;")  # AVX code leaves the upper register halves clean
             self.pieces.append("\n".join([*body, "}"]))
             self.protos.append(f"AL_CHUNK {head}{names[-1]}{args};")
-        return [f"    {name}(x, P, T);" if not head.startswith("AL_T") else
-                f"      {name}(P, VT);" for name in names]
+        if not head.startswith("AL_T"):
+            return [f"    {name}{call or '(x, P, T)'};" for name in names]
+        return [f"      {name}{call or '(P, VT)'};" for name in names]
 
     def text(self) -> str:
         return "\n".join([*self.head, native.PIECES_MARK, *self.pieces, native.MAIN_MARK,
@@ -402,18 +412,32 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
                 # A short block's lanes past w repeat its last row: no flag a real row lacks.
                 f"      for (long l = 0; l < {b}; l++) for (long i = 0; i < {k}; i++) "
                 f"xv[i * {b} + l] = x[(l < w ? l : w - 1) * {k} + i];",
-                "      feclearexcept(AL_BAD);"]
+                "      AL_CLEAR;"]
         done_v = [f"        for (long l = 0; l < w; l++) for (long i = 0; i < {nv}; i++) "
                   f"V[(r + l) * {nv} + i] = t[al_vs[i] * {b} + l];"]
         done_g = [f"        for (long l = 0; l < w; l++) for (long i = 0; i < {k}; i++) "
                   f"G[(r + l) * {k} + i] = t[al_gs[i] * {b} + l];"] if input_grads else []
-        done_pg = [f"        for (long j = 0; j < {m}; j++) {{",
+        # A full block's parameter gradients: one statement per parameter, its lanes added
+        # in row order (`PG[j] + t0 + t1 + ...`: C adds left to right), slots known at
+        # compile time (a loop over the index tables costs ~4x as much: half the call).
+        sums = [f"  PG[{j}] = PG[{j}]{''.join(f' + t[{s * b + lane}]' for lane in range(b))};"
+                for j, s in parts.used]
+        call_pg = out.chunks("al_pg", sums, "AL_T void ",
+                             "(double *restrict PG, const double *restrict t)", "(PG, t)")
+        done_pg = [f"        if (w == {b}) {{", *(f"  {c}" for c in call_pg),
+                   "        } else {",
+                   f"        for (long j = 0; j < {m}; j++) {{",
                    f"          const double *u = t + al_ps[j] * {b}; double s = PG[al_pj[j]];",
                    "          for (long l = 0; l < w; l++) s += u[l];",
-                   "          PG[al_pj[j]] = s;", "        }"]
+                   "          PG[al_pj[j]] = s;", "        }", "        }"]
 
         def driver(name: str, sig: str, calls: list[str], done: list[str], rows: str) -> None:
-            out.main.extend([f"int {name}{sig} {{", *parts.checks(), *head, *calls,
+            # The flags: all cleared once (feclearexcept: the x87 unit's too), then the SSE
+            # unit's per block (`AL_CLEAR`, inline: feclearexcept costs ~7% of a call). A
+            # flag the x87 unit raised (a libm function) sends its block to the scalar rows,
+            # which clear both per row: any later block starts with clean x87 flags again.
+            out.main.extend([f"int {name}{sig} {{", *parts.checks(), "  feclearexcept(AL_BAD);",
+                             *head, *calls,
                              "      if (!fetestexcept(AL_BAD)) {", *done, "        continue;",
                              "      }", "    }",
                              f"    int rc = {rows};", "    if (rc) return rc;", "  }",
@@ -430,6 +454,39 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
 
 
 _T_REF = re.compile(r"(?<![A-Za-z_])T\[(\d+)\]")
+
+
+def _forward_copies(*blocks: list[tuple[str, str, str]]) -> dict[int, int]:
+    """Removes from `blocks` (statement lists run one after another, changed in place) each
+    copy `T[a] = T[b]` after which neither slot is written again, and rewrites the later reads
+    of T[a] as reads of T[b] (chains followed to their source): the same numbers, bit for bit
+    (a copy rounds nothing), without the copy's load and store. Returns {a: b}: where the
+    outputs read at the end are. bench_native's MLP step: 304 of 1,559 statements, ~10% of
+    its block code's time (benchmarks/bench_blocks.py)."""
+    lines = [line for block in blocks for line in block]
+    last: dict[int, int] = {}
+    for i, (v, _, _) in enumerate(lines):
+        last[int(v[2:-1])] = i
+    alias: dict[int, int] = {}
+
+    def read(m: re.Match[str]) -> str:
+        t = int(m.group(1))
+        return f"T[{alias[t]}]" if t in alias else m.group(0)
+
+    i = 0
+    for block in blocks:
+        kept = []
+        for v, o, e in block:
+            e = _T_REF.sub(read, e) if alias else e
+            a = int(v[2:-1])
+            m = _T_REF.fullmatch(e.strip()) if o == "=" else None
+            if m is not None and last[a] == i and last.get(int(m.group(1)), -1) < i:
+                alias[a] = int(m.group(1))
+            else:
+                kept.append((v, o, e))
+            i += 1
+        block[:] = kept
+    return alias
 
 
 def _reuse_slots(lines: list[tuple[str, str, str]], keep: list[int]

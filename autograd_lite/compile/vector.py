@@ -309,14 +309,18 @@ class Simd:
     def prelude(self) -> str:
         """The types and primitives of block code: `vd` (B doubles), `vl` (a lane mask),
         `al_bc` (broadcast), `al_bm` (a scalar condition as a mask), `al_sel` (a bitwise
-        select), `al_fabs` (the sign bit cleared), `AL_T` (the target attribute) and `AL_VZ`
-        (vzeroupper, or nothing)."""
+        select), `al_fabs` (the sign bit cleared), `AL_T` (the target attribute), `AL_VZ`
+        (vzeroupper, or nothing) and `AL_CLEAR` (the SSE unit's invalid, divide-by-zero and
+        overflow flags cleared, inline: x86's MXCSR)."""
         b = self.lanes
         attr = f'__attribute__((target("{self.target}")))' if self.target else ""
         vz = "__builtin_ia32_vzeroupper()" if self.vzeroupper else "(void)0"
         return "\n".join([
             f"/* autograd-lite block code: {self.name}, {b} rows per vector */",
             "#include <stdint.h>",
+            "#include <xmmintrin.h>",
+            "#define AL_CLEAR _mm_setcsr(_mm_getcsr() & ~(unsigned)(_MM_EXCEPT_INVALID | "
+            "_MM_EXCEPT_DIV_ZERO | _MM_EXCEPT_OVERFLOW))",
             f"#define AL_LANES {b}",
             f"#define AL_T {attr}",
             f"#define AL_VZ {vz}",

@@ -1,0 +1,177 @@
+"""How the generated C is made faster without changing a bit: the optimisation level chosen by
+the program's size (and part of the cache key), copies of slots forwarded to their readers,
+the per-block flag clearing that leaves the caller's other IEEE flags alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import platform
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from autograd_lite import Value
+from autograd_lite.compile import emit, native, vector
+
+from .test_native_blocks import HAVE_CC, LEVELS, SPECIAL, Raw, needs_cc, private_cache
+
+__all__ = ["private_cache"]  # (the fixture, used by every test here)
+
+EXAMPLES = min(settings().max_examples, 8)
+
+
+# ---- the level by size --------------------------------------------------------------------
+def test_level_follows_the_program_size():
+    o2, o1 = native._O2_MAX_LINES, native._O1_MAX_LINES
+    assert 0 < o2 < o1
+    assert [native.opt_level(n) for n in (1, o2, o2 + 1, o1, o1 + 1)] == \
+        ["-O2", "-O2", "-O1", "-O1", "-O0"]
+
+
+def mlp_step():
+    """A small MLP's hinge term (relu): copies, selects and parameter sums in its code."""
+    w = [Value(0.1 * (i % 7) - 0.3) for i in range(3 * 4 + 4 + 1)]
+
+    def f(x0, x1, t):
+        hs = []
+        for j in range(4):
+            z = w[3 * j + 2] + w[3 * j] * x0 + w[3 * j + 1] * x1
+            hs.append(z.relu())
+        y = w[16]
+        for j in range(4):
+            y = y + w[12 + j] * hs[j]
+        return (y * -t + 1.0).relu()
+
+    return f, [0.5, -0.25, 1.0], w
+
+
+@needs_cc
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.one_of(st.floats(-3.0, 3.0), st.sampled_from(SPECIAL)),
+                         min_size=3, max_size=3), min_size=0, max_size=19))
+def test_every_level_gives_the_same_bits_and_its_own_library(monkeypatch, rows):
+    f, xs, w = mlp_step()
+    pdata = [p.data for p in w]
+    results, builds = [], []
+    for simd in [None, *(vector.SIMDS[lv] for lv in LEVELS)]:
+        for o2_max in (native._O2_MAX_LINES, 0, -1):  # -O2, -O1; -O0 below
+            with monkeypatch.context() as m:
+                m.setattr(native, "_O2_MAX_LINES", o2_max)
+                if o2_max < 0:
+                    m.setattr(native, "_O1_MAX_LINES", -1)
+                before = native.BUILDS[0]
+                native.forget_loaded()
+                raw = Raw(f, xs, w, simd, input_grads=True)
+                builds.append(native.BUILDS[0] - before)
+            results.append((raw.run(rows, pdata, True), raw.run(rows, pdata, False)))
+    assert all(r == results[0] for r in results)
+    # Each level is a library of its own (the first example builds them, later ones find
+    # them in the cache): a cached -O1 library is never taken for the -O2 one.
+    assert builds in ([1] * len(builds), [0] * len(builds))
+
+
+# ---- copies forwarded --------------------------------------------------------------------------
+def run(lines, x):
+    """Interprets statements `T[a] = e` / `T[a] += e`, e one of `u`, `u * v`, `u + v * w`
+    (u, v, w: `T[k]`, `x[i]` or a literal), in Python's float arithmetic."""
+    T: dict[int, float] = {}
+
+    def operand(text):
+        m = re.fullmatch(r"([Tx])\[(\d+)\]", text)
+        if m is None:
+            return float(text)
+        return T[int(m.group(2))] if m.group(1) == "T" else x[int(m.group(2))]
+
+    def value(e):
+        words = e.split()
+        if len(words) == 1:
+            return operand(words[0])
+        if len(words) == 3 and words[1] == "*":
+            return operand(words[0]) * operand(words[2])
+        assert len(words) == 5 and words[1] == "+" and words[3] == "*", e
+        return operand(words[0]) + operand(words[2]) * operand(words[4])
+
+    for v, o, e in lines:
+        t = int(v[2:-1])
+        T[t] = value(e) if o == "=" else T[t] + value(e)
+    return T
+
+
+def test_a_chain_of_copies_reads_its_source():
+    fwd = [("T[0]", "=", "x[0] * 2.0"), ("T[1]", "=", "T[0]"), ("T[2]", "=", "T[1]")]
+    bwd = [("T[3]", "=", "T[2] * T[1]")]
+    alias = emit._forward_copies(fwd, bwd)
+    assert alias == {1: 0, 2: 0}
+    assert fwd == [("T[0]", "=", "x[0] * 2.0")] and bwd == [("T[3]", "=", "T[0] * T[0]")]
+
+
+def test_a_copy_written_again_or_whose_source_changes_stays():
+    lines = [("T[0]", "=", "x[0]"), ("T[1]", "=", "T[0]"), ("T[1]", "+=", "x[1]"),
+             ("T[2]", "=", "T[0]"), ("T[0]", "+=", "T[2]"), ("T[3]", "=", "T[2] * T[1]")]
+    kept = list(lines)
+    assert emit._forward_copies(kept) == {}
+    assert kept == lines
+
+
+@st.composite
+def programs(draw):
+    n = draw(st.integers(1, 14))
+    lines, written = [], []
+    for _ in range(n):
+        t = draw(st.integers(0, 5))
+        reads = written or [None]
+        kind = draw(st.sampled_from(["copy", "add", "acc", "leaf"] if written else ["leaf"]))
+        a, b = draw(st.sampled_from(reads)), draw(st.sampled_from(reads))
+        if kind == "acc" and t in written:
+            lines.append((f"T[{t}]", "+=", f"T[{a}] * 0.5"))
+        elif kind == "copy":
+            lines.append((f"T[{t}]", "=", f"T[{a}]"))
+        elif kind == "add":
+            lines.append((f"T[{t}]", "=", f"T[{a}] + T[{b}] * 3.0"))
+        else:
+            lines.append((f"T[{t}]", "=", f"x[{draw(st.integers(0, 1))}]"))
+        written.append(t)
+    cut = draw(st.integers(0, len(lines)))
+    return lines[:cut], lines[cut:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(programs(), st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=2))
+def test_forwarded_copies_leave_every_slot_s_final_value(prog, x):
+    fwd, bwd = prog
+    want = run(fwd + bwd, x)
+    f2, b2 = list(fwd), list(bwd)
+    alias = emit._forward_copies(f2, b2)
+    got = run(f2 + b2, x)
+    assert len(f2) + len(b2) == len(fwd) + len(bwd) - len(alias)
+    for t, value in want.items():
+        assert repr(got[alias.get(t, t)]) == repr(value), (t, alias)
+
+
+# ---- the caller's flags ---------------------------------------------------------------------
+FE_UNDERFLOW = 0x10  # x86's <fenv.h>, also MXCSR's bit
+
+
+@pytest.mark.skipif(not HAVE_CC or not LEVELS or platform.system() != "Linux"
+                    or ctypes.util.find_library("m") is None,
+                    reason="block code on x86 Linux with glibc's libm")
+@pytest.mark.parametrize("level", LEVELS)
+def test_block_code_leaves_the_callers_other_flags(level):
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    f, xs, w = mlp_step()
+    raw = Raw(f, xs, w, vector.SIMDS[level], input_grads=True)
+    rows = [[0.1 * i, -0.2 * i, 1.0 if i % 2 else -1.0] for i in range(13)]
+    tiny = [1e-300, 1e-10]  # a subnormal product: underflow
+    libm.feclearexcept(FE_UNDERFLOW)
+    assert tiny[0] * tiny[1] > 0.0  # Python's SSE multiply: MXCSR's underflow flag set
+    if libm.fetestexcept(FE_UNDERFLOW) != FE_UNDERFLOW:
+        pytest.skip("this Python's float multiply does not leave the underflow flag")
+    rc = raw.run(rows, [p.data for p in w], True)[0]
+    assert rc == 0
+    assert libm.fetestexcept(FE_UNDERFLOW) == FE_UNDERFLOW  # cleared: only what it tests
+    libm.feclearexcept(FE_UNDERFLOW)
