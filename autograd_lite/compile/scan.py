@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DRIVER", "ScanResult", "scan_steps"]
 
+_TYPECODE = array.typecode  # (array's own getter: a subclass cannot redefine it)
+
 
 class ScanResult(NamedTuple):
     """What `Compiled.scan_steps` did: `done` batches (all, or those before the first it could
@@ -167,10 +169,14 @@ def _buffer_is(a: Any, code: str, n: int | None) -> bool:
         return mv.format == code and (n is None or mv.nbytes == 8 * n)
 
 
-def _ints(seq: Any, what: str) -> array[int]:
-    """`seq` (ints) as an array('q'); TypeError for anything else (bools included)."""
+def _ints(seq: Any, what: str, copy: bool = False) -> array[int]:
+    """`seq` (ints) as an array('q'); TypeError for anything else (bools included). `copy`:
+    always a new array (C reads its values as row indices: another thread must not write
+    them while it runs)."""
     if _buffer_is(seq, "q", None):
-        return seq if type(seq) is array else array("q", bytes(memoryview(seq)))
+        if type(seq) is array:
+            return array("q", seq) if copy else seq
+        return array("q", bytes(memoryview(seq)))
     if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
         raise TypeError(f"scan_steps: {what} must be a sequence of ints, got {describe(seq)}")
     if not set(map(type, seq)) <= {int}:  # (checked one by one only when not plain ints)
@@ -201,12 +207,13 @@ class _Plan:
         self.k, self.m = k, m
         self.rows = as_rows(rows, k, nan_check=False)
         n_rows = self.rows.n
-        self.order = _ints(order, "order")  # (its range: `check_order`, or the C driver's)
+        # (a copy: its range is checked once, by `check_order` or the C driver)
+        self.order = _ints(order, "order", copy=True)
         if not _is_int(batch_size) or batch_size < 1:
             raise ValueError(f"scan_steps: batch_size must be a positive int, got "
                              f"{describe(batch_size)}")
         self.bs = int(batch_size)
-        self.nb = -(-len(order) // self.bs)
+        self.nb = -(-len(self.order) // self.bs)  # (not len(order): a Sequence's own)
         self.params = _doubles(params, m, "params")
         if not isinstance(update, Mapped):
             raise TypeError(f"scan_steps: update must be a Mapped kernel (compile_map), got "
@@ -214,6 +221,7 @@ class _Plan:
         self.update = update
         if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
             raise TypeError(f"scan_steps: args must be a sequence, got {describe(args)}")
+        args = list(args)  # (its items, however many its __len__ says)
         if len(args) != update.n_inputs:
             raise ValueError(f"scan_steps: update takes {update.n_inputs} inputs, args has "
                              f"{len(args)}")
@@ -233,7 +241,9 @@ class _Plan:
                 raise TypeError(f"scan_steps: args[{i}] must be 'params', 'grad', a float, an "
                                 f"array('d') of {m} floats or ('per_batch', array('d') of "
                                 f"{self.nb} floats), got {describe(a)}")
-        if isinstance(outputs, (str, bytes)) or not isinstance(outputs, Sequence) or \
+        if not isinstance(outputs, (str, bytes)) and isinstance(outputs, Sequence):
+            outputs = list(outputs)
+        if isinstance(outputs, (str, bytes)) or not isinstance(outputs, list) or \
                 len(outputs) != update.n_outputs:
             raise TypeError(f"scan_steps: outputs must be {update.n_outputs} array('d')s, got "
                             f"{describe(outputs)}")
@@ -435,6 +445,54 @@ def _address(a: Any) -> int:
 def _native(plan: _Plan, impl: CBackend, lib: Any, lib_grads: bool, fn: Any) -> ScanResult:
     """The scan as one call of the C driver (the step's scratch held as `_Library.call` does:
     the shared one, or a fresh one when another thread uses it)."""
+    pins = _pin(plan)  # (before any address is taken)
+    try:
+        return _pinned(plan, impl, lib, lib_grads, fn)
+    finally:
+        for pin in pins:
+            pin.release()
+
+
+def _pin(plan: _Plan) -> list[memoryview]:
+    """Every buffer C reads or writes pinned while it runs (the call releases the GIL: another
+    thread resizing an array would move it), each checked again once pinned: another thread
+    may have resized one since `_Plan` measured it (C would read or write past its end)."""
+    m, nb = plan.m, plan.nb
+    sized: list[tuple[str, Any, str, int]] = [("params", plan.params, "d", m)]
+    sized += [(f"outputs[{j}]", o, "d", m) for j, o in enumerate(plan.outputs)]
+    for i, a in enumerate(plan.args):
+        if isinstance(a, tuple):
+            sized.append((f"args[{i}][1]", a[1], "d", nb))
+        elif isinstance(a, array):
+            sized.append((f"args[{i}]", a, "d", m))
+    for what, extra, code, n in (("grad", plan.grad, "d", m),
+                                 ("column_values", plan.column_values, "d", nb),
+                                 ("codes", plan.codes, "q", plan.rows.n),
+                                 ("counter", plan.counter, "q", 1)):
+        if extra is not None:
+            sized.append((what, extra, code, n))
+    pins: list[memoryview] = []
+    try:
+        for what, a, code, n in sized:
+            pin = memoryview(a)
+            pins.append(pin)
+            if _TYPECODE.__get__(a) != code or array.buffer_info(a)[1] != n or \
+                    pin.obj is not a:
+                raise ValueError(f"scan_steps: {what} changed during the call (another thread "
+                                 "resized it, or its buffer is not its array's own)")
+        try:
+            pins.append(memoryview(plan.rows.keep))
+        except TypeError:
+            pass
+    except BaseException:
+        for pin in pins:
+            pin.release()
+        raise
+    return pins
+
+
+def _pinned(plan: _Plan, impl: CBackend, lib: Any, lib_grads: bool, fn: Any) -> ScanResult:
+    """`_native` with every buffer pinned."""
     k, m, bs, nb = plan.k, plan.m, plan.bs, plan.nb
     nv = impl.nv
     n = min(bs, len(plan.order))
@@ -478,19 +536,6 @@ def _native(plan: _Plan, impl: CBackend, lib: Any, lib_grads: bool, fn: Any) -> 
     commit_t = ptrs(*[_address(o) if m else 0 for o in plan.outputs])
     step_addr = ctypes.cast(lib.vg, ctypes.c_void_p).value
     map_addr = ctypes.cast(update._run, ctypes.c_void_p).value
-    # Every buffer C reads or writes pinned while it runs (the call releases the GIL: another
-    # thread resizing an array would move it).
-    pins = [memoryview(a) for a in (plan.params, *plan.outputs, plan.order)]
-    pins += [memoryview(a[1]) for a in plan.args if isinstance(a, tuple)]
-    pins += [memoryview(a) for a in plan.args if isinstance(a, array)]
-    for extra in (plan.grad, plan.column_values, plan.codes, plan.counter):
-        if extra is not None:
-            pins.append(memoryview(extra))
-    keep = plan.rows.keep
-    try:
-        pins.append(memoryview(keep))
-    except TypeError:
-        pass
     cv = plan.column_values
     codes = plan.codes
 
@@ -507,18 +552,14 @@ def _native(plan: _Plan, impl: CBackend, lib: Any, lib_grads: bool, fn: Any) -> 
                       _address(plan.grad) if plan.grad is not None else 0,
                       _address(plan.counter) if plan.counter is not None else 0))
 
-    try:
-        if lib.lock.acquire(blocking=False):
-            try:
-                done = call(lib.scratch.buffer_info()[0])
-            finally:
-                lib.lock.release()
-        else:
-            fresh = array("d", bytes(lib.nbytes))
-            done = call(fresh.buffer_info()[0])
-    finally:
-        for pin in pins:
-            pin.release()
+    if lib.lock.acquire(blocking=False):
+        try:
+            done = call(lib.scratch.buffer_info()[0])
+        finally:
+            lib.lock.release()
+    else:
+        fresh = array("d", bytes(lib.nbytes))
+        done = call(fresh.buffer_info()[0])
     if done < 0:
         plan.check_order(-1 - done)
     return ScanResult(done, sums[:done].tolist() if plan.aux_sum >= 0 else [],
