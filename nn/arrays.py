@@ -141,6 +141,13 @@ def rows(X: Any, where: str = "X") -> list[list[Any]]:
     """`X` (n samples by d features: a 2-D array or a sequence of equal-length rows) as a list
     of lists of finite floats; Values in rows are kept. Raises TypeError/ValueError naming
     the position of a bad entry, a ragged row, or an array that is not 2-D."""
+    return float_rows(X, where)[0]
+
+
+def float_rows(X: Any, where: str = "X") -> tuple[list[list[Any]], bool]:
+    """`rows(X, where)` and whether every entry is exactly a float (no Value): known as a
+    by-product of the conversion, so a compiled fit can compare the rows with a previous
+    fit's by list equality at C speed without a scan for Values of its own."""
     if is_array(X):
         a = to_ndarray(X, where)
         if a.ndim != 2:
@@ -159,9 +166,9 @@ def rows(X: Any, where: str = "X") -> list[list[Any]]:
                 raise ValueError(f"{where}[{i}][{j}] is {float(a[i, j])!r}; inputs must be "
                                  "finite (drop or impute NaN and infinite entries first; "
                                  "a longdouble beyond 1.8e308 is infinite as a float)")
-            return _plain(a)
+            return _plain(a), True
         if a.dtype.kind in "biu":
-            return [[float(v) for v in r] for r in _plain(a)]
+            return [[float(v) for v in r] for r in _plain(a)], True
         X = a.tolist()  # object array: checked entry by entry below
     if isinstance(X, memoryview):
         X = X.tolist()  # any number of dimensions (iterating a 2-D memoryview is refused)
@@ -169,6 +176,7 @@ def rows(X: Any, where: str = "X") -> list[list[Any]]:
         raise TypeError(f"{where} must be a 2-D array or a list of rows, got {_describe(X)}")
     out: list[list[Any]] = []
     width = -1
+    floats = True
     for i, r in enumerate(X):
         if type(r) is not list and not _is_row(r):
             raise ValueError(f"{where}[{i}] must be a row of numbers (X is samples x features), "
@@ -181,13 +189,14 @@ def rows(X: Any, where: str = "X") -> list[list[Any]]:
         row = _finite_floats(r)
         if row is None:  # not all floats, or not all finite: entry by entry (which says where)
             row = [_feature(v, f"{where}[{i}][{j}]") for j, v in enumerate(r)]
+            floats = floats and not any(isinstance(v, Value) for v in row)
         if width < 0:
             width = len(row)
         elif len(row) != width:
             raise ValueError(f"{where} is ragged: row {i} has {len(row)} features, row 0 has "
                              f"{width}")
         out.append(row)
-    return out
+    return out, floats
 
 
 def _target(v: Any, where: str) -> Any:

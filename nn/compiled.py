@@ -279,6 +279,7 @@ class CompiledStep:
         self.unstable = 0  #: traces in a row that a second trace did not confirm
         self._owner: Optimizer | None = None  # an optimizer whose params are exactly ours
         self.in_fit = False  #: from `fit_step` or `open` to `close` (a fit is using this step)
+        self._kept: _KeptRows | None = None  #: the last fit's encoded rows (see `_encoded`)
 
     @property
     def model(self) -> Module:
@@ -559,14 +560,17 @@ class CompiledStep:
 
     # ---- a whole fit: the training set encoded once, parameters in one flat buffer -----------
     def open(self, X: Sequence[Any], y: Sequence[Any], optimizer: Optimizer,
-             batch_size: int) -> None:
+             batch_size: int, floats: bool = False) -> None:
         """Start a fit over (X, y) with batches given by index (`run`). Between a batch that
         loads them and `sync`, the parameters (and the optimizer's state) live in flat arrays
         updated in place by native kernels; the model is checked at the first batch and after
         each `sync` (user code runs only between batches: callbacks, lr_schedule, validation,
-        a live plot), not at every batch."""
+        a live plot), not at every batch. `floats`: X is fit's own lists of exactly floats
+        (`arrays.float_rows`), never changed during the fit: the next fit may reuse their
+        encoding (`_KeptRows`)."""
         self.in_fit = True  #: a fit is using this step (`fit_step` gives another fit a new one)
         self._X, self._y, self._opt, self._size = X, y, optimizer, batch_size
+        self._floats = floats
         self._table: tuple[_Encoding, int, array[float] | None] | None = None
         self._codes: tuple[Decision, Any] | None = None
         self._loaded_none = False  #: `scan` found `_load` gives None for the next batch
@@ -641,6 +645,10 @@ class CompiledStep:
         assert enc is not None
         if self._table is not None and self._table[0] is enc:
             return self._table if self._table[2] is not None else None
+        kept = self._kept
+        if kept is not None and self._floats and kept.holds(enc, self._size, self._X, self._y):
+            self._table, self._codes = kept.table, None
+            return self._table
         k = self.n_inputs
         width = k + enc.width + 1
         scale = enc.scale(self._size)
@@ -668,6 +676,8 @@ class CompiledStep:
         except (TypeError, ValueError, OverflowError):
             return None
         self._table = (enc, width, flat)
+        self._kept = _KeptRows.of(self._X, self._y, self._size, self._table) \
+            if self._floats else None
         return self._table
 
     def _gather(self, idx: Sequence[int]) -> memoryview[float] | None:
@@ -780,6 +790,80 @@ def _plain_steps(opt: Optimizer) -> bool:
 
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-10)
+
+
+#: The most doubles of encoded rows a step keeps for its next fit (32 MB; beyond: encoded again).
+KEEP_DOUBLES = 1 << 22
+
+
+class _KeptRows:
+    """A fit's encoded training set, kept by its step for the next fit (a loop of
+    `fit(epochs=1)` calls), and the rows and targets it was encoded from: fit's own lists
+    (`arrays.float_rows` copies the user's rows, fit never changes them). The next fit reuses
+    the encoding only when its rows and targets provably encode to the same bits:
+
+    - the same encoding object and batch size (the codes and the 1/batch-size column);
+    - its rows exactly floats (`float_rows` says so: no Value, whose `__eq__` may say
+      anything) and equal to the kept rows (list equality, at C speed): equal floats have
+      equal bits except 0.0 and -0.0, so the entries that were zeros when encoded are
+      compared by their bits (a NaN or an infinity never reaches here: rows are finite);
+    - its targets all ints (an int's code depends only on its value) equal to the kept ones,
+      or all floats with the same bits; any other targets: encoded again.
+
+    Rows with many zeros (more than one entry in 8) are not kept: checking them would cost
+    about what encoding does."""
+
+    __slots__ = ("X", "y", "size", "table", "zeros", "zero_bits")
+
+    def __init__(self, X: list[list[float]], y: list[int] | bytes, size: int,
+                 table: tuple[_Encoding, int, array[float] | None], zeros: list[tuple[int, int]]
+                 ) -> None:
+        self.X, self.size, self.table = X, size, table
+        self.y = y  #: the targets (ints), or the bits of the targets (floats)
+        self.zeros = zeros  #: (row, column) of each zero entry of X
+        self.zero_bits = _zero_bits(X, zeros)
+
+    @classmethod
+    def of(cls, X: Sequence[Any], y: Sequence[Any], size: int,
+           table: tuple[_Encoding, int, array[float] | None]) -> _KeptRows | None:
+        """The kept rows of this fit, or None when they are not worth keeping (too big, too
+        many zeros, targets neither all ints nor all floats, not fit's lists)."""
+        flat = table[2]
+        if flat is None or len(flat) > KEEP_DOUBLES or type(X) is not list or \
+                type(y) is not list:
+            return None
+        kinds = set(map(type, y))
+        if not (kinds <= {int} or kinds <= {float}):
+            return None
+        counts = [r.count(0.0) for r in X]  # (C speed; 0.0 == -0.0)
+        if 8 * sum(counts) > len(X) * len(X[0] if X else ()):
+            return None
+        zeros = []
+        for i, c in enumerate(counts):
+            if c:
+                row, j = X[i], -1
+                for _ in range(c):
+                    j = row.index(0.0, j + 1)
+                    zeros.append((i, j))
+        return cls(X, y if kinds <= {int} else array("d", y).tobytes(), size, table, zeros)
+
+    def holds(self, enc: _Encoding, size: int, X: Sequence[Any], y: Sequence[Any]) -> bool:
+        """Whether (X, y), exactly floats rows (the caller knows), encode with `enc` at this
+        batch size to exactly the kept table (see the class docstring)."""
+        if self.table[0] is not enc or self.size != size or len(X) != len(self.X) or \
+                type(y) is not list:
+            return False
+        kinds = set(map(type, y))
+        if type(self.y) is bytes:
+            same = kinds <= {float} and array("d", y).tobytes() == self.y
+        else:
+            same = kinds <= {int} and y == self.y
+        return same and X == self.X and _zero_bits(X, self.zeros) == self.zero_bits
+
+
+def _zero_bits(X: Sequence[Any], zeros: list[tuple[int, int]]) -> bytes:
+    """The bits of X's entries at `zeros` ((row, column) pairs)."""
+    return array("d", [X[i][j] for i, j in zeros]).tobytes()
 
 
 #: model -> {backend: its compiled fit step}, reused by the next `fit` while still valid.

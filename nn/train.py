@@ -176,7 +176,15 @@ def _check_width(model: Module, X: list[list[Any]], name: str) -> None:
 def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]], list[Any]]:
     """X as rows and y as targets (column vectors flattened for a scalar-output model), both
     checked: equal lengths, at least one sample."""
-    X = _arrays.rows(X, f"{name}: X")
+    X, y, _ = _as_float_data(model, X, y, name)
+    return X, y
+
+
+def _as_float_data(model: Module, X: Any, y: Any, name: str
+                   ) -> tuple[list[list[Any]], list[Any], bool]:
+    """`_as_data`'s (X, y) and whether X's entries are all exactly floats (no Value): a
+    compiled fit then may reuse the previous fit's encoded rows when X equals them."""
+    X, floats = _arrays.float_rows(X, f"{name}: X")
     _check_width(model, X, name)
     y = _arrays.targets(y, f"{name}: y")
     if len(X) != len(y):
@@ -192,7 +200,7 @@ def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]],
             out = model(X[0])
         if not (isinstance(out, list) and len(out) == 1):  # y of shape (n, 1): n labels,
             y = [t[0] for t in y]  # as scikit-learn ravels a column (unless 1-vector outputs)
-    return X, y
+    return X, y, floats
 
 
 def evaluate(model: Module, X: Any, y: Any, loss: str | LossFn | None = None, *,
@@ -328,7 +336,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"fit: seed must be an int, got {seed!r}")
     epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
-    X, y = _as_data(model, X, y, "fit")
+    X, y, floats = _as_float_data(model, X, y, "fit")
     if validation is not None:
         if isinstance(validation, str) or not isinstance(validation, Sequence) or \
                 len(validation) != 2:
@@ -373,7 +381,7 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
         step.progress = None if progress else False  # its builds: shown as fit's own bar
     session = _compiled_session(step, model, loss_fn)
     if session is not None:  # batches by index; parameters in flat buffers between syncs
-        session.open(X, y, optimizer, batch_size)
+        session.open(X, y, optimizer, batch_size, floats=floats)
     bar = None
     try:
         bar = _progress_bar(epochs * n_batches, progress and plot is None)
