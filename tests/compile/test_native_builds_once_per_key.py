@@ -119,3 +119,45 @@ def test_a_failed_build_is_not_kept_from_the_next_caller(monkeypatch):
         native.load(source, 10)
     assert native.load(source, 10) is native.load(source, 10)  # built, then from the table
     assert not native._building
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_child_forked_during_a_build_builds_its_own(monkeypatch):
+    import os
+
+    c = compile_grad(f, [0.5, 0.25], params=P)
+    source = c._impl.cut.source()
+    started, release = threading.Event(), threading.Event()
+    real = native._build
+
+    def held(*args, **kwargs):  # the build is under way in another thread when we fork
+        started.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(native, "_build", held)
+    t = threading.Thread(target=native.load, args=(source, 10))
+    t.start()
+    assert started.wait(30)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            release.set()  # (the child's own build is not held)
+            native.load(source, 10)
+            code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    t.join()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child waited for a build of its parent's other thread")
+    assert os.waitstatus_to_exitcode(status) == 0
