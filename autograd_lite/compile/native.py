@@ -330,10 +330,17 @@ def opt_level(n_lines: int) -> str:
     """The optimisation level for a program of `n_lines` statements: -O1 makes code ~3x faster
     than -O0 and costs little more to compile on these chunked programs (~100 us per statement
     on this 2-core machine). Above 15,000 statements (the digits MLP's graph has 12,000), -O0,
-    so a 10,000-node graph (~20,000 statements) compiles in under 3 s."""
+    so a 10,000-node graph (~20,000 statements) compiles in under 3 s. Up to 2,000 statements,
+    -O2: bench_native's MLP step (1,559 statements) runs its block code in 14.3 us instead of
+    17.6 us at -O1 (its fast-compile flags, `_GCC_FAST_COMPILE`, cost more than they save
+    there: 17.8 us), for 0.9 s of compiler CPU instead of 0.5 s (benchmarks/bench_blocks.py).
+    The level is in the flags, so in the cache key."""
+    if n_lines <= _O2_MAX_LINES:
+        return "-O2"
     return "-O1" if n_lines <= _O1_MAX_LINES else "-O0"
 
 
+_O2_MAX_LINES = 2_000
 _O1_MAX_LINES = 15_000
 #: Above this many statements, scalar code only: a block-code library holds the vector code
 #: and the scalar rows (for flagged blocks and short tails), ~2.3x the scalar library's
@@ -957,7 +964,7 @@ def load(source: str, n_lines: int, symbols: Sequence[str] = ("al_vg", "al_fw"))
         raise NativeUnavailableError(found)
     cmd, identity = found
     flags = [*_FLAGS_BASE, opt_level(n_lines)]
-    if "Free Software Foundation" in identity and flags[-1] != "-O0":
+    if "Free Software Foundation" in identity and flags[-1] == "-O1":
         flags += _GCC_FAST_COMPILE
     isa = simd_of(source)
     if isa is not None:
