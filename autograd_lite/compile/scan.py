@@ -212,7 +212,9 @@ class _Plan:
         if not _is_int(batch_size) or batch_size < 1:
             raise ValueError(f"scan_steps: batch_size must be a positive int, got "
                              f"{describe(batch_size)}")
-        self.bs = int(batch_size)
+        # (a batch larger than the order is the order: C's long never sees 2**64, 0 after
+        # ctypes' truncation, a division by zero)
+        self.bs = min(int(batch_size), max(len(self.order), 1))
         self.nb = -(-len(self.order) // self.bs)  # (not len(order): a Sequence's own)
         self.params = _doubles(params, m, "params")
         if not isinstance(update, Mapped):

@@ -112,3 +112,15 @@ def test_another_thread_writing_the_callers_order_cannot_send_c_past_the_rows():
         finished.set()
         t.join()
     assert res.done == n == counter[0]
+
+
+@pytest.mark.parametrize("bs", [2 ** 63 - 1, 2 ** 63, 2 ** 64, 2 ** 64 + 2, 10 ** 30])
+def test_a_batch_size_beyond_a_c_long_is_one_batch_of_the_whole_order(bs):
+    """(was: ctypes truncated it to a C long: 2**64 became 0, a division by zero, SIGFPE)"""
+    c, params = make("c")
+    _, view = table(10)
+    want = array("d", params)
+    res_want = run(c, view, list(range(10)), want, bs=10)
+    res = run(c, view, list(range(10)), params, bs=bs)
+    assert res.done == 1 and bits(res.sums) == bits(res_want.sums)
+    assert bits(params) == bits(want)
