@@ -454,6 +454,7 @@ def _probe_simd(cmd: list[str], s: vector.Simd) -> bool:
               "static __attribute__((noinline)) AL_T void al_pv(double *o, double x) {\n"
               "  vd a = al_bc(x); vd e = al_v1_exp(a);\n"
               "  vd r = al_sel((vl)(a > al_bc(0.0)), al_fabs(-e), al_bc(-1.0));\n"
+              f"  r = AL_SHUF(r, e, {', '.join(map(str, range(s.lanes - 1, -1, -1)))});\n"
               "  union { vd v; double d[AL_LANES]; } u = {r};\n"
               "  for (int l = 0; l < AL_LANES; l++) o[l] = u.d[l];\n  AL_VZ;\n}\n"
               "double al_probe(double x) { double o[AL_LANES]; feclearexcept(FE_ALL_EXCEPT);"

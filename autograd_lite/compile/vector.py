@@ -309,7 +309,8 @@ class Simd:
     def prelude(self) -> str:
         """The types and primitives of block code: `vd` (B doubles), `vl` (a lane mask),
         `al_bc` (broadcast), `al_bm` (a scalar condition as a mask), `al_sel` (a bitwise
-        select), `al_fabs` (the sign bit cleared), `AL_T` (the target attribute), `AL_VZ`
+        select), `al_fabs` (the sign bit cleared), `vdu` (`vd` at any double's address),
+        `AL_SHUF(a, b, i...)` (lanes picked from a and b), `AL_T` (the target attribute), `AL_VZ`
         (vzeroupper, or nothing) and `AL_CLEAR` (the SSE unit's invalid, divide-by-zero and
         overflow flags cleared, inline: x86's MXCSR)."""
         b = self.lanes
@@ -327,6 +328,12 @@ class Simd:
             "#define AL_IN static inline __attribute__((always_inline)) AL_T",
             f"typedef double vd __attribute__((vector_size({8 * b})));",
             f"typedef long long vl __attribute__((vector_size({8 * b})));",
+            f"typedef double vdu __attribute__((vector_size({8 * b}), aligned(8)));",
+            "#ifdef __clang__",
+            "#define AL_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)",
+            "#else",
+            "#define AL_SHUF(a, b, ...) __builtin_shuffle(a, b, (vl){__VA_ARGS__})",
+            "#endif",
             f"AL_IN vd al_bc(double s) {{ return (vd){{{', '.join(['s'] * b)}}}; }}",
             f"AL_IN vl al_bm(int c) {{ long long m = c ? -1 : 0; "
             f"return (vl){{{', '.join(['m'] * b)}}}; }}",
@@ -334,6 +341,33 @@ class Simd:
             f"AL_IN vd al_fabs(vd a) {{ long long k = 0x7fffffffffffffffLL; "
             f"return (vd)((vl)a & (vl){{{', '.join(['k'] * b)}}}); }}",
             ""])
+
+    def lane_sums(self, j0: int, slots: list[int], src: str) -> str:
+        """A C block adding B rows' gradients of B consecutive parameters into `PG[j0...]`,
+        each in row order: `src[slots[i]]` (a vector: parameter j0 + i, one row per lane) is
+        transposed in registers (log2 B stages of `AL_SHUF`: vector i then holds row i's
+        gradients of the B parameters) and the B rows are added to PG's B entries in turn,
+        the same additions as `PG[j] + row0 + row1 + ...` per parameter, B at a time."""
+        b = self.lanes
+        assert len(slots) == b and b & (b - 1) == 0
+        names = [f"{src}[{s}]" for s in slots]
+        out = []
+        h, stage = 1, 0
+        while h < b:
+            new = [""] * b
+            for i in range(b):
+                if (i // h) % 2:
+                    continue
+                x, y = names[i], names[i + h]
+                lo = [k if (k // h) % 2 == 0 else b + k - h for k in range(b)]
+                hi = [k + h if (k // h) % 2 == 0 else b + k for k in range(b)]
+                new[i], new[i + h] = f"w{stage}_{i}", f"w{stage}_{i + h}"
+                out.append(f"vd {new[i]} = AL_SHUF({x}, {y}, {', '.join(map(str, lo))});")
+                out.append(f"vd {new[i + h]} = AL_SHUF({x}, {y}, {', '.join(map(str, hi))});")
+            names, h, stage = new, 2 * h, stage + 1
+        adds = " ".join(f"a = a + {n};" for n in names)
+        return (f"  {{ {' '.join(out)} vdu *q = (vdu *)(PG + {j0}); vd a = *q; {adds} "
+                "*q = a; }")
 
     @staticmethod
     def lane_call(name: str, nargs: int) -> str:

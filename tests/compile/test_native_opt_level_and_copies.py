@@ -33,7 +33,9 @@ def test_level_follows_the_program_size():
 
 
 def mlp_step():
-    """A small MLP's hinge term (relu): copies, selects and parameter sums in its code."""
+    """A small MLP's hinge term (relu): copies, selects and parameter sums in its code; one
+    parameter it does not use, in the middle (runs of consecutive parameters summed as
+    vectors, the others one by one)."""
     w = [Value(0.1 * (i % 7) - 0.3) for i in range(3 * 4 + 4 + 1)]
 
     def f(x0, x1, t):
@@ -46,7 +48,7 @@ def mlp_step():
             y = y + w[12 + j] * hs[j]
         return (y * -t + 1.0).relu()
 
-    return f, [0.5, -0.25, 1.0], w
+    return f, [0.5, -0.25, 1.0], [*w[:5], Value(2.0), *w[5:]]
 
 
 @needs_cc
