@@ -542,6 +542,7 @@ class CBackend:
         with memoryview(P), memoryview(PG):
             patched: dict[int, Row] = {}
             interpret_all = False
+            lent_at = -1
             at: list[float] | None = None
             row_at: Sequence[float] | None
             start = 0
@@ -559,8 +560,13 @@ class CBackend:
                     if rc == 0:
                         break
                     if rc == 4:  # block code asking for its scalar rows, from row *fail on
-                        if lib.need_rows is not None and lib.need_rows():
+                        # Asked again at the row they were lent for (not plugged in: an
+                        # interrupt between recording and plugging them): that row in the
+                        # interpreter, never the same call again and again.
+                        if start + fail.value != lent_at and lib.need_rows is not None \
+                                and lib.need_rows():
                             start += fail.value
+                            lent_at = start
                             continue
                         rc = 1  # (none: that row in the interpreter)
                     if rc == 3:
