@@ -348,26 +348,46 @@ def c_blocks_source(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     return blocks[:3]
 
 
-def _lane_sums(used: list[tuple[int, int]], simd: vector.Simd) -> list[str]:
-    """Statements (one per line) adding a full block's parameter gradients into PG, rows in
-    order (`t`: the block's vectors as doubles; `used`: (parameter, slot)): B consecutive
-    parameters at a time as vectors (`Simd.lane_sums`: bench_native's MLP step 11.6 us
-    against 14.5 us one parameter at a time), the others one statement each
-    (`PG[j] + t0 + t1 + ...`: C adds left to right)."""
+def _lane_sums(used: list[tuple[int, int]], simd: vector.Simd, straight: bool) -> list[str]:
+    """The body of a function adding a full block's parameter gradients into PG, rows in order
+    (`t`: the block's vectors as doubles; `used`: (parameter, slot)): B consecutive parameters
+    at a time as vectors (`Simd.lane_sums`: bench_native's MLP step 11.6 us against 14.5 us
+    one parameter at a time), the others one by one (`PG[j] + t0 + t1 + ...`: C adds left to
+    right). `straight`: one statement per line, slots known at compile time (for programs
+    compiled at -O2: 2 us faster than loops there); else two loops over index tables (no
+    compile time: the digits MLP's 2,410 parameters)."""
     b = simd.lanes
-    lines = []
+    groups: list[tuple[int, list[int]]] = []
+    singles: list[tuple[int, int]] = []
     i = 0
     while i < len(used):
         group = used[i:i + b]
         if len(group) == b and all(j == group[0][0] + q for q, (j, _) in enumerate(group)):
-            lines.append(simd.lane_sums(group[0][0], [s for _, s in group],
-                                        "((const vd *)t)"))
+            groups.append((group[0][0], [s for _, s in group]))
             i += b
-            continue
-        j, s = used[i]
-        lines.append(f"  PG[{j}] = PG[{j}]{''.join(f' + t[{s * b + q}]' for q in range(b))};")
-        i += 1
-    return lines
+        else:
+            singles.append(used[i])
+            i += 1
+    src = "((const vd *)t)"
+    if straight:
+        return [*(simd.lane_sums(str(j0), [str(s) for s in slots], src) for j0, slots in groups),
+                *(f"  PG[{j}] = PG[{j}]{''.join(f' + t[{s * b + q}]' for q in range(b))};"
+                  for j, s in singles)]
+
+    def table(name: str, items: list[int]) -> str:
+        return (f"  static const long {name}[{max(len(items), 1)}] = "
+                f"{{{', '.join(map(str, items)) or '0'}}};")
+
+    slots = [f"al_gv[g * {b} + {q}]" for q in range(b)]
+    return "\n".join([
+        table("al_gj", [j0 for j0, _ in groups]),
+        table("al_gv", [s for _, group in groups for s in group]),
+        table("al_sj", [j for j, _ in singles]), table("al_ss", [s for _, s in singles]),
+        f"  for (long g = 0; g < {len(groups)}; g++)",
+        "  " + simd.lane_sums("al_gj[g]", slots, src),
+        f"  for (long q = 0; q < {len(singles)}; q++) {{",
+        f"    const double *u = t + al_ss[q] * {b}; double *p = PG + al_sj[q];",
+        f"    *p = *p{''.join(f' + u[{q}]' for q in range(b))};", "  }"]).split("\n")
 
 
 def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
@@ -440,22 +460,11 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
                   f"V[(r + l) * {nv} + i] = t[al_vs[i] * {b} + l];"]
         done_g = [f"        for (long l = 0; l < w; l++) for (long i = 0; i < {k}; i++) "
                   f"G[(r + l) * {k} + i] = t[al_gs[i] * {b} + l];"] if input_grads else []
-        # A full block's parameter gradients: its lanes added in row order (`PG[j] + t0 + t1
-        # + ...`: C adds left to right). In a small program (compiled at -O2), one statement
-        # per parameter, slots known at compile time: bench_native's MLP step 14.1 us against
-        # 16.1 us with a loop over the index tables (and 26 us with a loop over the lanes
-        # too); in a large one (-O1), a loop: as fast there, and no compile time (the digits
-        # MLP's 2,410 statements would cost ~0.7 s of compiler CPU).
-        if straight_sums:
-            full = out.chunks("al_pg", _lane_sums(parts.used, simd), "AL_T void ",
-                              "(double *restrict PG, const double *restrict t)", "(PG, t)")
-            full = [f"  {c}" for c in full]
-        else:
-            full = [f"          for (long j = 0; j < {m}; j++) {{",
-                    f"            const double *u = t + al_ps[j] * {b};",
-                    "            double *q = PG + al_pj[j];",
-                    f"            *q = *q{''.join(f' + u[{i}]' for i in range(b))};",
-                    "          }"]
+        # A full block's parameter gradients, added in row order: see `_lane_sums` (straight
+        # code in a program compiled at -O2, loops, fewer than CHUNK lines, in a larger one).
+        full = out.chunks("al_pg", _lane_sums(parts.used, simd, straight_sums), "AL_T void ",
+                          "(double *restrict PG, const double *restrict t)", "(PG, t)")
+        full = [f"  {c}" for c in full]
         done_pg = [f"        if (w == {b}) {{", *full, "        } else {",
                    f"        for (long j = 0; j < {m}; j++) {{",
                    f"          const double *u = t + al_ps[j] * {b}; double s = PG[al_pj[j]];",

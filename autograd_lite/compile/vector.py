@@ -342,9 +342,10 @@ class Simd:
             f"return (vd)((vl)a & (vl){{{', '.join(['k'] * b)}}}); }}",
             ""])
 
-    def lane_sums(self, j0: int, slots: list[int], src: str) -> str:
+    def lane_sums(self, j0: str, slots: list[str], src: str) -> str:
         """A C block adding B rows' gradients of B consecutive parameters into `PG[j0...]`,
-        each in row order: `src[slots[i]]` (a vector: parameter j0 + i, one row per lane) is
+        each in row order (j0 and slots: C index expressions): `src[slots[i]]` (a vector:
+        parameter j0 + i, one row per lane) is
         transposed in registers (log2 B stages of `AL_SHUF`: vector i then holds row i's
         gradients of the B parameters) and the B rows are added to PG's B entries in turn,
         the same additions as `PG[j] + row0 + row1 + ...` per parameter, B at a time."""
