@@ -806,30 +806,32 @@ class _KeptRows:
     - the same encoding object and batch size (the codes and the 1/batch-size column);
     - its rows exactly floats (`float_rows` says so: no Value, whose `__eq__` may say
       anything) and equal to the kept rows (list equality, at C speed): equal floats have
-      equal bits except 0.0 and -0.0, so the entries that were zeros when encoded are
+      equal bits except 0.0 and -0.0, so the entries that are zeros in the kept rows are
       compared by their bits (a NaN or an infinity never reaches here: rows are finite);
     - its targets all ints (an int's code depends only on its value) equal to the kept ones,
       or all floats with the same bits; any other targets: encoded again.
 
-    Rows with many zeros (more than one entry in 8) are not kept: checking them would cost
-    about what encoding does. A column of mostly zeros (the digits' blank pixels) is compared
-    whole, at C speed; other zeros one by one."""
+    The zeros are found at the first check that gets that far (a loop whose data changes
+    never pays for it), then kept. Rows with many zeros (more than one entry in 8) are not
+    reused: checking them would cost about what encoding does. A column of mostly zeros (the
+    digits' blank pixels) is compared whole, at C speed; other zeros one by one."""
 
     __slots__ = ("X", "y", "size", "table", "zeros", "zero_bits")
 
     def __init__(self, X: list[list[float]], y: list[int] | bytes, size: int,
-                 table: tuple[_Encoding, int, array[float] | None],
-                 zeros: tuple[list[int], list[tuple[int, int]]]) -> None:
+                 table: tuple[_Encoding, int, array[float] | None]) -> None:
         self.X, self.size, self.table = X, size, table
         self.y = y  #: the targets (ints), or the bits of the targets (floats)
-        self.zeros = zeros  #: the columns, and the other (row, column) entries, to compare
-        self.zero_bits = _zero_bits(X, zeros)
+        #: the columns, and the other (row, column) entries, to compare by their bits (None:
+        #: not found yet; False: too many zeros, never reused)
+        self.zeros: tuple[list[int], list[tuple[int, int]]] | bool | None = None
+        self.zero_bits = b""
 
     @classmethod
     def of(cls, X: Sequence[Any], y: Sequence[Any], size: int,
            table: tuple[_Encoding, int, array[float] | None]) -> _KeptRows | None:
-        """The kept rows of this fit, or None when they are not worth keeping (too big, too
-        many zeros, targets neither all ints nor all floats, not fit's lists)."""
+        """The kept rows of this fit, or None when they cannot be reused (too big, targets
+        neither all ints nor all floats, not fit's lists)."""
         flat = table[2]
         if flat is None or len(flat) > KEEP_DOUBLES or type(X) is not list or \
                 type(y) is not list:
@@ -837,36 +839,62 @@ class _KeptRows:
         kinds = set(map(type, y))
         if not (kinds <= {int} or kinds <= {float}):
             return None
-        counts = [r.count(0.0) for r in X]  # (C speed; 0.0 == -0.0)
-        if 8 * sum(counts) > len(X) * len(X[0] if X else ()):
-            return None
-        at: list[tuple[int, int]] = []
-        for i, c in enumerate(counts):
-            if c:
-                row, j = X[i], -1
-                for _ in range(c):
-                    j = row.index(0.0, j + 1)
-                    at.append((i, j))
-        per_column: dict[int, int] = {}
-        for _, j in at:
-            per_column[j] = per_column.get(j, 0) + 1
-        whole = sorted(j for j, c in per_column.items() if 3 * c >= len(X))
-        dense = set(whole)
-        zeros = (whole, [(i, j) for i, j in at if j not in dense])
-        return cls(X, y if kinds <= {int} else array("d", y).tobytes(), size, table, zeros)
+        return cls(X, y if kinds <= {int} else array("d", y).tobytes(), size, table)
 
     def holds(self, enc: _Encoding, size: int, X: Sequence[Any], y: Sequence[Any]) -> bool:
         """Whether (X, y), exactly floats rows (the caller knows), encode with `enc` at this
         batch size to exactly the kept table (see the class docstring)."""
         if self.table[0] is not enc or self.size != size or len(X) != len(self.X) or \
-                type(y) is not list:
+                type(y) is not list or self.zeros is False:
             return False
         kinds = set(map(type, y))
         if type(self.y) is bytes:
             same = kinds <= {float} and array("d", y).tobytes() == self.y
         else:
             same = kinds <= {int} and y == self.y
-        return same and X == self.X and _zero_bits(X, self.zeros) == self.zero_bits
+        if not (same and X == self.X):
+            return False
+        zeros = self.zeros
+        if zeros is None:
+            zeros = self._find_zeros()
+            if zeros is None:
+                self.zeros = False
+                return False
+            self.zeros, self.zero_bits = zeros, _zero_bits(self.X, zeros)
+        assert not isinstance(zeros, bool)
+        return _zero_bits(X, zeros) == self.zero_bits
+
+    def _find_zeros(self) -> tuple[list[int], list[tuple[int, int]]] | None:
+        """Where the kept rows hold zeros: columns of mostly zeros (found among the first
+        rows' zeros, counted at C speed), then the other zeros one by one; None for more
+        than one entry in 8."""
+        X = self.X
+        counts = [r.count(0.0) for r in X]  # (C speed; 0.0 == -0.0)
+        if 8 * sum(counts) > len(X) * len(X[0] if X else ()):
+            return None
+        candidates = {j for i in [i for i, c in enumerate(counts) if c][:8]
+                      for j in _zero_columns(X[i], counts[i])}
+        whole, in_whole = [], 0
+        for j in sorted(candidates):
+            c = list(map(itemgetter(j), X)).count(0.0)
+            if 3 * c >= len(X):
+                whole.append(j)
+                in_whole += c
+        at: list[tuple[int, int]] = []
+        if sum(counts) > in_whole:
+            dense = set(whole)
+            at = [(i, j) for i, c in enumerate(counts) if c
+                  for j in _zero_columns(X[i], c) if j not in dense]
+        return whole, at
+
+
+def _zero_columns(row: list[float], count: int) -> list[int]:
+    """The columns of the `count` zeros (0.0 or -0.0) of `row`."""
+    found, j = [], -1
+    for _ in range(count):
+        j = row.index(0.0, j + 1)
+        found.append(j)
+    return found
 
 
 def _zero_bits(X: Sequence[Any], zeros: tuple[list[int], list[tuple[int, int]]]) -> bytes:

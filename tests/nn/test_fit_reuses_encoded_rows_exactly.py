@@ -105,6 +105,11 @@ def negate_zeros(i, X, y):
     return X, y
 
 
+def negate_a_scattered_zero(i, X, y):
+    X[7][0] = -X[7][0]  # (a zero outside the column of zeros: compared on its own)
+    return X, y
+
+
 def change_a_value(i, X, y):
     X[i][1] += 0.5
     return X, y
@@ -157,8 +162,9 @@ def ints_where_floats_were(i, X, y):
 
 
 @pytest.mark.parametrize("change", [
-    negate_zeros, change_a_value, zero_to_tiny, append_a_row, remove_a_row, replace_a_row,
-    change_a_label, swap_two_rows, numpy_then_lists, float32_numpy, ints_where_floats_were])
+    negate_zeros, negate_a_scattered_zero, change_a_value, zero_to_tiny, append_a_row,
+    remove_a_row, replace_a_row, change_a_label, swap_two_rows, numpy_then_lists,
+    float32_numpy, ints_where_floats_were])
 def test_every_change_between_fits_is_seen(change):
     same_as_interpreter(change)
 
@@ -182,8 +188,11 @@ def test_many_zeros_are_not_kept_and_still_train_exactly():
         r[1] = r[3] = 0.0  # more than one entry in 8: checking them would cost an encoding
     same_as_interpreter(negate_zeros, xy=(X, y))
     m = nn.MLP(10, [6, 3], activation="tanh", seed=1)
-    run(X, y, m, nn.Adam(m.parameters(), lr=0.05), 0, True)
-    assert the_step(m)._kept is None
+    opt = nn.Adam(m.parameters(), lr=0.05)
+    run(X, y, m, opt, 0, True)
+    kept = the_step(m)._kept
+    run(X, y, m, opt, 1, True)
+    assert kept.zeros is False and the_step(m)._kept is not kept  # encoded again
 
 
 class Equal(Value):
