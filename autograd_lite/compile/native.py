@@ -458,7 +458,7 @@ def _probe_simd(cmd: list[str], s: vector.Simd) -> bool:
               "  union { vd v; double d[AL_LANES]; } u = {r};\n"
               "  for (int l = 0; l < AL_LANES; l++) o[l] = u.d[l];\n  AL_VZ;\n}\n"
               "double al_probe(double x) { double o[AL_LANES]; feclearexcept(FE_ALL_EXCEPT);"
-              " al_pv(o, x); double w[] = {" + lanes + "};\n"
+              " AL_CLEAR; al_pv(o, x); double w[] = {" + lanes + "};\n"
               "  for (int l = 1; l < AL_LANES; l++) if (w[l] != w[0]) return -2.0;\n"
               "  return w[0] + (double)fetestexcept(FE_OVERFLOW); }\n")
     with _private_tmpdir("autograd-lite-probe-") as tmp:
