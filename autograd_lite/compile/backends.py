@@ -223,6 +223,7 @@ class _CProgram:
         self.source_: str | None = None
         self.scratch, self.n_lines = 0, 0
         self.used: list[int] = []
+        self.unused_: list[int] | None = None  #: the parameters not in `used` (`unused`)
         self.non_finite = False
         self.lib: _Library | None = None
         self.failed: NativeUnavailableError | None = None
@@ -234,11 +235,21 @@ class _CProgram:
         """The C source, generated on first use."""
         with self._lock:
             if self.source_ is None:
+                self.unused_ = None
                 source, self.scratch, self.used, self.n_lines, self.non_finite = c_program(
                     self.graph, self.k, self.m, self.input_grads, self.flag_every_row,
                     self.simd, scalar_rows=False)
                 self.source_ = source
             return self.source_
+
+    def unused(self) -> list[int]:
+        """The parameters the output does not depend on (C never writes their sums)."""
+        with self._lock:
+            self.source()
+            if self.unused_ is None:
+                used = set(self.used)
+                self.unused_ = [j for j in range(self.m) if j not in used]
+            return self.unused_
 
     def library(self, build: progress.Build | None = None) -> _Library:
         """The loaded library, built on first use (`build`: the caller's progress display,
@@ -602,5 +613,10 @@ class CBackend:
                 values[r] = value
                 if grads is not None:
                     grads[r] = g[:k]
+        if accumulate is not None and n:
+            # A parameter the output does not depend on: C never writes its sum, the
+            # interpreter adds each row's 0.0 to it (a start of -0.0 becomes 0.0).
+            for j in (self.full if lib is self.full.lib else self.cut).unused():
+                PG[j] += 0.0
         total: Any = PG if accumulate is not None else tuple(PG.tolist())
         return values, grads if keep_grads else None, total
