@@ -397,11 +397,19 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
             correct = 0
             seen = 0
             scanned: list[tuple[float, int]] = []  # batches done by the session's scan
+            # Batches the next scan is offered (0: the rest of the epoch). After a scan that
+            # stopped short, 64, then 4x per scan that did all it was offered: each stop
+            # would otherwise build the per-batch arrays of the whole rest of the epoch again
+            # (quadratic in an epoch with many batches the scan cannot do).
+            limit = 0
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
                 if session is not None and plot is None and not scanned:
                     # the next batches in one native call (as many as it can do; none: `run`)
-                    scanned = session.scan(order[b * batch_size:], rule if classify else None)
+                    take = min(limit, n_batches - b) if limit else n_batches - b
+                    scanned = session.scan(order[b * batch_size:(b + take) * batch_size],
+                                           rule if classify else None)
+                    limit = 64 if len(scanned) < take else 4 * limit
                     scanned.reverse()
                 if scanned:
                     batch_loss, hits = scanned.pop()
