@@ -287,7 +287,7 @@ class Value:
     # forward (the table's `operator.add`/`mul`, which cannot raise on floats) and `_node` are
     # inlined here, saving two calls; the result is the same.
     def __add__(self, other: Value | Number) -> Self:
-        cls = type(self)
+        cls = self.__class__  # what the node reports (as `detach`, `2 + v`), not type()
         if type(other) is not Value:
             other = const(other, "add", cls)
         d = self._d + other._d
@@ -311,7 +311,7 @@ class Value:
         return ADD.apply2(const(other, "add", self.__class__), self)  # type: ignore[return-value]
 
     def __mul__(self, other: Value | Number) -> Self:
-        cls = type(self)
+        cls = self.__class__
         if type(other) is not Value:
             other = const(other, "mul", cls)
         d = self._d * other._d
@@ -967,7 +967,7 @@ class Primitive:
             data = self._run((a._d,), () if p is None else (p,))
         if data - data != 0.0:
             _forward_anomaly(self, (a._d,), data)
-        cls = type(a)
+        cls = a.__class__  # as Value's ops: the class the operand reports
         if _node is not _node_plain:  # a trace runs: stamped by context
             return _node(cls, self, data, a, p)
         # `_node`, inlined: the hot paths (this, apply2, add and mul) save a call per node
@@ -991,7 +991,7 @@ class Primitive:
             data = self._run((a._d, b._d), ())
         if data - data != 0.0:
             _forward_anomaly(self, (a._d, b._d), data)
-        cls = type(a)
+        cls = a.__class__
         if _node is not _node_plain:
             return _node(cls, self, data, a, b)
         v = _new(cls)
