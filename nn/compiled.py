@@ -281,6 +281,7 @@ class CompiledStep:
         self._owner: Optimizer | None = None  # an optimizer whose params are exactly ours
         self.in_fit = False  #: from `fit_step` or `open` to `close` (a fit is using this step)
         self._kept: _KeptRows | None = None  #: the last fit's encoded rows (see `_encoded`)
+        self._order: tuple[list[int], array[int]] | None = None  #: see `_indices`
 
     @property
     def model(self) -> Module:
@@ -733,7 +734,7 @@ class CompiledStep:
         try:
             res = c.scan_steps(
                 memoryview(rows).cast("B").cast("d", (len(rows) // width, width)),
-                array("q", order), size,  # (fit's indices: ints, taken as they are)
+                self._indices(order), size,
                 params=flat.data, update=kernel, args=args, outputs=outputs, grad=grads,
                 column=width - 1, column_values=scales, reverse=True, aux_sum=0,
                 decide=None if decision is None else decision[0],
@@ -746,6 +747,23 @@ class CompiledStep:
             total, m = res.sums[b], sizes[b]
             out.append((total * (1.0 / m) if m > 1 else total,
                         res.correct[b] if decision is not None else 0))
+        return out
+
+    def _indices(self, order: Sequence[int]) -> array[int]:
+        """`order` (fit's indices: ints, taken as they are) as an array('q'): the last one
+        again when `order` equals the list it was made from (an epoch without shuffling:
+        ~4 us for 2,000 indices), else packed by struct (~4x faster than array's own
+        conversion, 120 us for 2,000)."""
+        kept = self._order
+        if kept is not None and kept[0] == order:
+            return kept[1]
+        ids = list(order)
+        out = array("q")
+        try:
+            out.frombytes(struct.pack(f"{len(ids)}q", *ids))
+        except struct.error:  # (never from fit) array's own conversion says what is wrong
+            out = array("q", ids)
+        self._order = (ids, out)
         return out
 
     def _decision(self, rule: Decision) -> tuple[tuple[Any, ...], array[int]] | None:
