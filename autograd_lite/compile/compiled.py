@@ -403,7 +403,8 @@ class Compiled:
         count rows whose `("argmax", first, count)` of aux outputs (the first maximum) or
         `("threshold", index, t)` (1 if above t, else 0) equals their code. `grad` (an
         array('d')): receives the last batch's gradient sums. `finite`: a batch whose aux sum or
-        gradients are not finite is not done. `counter` (an array('q') of one int): 1 added as
+        gradients are not finite (or whose gradients' absolute sum passes 2**1020, near
+        overflow) is not done. `counter` (an array('q') of one int): 1 added as
         each batch is committed, so a caller interrupted after the call (KeyboardInterrupt)
         knows how many batches its arrays hold.
 
