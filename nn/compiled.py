@@ -811,8 +811,9 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-10)
 
 
-#: The most doubles of encoded rows a step keeps for its next fit (32 MB; beyond: encoded again).
-KEEP_DOUBLES = 1 << 22
+#: The most doubles of encoded rows a step keeps for its next fit (8 MB, and the rows it was
+#: encoded from: up to ~4x that again when they came from numpy; beyond: encoded again).
+KEEP_DOUBLES = 1 << 20
 
 
 class _KeptRows:

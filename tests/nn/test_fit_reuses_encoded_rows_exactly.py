@@ -268,3 +268,14 @@ def test_kept_rows_hold_only_for_the_same_labels_batch_size_and_encoding():
     assert not kept.holds(enc, BATCH + 1, rows, y[:])  # the 1/batch-size column
     assert not kept.holds(nc._CrossEntropy(3), BATCH, rows, y[:])  # another trace's encoding
     assert not kept.holds(enc, BATCH, rows[:-1], y[:-1])
+
+
+def test_a_training_set_over_the_size_limit_is_not_kept(monkeypatch):
+    X, y = data()
+    monkeypatch.setattr(nc, "KEEP_DOUBLES", len(X) * 14 - 1)  # (10 inputs, 3 codes, 1/n)
+    m = nn.MLP(10, [6, 3], activation="tanh", seed=1)
+    run(X, y, m, nn.Adam(m.parameters(), lr=0.05), 0, True)
+    assert the_step(m)._kept is None
+    monkeypatch.setattr(nc, "KEEP_DOUBLES", len(X) * 14)
+    run(X, y, m, nn.Adam(m.parameters(), lr=0.05), 0, True)
+    assert the_step(m)._kept is not None
