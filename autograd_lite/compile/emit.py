@@ -8,6 +8,7 @@ together (the rewrite of one statement into vector text is `vector.py`)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -412,10 +413,23 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     n_slots = parts.size
     straight_sums = native.opt_level(len(prog.forward) + len(prog.backward)) == "-O2"
 
-    def vec(lines: list[tuple[str, str, str]]) -> list[str]:
-        return [f"  {text.target(v)} {o} {text.expr(e)};" for v, o, e in lines]
+    keep = {*parts.vslots, *parts.gslots, *(t for _, t in parts.used)}
+    names = _chunk_locals([parts.fwd, parts.bwd], keep)
 
-    vfwd, vbwd = vec(parts.fwd), vec(parts.bwd)
+    def vec(lines: list[tuple[str, str, str]], at: int) -> list[str]:
+        out = []
+        for i, (v, o, e) in enumerate(lines, at):
+            reads, target = names.get(i, ({}, None))
+            expr = text.expr(e)
+            if reads:
+                expr = _VT_REF.sub(functools.partial(_renamed, reads), expr)
+            if target is None:
+                out.append(f"  {text.target(v)} {o} {expr};")
+            else:
+                out.append(f"  {'vd ' if o == '=' else ''}{target} {o} {expr};")
+        return out
+
+    vfwd, vbwd = vec(parts.fwd, 0), vec(parts.bwd, len(parts.fwd))
     # The vector scratch: n_slots vectors of nodes, then k of inputs, aligned to a vector.
     size = max(parts.size, b * (n_slots + k) + b)
 
@@ -494,6 +508,64 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
 
 
 _T_REF = re.compile(r"(?<![A-Za-z_])T\[(\d+)\]")
+_VT_REF = re.compile(r"(?<![A-Za-z_])VT\[(\d+)\]")
+
+
+def _renamed(names: dict[int, str], ref: re.Match[str]) -> str:
+    return names.get(int(ref.group(1)), ref.group(0))
+
+
+def _chunk_locals(blocks: list[list[tuple[str, str, str]]], keep: set[int]
+                  ) -> dict[int, tuple[dict[int, str], str | None]]:
+    """The values of `blocks` (statement lists run one after another, each cut into functions
+    of CHUNK statements) that can live in a local variable of their function instead of a
+    slot of the scratch space: every reader of the value (up to the next `=` to its slot) in
+    the function that computes it, and not read at the end (`keep`). Their stores (~60% of
+    the statements of the digits MLP, kept at -O1 with `-fno-dse`) are saved; the operations
+    are the same. {statement index (over all blocks): ({slot read: local name}, the local
+    name the statement writes, or None)}."""
+    lines = [(b, i // CHUNK, line) for b, block in enumerate(blocks)
+             for i, line in enumerate(block)]
+    open_: dict[int, list[Any]] = {}  # slot -> [defining index, chunk, ok, references]
+    local: dict[int, str] = {}  # defining index -> local name
+
+    def close(inst: list[Any], live_out: bool) -> None:
+        if inst[2] and not live_out:
+            local[inst[0]] = f"l{inst[0]}"
+
+    # per statement: (slot, its defining index) read, the defining index written
+    refs: list[tuple[list[tuple[int, int]], int | None]] = []
+    for j, (b, c, (v, o, e)) in enumerate(lines):
+        t = int(v[2:-1])
+        read = [int(x) for x in _T_REF.findall(e)]
+        if o != "=":
+            read.append(t)
+        defs: list[tuple[int, int]] = []
+        written: int | None
+        for x in read:
+            inst = open_.get(x)
+            if inst is None:
+                continue
+            if (b, c) != inst[1]:
+                inst[2] = False
+            defs.append((x, inst[0]))
+        if o == "=":
+            if t in open_:
+                close(open_[t], False)
+            open_[t] = [j, (b, c), True]
+            written = j
+        else:
+            written = open_[t][0] if t in open_ else None
+        refs.append((defs, written))
+    for t, inst in open_.items():
+        close(inst, t in keep)
+    out: dict[int, tuple[dict[int, str], str | None]] = {}
+    for j, (defs, written) in enumerate(refs):
+        reads = {x: local[d] for x, d in defs if d in local}
+        target = local.get(written) if written is not None else None
+        if reads or target is not None:
+            out[j] = (reads, target)
+    return out
 
 
 def _forward_copies(*blocks: list[tuple[str, str, str]]) -> dict[int, int]:

@@ -16,8 +16,19 @@ from hypothesis import strategies as st
 
 from autograd_lite import Value
 from autograd_lite.compile import emit, native, vector
+from autograd_lite.testing import expressions
 
-from .test_native_blocks import HAVE_CC, LEVELS, SPECIAL, Raw, needs_cc, private_cache
+from .test_native_blocks import (
+    C_PRIMS,
+    HAVE_CC,
+    LEVELS,
+    SPECIAL,
+    Raw,
+    check_same_abi,
+    needs_cc,
+    private_cache,
+    row_values,
+)
 
 __all__ = ["private_cache"]  # (the fixture, used by every test here)
 
@@ -177,3 +188,44 @@ def test_block_code_leaves_the_callers_other_flags(level):
     assert rc == 0
     assert libm.fetestexcept(FE_UNDERFLOW) == FE_UNDERFLOW  # cleared: only what it tests
     libm.feclearexcept(FE_UNDERFLOW)
+
+
+# ---- values in locals of their statement function ---------------------------------------------
+@pytest.mark.skipif(not HAVE_CC or not LEVELS, reason="no vector instruction set here")
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                 HealthCheck.data_too_large])
+@given(expressions(n_inputs=(1, 3), n_nodes=(2, 12), primitives=C_PRIMS),
+       st.sampled_from([1, 2, 3, 7]), st.data())
+def test_values_kept_in_locals_across_short_functions_match_scalar_code(monkeypatch, e, chunk,
+                                                                         data):
+    """Statement functions of `chunk` statements: values read in the next function stay in
+    the scratch space, the others in locals; every level gives the scalar code's bits."""
+    monkeypatch.setattr(emit, "CHUNK", chunk)
+    k = len(e.inputs)
+    p = [Value(0.75), Value(-1.25), Value(0.5)]
+
+    def f(*xs):
+        return e(*xs) * p[0] + xs[0] * p[1] + (xs[-1] * p[2]).tanh()
+
+    sizes = data.draw(st.lists(st.integers(0, 19), min_size=1, max_size=2))
+    batches = [data.draw(st.lists(row_values(k), min_size=n, max_size=n)) for n in sizes]
+    check_same_abi(f, list(e.inputs), p, batches)
+
+
+def test_a_value_read_in_a_later_function_stays_in_the_scratch_space():
+    fwd = [("T[0]", "=", "x[0] * 2.0"), ("T[1]", "=", "T[0] + 1.0"), ("T[2]", "=", "T[1]"),
+           ("T[3]", "=", "T[0] * T[2]")]
+    bwd = [("T[1]", "=", "T[3] * 3.0"), ("T[1]", "+=", "T[1]"), ("T[4]", "=", "T[1] * T[0]")]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(emit, "CHUNK", 3)  # functions: fwd 0-2, fwd 3, bwd 4-6
+        names = emit._chunk_locals([fwd, bwd], keep={4})
+        # T[0] is read in fwd's second function, T[2] there too, T[3] in bwd: scratch. The
+        # first T[1] is read in its function only, then written again: a local; bwd's T[1]
+        # (=, then +=, then read) a local of its function; T[4] is read at the end: scratch.
+        assert names == {1: ({}, "l1"), 2: ({1: "l1"}, None), 4: ({}, "l4"),
+                         5: ({1: "l4"}, "l4"), 6: ({1: "l4"}, None)}
+        m.setattr(emit, "CHUNK", 2)  # functions: 0-1, 2-3, 4-5, 6
+        names = emit._chunk_locals([fwd, bwd], keep={4})
+        # the first T[1] is read by statement 2, bwd's T[1] by statement 6: scratch
+        assert names == {2: ({}, "l2"), 3: ({2: "l2"}, None)}
