@@ -394,6 +394,7 @@ class Compiled:
         called with `args` - each "params", "grad" (this batch's sums), a float, a state
         `array('d')` of one float per parameter, or `("per_batch", array('d'))` of one value per
         batch - its results copied into `outputs` (`params` or state arrays given in args).
+        `order` and `codes`: ints, as a sequence or a 1-D integer buffer (a numpy array).
 
         `column` / `column_values`: that input of every row of batch b is set to
         `column_values[b]` (e.g. 1/n for a short last batch). `reverse`: a batch's rows run

@@ -177,6 +177,8 @@ def _ints(seq: Any, what: str, copy: bool = False) -> array[int]:
         if type(seq) is array:
             return array("q", seq) if copy else seq
         return array("q", bytes(memoryview(seq)))
+    if not isinstance(seq, (str, bytes, bytearray, Sequence)):
+        seq = _int_buffer(seq, seq)  # a 1-D buffer of ints (numpy's arange): its values
     if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
         raise TypeError(f"scan_steps: {what} must be a sequence of ints, got {describe(seq)}")
     if not set(map(type, seq)) <= {int}:  # (checked one by one only when not plain ints)
@@ -187,6 +189,24 @@ def _ints(seq: Any, what: str, copy: bool = False) -> array[int]:
         return array("q", seq)
     except (OverflowError, TypeError):
         raise ValueError(f"scan_steps: {what} holds an int beyond 64 bits") from None
+
+
+def _int_buffer(seq: Any, default: Any) -> Any:
+    """The values (Python ints) of a 1-D buffer of integers (not bools), else `default`."""
+    try:
+        with memoryview(seq) as mv:
+            if mv.ndim == 1 and mv.format.lstrip("@=<>!") in _INT_FORMATS:
+                return mv.tolist()
+    except NotImplementedError:  # (memoryview's tolist: a non-native byte order)
+        if getattr(getattr(seq, "dtype", None), "kind", None) in ("i", "u") and \
+                getattr(seq, "ndim", None) == 1:
+            return seq.tolist()  # (numpy's, in any byte order)
+    except (TypeError, ValueError):  # (no buffer)
+        pass
+    return default
+
+
+_INT_FORMATS = frozenset("bBhHiIlLqQnN")
 
 
 def _doubles(a: Any, n: int, what: str) -> array[float]:
