@@ -83,7 +83,8 @@ class Sym:
         if swap:
             a, b = b, a
         if op == "**":
-            return Sym(f"({a.py} ** {b.py})", f"pow({a.c}, {b.c})")
+            # (Python's ** is complex for a negative base: ops._real_pow raises instead)
+            return Sym(f"_real_pow({a.py}, {b.py})", f"pow({a.c}, {b.c})")
         return Sym(f"({a.py} {op} {b.py})", f"({a.c} {op} {b.c})")
 
     def __add__(self, o: Any) -> Sym:

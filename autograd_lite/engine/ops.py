@@ -117,6 +117,15 @@ def _powc(x: float, p: float) -> float:
         return _pow_ieee(x, p)
 
 
+def _real_pow(x: float, p: float) -> float:
+    """Python's x ** p in a partial, a ValueError (the forward pass's) where that is complex: a
+    base made negative after the forward pass (`x.data = -2.0`); derived code calls it."""
+    t = x**p
+    if type(t) is complex:
+        raise ValueError(f"negative base {x!r} with non-integer exponent {p!r} has no real value")
+    return t
+
+
 def _rpow(x: float, base: float) -> float:
     if base < 0.0:
         raise ValueError(f"negative base {base!r} with a Value exponent is not differentiable")
@@ -171,7 +180,12 @@ def _dpow_base(out: Any, x: Any, y: Any) -> Any:
             return 0.0 * x
         return y * x ** (y - 1.0)
     if type(y) is float and type(x) is float:  # the interpreter's hot path (x ** 2 in losses):
-        return 0.0 if y == 0.0 else y * x ** (y - 1.0)  # where's expression, without a call
+        if y == 0.0:  # where's expression, without a call
+            return 0.0
+        t = x ** (y - 1.0)
+        if type(t) is complex:  # a base made negative after the forward pass (x.data = -2.0)
+            _real_pow(x, y - 1.0)  # raises its ValueError (inline above: the hot path)
+        return y * t
     return where(y == 0.0, 0.0, lambda: y * x ** (y - 1.0))
 
 
@@ -227,7 +241,13 @@ def _acc_powc(node: Value, g: float) -> None:
     # node in IEEE mode, as for any partial that raises)
     a = node._a
     y = node._b
-    a._gr += g * (0.0 if y == 0.0 else y * a._d ** (y - 1.0))
+    if y == 0.0:
+        a._gr += g * 0.0
+        return
+    t = a._d ** (y - 1.0)
+    if type(t) is complex:  # a base made negative after the forward pass (see _dpow_base)
+        _real_pow(a._d, y - 1.0)
+    a._gr += g * (y * t)
 
 
 
@@ -324,7 +344,7 @@ bind_table(PRIMITIVES)  # Value's operators and methods apply these records
 PY_NAMES: dict[str, Any] = {
     "_exp": _exp, "_log": _log, "_log1p": _log1p, "_tanh": math.tanh, "_sin": _sin,
     "_cos": _cos, "_sqrt": _sqrt, "_sigmoid": _sigmoid, "_softplus": _softplus,
-    "_powc": _powc, "_rpow": _rpow, "_div": _div, "_dpow_base": _dpow_base,
+    "_powc": _powc, "_real_pow": _real_pow, "_rpow": _rpow, "_div": _div, "_dpow_base": _dpow_base,
     "_dpow_exponent": _dpow_exponent, "_mlog": math.log, "_fabs": math.fabs,
     "_erf": math.erf, "_INF": _INF, "_NAN": _NAN,
 }
