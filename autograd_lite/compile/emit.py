@@ -411,10 +411,13 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
     text = vector.VectorText()
     b, k, nv, m = simd.lanes, parts.k, len(parts.vslots), len(parts.used)
     n_slots = parts.size
-    straight_sums = native.opt_level(len(prog.forward) + len(prog.backward)) == "-O2"
+    # A small program, compiled at -O2: straight code for the parameters' sums, values in
+    # locals (`_chunk_locals`); a larger one keeps its compile time (both cost the digits
+    # MLP's -O1 build ~20% more compiler CPU for ~2% of run time).
+    small = native.opt_level(len(prog.forward) + len(prog.backward)) == "-O2"
 
     keep = {*parts.vslots, *parts.gslots, *(t for _, t in parts.used)}
-    names = _chunk_locals([parts.fwd, parts.bwd], keep)
+    names = _chunk_locals([parts.fwd, parts.bwd], keep) if small else {}
 
     def vec(lines: list[tuple[str, str, str]], at: int) -> list[str]:
         out = []
@@ -476,7 +479,7 @@ def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,
                   f"G[(r + l) * {k} + i] = t[al_gs[i] * {b} + l];"] if input_grads else []
         # A full block's parameter gradients, added in row order: see `_lane_sums` (straight
         # code in a program compiled at -O2, loops, fewer than CHUNK lines, in a larger one).
-        full = out.chunks("al_pg", _lane_sums(parts.used, simd, straight_sums), "AL_T void ",
+        full = out.chunks("al_pg", _lane_sums(parts.used, simd, small), "AL_T void ",
                           "(double *restrict PG, const double *restrict t)", "(PG, t)")
         full = [f"  {c}" for c in full]
         done_pg = [f"        if (w == {b}) {{", *full, "        } else {",
@@ -520,10 +523,11 @@ def _chunk_locals(blocks: list[list[tuple[str, str, str]]], keep: set[int]
     """The values of `blocks` (statement lists run one after another, each cut into functions
     of CHUNK statements) that can live in a local variable of their function instead of a
     slot of the scratch space: every reader of the value (up to the next `=` to its slot) in
-    the function that computes it, and not read at the end (`keep`). Their stores (~60% of
-    the statements of the digits MLP, kept at -O1 with `-fno-dse`) are saved; the operations
-    are the same. {statement index (over all blocks): ({slot read: local name}, the local
-    name the statement writes, or None)}."""
+    the function that computes it, and not read at the end (`keep`). Their stores are saved
+    (~45% of the statements of bench_native's MLP step); the operations are the same.
+    {statement index (over all blocks): ({slot read: local name}, the local name the
+    statement writes, or None)}. Used in small programs only (compiled at -O2): at -O1 the
+    digits MLP's build takes ~20% more compiler CPU with them, for ~2% of run time."""
     lines = [(b, i // CHUNK, line) for b, block in enumerate(blocks)
              for i, line in enumerate(block)]
     open_: dict[int, list[Any]] = {}  # slot -> [defining index, chunk, ok, references]
