@@ -871,8 +871,11 @@ class _KeptRows:
             same = kinds <= {float} and array("d", y).tobytes() == self.y
         else:
             same = kinds <= {int} and y == self.y
-        if not (same and X == self.X):
-            return False
+        return same and (X is self.X or X == self.X and self.same_zeros(X))
+
+    def same_zeros(self, X: Sequence[Any]) -> bool:
+        """Whether rows equal to the kept ones have the same bits where those hold zeros
+        (False, for good, when too many of them do)."""
         zeros = self.zeros
         if zeros is None:
             zeros = self._find_zeros()
@@ -880,7 +883,8 @@ class _KeptRows:
                 self.zeros = False
                 return False
             self.zeros, self.zero_bits = zeros, _zero_bits(self.X, zeros)
-        assert not isinstance(zeros, bool)
+        if zeros is False or zeros is True:
+            return False
         return _zero_bits(X, zeros) == self.zero_bits
 
     def _find_zeros(self) -> tuple[list[int], list[tuple[int, int]]] | None:
@@ -905,6 +909,33 @@ class _KeptRows:
             at = [(i, j) for i, c in enumerate(counts) if c
                   for j in _zero_columns(X[i], c) if j not in dense]
         return whole, at
+
+
+def kept_rows(model: Module, X: Any, backend: str = "auto") -> list[list[float]] | None:
+    """The rows the last compiled fit of `model` encoded (fit's own lists), when `X` (fit's
+    argument) is a list of lists of exactly floats with the same bits: fit then takes them
+    instead of converting X again (`arrays.rows(X)` would give lists equal to them, bit for
+    bit), and their encoding is reused (`_KeptRows`); None otherwise (X is converted)."""
+    try:
+        entries = _steps.get(model)
+    except TypeError:  # not weak-referenceable: no cache
+        return None
+    old = None if entries is None else entries.get(backend)
+    kept = None if old is None or old.in_fit else old._kept
+    if kept is None or kept.zeros is False or type(X) is not list or len(X) != len(kept.X) \
+            or not set(map(type, X)) <= _LIST:
+        return None
+    try:
+        if X != kept.X:  # (first: it fails fast when X changed)
+            return None
+    except Exception:  # an entry whose __eq__ raises: `rows` says what it is
+        return None
+    if not all(set(map(type, r)) <= _FLOAT for r in X) or not kept.same_zeros(X):
+        return None  # (an int equal to a float, a float subclass: converted as always)
+    return kept.X
+
+
+_LIST, _FLOAT = {list}, {float}
 
 
 def _zero_columns(row: list[float], count: int) -> list[int]:

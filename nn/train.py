@@ -180,11 +180,13 @@ def _as_data(model: Module, X: Any, y: Any, name: str) -> tuple[list[list[Any]],
     return X, y
 
 
-def _as_float_data(model: Module, X: Any, y: Any, name: str
+def _as_float_data(model: Module, X: Any, y: Any, name: str,
+                   rows: list[list[float]] | None = None
                    ) -> tuple[list[list[Any]], list[Any], bool]:
     """`_as_data`'s (X, y) and whether X's entries are all exactly floats (no Value): a
-    compiled fit then may reuse the previous fit's encoded rows when X equals them."""
-    X, floats = _arrays.float_rows(X, f"{name}: X")
+    compiled fit then may reuse the previous fit's encoded rows when X equals them. `rows`:
+    X already converted, exactly floats (nn.compiled's `kept_rows`)."""
+    X, floats = _arrays.float_rows(X, f"{name}: X") if rows is None else (rows, True)
     _check_width(model, X, name)
     y = _arrays.targets(y, f"{name}: y")
     if len(X) != len(y):
@@ -336,7 +338,12 @@ def fit(model: Module, X: Sequence[Any], y: Sequence[Any], *, loss: str | LossFn
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"fit: seed must be an int, got {seed!r}")
     epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
-    X, y, floats = _as_float_data(model, X, y, "fit")
+    kept = None
+    if compiled and step is train_batch:  # a fit in a loop on the same rows: the last
+        from .compiled import kept_rows  # fit's, not converted again
+
+        kept = kept_rows(model, X)
+    X, y, floats = _as_float_data(model, X, y, "fit", kept)
     if validation is not None:
         if isinstance(validation, str) or not isinstance(validation, Sequence) or \
                 len(validation) != 2:

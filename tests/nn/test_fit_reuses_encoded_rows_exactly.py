@@ -279,3 +279,62 @@ def test_a_training_set_over_the_size_limit_is_not_kept(monkeypatch):
     monkeypatch.setattr(nc, "KEEP_DOUBLES", len(X) * 14)
     run(X, y, m, nn.Adam(m.parameters(), lr=0.05), 0, True)
     assert the_step(m)._kept is not None
+
+
+def test_rows_equal_bit_for_bit_are_taken_without_converting_them_again():
+    X, y = data()
+    m = nn.MLP(10, [6, 3], activation="tanh", seed=1)
+    run(X, y, m, nn.Adam(m.parameters(), lr=0.05), 0, True)
+    kept = the_step(m)._kept
+    assert nc.kept_rows(m, X) is kept.X
+    assert nc.kept_rows(m, [r[:] for r in X]) is kept.X
+    assert nc.kept_rows(m, np.array(X)) is None  # (converted; its encoding still reused)
+    assert nc.kept_rows(m, [tuple(r) for r in X]) is None
+    assert nc.kept_rows(m, X[:-1]) is None
+    X[3][2] = -0.0
+    assert nc.kept_rows(m, X) is None
+    X[3][2] = 0.0
+    X[4][2] = 0  # an int equal to the float there: converted, as always
+    assert nc.kept_rows(m, X) is None
+    X[4][2] = 0.0
+    assert nc.kept_rows(m, X) is kept.X
+
+
+class Twisted(float):
+    """A float whose float() is another number (nn.arrays reads it through float())."""
+
+    def __float__(self):
+        return 2.5
+
+
+def twisted_entry(i, X, y):
+    X[2][4] = Twisted(X[2][4])  # equal to the kept float, converted to 2.5
+    return X, y
+
+
+class Raises:
+    """An entry that refuses to be compared."""
+
+    def __eq__(self, other):
+        raise ValueError("no comparing")
+
+    __hash__ = object.__hash__
+
+
+def test_an_entry_read_through_its_own_float_is_converted_as_always():
+    same_as_interpreter(twisted_entry)
+
+
+def test_an_entry_that_cannot_be_compared_raises_the_interpreters_error():
+    errors = []
+    for compiled in (True, False):
+        nc._steps.clear()
+        X, y = data()
+        m = nn.MLP(10, [6, 3], activation="tanh", seed=1)
+        opt = nn.Adam(m.parameters(), lr=0.05)
+        run(X, y, m, opt, 0, compiled)
+        X[6][1] = Raises()
+        with pytest.raises(Exception) as e:
+            run(X, y, m, opt, 1, compiled)
+        errors.append((type(e.value), str(e.value)))
+    assert errors[0] == errors[1] and errors[0][0] is TypeError
