@@ -120,10 +120,11 @@ def _powc(x: float, p: float) -> float:
 def _real_pow(x: float, p: float) -> float:
     """Python's x ** p in a partial, a ValueError (the forward pass's) where that is complex: a
     base made negative after the forward pass (`x.data = -2.0`); derived code calls it."""
-    t = x**p
+    t: Any = x**p
     if type(t) is complex:
         raise ValueError(f"negative base {x!r} with non-integer exponent {p!r} has no real value")
-    return t
+    result: float = t
+    return result
 
 
 def _rpow(x: float, base: float) -> float:
