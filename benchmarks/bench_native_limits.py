@@ -38,11 +38,13 @@ import json
 import os
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,7 +59,8 @@ from run_all import clock, machine  # noqa: E402  # CPU time of this process
 import autograd_lite as al  # noqa: E402
 
 DIGITS_LR = 0.01
-FIT_REPEAT = 20  # batches per epoch in the fit-style step (see step_figures)
+FIT_REPEAT = 20  # batches per epoch in the fit-style step, steps per scan_steps call
+SCAN = f"bench_native C step, {FIT_REPEAT} per Compiled.scan_steps call"
 BATCH = 32
 _keep: list[Any] = []  # temporary folders and libraries that live as long as the process
 
@@ -171,6 +174,56 @@ def numpy_rows_step() -> Callable[[], float]:
         return sum(values) * scale + reg
 
     return step
+
+
+def scan_step(steps: int) -> tuple[Callable[[], None], bool]:
+    """bench_native's C step, `steps` of them in one `Compiled.scan_steps` call (the public
+    API `fit(compiled=True)` runs its epochs with): the hinge terms' gradients summed over the
+    100 rows in row order, then bench_native's SGD, p - LR * (g * (1/100) + (a p + a p)) with a
+    = ALPHA (the L2 term's gradient as the engine adds it), as a `compile_map` kernel. Returns
+    (run, bit-equal): `bit-equal` says whether 3 steps give bench_native's C step's parameters
+    bit for bit (checked on fresh models before timing)."""
+    import nn
+    from autograd_lite import Value, compile_grad, compile_map
+
+    def make() -> tuple[Callable[[int], None], array]:
+        X, y = bn.moons()
+        model = nn.MLP(2, [16, 16, 1], activation="relu", seed=0)
+        params = model.parameters()
+
+        def hinge(x0: Value, x1: Value, t: Value) -> Value:
+            return (model([x0, x1]) * -t + 1.0).relu()
+
+        c = compile_grad(hinge, [*X[0], y[0]], params=params, backend="c")
+        n = len(X)
+        flat = array("d", [v for x, t in zip(X, y) for v in (*x, t)])
+        rows = memoryview(flat).cast("B").cast("d", [n, 3])
+        pdata = array("d", [p.data for p in params])
+        k = compile_map(lambda p, g, lr, s, a: p - lr * (g * s + (a * p + a * p)), 5,
+                        backend="c")
+        orders = {}
+
+        def run(m: int) -> None:
+            order = orders.get(m)
+            if order is None:
+                order = orders[m] = array("q", list(range(n)) * m)
+            r = c.scan_steps(rows, order, n, params=pdata, update=k,
+                             args=["params", "grad", bn.LR, 1.0 / n, bn.ALPHA],
+                             outputs=[pdata])
+            if r.done != m:
+                raise RuntimeError(f"scan_steps did {r.done} of {m} steps")
+        return run, pdata
+
+    run3, pdata3 = make()
+    run3(3)
+    model = nn.MLP(2, [16, 16, 1], activation="relu", seed=0)
+    step, _ = bn.ours_step("c", model=model)
+    for _ in range(3):
+        step()
+    same = [struct.pack("<d", p.data) for p in model.parameters()] == [
+        struct.pack("<d", v) for v in pdata3]
+    run, _ = make()
+    return (lambda: run(steps)), same
 
 
 # ---- PyTorch's two forms of the step ---------------------------------------------------------
@@ -328,6 +381,14 @@ def step_figures(lib: ctypes.CDLL | None, n_rounds: int, torch_ok: bool) -> dict
                 for _ in range(10):
                     step()
             engines.append(Engine("bench_native C step, rows as a numpy array", ten_np, 10))
+        try:
+            scan, same = scan_step(FIT_REPEAT)
+            scan()
+        except Exception as e:  # noqa: BLE001  # an older version: no scan_steps
+            out["notes"].append(f"Compiled.scan_steps unavailable: {type(e).__name__}: {e}")
+        else:
+            out["scan_bit_equal"] = same
+            engines.append(Engine(SCAN, scan, FIT_REPEAT))
     if torch_ok:
         import torch
         torch.set_num_threads(1)
@@ -587,9 +648,14 @@ def report_step(step: dict[str, Any], ref_how: str, say: Callable[[str], None]) 
         said = "yes" if exact else "NO: its figures are not the limit"
         goals.append(f"| 1. hand-written reference bit-equal to autograd-lite's step (loss, "
                      f"parameters) | yes | {said} | {yes(exact)} |")
+    if "scan_bit_equal" in step:
+        say(f"bench_native's step by `Compiled.scan_steps` bit-equal to bench_native's C step "
+            f"(all 337 parameters after 3 steps): {'yes' if step['scan_bit_equal'] else 'NO'}.")
+        say("")
     for label, x in (("bench_native's C step", med("bench_native C step")),
                      ("bench_native's C step, numpy rows",
                       med("bench_native C step, rows as a numpy array")),
+                     (f"bench_native's C step, {FIT_REPEAT} per scan_steps call", med(SCAN)),
                      ("fit(compiled=True) step", fit_step)):
         if x is None:
             continue
