@@ -358,13 +358,16 @@ class CompiledStep:
         candidates = self._candidates(out, ys)
         if any(isinstance(t, Value) for t in ys):  # (a replay would bake them in as constants)
             why, candidates = "targets are Values (the interpreter gives them a .grad)", []
+        raised = False
         for make in candidates:
             try:
                 enc = make()
                 t0 = yb[0] if enc.encode(yb[0]) is not None else ys[0]
                 c = self._compile(enc, x0, t0)
-            except Exception as e:  # the loss rejects this encoding: try the next
-                why = f"the loss cannot be traced with its targets as inputs ({e})"
+            except Exception as e:  # the loss rejects this encoding: try the next (the
+                if not raised:  # warning names the first, best encoding's error: e.g. a bad
+                    why = f"the loss cannot be traced with its targets as inputs ({e})"
+                    raised = True  # $AUTOGRAD_LITE_SIMD, not a later encoding's label check)
                 continue
             if c.data_dependent:
                 why = ("the model or the loss compares Values or calls float() on them (its "
@@ -495,9 +498,11 @@ class CompiledStep:
                 return None  # (never: every caller passes them) the interpreter's numbers
             exact = self.encoding.batch_loss(outs, list(targets))
             loss = loss if exact is None else exact
-        if isinstance(self.encoding, _Choice) and not (
+        if isinstance(self.encoding, (_Choice, _CrossEntropy)) and not (
                 math.isfinite(loss) and math.isfinite(math.fsum(acc))):
-            return None  # 0 * inf in a class not chosen: the interpreter's numbers instead
+            # 0 * inf in a class not chosen (a one-hot code's zeros times an overflowed
+            # logit difference): the interpreter's numbers instead
+            return None
         return loss, acc, outs
 
     def __call__(self, model: Module, xb: list[Any], yb: list[Any], loss_fn: LossFn,
@@ -739,7 +744,7 @@ class CompiledStep:
                 column=width - 1, column_values=scales, reverse=True, aux_sum=0,
                 decide=None if decision is None else decision[0],
                 codes=None if decision is None else decision[1],
-                finite=isinstance(enc, _Choice), counter=count)
+                finite=isinstance(enc, (_Choice, _CrossEntropy)), counter=count)
         finally:  # (an interrupt after the native call: its batches counted, then stored)
             flat.advance(count[0], grads)
         out = []
@@ -1171,7 +1176,7 @@ class _Snapshot:
                 out.append(("seen", seen[id(t)]))
             else:
                 self._walk_class(t, out, params, seen)
-            for name, value in vars(obj).items():
+            for name, value in vars(obj).copy().items():
                 out.append(name)
                 tv = type(value)
                 if tv is float:
@@ -1277,7 +1282,7 @@ class _Snapshot:
             if vars(cls).get("__slots__"):
                 raise _Opaque(f"{cls.__name__} has __slots__")  # state outside vars()
             out.append(cls)
-            for name, value in vars(cls).items():
+            for name, value in vars(cls).copy().items():
                 if name not in _CLASS_BOOKKEEPING:
                     out.append(name)
                     if type(value) is types.FunctionType:

@@ -110,6 +110,17 @@ class FlatState:
                 self.m, self.v = array("d", opt.m), array("d", opt.v)
         except TypeError:
             raise NotFlat from None
+        try:  # the kernels this state's steps take, built now: one that cannot be built (a bad
+            # $AUTOGRAD_LITE_SIMD set since the last fit, say) leaves the steps to Python
+            wd = opt.weight_decay != 0.0
+            if isinstance(opt, SGD):
+                heavy = opt.momentum != 0.0
+                for first in {heavy and self.buf is None, False}:
+                    _kernel("sgd", (wd, heavy, first, opt.nesterov), backend)
+            else:
+                _kernel("adam", (wd,), backend)
+        except Exception:
+            raise NotFlat from None
 
     def step(self, grads: array[float]) -> None:
         """One optimizer step from this batch's gradients; all or nothing (a kernel writes its
