@@ -768,7 +768,9 @@ class CompiledStep:
             out.frombytes(struct.pack(f"{len(ids)}q", *ids))
         except struct.error:  # (never from fit) array's own conversion says what is wrong
             out = array("q", ids)
-        self._order = (ids, out)
+        # (kept while the model lives: bounded as the kept rows are, ~16 bytes an index plus
+        # the ints the list holds; a longer order is packed at every scan)
+        self._order = (ids, out) if len(ids) <= KEEP_INDICES else None
         return out
 
     def _decision(self, rule: Decision) -> tuple[tuple[Any, ...], array[int]] | None:
@@ -815,6 +817,9 @@ def _plain_steps(opt: Optimizer) -> bool:
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-10)
 
+
+#: The longest batch order a step keeps for its next scan (`CompiledStep._indices`).
+KEEP_INDICES = 1 << 16
 
 #: The most doubles of encoded rows a step keeps for its next fit (8 MB, and the rows it was
 #: encoded from: up to ~4x that again when they came from numpy; beyond: encoded again).
@@ -930,13 +935,12 @@ def kept_rows(model: Module, X: Any, backend: str = "auto") -> list[list[float]]
     if kept is None or kept.zeros is False or type(X) is not list or len(X) != len(kept.X) \
             or not set(map(type, X)) <= _LIST:
         return None
-    try:
-        if X != kept.X:  # (first: it fails fast when X changed)
-            return None
-    except Exception:  # an entry whose __eq__ raises: `rows` says what it is
+    # Types first (an int equal to a float, a float subclass, a Value: converted as always),
+    # so that the equality compares floats only: no user `__eq__` runs (one that raises,
+    # lies, or changes X while compared).
+    if not all(set(map(type, r)) <= _FLOAT for r in X) or X != kept.X or \
+            not kept.same_zeros(X):
         return None
-    if not all(set(map(type, r)) <= _FLOAT for r in X) or not kept.same_zeros(X):
-        return None  # (an int equal to a float, a float subclass: converted as always)
     return kept.X
 
 

@@ -491,9 +491,17 @@ def _first_shuffle(rng: random.Random, order: list[int]) -> None:
         order[:] = last[2]
         rng.setstate(last[3])
         return
+    if len(order) > SHUFFLE_KEEP:  # (kept for good, whatever the model: a bounded size)
+        rng.shuffle(order)
+        return
     before = order[:]
     rng.shuffle(order)
     _last_shuffle = (state, before, order[:], rng.getstate())
+
+
+#: The longest order `_first_shuffle` keeps: module state that outlives every model and fit
+#: (~48 bytes a row: two lists and their ints), so at most ~3 MB; longer ones are shuffled.
+SHUFFLE_KEEP = 1 << 16
 
 
 def _compiled_session(step: Any, model: Module, loss_fn: LossFn) -> Any:
