@@ -938,8 +938,12 @@ def kept_rows(model: Module, X: Any, backend: str = "auto") -> list[list[float]]
     # Types first (an int equal to a float, a float subclass, a Value: converted as always),
     # so that the equality compares floats only: no user `__eq__` runs (one that raises,
     # lies, or changes X while compared).
-    if not all(set(map(type, r)) <= _FLOAT for r in X) or X != kept.X or \
-            not kept.same_zeros(X):
+    if not all(set(map(type, r)) <= _FLOAT for r in X):
+        return None
+    try:
+        if X != kept.X or not kept.same_zeros(X):
+            return None
+    except Exception:  # (another thread put an entry whose __eq__ raises: `rows` says what)
         return None
     return kept.X
 
