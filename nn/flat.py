@@ -93,7 +93,9 @@ class FlatState:
         if not all(type(s) is list and len(s) == n for s in state):
             raise NotFlat  # lists replaced by the user: Python's indexing decides what happens
         try:
-            self.data = array("d", [p._d for p in params] if _plain(params)
+            #: exact Values (checked here: no user code runs between here and `store`)
+            self.plain = _plain(params)
+            self.data = array("d", [p._d for p in params] if self.plain
                               else [p.data for p in params])
             if type(opt) is SGD:
                 self.kind = "sgd"
@@ -195,7 +197,7 @@ class FlatState:
         buffers (SGD) or m, v, step counts and t (Adam), as its Python steps leave them."""
         if not self.steps or self.grad is None:
             return
-        if _plain(self.params):  # the floats straight into the slots the setters write
+        if self.plain:  # the floats straight into the slots the setters write
             for p, d, g in zip(self.params, self.data.tolist(), self.grad.tolist()):
                 p._d = d  # (a 3x faster sync than the setters: they only convert non-floats)
                 p._gr = g
