@@ -100,7 +100,12 @@ def test_another_thread_cannot_resize_accumulate_during_a_call() -> None:
                 except BufferError:
                     refused.append("busy")
                     continue
-                a.pop()
+                while True:  # (a call may have pinned it between the two)
+                    try:
+                        a.pop()
+                        break
+                    except BufferError:
+                        time.sleep(0.0001)
 
     t = threading.Thread(target=resize)
     t.start()
