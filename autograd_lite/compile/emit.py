@@ -356,7 +356,7 @@ def _lane_sums(used: list[tuple[int, int]], simd: vector.Simd, straight: bool) -
     one parameter at a time), the others one by one (`PG[j] + t0 + t1 + ...`: C adds left to
     right). `straight`: one statement per line, slots known at compile time (for programs
     compiled at -O2: 2 us faster than loops there); else two loops over index tables (no
-    compile time: the digits MLP's 2,410 parameters)."""
+    compile time: the digits MLP's 2,410 parameters), as one item (never cut in two)."""
     b = simd.lanes
     groups: list[tuple[int, list[int]]] = []
     singles: list[tuple[int, int]] = []
@@ -380,7 +380,8 @@ def _lane_sums(used: list[tuple[int, int]], simd: vector.Simd, straight: bool) -
                 f"{{{', '.join(map(str, items)) or '0'}}};")
 
     slots = [f"al_gv[g * {b} + {q}]" for q in range(b)]
-    return "\n".join([
+    # One item: `_CText.chunks` cuts its list every CHUNK items, and these lines are one loop.
+    return ["\n".join([
         table("al_gj", [j0 for j0, _ in groups]),
         table("al_gv", [s for _, group in groups for s in group]),
         table("al_sj", [j for j, _ in singles]), table("al_ss", [s for _, s in singles]),
@@ -388,7 +389,7 @@ def _lane_sums(used: list[tuple[int, int]], simd: vector.Simd, straight: bool) -
         "  " + simd.lane_sums("al_gj[g]", slots, src),
         f"  for (long q = 0; q < {len(singles)}; q++) {{",
         f"    const double *u = t + al_ss[q] * {b}; double *p = PG + al_sj[q];",
-        f"    *p = *p{''.join(f' + u[{q}]' for q in range(b))};", "  }"]).split("\n")
+        f"    *p = *p{''.join(f' + u[{q}]' for q in range(b))};", "  }"])]
 
 
 def _c_blocks(prog: _Program, n_inputs: int, n_params: int, n_nodes: int,

@@ -229,3 +229,17 @@ def test_a_value_read_in_a_later_function_stays_in_the_scratch_space():
         names = emit._chunk_locals([fwd, bwd], keep={4})
         # the first T[1] is read by statement 2, bwd's T[1] by statement 6: scratch
         assert names == {2: ({}, "l2"), 3: ({2: "l2"}, None)}
+
+
+# ---- the parameter sums' loops in short statement functions -------------------------------------
+@pytest.mark.skipif(not HAVE_CC or not LEVELS, reason="no vector instruction set here")
+@pytest.mark.parametrize("chunk", [1, 3, 7])
+def test_parameter_sum_loops_build_in_short_statement_functions(monkeypatch, chunk):
+    """A program compiled at -O1 sums its parameters' gradients in loops (a few lines of C
+    text): short statement functions keep them whole, so the block code builds (it was cut
+    between the lines: a compile error, and scalar code) and gives the scalar code's bits."""
+    monkeypatch.setattr(emit, "CHUNK", chunk)
+    monkeypatch.setattr(native, "_O2_MAX_LINES", 0)
+    f, xs, w = mlp_step()
+    rows = [[0.1 * i, -0.2 * i, 1.0 if i % 2 else -1.0] for i in range(19)]
+    check_same_abi(f, xs, w, [rows, rows[:1], rows[:9], [[1e308, 2.0, 1.0], *rows[:8]]])
