@@ -350,9 +350,9 @@ class Mapped:
             if t is float:
                 continue
             if t is not array:
-                if isinstance(a, (float, int)) and not isinstance(a, bool):
-                    try:
-                        vals[i] = float(a)  # an int, a float subclass: its value as a double
+                if isinstance(a, numbers.Real) and not isinstance(a, bool):
+                    try:  # an int, a float subclass, a numpy scalar: its value as a double
+                        vals[i] = float(a)
                     except OverflowError:
                         raise OverflowError(f"compiled map: input {i} is an int too large for "
                                             f"a float: {describe(a)}") from None
