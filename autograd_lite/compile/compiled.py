@@ -47,12 +47,14 @@ with fresh leaves at those values), so threads may share a Compiled; a failing b
 
 from __future__ import annotations
 
+import math
 import warnings
 from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..engine.modes import anomaly_enabled
+from ..engine.traversal import topo_order
 from ..engine.value import Value, describe, to_float
 from . import native, progress
 from .backends import CBackend, PythonBackend, batch_loop
@@ -308,8 +310,11 @@ class Compiled:
         if all(type(h) is float and h == 0.0 for h in start):
             # From zero, adding the sum or each contribution in turn are the same numbers.
             value, grads = self._value_and_grad_at(fl, pd, None, None)
-            for q, gq in zip(self.params, grads[self.n_inputs:]):
-                q.grad += gq
+            reached = self._reached() if any(math.copysign(1.0, h) < 0.0 for h in start) \
+                else None  # (a -0.0 .grad: backward() leaves an unreached one as it is)
+            for j, (q, gq) in enumerate(zip(self.params, grads[self.n_inputs:])):
+                if reached is None or j in reached:
+                    q.grad += gq
             return value
         hs = [exact(h) for h in start]
         done: tuple[Any, Sequence[float]] | None = (
@@ -320,6 +325,13 @@ class Compiled:
         for q, t in zip(self.params, totals):
             q.grad = t
         return value
+
+    def _reached(self) -> set[int]:
+        """The parameters (their indices) that the output depends on: those `backward()`
+        adds to (one not reached keeps its `.grad`, a -0.0 included)."""
+        graph = self._reference.graph
+        return {graph.role[v][1] for v in topo_order([graph.out])
+                if graph.role.get(v, ("",))[0] == "p"}
 
     # ---- batches -----------------------------------------------------------------------------
     def forward_batch(self, rows: Any, *, param_data: Sequence[float] | None = None
