@@ -5,42 +5,21 @@ once: the second waits for the first and takes its library, the numbers the inte
 from __future__ import annotations
 
 import math
-import struct
 import threading
 import time
 
 import pytest
 
-from autograd_lite import Value, compile_grad
+from autograd_lite import compile_grad
 from autograd_lite.compile import native
 
-from ..oracles import interpret
+# (the graph, rows and interpreter reference of the borrowed-rows tests)
+from .test_block_code_borrows_its_scalar_rows import CLEAN, P, bits, f, reference
 
 HAVE_CC = not isinstance(native.find_compiler(), str)
 pytestmark = pytest.mark.skipif(not HAVE_CC, reason="needs a C compiler")
 
-P = [Value(0.5), Value(2.0)]
-
-
-def f(x, y):
-    return (x * P[0]).log() + y / x + (y * P[1]).exp().tanh() + (x - y).relu() * y.sigmoid()
-
-
-CLEAN = [[0.3 + 0.05 * r, 0.2 + 0.1 * r] for r in range(16)]
 FLAGGED = [*CLEAN[:9], [math.inf, 1.0], [1e-320, 1.0], *CLEAN[9:]]
-
-
-def bits(xs):
-    return ["nan" if x != x else struct.pack("<d", x).hex() for x in xs]
-
-
-def reference(rows):
-    values, total = [], [0.0, 0.0]
-    for row in rows:
-        value, g = interpret(f, row, P)
-        values.append(value)
-        total = [a + x for a, x in zip(total, g[2:])]
-    return bits(values), bits(total)
 
 
 @pytest.fixture(autouse=True)

@@ -29,18 +29,11 @@ from autograd_lite.compile.trace import _Graph
 
 from ..oracles import interpret
 from .test_native_blocks import SPECIAL, Raw
+from .test_native_builds_on_first_use import fresh_cache  # noqa: F401 - autouse: applies here
 from .test_native_cache_trust import as_root, evil_library, runuser, world_path  # noqa: F401
 
 HAVE_CC = not isinstance(native.find_compiler(), str)
 pytestmark = pytest.mark.skipif(not HAVE_CC, reason="no working C compiler")
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    native.forget_loaded()
-    yield
-    native.forget_loaded()
 
 
 P = [Value(0.75), Value(-1.25)]
