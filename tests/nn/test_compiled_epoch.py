@@ -22,6 +22,8 @@ from autograd_lite.compile import scan as sc
 from nn import compiled as nc
 from nn import flat as nf
 
+from .test_compiled_fit_flat_state import fresh_caches  # noqa: F401 - autouse: applies here
+
 
 def f64(x):
     return struct.pack("<d", x)
@@ -66,13 +68,6 @@ OPTIMIZERS = {
     "adam": lambda ps: nn.Adam(ps, lr=0.05),
     "adam wd": lambda ps: nn.Adam(ps, lr=0.05, weight_decay=0.01),
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    nc._steps.clear()
-    yield
-    nc._steps.clear()
 
 
 class Scans:

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 import nn
 from autograd_lite import Value
-from nn import compiled as nc
 from nn import flat as nf
+
+from .test_compiled_fit_flat_state import fresh_caches  # noqa: F401 - autouse: applies here
 
 
 def f64(x):
@@ -68,13 +69,6 @@ def edit(kind, model, opt, i, value):
         opt.t += 1
     elif kind == "lr":
         opt.lr = abs(value) * 0.01 + 0.001
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    nc._steps.clear()
-    yield
-    nc._steps.clear()
 
 
 def train(make, compiled, edits, *, through="schedule", epochs=4):

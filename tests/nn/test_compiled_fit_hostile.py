@@ -15,14 +15,12 @@ import nn
 from nn import compiled as nc
 from nn import flat as nf
 
-from .test_compiled_fit_flat_state import bits, data, model
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    nc._steps.clear()
-    yield
-    nc._steps.clear()
+from .test_compiled_fit_flat_state import (
+    bits,
+    data,
+    fresh_caches,  # noqa: F401 - autouse: applies here
+    model,
+)
 
 
 def both(make_opt, epochs=3, **kw):

@@ -16,7 +16,13 @@ from autograd_lite import Value
 from nn import compiled as nc
 from nn.layers import ACTIVATIONS
 
-from .test_compiled_fit_flat_state import bits, data, model, state
+from .test_compiled_fit_flat_state import (
+    bits,
+    data,
+    fresh_caches,  # noqa: F401 - autouse: applies here
+    model,
+    state,
+)
 
 #: How many times a model class counted below was called (a module global: not snapshot).
 CALLS = [0]
@@ -28,13 +34,6 @@ class Counted(nn.MLP):
     def __call__(self, x):
         CALLS[0] += 1
         return super().__call__(x)
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    nc._steps.clear()
-    yield
-    nc._steps.clear()
 
 
 def loop(compiled, change=None, runs=4, make=model, loss="cross_entropy", xy=None):

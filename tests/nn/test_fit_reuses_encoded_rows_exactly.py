@@ -17,18 +17,15 @@ import nn
 from autograd_lite import Value
 from nn import compiled as nc
 
-from .test_compiled_fit_flat_state import bits, state
+from .test_compiled_fit_flat_state import (
+    bits,
+    fresh_caches,  # noqa: F401 - autouse: applies here
+    state,
+)
 
 np = pytest.importorskip("numpy")
 
 BATCH = 8
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    nc._steps.clear()
-    yield
-    nc._steps.clear()
 
 
 def data(n=40, k=10, classes=3, seed=0, zero_column=True):
