@@ -47,6 +47,7 @@ with fresh leaves at those values), so threads may share a Compiled; a failing b
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from array import array
@@ -310,7 +311,7 @@ class Compiled:
         if all(type(h) is float and h == 0.0 for h in start):
             # From zero, adding the sum or each contribution in turn are the same numbers.
             value, grads = self._value_and_grad_at(fl, pd, None, None)
-            reached = self._reached() if any(math.copysign(1.0, h) < 0.0 for h in start) \
+            reached = self._reached if any(math.copysign(1.0, h) < 0.0 for h in start) \
                 else None  # (a -0.0 .grad: backward() leaves an unreached one as it is)
             for j, (q, gq) in enumerate(zip(self.params, grads[self.n_inputs:])):
                 if reached is None or j in reached:
@@ -326,12 +327,14 @@ class Compiled:
             q.grad = t
         return value
 
-    def _reached(self) -> set[int]:
+    @functools.cached_property
+    def _reached(self) -> frozenset[int]:
         """The parameters (their indices) that the output depends on: those `backward()`
-        adds to (one not reached keeps its `.grad`, a -0.0 included)."""
+        adds to (one not reached keeps its `.grad`, a -0.0 included). Found once: the
+        traced graph does not change."""
         graph = self._reference.graph
-        return {graph.role[v][1] for v in topo_order([graph.out])
-                if graph.role.get(v, ("",))[0] == "p"}
+        return frozenset(graph.role[v][1] for v in topo_order([graph.out])
+                         if graph.role.get(v, ("",))[0] == "p")
 
     # ---- batches -----------------------------------------------------------------------------
     def forward_batch(self, rows: Any, *, param_data: Sequence[float] | None = None
