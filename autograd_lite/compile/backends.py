@@ -29,7 +29,7 @@ from .native import NativeUnavailableError, NativeUnavailableWarning
 from .program import _Graph, _Program, exact
 from .pysource import PythonReplay
 from .reference import Reference
-from .rows import Rows, check_nan, nan_error, note_row
+from .rows import Rows, check_nan, nan_error, note_row, pinned
 
 Row = tuple[Any, tuple[float, ...]]
 
@@ -545,12 +545,16 @@ class CBackend:
         else:
             PG = array("d", bytes(8 * m))
         fail = ctypes.c_long(0)
-        x0, p0, v0 = rows.address, P.buffer_info()[0], V.buffer_info()[0]
+        x0, v0 = rows.address, V.buffer_info()[0]
         g0 = G.buffer_info()[0] if G is not None else 0
-        pg0 = array.buffer_info(PG)[0]  # (the buffer's own, not a subclass's override)
-        # Pinned while C runs (ctypes releases the GIL): another thread resizing either would
-        # move it under the loop (BufferError for that thread instead).
-        with memoryview(P), memoryview(PG):
+        # The parameters and the sums pinned while C runs, their addresses and lengths read
+        # once pinned (the caller checked them before: another thread may have resized one).
+        with pinned(P, "param_data"), pinned(PG, "accumulate"):
+            (p0, p_size), (pg0, pg_size) = array.buffer_info(P), array.buffer_info(PG)
+            for name, size in (("param_data", p_size), ("accumulate", pg_size)):
+                if size != m:
+                    raise ValueError(f"{name} changed length during the call ({m} -> {size} "
+                                     "items): another thread resized it")
             patched: dict[int, Row] = {}
             interpret_all = False
             lent_at = -1

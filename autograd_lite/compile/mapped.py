@@ -42,6 +42,7 @@ from ..engine.value import Value, describe
 from . import native, vector
 from .emit import _CEmitter
 from .program import _Program
+from .rows import pinned
 from .trace import _Graph
 
 __all__ = ["Mapped", "compile_map"]
@@ -434,17 +435,12 @@ class Mapped:
                     strides.append(0)
                     at += 8
                 else:
-                    pin = memoryview(a)
-                    pins.append(pin)
-                    # the buffer's own address and length (an array subclass's methods, or
-                    # its __buffer__ on Python 3.12+, may say otherwise)
-                    if type(a) is array:
+                    if type(a) is array:  # (the common case inline: a hot path)
+                        pins.append(memoryview(a))
                         addr, size = a.buffer_info()
-                    else:
+                    else:  # a subclass: its buffer's own address and length
+                        pins.append(pinned(a, f"compiled map: input {i}"))
                         addr, size = array.buffer_info(a)
-                        if pin.obj is not a:
-                            raise TypeError(f"compiled map: input {i}'s buffer is not its "
-                                            "array's own (its class overrides __buffer__)")
                     if size != n:
                         _resized(i, n, size)
                     addrs.append(addr)

@@ -280,6 +280,21 @@ def as_param_data(param_data: Sequence[Any], m: int) -> array[float]:
                        for j, v in enumerate(param_data)])
 
 
+def pinned(a: array[Any], what: str) -> memoryview:
+    """`a` pinned: a buffer export the caller holds (`with`) while C uses the array (ctypes
+    releases the GIL: another thread resizing it gets BufferError instead of moving it under
+    the loop). Read its address and length after pinning, from the buffer itself
+    (`array.buffer_info(a)`: an array subclass's `buffer_info` or `__len__` may say otherwise),
+    and compare the length with the one checked before. A `__buffer__` exporting another
+    buffer (Python 3.12+) is a TypeError naming `what`."""
+    pin = memoryview(a)
+    if type(a) is not array and pin.obj is not a:
+        pin.release()
+        raise TypeError(f"{what}'s buffer is not its array's own (its class overrides "
+                        "__buffer__)")
+    return pin
+
+
 def overlap(a: array[float], b: array[float]) -> bool:
     """Whether two arrays share memory (one is the other: C would read what it writes)."""
     (pa, na), (pb, nb) = a.buffer_info(), b.buffer_info()

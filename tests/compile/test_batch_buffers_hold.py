@@ -129,3 +129,29 @@ def test_another_thread_cannot_resize_accumulate_during_a_call() -> None:
     for _ in range(done):
         c.value_and_grad_batch(rows, param_data=pd, accumulate=once, input_grads=False)
     assert _bits(acc) == _bits(once)
+
+
+def test_a_resize_between_the_check_and_the_pin_is_refused(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Another thread shrinking `accumulate` after the call checked its length, before C
+    pinned it: C would write past its end; the length read once pinned refuses it."""
+    from autograd_lite.compile import backends
+    from autograd_lite.compile.native import NativeUnavailableError
+
+    try:
+        c, _ = _compiled("c")
+    except NativeUnavailableError:
+        pytest.skip("no compiler")
+    rows = _rows(9)
+    acc = array("d", [0.5, -0.25, 2.0])
+    real = backends.pinned
+
+    def shrinking(a: array, what: str) -> memoryview:
+        if a is acc and len(acc) == 3:
+            acc.pop()  # (the other thread, in the window)
+        return real(a, what)
+
+    monkeypatch.setattr(backends, "pinned", shrinking)
+    with pytest.raises(ValueError, match="accumulate changed length"):
+        c.value_and_grad_batch(rows, accumulate=acc, input_grads=False)
+    assert _bits(acc) == _bits([0.5, -0.25, 2.0])  # left as it was
