@@ -321,12 +321,13 @@ def compare_with_torch(g: Expression) -> str:
                         # torch's double backward overflows where ours never leaves the finite
                         # numbers (test_second_derivative_where_torch_overflows)
                         notes.add("torch:overflow")
-                    elif zero_exponent_mask(topo_order([gv[i], gv[j]]), ours_h[i][j],
-                                            ref_h[i][j]):
+                    elif zero_exponent_mask([*vals, *topo_order([gv[i], gv[j]])],
+                                            ours_h[i][j], ref_h[i][j]):
                         # The zero-exponent mask one order up: the gradient of x ** 1.0 holds
-                        # x ** 0.0, whose base gradient torch masks and ours multiplies by an
-                        # inf upstream (test_pow_second_derivative_at_a_zero_exponent_with_an_
-                        # inf_upstream keeps it as a failing reproduction).
+                        # x ** 0.0 (or the graph holds an x ** 0.0 itself), whose base gradient
+                        # torch masks and ours multiplies by an inf upstream
+                        # (test_pow_second_derivative_at_a_zero_exponent_with_an_inf_upstream
+                        # keeps it as a failing reproduction).
                         notes.add("zero-exponent-mask")
                     elif torch_half_power(topo_order([gv[i], gv[j]]), ours_h[i][j],
                                           ref_h[i][j]):
